@@ -1,0 +1,282 @@
+"""Merkle-batched minting: pending tokenization requests -> persisted batch -> root on-chain ->
+mints against multiproofs.
+
+Every step is restartable. The batch (tree, leaves, proofs) is persisted before anything is
+sent; committing looks at the chain first and only sends what is missing; minting skips
+leaves the contract already marks as minted. Leaves are confirmed in the registry by the
+sync, from ``LeafMinted`` events, never from a receipt alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from registry.db import transaction
+from registry.ledger import append_entry
+from registry.models import (
+    Account,
+    CreditClass,
+    CreditStatus,
+    Project,
+    SerialBlock,
+    Serialization,
+    TokenizationRequest,
+    TokenizationStatus,
+)
+
+from .chain import Chain, Receipt
+from .merkle import StandardMerkleTree
+from .models import BatchStatus, Deployment, MintBatch, MintLeaf
+
+log = logging.getLogger("icr_bridge.batcher")
+
+#: (batchId, leafIndex, classId, recipient, amount, firstSerial, lastSerial), as ICCToken.Leaf.
+LEAF_ENCODING = ["uint256", "uint256", "uint256", "address", "uint256", "uint256", "uint256"]
+
+#: Leaves per mint transaction. ~32k gas per contiguous leaf (toolchain notes) keeps a
+#: 200-leaf chunk near 6.5M gas, well inside a 30M block.
+DEFAULT_CHUNK = 200
+GAS_PER_LEAF = 45_000
+GAS_OVERHEAD = 120_000
+
+
+class BatchRootMismatch(RuntimeError):
+    """The chain holds a different root for this batch id than the registry persisted."""
+
+
+def leaf_value(leaf: MintLeaf) -> list:
+    return [leaf.batch_id, leaf.leaf_index, int(leaf.token_id), leaf.recipient, leaf.amount, leaf.unit_first, leaf.unit_last]
+
+
+def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
+    """Turn every pending tokenization request into leaves of one new batch (caller commits).
+
+    Leaves are ordered by request and then by serial, so each request's leaves are contiguous
+    in the tree and a mint transaction covering a range of leaves needs a short multiproof.
+    """
+    requests = session.exec(
+        select(TokenizationRequest)
+        .where(TokenizationRequest.status == TokenizationStatus.pending)
+        .order_by(TokenizationRequest.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not requests:
+        return None
+    batch = MintBatch(chain_id=deployment.chain_id, root="", leaf_count=0, tree_dump="")
+    session.add(batch)
+    session.flush()
+    leaves: list[MintLeaf] = []
+    for request in requests:
+        credit_class = session.get(CreditClass, request.class_id)
+        serialization = session.get(Serialization, credit_class.serialization_id)
+        blocks = session.exec(
+            select(SerialBlock)
+            .where(
+                SerialBlock.tokenization_id == request.id,
+                SerialBlock.account_id == deployment.custody_account_id,
+                SerialBlock.status == CreditStatus.active,
+                SerialBlock.mirrored == False,  # noqa: E712 - SQL expression
+            )
+            .order_by(SerialBlock.unit_first)
+        ).all()
+        if sum(b.quantity for b in blocks) != request.quantity:
+            raise RuntimeError(
+                f"tokenization {request.id}: custody holds {sum(b.quantity for b in blocks)} unminted units, "
+                f"request is for {request.quantity}"
+            )
+        for block in blocks:
+            leaves.append(
+                MintLeaf(
+                    batch_id=batch.id,
+                    leaf_index=len(leaves),
+                    token_id=credit_class.token_id,
+                    recipient=request.wallet,
+                    amount=block.quantity,
+                    unit_first=block.unit_first,
+                    unit_last=block.unit_last,
+                    serial_block=f"{serialization.text}-{block.unit_first:06d}-{block.unit_last:06d}",
+                    tokenization_id=request.id,
+                )
+            )
+        request.status = TokenizationStatus.batched
+        session.add(request)
+    tree = StandardMerkleTree.of([leaf_value(leaf) for leaf in leaves], LEAF_ENCODING, sort_leaves=False)
+    batch.root = tree.root
+    batch.leaf_count = len(leaves)
+    batch.tree_dump = json.dumps(tree.dump())
+    session.add(batch)
+    session.add_all(leaves)
+    session.flush()
+    append_entry(
+        session,
+        "batch.built",
+        {
+            "batch_id": batch.id,
+            "chain_id": batch.chain_id,
+            "root": batch.root,
+            "leaf_count": batch.leaf_count,
+            "tokenization_ids": [r.id for r in requests],
+        },
+    )
+    return batch
+
+
+def load_tree(batch: MintBatch) -> StandardMerkleTree:
+    return StandardMerkleTree.load(json.loads(batch.tree_dump))
+
+
+def commit_typed_data(chain: Chain, batch_id: int, root: str, leaf_count: int) -> dict:
+    """EIP-712 ``CommitBatch`` message, domain bound to the chain id and the token contract."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "CommitBatch": [
+                {"name": "batchId", "type": "uint256"},
+                {"name": "root", "type": "bytes32"},
+                {"name": "leafCount", "type": "uint256"},
+            ],
+        },
+        "primaryType": "CommitBatch",
+        "domain": {
+            "name": "ICR Bridge ICC",
+            "version": "1",
+            "chainId": chain.chain_id,
+            "verifyingContract": chain.address,
+        },
+        "message": {"batchId": batch_id, "root": bytes.fromhex(root.removeprefix("0x")), "leafCount": leaf_count},
+    }
+
+
+def sign_commit(registry_signer: LocalAccount, chain: Chain, batch_id: int, root: str, leaf_count: int) -> bytes:
+    message = encode_typed_data(full_message=commit_typed_data(chain, batch_id, root, leaf_count))
+    return bytes(registry_signer.sign_message(message).signature)
+
+
+def ensure_classes_registered(engine: Engine, chain: Chain, registry_signer: LocalAccount, token_ids: set[str]) -> None:
+    """Register each class on-chain (registry role) before its first mint."""
+    for token_id in sorted(token_ids):
+        with Session(engine) as session:
+            credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == token_id)).one()
+            serialization = session.get(Serialization, credit_class.serialization_id)
+            project = session.get(Project, serialization.project_id)
+        onchain = chain.call(chain.token.functions.creditClass(int(token_id)), "creditClass")
+        if not onchain[-1]:
+            info = (
+                project.project_number,
+                serialization.vintage,
+                serialization.article6,
+                credit_class.letter_number,
+                project.country.encode(),
+                credit_class.authorized_uses,
+                credit_class.ca_status,
+                False,
+            )
+            chain.transact(registry_signer, chain.token.functions.registerClass(int(token_id), info), "registerClass")
+        with transaction(engine) as session:
+            credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == token_id)).one()
+            if not credit_class.registered_on_chain:
+                credit_class.registered_on_chain = True
+                session.add(credit_class)
+
+
+def commit_batch(
+    engine: Engine, chain: Chain, batch_id: int, registry_signer: LocalAccount, relayer: LocalAccount
+) -> str | None:
+    """Put a built batch's root on-chain: signed by the registry signer, sent by the relayer.
+
+    Looks at the chain first, so a crash after sending and before recording is harmless.
+    Returns the commit transaction hash (None if the root was already on-chain)."""
+    with Session(engine) as session:
+        batch = session.get(MintBatch, batch_id)
+        if batch is None:
+            raise LookupError(f"batch {batch_id} does not exist")
+        if batch.status is not BatchStatus.built:
+            return batch.commit_tx
+        leaves = session.exec(select(MintLeaf.token_id).where(MintLeaf.batch_id == batch_id)).all()
+        root, leaf_count = batch.root, batch.leaf_count
+    ensure_classes_registered(engine, chain, registry_signer, set(leaves))
+    onchain_root = "0x" + bytes(chain.call(chain.token.functions.batch(batch_id), "batch")[0]).hex()
+    tx_hash = None
+    if int(onchain_root, 16) == 0:
+        signature = sign_commit(registry_signer, chain, batch_id, root, leaf_count)
+        fn = chain.token.functions.commitBatchWithSignature(batch_id, bytes.fromhex(root[2:]), leaf_count, signature)
+        tx_hash = chain.transact(relayer, fn, f"commit batch {batch_id}").tx_hash
+    elif onchain_root != root:
+        raise BatchRootMismatch(f"batch {batch_id}: chain holds root {onchain_root}, registry built {root}")
+    with transaction(engine) as session:
+        batch = session.get(MintBatch, batch_id)
+        batch.status = BatchStatus.committed
+        batch.commit_tx = tx_hash
+        session.add(batch)
+        append_entry(session, "batch.committed", {"batch_id": batch_id, "root": root, "tx_hash": tx_hash})
+    log.info("batch committed", extra={"batch_id": batch_id, "root": root, "tx": tx_hash})
+    return tx_hash
+
+
+def contiguous_chunks(indices: list[int], chunk: int) -> list[list[int]]:
+    """Split sorted leaf indices into runs of consecutive indices of at most ``chunk`` each."""
+    runs: list[list[int]] = []
+    for index in sorted(indices):
+        if runs and runs[-1][-1] + 1 == index and len(runs[-1]) < chunk:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return runs
+
+
+def chunk_size_for(chain: Chain, requested: int = DEFAULT_CHUNK) -> int:
+    gas_limit = chain.w3.eth.get_block("latest")["gasLimit"]
+    fits = max(1, int((gas_limit * 0.8 - GAS_OVERHEAD) // GAS_PER_LEAF))
+    return max(1, min(requested, fits))
+
+
+@dataclass
+class MintReport:
+    batch_id: int
+    transactions: list[Receipt]
+    leaves_sent: int
+    leaves_already_minted: int
+
+
+def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccount, chunk: int = DEFAULT_CHUNK, progress=None) -> MintReport:
+    """Mint every leaf of a committed batch not yet minted on-chain, a contiguous run per tx."""
+    with Session(engine) as session:
+        batch = session.get(MintBatch, batch_id)
+        if batch is None:
+            raise LookupError(f"batch {batch_id} does not exist")
+        if batch.status is BatchStatus.built:
+            raise RuntimeError(f"batch {batch_id} is not committed on-chain yet")
+        tree = load_tree(batch)
+        pending = session.exec(
+            select(MintLeaf.leaf_index).where(MintLeaf.batch_id == batch_id, MintLeaf.minted == False)  # noqa: E712
+        ).all()
+    token = chain.token
+    to_send = [i for i in pending if not chain.call(token.functions.isLeafMinted(batch_id, i), "isLeafMinted")]
+    receipts = []
+    chunk = chunk_size_for(chain, chunk)
+    for run in contiguous_chunks(to_send, chunk):
+        multi = tree.get_multi_proof(run)
+        leaves = [tuple(v) for v in multi.leaves]
+        proof = [bytes.fromhex(p[2:]) for p in multi.proof]
+        fn = token.functions.mintLeaves(batch_id, leaves, proof, multi.proof_flags)
+        gas = GAS_OVERHEAD + GAS_PER_LEAF * len(run)
+        receipts.append(chain.transact(relayer, fn, f"mint batch {batch_id} leaves {run[0]}-{run[-1]}", gas=gas))
+        if progress is not None:
+            progress(len(run))
+    return MintReport(batch_id, receipts, len(to_send), len(pending) - len(to_send))
+
+
+def custody_account_of(session: Session, deployment: Deployment) -> Account:
+    return session.get(Account, deployment.custody_account_id)

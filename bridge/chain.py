@@ -1,0 +1,227 @@
+"""Chain access: a Web3 connection (in-process eth-tester or any JSON-RPC URL), local signing
+of every transaction, receipts checked, and reverts decoded into the contract's custom errors.
+
+Keys are held by :class:`eth_account.LocalAccount` objects handed in by the caller (from a
+keystore or the environment); nothing here stores or logs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_abi_to_4byte_selector, to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+
+from .solidity import load_artifact
+
+log = logging.getLogger("icr_bridge.chain")
+
+# eth-tester is a dev chain: fund role accounts from its first prefunded account.
+FUNDING_WEI = 10**21
+
+
+class ChainRevert(RuntimeError):
+    """A transaction or call reverted; ``error`` is the custom error name when it is known."""
+
+    def __init__(self, action: str, error: str, args: tuple = (), raw: str = ""):
+        self.action = action
+        self.error = error
+        self.args_ = args
+        self.raw = raw
+        detail = f"{error}{args}" if args else error
+        super().__init__(f"{action} reverted: {detail}")
+
+
+class TransactionFailed(RuntimeError):
+    """A mined transaction has status 0."""
+
+
+def eth_tester_web3() -> Web3:
+    from eth_tester import EthereumTester, PyEVMBackend
+    from web3.providers.eth_tester import EthereumTesterProvider
+
+    return Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend())))
+
+
+def http_web3(url: str) -> Web3:
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+
+
+def connect(rpc_url: str | None) -> Web3:
+    """The in-process eth-tester chain when ``rpc_url`` is None or ``eth-tester``."""
+    if rpc_url in (None, "", "eth-tester"):
+        return eth_tester_web3()
+    return http_web3(rpc_url)
+
+
+def _error_selectors(abi: list[dict[str, Any]]) -> dict[bytes, dict[str, Any]]:
+    return {function_abi_to_4byte_selector(e): e for e in abi if e["type"] == "error"}
+
+
+def decode_revert(abi: list[dict[str, Any]], data: str | bytes | None) -> tuple[str, tuple]:
+    """Name and arguments of a revert payload (custom error, Error(string) or Panic)."""
+    from eth_abi import decode
+
+    if data is None:
+        return "reverted without data", ()
+    if isinstance(data, str):
+        data = bytes.fromhex(data.removeprefix("0x"))
+    if len(data) < 4:
+        return "reverted without data", ()
+    selector, body = data[:4], data[4:]
+    if selector == bytes.fromhex("08c379a0"):
+        return "Error", tuple(decode(["string"], body))
+    if selector == bytes.fromhex("4e487b71"):
+        return "Panic", tuple(decode(["uint256"], body))
+    error = _error_selectors(abi).get(selector)
+    if error is None:
+        return f"unknown error 0x{selector.hex()}", ()
+    types = [i["type"] if i["type"] != "tuple" else _tuple_type(i) for i in error["inputs"]]
+    return error["name"], tuple(decode(types, body))
+
+
+def _tuple_type(component: dict[str, Any]) -> str:
+    inner = ",".join(c["type"] if c["type"] != "tuple" else _tuple_type(c) for c in component["components"])
+    return f"({inner})"
+
+
+def _revert_data(exc: BaseException) -> str | bytes | None:
+    """Pull the revert payload out of either eth-tester's or web3's exception."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, (str, bytes)) and data:
+        return data
+    for arg in getattr(exc, "args", ()):
+        if isinstance(arg, bytes) and arg:
+            return arg
+        if isinstance(arg, str) and arg.startswith("0x"):
+            return arg
+        if isinstance(arg, dict) and isinstance(arg.get("data"), str):
+            return arg["data"]
+    return None
+
+
+def _revert_exceptions() -> tuple[type[BaseException], ...]:
+    excs: list[type[BaseException]] = [ContractLogicError]
+    try:
+        from eth_tester.exceptions import TransactionFailed as TesterFailed
+
+        excs.append(TesterFailed)
+    except ImportError:  # pragma: no cover - eth-tester is a dependency
+        pass
+    return tuple(excs)
+
+
+REVERTS = _revert_exceptions()
+
+
+@dataclass
+class Receipt:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    raw: Any
+
+
+class Chain:
+    """One connection, the token contract ABI, and local signing for role accounts."""
+
+    def __init__(self, w3: Web3, address: str | None = None):
+        self.w3 = w3
+        self.artifact = load_artifact("ICCToken")
+        self.abi = self.artifact.abi
+        self.chain_id = w3.eth.chain_id
+        self.address = to_checksum_address(address) if address else None
+        self._nonces: dict[str, int] = {}
+
+    @property
+    def token(self) -> Contract:
+        if self.address is None:
+            raise RuntimeError("no ICC token contract address: deploy first or pass --contract")
+        return self.w3.eth.contract(address=self.address, abi=self.abi)
+
+    # ---------------------------------------------------------------- accounts
+    def fund_from_dev_account(self, *addresses: str, amount: int = FUNDING_WEI) -> None:
+        """Send ether from the node's first unlocked account (eth-tester and anvil only)."""
+        source = self.w3.eth.accounts[0]
+        for address in addresses:
+            tx = self.w3.eth.send_transaction({"from": source, "to": address, "value": amount, "gas": 21000})
+            self.w3.eth.wait_for_transaction_receipt(tx)
+
+    # ---------------------------------------------------------------- transactions
+    def _next_nonce(self, sender: str) -> int:
+        pending = self.w3.eth.get_transaction_count(sender, "pending")
+        nonce = max(pending, self._nonces.get(sender, 0))
+        self._nonces[sender] = nonce + 1
+        return nonce
+
+    def _fees(self) -> dict[str, int]:
+        block = self.w3.eth.get_block("latest")
+        base = block.get("baseFeePerGas")
+        if base is None:
+            return {"gasPrice": self.w3.eth.gas_price}
+        tip = 10**9
+        return {"maxFeePerGas": base * 2 + tip, "maxPriorityFeePerGas": tip}
+
+    def transact(self, signer: LocalAccount, fn, action: str, gas: int | None = None) -> Receipt:
+        """Sign and send a contract call, wait for its receipt, raise on revert or failure."""
+        tx_params: dict[str, Any] = {"from": signer.address, "chainId": self.chain_id, **self._fees()}
+        try:
+            if gas is None:
+                gas = int(fn.estimate_gas({"from": signer.address}) * 1.2) + 10_000
+            tx_params["gas"] = gas
+            tx_params["nonce"] = self._next_nonce(signer.address)
+            tx = fn.build_transaction(tx_params)
+        except REVERTS as exc:
+            self._nonces.pop(signer.address, None)
+            name, args = decode_revert(self.abi, _revert_data(exc))
+            raise ChainRevert(action, name, args, raw=str(exc)) from exc
+        return self.send_signed(signer, tx, action)
+
+    def send_signed(self, signer: LocalAccount, tx: dict[str, Any], action: str) -> Receipt:
+        signed = signer.sign_transaction(tx)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except REVERTS as exc:
+            self._nonces.pop(signer.address, None)
+            name, args = decode_revert(self.abi, _revert_data(exc))
+            raise ChainRevert(action, name, args, raw=str(exc)) from exc
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if receipt["status"] != 1:
+            raise TransactionFailed(f"{action}: transaction {tx_hash.hex()} failed in block {receipt['blockNumber']}")
+        log.info("tx mined", extra={"action": action, "tx": "0x" + tx_hash.hex().removeprefix("0x"),
+                                     "block": receipt["blockNumber"], "gas": receipt["gasUsed"]})
+        return Receipt("0x" + tx_hash.hex().removeprefix("0x"), receipt["blockNumber"], receipt["gasUsed"], receipt)
+
+    def call(self, fn, action: str = "call"):
+        try:
+            return fn.call()
+        except REVERTS as exc:
+            name, args = decode_revert(self.abi, _revert_data(exc))
+            raise ChainRevert(action, name, args, raw=str(exc)) from exc
+
+    # ---------------------------------------------------------------- deployment
+    def deploy(self, deployer: LocalAccount, metadata_uri: str, admin: str, registry_signer: str) -> Receipt:
+        factory = self.w3.eth.contract(abi=self.abi, bytecode=self.artifact.bytecode)
+        ctor = factory.constructor(metadata_uri, admin, registry_signer)
+        tx = ctor.build_transaction(
+            {
+                "from": deployer.address,
+                "chainId": self.chain_id,
+                "nonce": self._next_nonce(deployer.address),
+                "gas": 6_000_000,
+                **self._fees(),
+            }
+        )
+        receipt = self.send_signed(deployer, tx, "deploy ICCToken")
+        self.address = to_checksum_address(receipt.raw["contractAddress"])
+        return receipt
+
+
+def new_account() -> LocalAccount:
+    return Account.create()
