@@ -101,6 +101,14 @@ def _revert_data(exc: BaseException) -> str | bytes | None:
             return arg
         if isinstance(arg, str) and arg.startswith("0x"):
             return arg
+        if isinstance(arg, str) and arg.startswith("execution reverted: b"):
+            # eth-tester puts the payload's Python bytes repr in the message.
+            import ast
+
+            try:
+                return ast.literal_eval(arg.removeprefix("execution reverted: "))
+            except (ValueError, SyntaxError):
+                return None
         if isinstance(arg, dict) and isinstance(arg.get("data"), str):
             return arg["data"]
     return None
@@ -193,10 +201,22 @@ class Chain:
             raise ChainRevert(action, name, args, raw=str(exc)) from exc
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         if receipt["status"] != 1:
+            self._explain_failure(tx, receipt, action)
             raise TransactionFailed(f"{action}: transaction {tx_hash.hex()} failed in block {receipt['blockNumber']}")
         log.info("tx mined", extra={"action": action, "tx": "0x" + tx_hash.hex().removeprefix("0x"),
                                      "block": receipt["blockNumber"], "gas": receipt["gasUsed"]})
         return Receipt("0x" + tx_hash.hex().removeprefix("0x"), receipt["blockNumber"], receipt["gasUsed"], receipt)
+
+    def _explain_failure(self, tx: dict[str, Any], receipt: Any, action: str) -> None:
+        """Replay a failed transaction as a call on the block before it to decode the revert."""
+        call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
+        try:
+            self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
+        except REVERTS as exc:
+            name, args = decode_revert(self.abi, _revert_data(exc))
+            raise ChainRevert(action, name, args, raw=str(exc)) from exc
+        except Exception:  # the replay itself failed: report the plain failure
+            return
 
     def call(self, fn, action: str = "call"):
         try:

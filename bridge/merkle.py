@@ -20,7 +20,7 @@ import struct
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from itertools import repeat
 from operator import itemgetter, methodcaller
 from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
@@ -39,6 +39,9 @@ try:  # safe-pysha3: C keccak, driven through C-level map() below
     def _hash_many(items: Iterable[bytes]) -> list[bytes]:
         return list(map(_digest, map(_Keccak, items)))
 
+    def _double_hash_many(items: Iterable[bytes]) -> list[bytes]:
+        return list(map(_digest, map(_Keccak, map(_digest, map(_Keccak, items)))))
+
     KECCAK_BACKEND = "sha3"
 except ImportError:  # pragma: no cover - exercised only without safe-pysha3
     from eth_hash.auto import keccak as _eth_keccak
@@ -49,6 +52,9 @@ except ImportError:  # pragma: no cover - exercised only without safe-pysha3
 
     def _hash_many(items: Iterable[bytes]) -> list[bytes]:
         return list(map(_eth_keccak, items))
+
+    def _double_hash_many(items: Iterable[bytes]) -> list[bytes]:
+        return list(map(_eth_keccak, map(_eth_keccak, items)))
 
     KECCAK_BACKEND = "eth_hash"
 
@@ -108,10 +114,14 @@ def hash_pair(a: HashLike, b: HashLike) -> str:
 # as accepted by the JS lib's abi encoder, to Python values) and, for static elementary
 # types, encode it straight to a 32-byte word (much faster than eth_abi.encode in bulk).
 
-_UINT_RE = re.compile(r"^uint(\d*)$")
-_INT_RE = re.compile(r"^int(\d*)$")
-_BYTESN_RE = re.compile(r"^bytes(\d+)$")
-_HEX40_RE = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
+_UINT_RE = re.compile(r"uint(\d*)")
+_INT_RE = re.compile(r"int(\d*)")
+_BYTESN_RE = re.compile(r"bytes(\d+)")
+_HEX40_RE = re.compile(r"0[xX][0-9a-fA-F]{40}")
+_DEC_RE = re.compile(r"-?[0-9]+")
+_HEXNUM_RE = re.compile(r"(-?)0[xX]([0-9a-fA-F]+)")
+_HEXBYTES_RE = re.compile(r"0[xX](?:[0-9a-fA-F]{2})*")
+_SUPPORTED_BASES = {"uint", "int", "address", "bool", "bytes", "string"}
 
 
 def _parse_int(v: Any) -> int:
@@ -121,30 +131,25 @@ def _parse_int(v: Any) -> int:
         raise ValueError("bool is not a valid integer value")
     if isinstance(v, int):
         return int(v)
-    if isinstance(v, str):
-        s = v.strip()
-        try:
-            if s[:1] == "-" and s[1:3].lower() == "0x":
-                return -int(s[3:], 16)
-            return int(s[2:], 16) if s[:2].lower() == "0x" else int(s, 10)
-        except ValueError:
-            pass
+    if isinstance(v, str):  # decimal or 0x-hex strings, as the JS encoder accepts
+        if _DEC_RE.fullmatch(v):
+            return int(v, 10)
+        m = _HEXNUM_RE.fullmatch(v)
+        if m:
+            return int(m.group(1) + m.group(2), 16)
     raise ValueError(f"invalid integer value: {v!r}")
 
 
 def _parse_hex_bytes(v: Any) -> bytes:
     if isinstance(v, (bytes, bytearray)):
         return bytes(v)
-    if isinstance(v, str) and v[:2].lower() == "0x":
-        try:
-            return bytes.fromhex(v[2:])
-        except ValueError:
-            pass
+    if isinstance(v, str) and _HEXBYTES_RE.fullmatch(v):
+        return bytes.fromhex(v[2:])
     raise ValueError(f"invalid bytes value: {v!r}")
 
 
 def _norm_address(v: Any) -> str:
-    if isinstance(v, str) and _HEX40_RE.match(v):
+    if isinstance(v, str) and _HEX40_RE.fullmatch(v):
         return v
     if isinstance(v, (bytes, bytearray)) and len(v) == 20:
         return _hex(bytes(v))
@@ -160,7 +165,7 @@ def _norm_bool(v: Any) -> bool:
 
 
 def _int_bounds(typ: str) -> tuple[int, int]:
-    m = _UINT_RE.match(typ) or _INT_RE.match(typ)
+    m = _UINT_RE.fullmatch(typ) or _INT_RE.fullmatch(typ)
     bits = int(m.group(1) or 256)  # type: ignore[union-attr]
     if not (8 <= bits <= 256 and bits % 8 == 0):
         raise ValueError(f"invalid integer type: {typ}")
@@ -170,7 +175,7 @@ def _int_bounds(typ: str) -> tuple[int, int]:
 
 
 def _bytes_len(typ: str) -> int:
-    n = int(_BYTESN_RE.match(typ).group(1))  # type: ignore[union-attr]
+    n = int(_BYTESN_RE.fullmatch(typ).group(1))  # type: ignore[union-attr]
     if not 1 <= n <= 32:
         raise ValueError(f"invalid fixed bytes type: {typ}")
     return n
@@ -178,7 +183,7 @@ def _bytes_len(typ: str) -> int:
 
 def _word_encoder(typ: str) -> Callable[[Any], bytes] | None:
     """32-byte encoder for a static elementary type, or None if not one."""
-    if _UINT_RE.match(typ) or _INT_RE.match(typ):
+    if _UINT_RE.fullmatch(typ) or _INT_RE.fullmatch(typ):
         lo, hi = _int_bounds(typ)
         signed = lo < 0
         if typ in ("uint256", "uint"):
@@ -208,7 +213,7 @@ def _word_encoder(typ: str) -> Callable[[Any], bytes] | None:
     if typ == "bool":
         one, zero = (1).to_bytes(32, "big"), bytes(32)
         return lambda v: one if _norm_bool(v) else zero
-    if _BYTESN_RE.match(typ):
+    if _BYTESN_RE.fullmatch(typ):
         n = _bytes_len(typ)
 
         def enc_fixed(v: Any) -> bytes:
@@ -221,19 +226,23 @@ def _word_encoder(typ: str) -> Callable[[Any], bytes] | None:
     return None
 
 
-def _normalize(t: Any, v: Any) -> Any:
-    """Normalise ``v`` for the parsed ABI type ``t`` (eth_abi grammar node)."""
+def _normalize(t: Any, v: Any, abi: bool = False) -> Any:
+    """Normalise ``v`` for the parsed ABI type ``t`` (eth_abi grammar node).
+
+    ``abi=True`` gives addresses as 20 bytes for eth_abi, which rejects mixed-case
+    addresses with a bad checksum (the JS encoder accepts them).
+    """
     if t.arrlist:
         if not isinstance(v, (list, tuple)):
             raise ValueError(f"expected array for {t.to_type_str()}, got {v!r}")
         dim = t.arrlist[-1]
         if dim and len(v) != dim[0]:
             raise ValueError(f"expected {dim[0]} items for {t.to_type_str()}")
-        return [_normalize(t.item_type, x) for x in v]
+        return [_normalize(t.item_type, x, abi) for x in v]
     if isinstance(t, _abi_grammar.TupleType):
         if not isinstance(v, (list, tuple)) or len(v) != len(t.components):
             raise ValueError(f"expected {len(t.components)}-tuple, got {v!r}")
-        return tuple(_normalize(c, x) for c, x in zip(t.components, v))
+        return tuple(_normalize(c, x, abi) for c, x in zip(t.components, v))
     typ = t.to_type_str()
     base = t.base
     if base in ("uint", "int"):
@@ -243,7 +252,8 @@ def _normalize(t: Any, v: Any) -> Any:
             raise ValueError(f"{x} out of range for {typ}")
         return x
     if base == "address":
-        return _norm_address(v)
+        a = _norm_address(v)
+        return bytes.fromhex(a[2:]) if abi else a
     if base == "bool":
         return _norm_bool(v)
     if base == "bytes":
@@ -260,18 +270,15 @@ def _normalize(t: Any, v: Any) -> Any:
     raise ValueError(f"unsupported ABI type: {typ}")
 
 
-def _for_abi(v: Any) -> Any:
-    """eth_abi rejects mixed-case non-checksummed addresses; the JS lib does not."""
-    if isinstance(v, str) and _HEX40_RE.match(v):
-        return v.lower()
-    if isinstance(v, (list, tuple)):
-        return type(v)(_for_abi(x) for x in v)
-    return v
-
-
 _CHUNK = 1 << 16  # leaves per bulk-encoding chunk (bounds temporary memory)
-_PAD24 = "0" * 24
+_ZEROS22 = "0" * 22
+_U256_MAX = (1 << 256) - 1
 _first = itemgetter(0)
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Transpose equal-length rows into column lists (faster than zip(*rows))."""
+    return [list(map(itemgetter(j), rows)) for j in range(len(rows[0]))]
 
 
 @contextmanager
@@ -286,34 +293,40 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _column_encoder(typ: str, word: Callable[[Any], bytes]) -> Callable[[Sequence[Any]], list[bytes]]:
+def _column_encoder(typ: str, word: Callable[[Any], bytes]) -> Callable[[list[Any]], list[bytes]]:
     """Encode a whole column; C-level fast paths for int and hex-address columns."""
-    if _UINT_RE.match(typ) or _INT_RE.match(typ):
+    if _UINT_RE.fullmatch(typ) or _INT_RE.fullmatch(typ):
         lo, hi = _int_bounds(typ)
-        to32 = partial(int.to_bytes, length=32, byteorder="big", signed=lo < 0)
 
-        def enc_ints(col: Sequence[Any]) -> list[bytes]:
-            if set(map(type, col)) == {int} and lo <= min(col) and max(col) <= hi:
-                return list(map(to32, col))
+        def enc_ints(col: list[Any]) -> list[bytes]:
+            if set(map(type, col)) == {int}:  # no bools, no numeric strings
+                if hi == _U256_MAX:  # to_bytes itself rejects out-of-range values
+                    try:
+                        return list(map(int.to_bytes, col, repeat(32), repeat("big")))
+                    except OverflowError:
+                        pass
+                elif lo <= min(col) and max(col) <= hi:
+                    if lo == 0:
+                        return list(map(int.to_bytes, col, repeat(32), repeat("big")))
+                    return [x.to_bytes(32, "big", signed=True) for x in col]
             return list(map(word, col))
 
         return enc_ints
     if typ == "address":
 
-        def enc_addresses(col: Sequence[Any]) -> list[bytes]:
+        def enc_addresses(col: list[Any]) -> list[bytes]:
             n = len(col)
             if set(map(type, col)) == {str} and set(map(len, col)) == {42}:
-                s = "".join(col)
-                # only ASCII alnum, exactly one x/X per item, and it sits at offset 1
+                # each item becomes 22 zeros + "0x" + 40 hex = one 64-digit word
+                s = _ZEROS22 + _ZEROS22.join(col)
                 if (
                     s.isascii()
-                    and s.isalnum()
-                    and s.count("x") + s.count("X") == n
-                    and set(s[0::42]) == {"0"}
-                    and set(s[1::42]) <= {"x", "X"}
+                    and set(s[22::64]) == {"0"}
+                    and set(s[23::64]) <= {"x", "X"}
+                    and s.count("x") + s.count("X") == n  # no x/X outside the prefixes
                 ):
-                    try:
-                        buf = bytes.fromhex(s.replace("0x", _PAD24).replace("0X", _PAD24))
+                    try:  # fromhex skips whitespace, so a length check catches it
+                        buf = bytes.fromhex(s.replace("x", "0").replace("X", "0"))
                     except ValueError:
                         buf = b""
                     if len(buf) == 32 * n:
@@ -347,28 +360,36 @@ def _column_normalizer(t: Any) -> Callable[[Sequence[Any]], Sequence[Any]]:
     return lambda col: [_normalize(t, x) for x in col]
 
 
+def _check_supported(t: Any) -> None:
+    if isinstance(t, _abi_grammar.TupleType):
+        for c in t.components:
+            _check_supported(c)
+    elif t.base not in _SUPPORTED_BASES:
+        raise ValueError(f"unsupported type {t.to_type_str()}")
+
+
 class _Codec:
     """Encoder for one leaf encoding (list of Solidity types)."""
 
     def __init__(self, leaf_encoding: Sequence[str]) -> None:
         if isinstance(leaf_encoding, str) or not leaf_encoding:
             raise ValueError("leaf_encoding must be a non-empty list of Solidity types")
-        self.types = [str(t) for t in leaf_encoding]
+        self.types = [str(t) for t in leaf_encoding]  # kept verbatim for dump()
         try:
-            self.parsed = [_abi_grammar.parse(t) for t in self.types]
-        except Exception as e:  # eth_abi ParseError
+            self.parsed = [_abi_grammar.parse(_abi_grammar.normalize(t)) for t in self.types]
+            for p in self.parsed:
+                p.validate()
+                _check_supported(p)
+        except Exception as e:  # eth_abi ParseError / ABITypeError
             raise ValueError(f"invalid leaf encoding {self.types}: {e}") from None
-        for p in self.parsed:
-            if not isinstance(p, _abi_grammar.TupleType) and p.base in ("uint", "int"):
-                _int_bounds(p.to_type_str())  # reject e.g. uint7 early
-        words = [_word_encoder(t) for t in self.types]
+        self._abi_types = [p.to_type_str() for p in self.parsed]  # "uint" -> "uint256"
+        words = [_word_encoder(t) for t in self._abi_types]
         # all static elementary types -> hand-packed 32-byte words, else eth_abi.encode
         self.words: list[Callable[[Any], bytes]] | None = None
-        self.columns: list[Callable[[Sequence[Any]], list[bytes]]] | None = None
+        self.columns: list[Callable[[list[Any]], list[bytes]]] | None = None
         if all(w is not None for w in words):
             self.words = words  # type: ignore[assignment]
-            self.columns = [_column_encoder(t, w) for t, w in zip(self.types, self.words)]
-        self._abi_types = [p.to_type_str() for p in self.parsed]
+            self.columns = [_column_encoder(t, w) for t, w in zip(self._abi_types, self.words)]
         self._col_norms = [_column_normalizer(p) for p in self.parsed]
 
     def _check(self, value: Any) -> None:
@@ -385,7 +406,8 @@ class _Codec:
         try:
             if self.words is not None:
                 return b"".join([w(x) for w, x in zip(self.words, value)])
-            return eth_abi.encode(self._abi_types, _for_abi(self.normalize(value)))
+            norm = [_normalize(t, x, abi=True) for t, x in zip(self.parsed, value)]
+            return eth_abi.encode(self._abi_types, norm)
         except (OverflowError, TypeError) as e:
             raise ValueError(f"cannot encode {value!r} as {self.types}: {e}") from None
 
@@ -393,7 +415,7 @@ class _Codec:
         """abi.encode for many values; column-wise for static encodings."""
         if self.columns is not None and values and self._uniform(values):
             try:
-                words = [enc(col) for enc, col in zip(self.columns, zip(*values))]
+                words = [enc(col) for enc, col in zip(self.columns, _columns(values))]
                 return list(map(b"".join, zip(*words)))
             except (OverflowError, TypeError, ValueError):
                 pass  # re-run row by row for a precise error
@@ -403,7 +425,7 @@ class _Codec:
         """Standard leaf hashes (bytes) of ``values``, in order."""
         out: list[bytes] = []
         for i in range(0, len(values), _CHUNK):
-            out += _hash_many(_hash_many(self.encode_many(values[i : i + _CHUNK])))
+            out += _double_hash_many(self.encode_many(values[i : i + _CHUNK]))
         return out
 
     def normalize(self, value: Any) -> tuple:
@@ -414,7 +436,7 @@ class _Codec:
     def normalize_many(self, values: Sequence[Any]) -> list[tuple]:
         """:meth:`normalize` for many values, column-wise when possible."""
         if values and self._uniform(values):
-            cols = [norm(col) for norm, col in zip(self._col_norms, zip(*values))]
+            cols = [norm(col) for norm, col in zip(self._col_norms, _columns(values))]
             return list(zip(*cols))
         return list(map(self.normalize, values))
 
@@ -424,7 +446,7 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int):
-        return str(v)
+        return str(int(v))
     if isinstance(v, (bytes, bytearray)):
         return _hex(bytes(v))
     if isinstance(v, (list, tuple)):
@@ -559,7 +581,7 @@ class StandardMerkleTree:
         tree_indices: list[int],
         leaf_encoding: Sequence[str],
         *,
-        _value_at: list[int] | None = None,
+        _value_at: Sequence[int] | None = None,
     ) -> None:
         """Low level (nodes as bytes, already validated); use :meth:`of` or :meth:`load`."""
         self._tree = tree
@@ -592,7 +614,7 @@ class StandardMerkleTree:
                 for p, vi in enumerate(order):
                     tree_indices[vi] = last - p
             else:
-                order = None
+                order = range(n)
                 leaves = hashes
                 tree_indices = list(range(last, n - 2, -1))
             tree = _build_tree(leaves)
@@ -638,7 +660,7 @@ class StandardMerkleTree:
         values = self._values
         with _no_gc():
             if self._codec.words is not None and self._codec._uniform(values):
-                rows: list[Any] = list(map(list, zip(*map(_json_column, zip(*values)))))
+                rows: list[Any] = list(map(list, zip(*map(_json_column, _columns(values)))))
             else:
                 rows = list(map(_jsonable, values))
             out_values = [{"value": v, "treeIndex": t} for v, t in zip(rows, self._tree_indices)]
@@ -736,12 +758,9 @@ class StandardMerkleTree:
     # ---- internals
 
     def _leaf_hash_bytes(self, value: Sequence[Any]) -> bytes:
-        try:
-            return keccak(keccak(self._codec.encode(value)))
-        except (OverflowError, TypeError) as e:
-            raise ValueError(f"cannot encode leaf as {self.leaf_encoding}: {e}") from None
+        return keccak(keccak(self._codec.encode(value)))
 
-    def _value_at(self) -> list[int]:
+    def _value_at(self) -> Sequence[int]:
         if self._value_at_cache is None:  # tree indices descend with leaf position
             ti = self._tree_indices
             self._value_at_cache = sorted(range(len(ti)), key=ti.__getitem__, reverse=True)

@@ -23,7 +23,7 @@ class Deployment(SQLModel, table=True):
     """The token contract this registry mirrors into, per chain."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    chain_id: int = Field(unique=True)
+    chain_id: int = Field(unique=True, sa_type=BigInteger)
     address: str = Field(max_length=42)
     deployed_block: int = Field(sa_type=BigInteger)
     custody_account_id: int = Field(foreign_key="account.id")
@@ -32,7 +32,7 @@ class Deployment(SQLModel, table=True):
 
 class MintBatch(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
-    chain_id: int
+    chain_id: int = Field(sa_type=BigInteger)
     root: str = Field(max_length=66, index=True)
     leaf_count: int
     status: BatchStatus = Field(default=BatchStatus.built, index=True)
@@ -64,7 +64,7 @@ class ChainEvent(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_chain_event_origin"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    chain_id: int
+    chain_id: int = Field(sa_type=BigInteger)
     tx_hash: str = Field(max_length=66)
     log_index: int
     block_number: int = Field(sa_type=BigInteger)
@@ -79,7 +79,7 @@ class ChainCursor(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("chain_id", "address", name="uq_cursor_contract"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    chain_id: int
+    chain_id: int = Field(sa_type=BigInteger)
     address: str = Field(max_length=42)
     last_block: int = Field(sa_type=BigInteger)
     last_block_hash: str = Field(default="", max_length=66)

@@ -171,7 +171,7 @@ class Retirement(SQLModel, table=True):
     retiree: str = Field(default="", max_length=500)
     comment: str = Field(default="", max_length=2000)
     custom_uri: str = Field(default="", max_length=2000)
-    chain_id: Optional[int] = None
+    chain_id: Optional[int] = Field(default=None, sa_type=BigInteger)
     tx_hash: Optional[str] = Field(default=None, max_length=66)
     log_index: Optional[int] = None
     block_number: Optional[int] = Field(default=None, sa_type=BigInteger)

@@ -1,0 +1,80 @@
+"""The HTTP API over the demo's registry: reads, token metadata, proofs, problem+json errors."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bridge.api import create_app
+from bridge.demo import run_demo
+from bridge.merkle import verify_proof, StandardMerkleTree
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from bridge.chain import eth_tester_web3
+    from registry.db import make_engine
+    from registry.schema import create_schema
+
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('api') / 'registry.sqlite'}")
+    create_schema(engine)
+    summary = run_demo(engine, eth_tester_web3())
+    with TestClient(create_app(engine)) as c:
+        c.summary = summary
+        yield c
+
+
+def test_openapi_document_lists_every_route(client):
+    doc = client.get("/openapi.json").json()
+    for path in ("/balances", "/retirements", "/retirements/{retirement_id}", "/serial-blocks",
+                 "/metadata/{hex_id}.json", "/batches/{batch_id}/tree", "/batches/{batch_id}/leaves/{leaf_index}/proof",
+                 "/ledger/verify", "/deployments"):
+        assert path in doc["paths"], path
+
+
+def test_balances_and_retirements(client):
+    balances = {(b["account_type"], b["status"]): b["quantity"] for b in client.get("/balances").json()}
+    assert balances[("bridge_custody", "active")] == 300
+    page = client.get("/retirements").json()
+    assert page["page"]["total"] == 1
+    (item,) = page["items"]
+    assert item["serial_blocks"] == ["ICR-ISL-354-78040-14-R-0-2023-000001-000100"]
+    assert client.get(f"/retirements/{item['id']}").json()["tx_hash"] == client.summary["retire_tx"]
+
+
+def test_serial_blocks_are_paginated(client):
+    page = client.get("/serial-blocks", params={"limit": 1}).json()
+    assert page["page"]["total"] >= 3 and len(page["items"]) == 1
+    second = client.get("/serial-blocks", params={"limit": 1, "offset": 1}).json()
+    assert second["items"][0] != page["items"][0]
+
+
+def test_errors_are_problem_json_naming_the_field(client):
+    missing = client.get("/retirements/999")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["field"] == "retirement_id"
+    bad = client.get("/serial-blocks", params={"limit": 0})
+    assert bad.status_code == 422 and bad.json()["field"] == "limit"
+    assert client.get("/metadata/zz.json").json()["field"] == "id"
+
+
+def test_token_metadata_follows_erc1155_conventions(client):
+    token_id = int(client.summary["conservation"][0]["token_id"])
+    hex_id = f"{token_id:064x}"
+    meta = client.get(f"/metadata/{hex_id}.json").json()
+    assert {"name", "description", "properties"} <= set(meta)
+    assert meta["decimals"] == 0
+    props = meta["properties"]
+    assert props["unit"] == "tCO2e" and props["vintage"] == 2023 and props["host_country"] == "ISL"
+    assert props["article6"] is False and props["authorized_uses"] == ["voluntary"]
+    assert props["registry_custody"] == 300
+
+
+def test_claim_proof_verifies_against_the_batch_root(client):
+    proof = client.get("/batches/1/leaves/0/proof").json()
+    tree = StandardMerkleTree.load(client.get("/batches/1/tree").json())
+    assert tree.root == proof["root"]
+    leaf_hash = tree.leaf_hash([int(proof["leaf"][0]), int(proof["leaf"][1]), int(proof["leaf"][2]), proof["leaf"][3],
+                                int(proof["leaf"][4]), int(proof["leaf"][5]), int(proof["leaf"][6])])
+    assert verify_proof(proof["root"], leaf_hash, proof["proof"])
+    assert proof["minted"] is True
+    assert client.get("/ledger/verify").json()["ok"] is True

@@ -1,0 +1,90 @@
+"""Python-built Merkle trees verified by the deployed ICCToken contract (claim and multiproof)."""
+
+import pytest
+from eth_account import Account
+
+from bridge.batcher import LEAF_ENCODING, sign_commit
+from bridge.chain import Chain, ChainRevert
+from bridge.merkle import StandardMerkleTree
+from registry.domain.classes import ClassKey
+
+KEY = ClassKey(project_number=78040, vintage=2023)
+CLASS_INFO = (78040, 2023, False, 0, b"ISL", 1, 0, False)
+
+
+@pytest.fixture
+def deployed(w3):
+    chain = Chain(w3)
+    admin, signer, relayer = Account.create(), Account.create(), Account.create()
+    holders = [Account.create() for _ in range(3)]
+    chain.fund_from_dev_account(admin.address, signer.address, relayer.address)
+    chain.deploy(admin, "http://localhost/metadata/{id}.json", admin.address, signer.address)
+    chain.transact(signer, chain.token.functions.registerClass(KEY.token_id, CLASS_INFO), "registerClass", gas=300_000)
+    return chain, signer, relayer, holders
+
+
+def _tree(batch_id, holders, n=13):
+    values = [[batch_id, i, KEY.token_id, holders[i % len(holders)].address, 10, 10 * i + 1, 10 * i + 10] for i in range(n)]
+    return values, StandardMerkleTree.of(values, LEAF_ENCODING, sort_leaves=False)
+
+
+def test_contract_leaf_hash_and_proofs_match_python(deployed):
+    chain, signer, relayer, holders = deployed
+    token = chain.token
+    values, tree = _tree(7, holders)
+    for i, value in enumerate(values):
+        assert "0x" + token.functions.leafHash(tuple(value)).call().hex() == tree.leaf_hash(value)
+    chain.transact(signer, token.functions.commitBatch(7, bytes.fromhex(tree.root[2:]), len(values)), "commit", gas=200_000)
+
+    # claim path: one leaf, one proof, sent by anyone
+    proof = [bytes.fromhex(p[2:]) for p in tree.get_proof(3)]
+    chain.transact(relayer, token.functions.claim(tuple(values[3]), proof), "claim", gas=300_000)
+    assert token.functions.balanceOf(values[3][3], KEY.token_id).call() == 10
+    assert token.functions.isLeafMinted(7, 3).call()
+
+    # multiproof path: a contiguous run of leaves in one transaction
+    multi = tree.get_multi_proof(list(range(5, 10)))
+    chain.transact(
+        relayer,
+        token.functions.mintLeaves(7, [tuple(v) for v in multi.leaves], [bytes.fromhex(p[2:]) for p in multi.proof],
+                                   multi.proof_flags),
+        "mintLeaves",
+        gas=1_000_000,
+    )
+    assert [token.functions.isLeafMinted(7, i).call() for i in range(13)] == [i == 3 or 5 <= i <= 9 for i in range(13)]
+    assert token.functions.totalSupply(KEY.token_id).call() == 60
+
+    # replayed leaf, tampered proof, proof against another batch
+    with pytest.raises(ChainRevert) as info:
+        chain.transact(relayer, token.functions.claim(tuple(values[3]), proof), "claim again", gas=300_000)
+    assert info.value.error == "LeafAlreadyMinted"
+    bad = list(proof)
+    bad[0] = bytes(32)
+    with pytest.raises(ChainRevert) as info:
+        chain.transact(relayer, token.functions.claim(tuple(values[4]), bad), "claim tampered", gas=300_000)
+    assert info.value.error == "InvalidMerkleProof"
+    other_values, other_tree = _tree(8, holders, n=4)
+    chain.transact(signer, token.functions.commitBatch(8, bytes.fromhex(other_tree.root[2:]), 4), "commit 8", gas=200_000)
+    forged = list(values[4])
+    forged[0] = 8  # leaf of batch 7 presented with batch 8's id
+    with pytest.raises(ChainRevert) as info:
+        chain.transact(relayer, token.functions.claim(tuple(forged), [bytes.fromhex(p[2:]) for p in tree.get_proof(4)]),
+                       "claim cross-batch", gas=300_000)
+    assert info.value.error in {"InvalidMerkleProof", "LeafOutOfRange"}
+
+
+def test_commit_by_registry_signature_relayed_by_anyone(deployed):
+    chain, signer, relayer, holders = deployed
+    values, tree = _tree(9, holders, n=3)
+    signature = sign_commit(signer, chain, 9, tree.root, 3)
+    fn = chain.token.functions.commitBatchWithSignature(9, bytes.fromhex(tree.root[2:]), 3, signature)
+    chain.transact(relayer, fn, "commit by signature", gas=200_000)
+    assert "0x" + bytes(chain.token.functions.batch(9).call()[0]).hex() == tree.root
+    with pytest.raises(ChainRevert) as info:  # the same signature cannot commit twice
+        chain.transact(relayer, fn, "replay", gas=200_000)
+    assert info.value.error == "BatchAlreadyCommitted"
+    forged = sign_commit(relayer, chain, 10, tree.root, 3)  # relayer lacks REGISTRY_ROLE
+    with pytest.raises(ChainRevert) as info:
+        chain.transact(relayer, chain.token.functions.commitBatchWithSignature(10, bytes.fromhex(tree.root[2:]), 3, forged),
+                       "forged", gas=200_000)
+    assert info.value.error == "SignerNotRegistry"

@@ -1,0 +1,97 @@
+"""Shared fixtures: registry databases (SQLite always, PostgreSQL when reachable) and an
+in-process eth-tester chain.
+
+PostgreSQL tests use ``ICR_TEST_POSTGRES_URL`` (CI exports it) or the local default below;
+each test gets a database of its own, dropped afterwards. Without a reachable server they
+skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from registry.db import make_engine
+from registry.schema import create_schema
+
+POSTGRES_URL = os.environ.get("ICR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _admin_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def _postgres_unavailable_reason() -> str | None:
+    try:
+        engine = create_engine(_admin_url(POSTGRES_URL), connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any driver or connection error means: not here
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable ({type(exc).__name__}); set ICR_TEST_POSTGRES_URL"
+
+
+_PG_REASON: list[str | None] = []
+
+
+def postgres_reason() -> str | None:
+    if not _PG_REASON:
+        _PG_REASON.append(_postgres_unavailable_reason())
+    return _PG_REASON[0]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'registry.sqlite'}"
+
+
+@pytest.fixture
+def postgres_url():
+    """URL of a fresh, empty PostgreSQL database for one test."""
+    reason = postgres_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    name = f"icr_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(_admin_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = make_engine(db_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url):
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def w3():
+    from bridge.chain import eth_tester_web3
+
+    return eth_tester_web3()
