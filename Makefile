@@ -18,7 +18,9 @@ $(PY_STAMP): pyproject.toml requirements.lock
 	touch $@
 
 $(NODE_STAMP): contracts/package.json contracts/package-lock.json
-	cd contracts && npm ci --no-audit --no-fund --loglevel=error
+	# `npm ci` rejects this lock: npm 11 leaves anvil's other-platform binaries out of it.
+	# Every version is pinned in package.json and the lock, and --no-save keeps both as they are.
+	cd contracts && npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: setup
