@@ -1,9 +1,14 @@
-"""Creating the schema of the registry database (registry and bridge tables)."""
+"""The registry database schema (registry and bridge tables), managed by Alembic migrations
+in registry/migrations. :func:`create_schema` upgrades a database to the latest revision."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def metadata():
@@ -13,9 +18,37 @@ def metadata():
     return SQLModel.metadata
 
 
+def alembic_config(engine: Engine | None = None):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if engine is not None:
+        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return config
+
+
 def create_schema(engine: Engine) -> None:
-    metadata().create_all(engine)
+    """Upgrade the database to the latest migration (creates every table on an empty one)."""
+    from alembic import command
+
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
 
 
 def drop_schema(engine: Engine) -> None:
-    metadata().drop_all(engine)
+    """Drop every table, including Alembic's version table (used by the demo's reset)."""
+    from sqlalchemy import MetaData
+
+    from sqlalchemy import Enum
+
+    reflected = MetaData()
+    reflected.reflect(bind=engine)
+    reflected.drop_all(bind=engine)
+    if engine.dialect.name == "postgresql":  # enum types outlive their tables there
+        for table in metadata().tables.values():
+            for column in table.columns:
+                if isinstance(column.type, Enum):
+                    column.type.drop(bind=engine, checkfirst=True)
