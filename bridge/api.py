@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlmodel import select
 
-from registry import operations as ops
+from registry import custody
 from registry.api import PROBLEM_RESPONSES, SessionDep, install_problem_handlers, router as registry_router
 from registry.domain.classes import CAStatus, Purpose, decode_token_id
 from registry.errors import NotFound, RuleViolation
@@ -60,7 +60,7 @@ def token_metadata(hex_id: str, session: SessionDep) -> dict:
     designation = "Article 6.2 ICC" if key.article6 else "Standard ICC"
     uses = [p.name for p in Purpose if credit_class.authorized_uses >> p & 1]
     deployments = session.exec(select(Deployment)).all()
-    custody = sum(ops.custody_total(session, d.custody_account_id, credit_class.id) for d in deployments)
+    in_custody = sum(custody.custody_total(session, d.custody_account_id, credit_class.id) for d in deployments)
     return {
         "name": f"ICC {project.name} {serialization.vintage}",
         "description": (
@@ -83,7 +83,7 @@ def token_metadata(hex_id: str, session: SessionDep) -> dict:
             "letter_number": key.letter_number or None,
             "authorized_uses": uses,
             "ca_status": CAStatus(credit_class.ca_status).name,
-            "registry_custody": custody,
+            "registry_custody": in_custody,
         },
     }
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from web3 import Web3
 
+from registry import custody
 from registry import operations as ops
 from registry.db import transaction
 from registry.domain.classes import Purpose
@@ -90,7 +91,7 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
 
     step("tokenize 400 ICCs: serials move to bridge custody")
     with transaction(engine) as session:
-        request, _moved = ops.request_tokenization(
+        request, _moved = custody.request_tokenization(
             session,
             account_id=account.id,
             wallet=address,

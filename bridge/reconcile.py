@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from registry import operations as ops
+from registry import custody
 from registry.models import CreditClass, Serialization
 
 from .chain import Chain
@@ -40,16 +40,16 @@ def conservation(engine: Engine, chain: Chain) -> list[ClassConservation]:
         deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).one()
         rows = []
         for credit_class in session.exec(select(CreditClass).order_by(CreditClass.id)):
-            custody = ops.custody_total(session, deployment.custody_account_id, credit_class.id)
-            awaiting = ops.custody_total(session, deployment.custody_account_id, credit_class.id, mirrored=False)
+            in_custody = custody.custody_total(session, deployment.custody_account_id, credit_class.id)
+            awaiting = custody.custody_total(session, deployment.custody_account_id, credit_class.id, mirrored=False)
             supply = chain.call(chain.token.functions.totalSupply(int(credit_class.token_id)), "totalSupply")
-            if custody == 0 and supply == 0:
+            if in_custody == 0 and supply == 0:
                 continue
             rows.append(
                 ClassConservation(
                     token_id=credit_class.token_id,
                     serialization=session.get(Serialization, credit_class.serialization_id).text,
-                    registry_custody=custody,
+                    registry_custody=in_custody,
                     awaiting_mint=awaiting,
                     onchain_supply=int(supply),
                 )

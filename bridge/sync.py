@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from registry import operations as ops
+from registry import custody
 from registry.db import transaction
 from registry.ledger import append_entry
 from registry.models import CreditClass, CreditStatus, SerialBlock, TokenizationRequest, TokenizationStatus
@@ -88,8 +88,8 @@ def _abi_type(item: dict) -> str:
     return item["type"]
 
 
-def _origin(chain: Chain, entry: Any) -> ops.ChainOrigin:
-    return ops.ChainOrigin(
+def _origin(chain: Chain, entry: Any) -> custody.ChainOrigin:
+    return custody.ChainOrigin(
         chain_id=chain.chain_id,
         tx_hash=_hex(entry["transactionHash"]),
         log_index=int(entry["logIndex"]),
@@ -182,7 +182,7 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
         details = None
         purpose = "malformed"
         report.flagged.append(f"retirement {args['retirementId']} in {_hex(entry['transactionHash'])}: {exc}")
-    ops.retire_from_custody(
+    custody.retire_from_custody(
         session,
         custody_account_id=deployment.custody_account_id,
         token_id=args["tokenId"],

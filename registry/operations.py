@@ -27,15 +27,13 @@ from .models import (
     IssuanceKind,
     Organization,
     Project,
-    Retirement,
     SerialBlock,
     Serialization,
-    TokenizationRequest,
     WalletLink,
 )
 
 
-def _get(session: Session, model, ident: int, name: str):
+def get_row(session: Session, model, ident: int, name: str):
     row = session.get(model, ident)
     if row is None:
         raise NotFound(f"{name} {ident} does not exist", field=f"{name}_id")
@@ -61,7 +59,7 @@ def create_organization(session: Session, name: str) -> Organization:
 
 
 def open_account(session: Session, organization_id: int, name: str) -> Account:
-    _get(session, Organization, organization_id, "organization")
+    get_row(session, Organization, organization_id, "organization")
     account = Account(organization_id=organization_id, name=name, type=AccountType.holding)
     session.add(account)
     session.flush()
@@ -86,7 +84,7 @@ def open_system_account(session: Session, type: AccountType, name: str) -> Accou
 
 def link_wallet(session: Session, account_id: int, wallet: str, signed_at: int, signature: str, now: int) -> WalletLink:
     """Link a wallet to a holding account after checking its EIP-712 signature."""
-    account = _get(session, Account, account_id, "account")
+    account = get_row(session, Account, account_id, "account")
     if account.type is not AccountType.holding:
         raise RuleViolation(f"account {account_id} is not a holding account", field="account_id")
     try:
@@ -199,8 +197,8 @@ def issue_ex_post(
     """
     if quantity < 1:
         raise RuleViolation("quantity must be a positive whole number of tonnes", field="quantity")
-    project = _get(session, Project, project_id, "project")
-    account = _get(session, Account, account_id, "account")
+    project = get_row(session, Project, project_id, "project")
+    account = get_row(session, Account, account_id, "account")
     if account.type is not AccountType.holding:
         raise RuleViolation(f"account {account_id} is not a holding account", field="account_id")
     serialization = _lock_serialization(session, ensure_serialization(session, project, vintage).id)
@@ -257,7 +255,7 @@ def issue_ex_post(
 # --------------------------------------------------------------------------------------------
 
 
-def _locked_blocks(
+def locked_blocks(
     session: Session, *, account_id: int, serialization_id: int, status: CreditStatus, mirrored: bool | None = None
 ) -> list[SerialBlock]:
     conditions = [
@@ -277,7 +275,7 @@ def _locked_blocks(
     )
 
 
-def _take_lowest_blocks(session: Session, blocks: list[SerialBlock], quantity: int) -> list[SerialBlock]:
+def take_lowest_blocks(session: Session, blocks: list[SerialBlock], quantity: int) -> list[SerialBlock]:
     """Split ``blocks`` so that exactly ``quantity`` units, lowest first, sit in returned rows.
 
     The partially used block keeps its row for the taken (lower) part and a new row holds
@@ -320,183 +318,13 @@ class MovedBlock:
     quantity: int
 
 
-def _describe(session: Session, rows: Iterable[SerialBlock]) -> list[MovedBlock]:
+def describe_blocks(session: Session, rows: Iterable[SerialBlock]) -> list[MovedBlock]:
     out = []
     for row in rows:
         text = session.get(Serialization, row.serialization_id).text
         block = sr.SerialBlock(sr.parse_serialization(text), sr.SerialRange(row.unit_first, row.unit_last))
         out.append(MovedBlock(str(block), row.unit_first, row.unit_last, row.quantity))
     return out
-
-
-def class_for_token(session: Session, token_id: int | str) -> CreditClass:
-    row = session.exec(select(CreditClass).where(CreditClass.token_id == str(token_id))).first()
-    if row is None:
-        raise NotFound(f"no credit class has token id {token_id}", field="token_id")
-    return row
-
-
-def request_tokenization(
-    session: Session,
-    *,
-    account_id: int,
-    wallet: str,
-    class_id: int,
-    quantity: int,
-    custody_account_id: int,
-) -> tuple[TokenizationRequest, list[MovedBlock]]:
-    """Move ``quantity`` active ICCs of a class (lowest serials first) from a holding account to
-    bridge custody, recorded as a pending tokenization request to a linked wallet."""
-    if quantity < 1:
-        raise RuleViolation("quantity must be a positive whole number of tonnes", field="quantity")
-    account = _get(session, Account, account_id, "account")
-    credit_class = _get(session, CreditClass, class_id, "class")
-    custody = _get(session, Account, custody_account_id, "custody_account")
-    if custody.type is not AccountType.bridge_custody:
-        raise RuleViolation(f"account {custody_account_id} is not a bridge custody account", field="custody_account_id")
-    link = session.exec(select(WalletLink).where(WalletLink.address == wallet)).first()
-    if link is None or link.account_id != account.id:
-        raise RuleViolation(
-            f"wallet {wallet} is not linked to account {account_id}", field="wallet", rule="wallet-must-be-linked"
-        )
-    blocks = _locked_blocks(
-        session, account_id=account_id, serialization_id=credit_class.serialization_id, status=CreditStatus.active
-    )
-    try:
-        rows = _take_lowest_blocks(session, blocks, quantity)
-    except sr.InsufficientCredits as exc:
-        raise RuleViolation(str(exc), field="quantity", rule="sufficient-active-credits") from exc
-    request = TokenizationRequest(account_id=account_id, class_id=class_id, wallet=link.address, quantity=quantity)
-    session.add(request)
-    session.flush()
-    for row in rows:
-        row.account_id = custody.id
-        row.tokenization_id = request.id
-        session.add(row)
-    session.flush()
-    moved = _describe(session, rows)
-    append_entry(
-        session,
-        "tokenization.requested",
-        {
-            "tokenization_id": request.id,
-            "account_id": account_id,
-            "custody_account_id": custody.id,
-            "wallet": link.address,
-            "token_id": credit_class.token_id,
-            "serial_blocks": [m.serial_block for m in moved],
-            "quantity": quantity,
-        },
-    )
-    return request, moved
-
-
-@dataclass(frozen=True)
-class ChainOrigin:
-    """Where a bridged operation came from: its idempotency key."""
-
-    chain_id: int
-    tx_hash: str
-    log_index: int
-    block_number: int
-
-
-def find_bridged_retirement(session: Session, origin: ChainOrigin) -> Retirement | None:
-    return session.exec(
-        select(Retirement).where(
-            Retirement.chain_id == origin.chain_id,
-            Retirement.tx_hash == origin.tx_hash,
-            Retirement.log_index == origin.log_index,
-        )
-    ).first()
-
-
-def retire_from_custody(
-    session: Session,
-    *,
-    custody_account_id: int,
-    token_id: int,
-    quantity: int,
-    origin: ChainOrigin,
-    purpose: str = "voluntary",
-    beneficiary_name: str = "",
-    beneficiary_address: str = "",
-    retiree: str = "",
-    comment: str = "",
-    custom_uri: str = "",
-    holder_wallet: str | None = None,
-    beneficiary_wallet: str | None = None,
-    onchain_retirement_id: int | None = None,
-) -> tuple[Retirement, list[MovedBlock], bool]:
-    """Record an on-chain retirement as a registry retirement of specific custody serials.
-
-    Takes the lowest custody serials of the class. Idempotent on the chain origin: a second
-    call with the same (chain id, tx hash, log index) returns the first retirement and
-    ``created=False``.
-    """
-    existing = find_bridged_retirement(session, origin)
-    if existing is not None:
-        rows = session.exec(select(SerialBlock).where(SerialBlock.retirement_id == existing.id)).all()
-        return existing, _describe(session, sorted(rows, key=lambda r: r.unit_first)), False
-    credit_class = class_for_token(session, token_id)
-    blocks = _locked_blocks(
-        session,
-        account_id=custody_account_id,
-        serialization_id=credit_class.serialization_id,
-        status=CreditStatus.active,
-        mirrored=True,
-    )
-    try:
-        rows = _take_lowest_blocks(session, blocks, quantity)
-    except sr.InsufficientCredits as exc:
-        raise RuleViolation(
-            f"custody holds too few ICCs of class {token_id} for this retirement: {exc}",
-            field="quantity",
-            rule="custody-covers-supply",
-        ) from exc
-    retirement = Retirement(
-        class_id=credit_class.id,
-        account_id=custody_account_id,
-        quantity=quantity,
-        purpose=purpose,
-        beneficiary_name=beneficiary_name,
-        beneficiary_address=beneficiary_address,
-        retiree=retiree,
-        comment=comment,
-        custom_uri=custom_uri,
-        chain_id=origin.chain_id,
-        tx_hash=origin.tx_hash,
-        log_index=origin.log_index,
-        block_number=origin.block_number,
-        holder_wallet=holder_wallet,
-        beneficiary_wallet=beneficiary_wallet,
-        onchain_retirement_id=onchain_retirement_id,
-    )
-    session.add(retirement)
-    session.flush()
-    for row in rows:
-        row.status = CreditStatus.retired
-        row.account_id = None
-        row.retirement_id = retirement.id
-        session.add(row)
-    session.flush()
-    moved = _describe(session, rows)
-    append_entry(
-        session,
-        "retirement.bridged",
-        {
-            "retirement_id": retirement.id,
-            "token_id": str(token_id),
-            "serial_blocks": [m.serial_block for m in moved],
-            "quantity": quantity,
-            "purpose": purpose,
-            "beneficiary_name": beneficiary_name,
-            "chain_id": origin.chain_id,
-            "tx_hash": origin.tx_hash,
-            "log_index": origin.log_index,
-        },
-    )
-    return retirement, moved, True
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,22 +366,8 @@ def balances(session: Session) -> list[BalanceRow]:
     return rows
 
 
-def custody_total(session: Session, custody_account_id: int, class_id: int, mirrored: bool | None = None) -> int:
-    """Tonnes of a class in custody; ``mirrored=True`` counts only units minted on-chain."""
-    credit_class = _get(session, CreditClass, class_id, "class")
-    conditions = [
-        SerialBlock.account_id == custody_account_id,
-        SerialBlock.serialization_id == credit_class.serialization_id,
-        SerialBlock.status == CreditStatus.active,
-    ]
-    if mirrored is not None:
-        conditions.append(SerialBlock.mirrored == mirrored)
-    total = session.exec(select(func.coalesce(func.sum(SerialBlock.quantity), 0)).where(*conditions)).one()
-    return int(total)
-
-
 def retirement_blocks(session: Session, retirement_id: int) -> list[MovedBlock]:
     rows = session.exec(
         select(SerialBlock).where(SerialBlock.retirement_id == retirement_id).order_by(SerialBlock.unit_first)
     ).all()
-    return _describe(session, rows)
+    return describe_blocks(session, rows)

@@ -37,7 +37,6 @@ def test_demo_flow(engine, w3):
     with Session(engine) as s:
         assert s.exec(select(TokenizationRequest)).one().status is TokenizationStatus.minted
         assert all(leaf.minted for leaf in s.exec(select(MintLeaf)))
-        events_before = len(s.exec(select(ChainEvent)).all())
 
 
 def test_replaying_the_event_history_applies_nothing_twice(sqlite_engine, w3):

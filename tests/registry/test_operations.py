@@ -6,6 +6,7 @@ import pytest
 from eth_account import Account
 from sqlmodel import Session, select
 
+from registry import custody
 from registry import operations as ops
 from registry.db import transaction
 from registry.domain.wallets import sign_wallet_link
@@ -96,14 +97,14 @@ def test_wallet_link_requires_the_wallets_own_signature(engine, setup):
 def test_tokenization_moves_lowest_serials_to_custody_in_one_transaction(engine, setup):
     wallet = _link(engine, setup["account"].id)
     with transaction(engine) as s:
-        request, moved = ops.request_tokenization(
+        request, moved = custody.request_tokenization(
             s, account_id=setup["account"].id, wallet=wallet, class_id=setup["class"].id, quantity=400,
             custody_account_id=setup["custody"].id,
         )
     assert [m.serial_block for m in moved] == ["ICR-ISL-354-78040-14-R-0-2023-000001-000400"]
     with Session(engine) as s:
-        assert ops.custody_total(s, setup["custody"].id, setup["class"].id) == 400
-        assert ops.custody_total(s, setup["custody"].id, setup["class"].id, mirrored=True) == 0
+        assert custody.custody_total(s, setup["custody"].id, setup["class"].id) == 400
+        assert custody.custody_total(s, setup["custody"].id, setup["class"].id, mirrored=True) == 0
         holding = [b for b in ops.balances(s) if b.account_id == setup["account"].id]
         assert [(b.status, b.quantity) for b in holding] == [("active", 600)]
 
@@ -113,13 +114,13 @@ def test_tokenization_refusals_change_nothing(engine, setup):
     before = _snapshot(engine)
     args = dict(account_id=setup["account"].id, class_id=setup["class"].id, custody_account_id=setup["custody"].id)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.request_tokenization(s, wallet=wallet, quantity=1001, **args)
+        custody.request_tokenization(s, wallet=wallet, quantity=1001, **args)
     assert info.value.rule == "sufficient-active-credits"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.request_tokenization(s, wallet=Account.create().address, quantity=10, **args)
+        custody.request_tokenization(s, wallet=Account.create().address, quantity=10, **args)
     assert info.value.rule == "wallet-must-be-linked"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.request_tokenization(s, **{**args, "custody_account_id": setup["account"].id}, wallet=wallet, quantity=10)
+        custody.request_tokenization(s, **{**args, "custody_account_id": setup["account"].id}, wallet=wallet, quantity=10)
     assert info.value.field == "custody_account_id"
     assert _snapshot(engine) == before
 
@@ -127,28 +128,28 @@ def test_tokenization_refusals_change_nothing(engine, setup):
 def test_bridged_retirement_uses_lowest_mirrored_custody_serials_once(engine, setup):
     wallet = _link(engine, setup["account"].id)
     with transaction(engine) as s:
-        ops.request_tokenization(
+        custody.request_tokenization(
             s, account_id=setup["account"].id, wallet=wallet, class_id=setup["class"].id, quantity=400,
             custody_account_id=setup["custody"].id,
         )
         for block in s.exec(select(SerialBlock).where(SerialBlock.account_id == setup["custody"].id)):
             block.mirrored = True  # as the sync does when the leaf is minted
             s.add(block)
-    origin = ops.ChainOrigin(chain_id=1, tx_hash="0x" + "ab" * 32, log_index=3, block_number=10)
+    origin = custody.ChainOrigin(chain_id=1, tx_hash="0x" + "ab" * 32, log_index=3, block_number=10)
     kwargs = dict(custody_account_id=setup["custody"].id, token_id=int(setup["class"].token_id), quantity=100,
                   origin=origin, beneficiary_name="B")
     with transaction(engine) as s:
-        retirement, moved, created = ops.retire_from_custody(s, **kwargs)
+        retirement, moved, created = custody.retire_from_custody(s, **kwargs)
     assert created and [m.serial_block for m in moved] == ["ICR-ISL-354-78040-14-R-0-2023-000001-000100"]
     with transaction(engine) as s:
-        again, moved_again, created_again = ops.retire_from_custody(s, **kwargs)
+        again, moved_again, created_again = custody.retire_from_custody(s, **kwargs)
     assert not created_again and again.id == retirement.id and moved_again == moved
     with Session(engine) as s:
-        assert ops.custody_total(s, setup["custody"].id, setup["class"].id) == 300
+        assert custody.custody_total(s, setup["custody"].id, setup["class"].id) == 300
     before = _snapshot(engine)
-    too_many = {**kwargs, "quantity": 301, "origin": ops.ChainOrigin(1, "0x" + "cd" * 32, 0, 11)}
+    too_many = {**kwargs, "quantity": 301, "origin": custody.ChainOrigin(1, "0x" + "cd" * 32, 0, 11)}
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.retire_from_custody(s, **too_many)
+        custody.retire_from_custody(s, **too_many)
     assert info.value.rule == "custody-covers-supply"
     assert _snapshot(engine) == before
 
