@@ -8,6 +8,7 @@ keystore or the environment); nothing here stores or logs them.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError
+from web3.exceptions import BlockNotFound, ContractLogicError, TimeExhausted, TransactionNotFound
 
 from .solidity import load_artifact
 
@@ -24,6 +25,16 @@ log = logging.getLogger("icr_bridge.chain")
 
 # eth-tester is a dev chain: fund role accounts from its first prefunded account.
 FUNDING_WEI = 10**21
+SEND_RETRIES = 4
+
+
+def bump_fees(tx: dict[str, Any], factor_percent: int = 125) -> dict[str, Any]:
+    """The same transaction with fees raised enough for nodes to accept it as a replacement."""
+    bumped = dict(tx)
+    for field in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+        if field in bumped:
+            bumped[field] = bumped[field] * factor_percent // 100 + 1
+    return bumped
 
 
 class ChainRevert(RuntimeError):
@@ -191,21 +202,88 @@ class Chain:
             raise ChainRevert(action, name, args, raw=str(exc)) from exc
         return self.send_signed(signer, tx, action)
 
-    def send_signed(self, signer: LocalAccount, tx: dict[str, Any], action: str) -> Receipt:
+    def _broadcast(self, signer: LocalAccount, tx: dict[str, Any], action: str) -> bytes:
+        """Send a signed transaction, retrying transient connection errors (same bytes, so a
+        retry of something that did arrive is answered "already known" and changes nothing)."""
         signed = signer.sign_transaction(tx)
-        try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except REVERTS as exc:
-            self._nonces.pop(signer.address, None)
-            name, args = decode_revert(self.abi, _revert_data(exc))
-            raise ChainRevert(action, name, args, raw=str(exc)) from exc
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        for attempt in range(SEND_RETRIES + 1):
+            try:
+                return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+            except REVERTS as exc:
+                self._nonces.pop(signer.address, None)
+                name, args = decode_revert(self.abi, _revert_data(exc))
+                raise ChainRevert(action, name, args, raw=str(exc)) from exc
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                if attempt == SEND_RETRIES:
+                    raise
+                log.warning("send retry", extra={"action": action, "attempt": attempt + 1, "error": str(exc)})
+                time.sleep(0.5 * 2**attempt)
+            except ValueError as exc:  # JSON-RPC error object
+                if "already known" in str(exc) or "already imported" in str(exc):
+                    return bytes(signed.hash)
+                raise
+        raise AssertionError("unreachable")
+
+    def send_signed(
+        self,
+        signer: LocalAccount,
+        tx: dict[str, Any],
+        action: str,
+        wait_timeout: float = 120,
+        max_replacements: int = 3,
+    ) -> Receipt:
+        """Broadcast, wait for the receipt, and if none arrives in ``wait_timeout`` seconds
+        replace the transaction (same nonce, fees raised 25%) up to ``max_replacements`` times.
+        Whichever of the sent versions is mined is the one whose receipt is returned."""
+        sent: list[bytes] = []
+        receipt = None
+        for replacement in range(max_replacements + 1):
+            sent.append(self._broadcast(signer, tx, action))
+            try:
+                receipt = self.w3.eth.wait_for_transaction_receipt(sent[-1], timeout=wait_timeout)
+                break
+            except TimeExhausted:
+                receipt = self._any_receipt(sent)
+                if receipt is not None:
+                    break
+                if replacement == max_replacements:
+                    raise
+                tx = bump_fees(tx)
+                log.warning("replacing stuck transaction", extra={"action": action, "nonce": tx.get("nonce"),
+                                                                  "replacement": replacement + 1})
+        tx_hash = bytes(receipt["transactionHash"])
         if receipt["status"] != 1:
             self._explain_failure(tx, receipt, action)
             raise TransactionFailed(f"{action}: transaction {tx_hash.hex()} failed in block {receipt['blockNumber']}")
-        log.info("tx mined", extra={"action": action, "tx": "0x" + tx_hash.hex().removeprefix("0x"),
+        log.info("tx mined", extra={"action": action, "tx": "0x" + tx_hash.hex(),
                                      "block": receipt["blockNumber"], "gas": receipt["gasUsed"]})
-        return Receipt("0x" + tx_hash.hex().removeprefix("0x"), receipt["blockNumber"], receipt["gasUsed"], receipt)
+        return Receipt("0x" + tx_hash.hex(), receipt["blockNumber"], receipt["gasUsed"], receipt)
+
+    def _any_receipt(self, hashes: list[bytes]):
+        for tx_hash in hashes:
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                continue
+        return None
+
+    # ---------------------------------------------------------------- finality
+    def safe_head(self, confirmations: int, use_finalized_tag: bool = True) -> int:
+        """The highest block whose events may be applied: the chain's ``finalized`` block when
+        it has that tag (and it is asked for), otherwise ``latest - confirmations``."""
+        latest = self.w3.eth.block_number
+        if use_finalized_tag:
+            try:
+                return min(latest, int(self.w3.eth.get_block("finalized")["number"]))
+            except Exception:  # node without the tag: fall back to a confirmation depth
+                pass
+        return latest - confirmations
+
+    def block_hash(self, number: int) -> str | None:
+        try:
+            return "0x" + bytes(self.w3.eth.get_block(number)["hash"]).hex()
+        except BlockNotFound:
+            return None
 
     def _explain_failure(self, tx: dict[str, Any], receipt: Any, action: str) -> None:
         """Replay a failed transaction as a call on the block before it to decode the revert."""

@@ -293,6 +293,32 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _hex_items(col: list[Any], digits: int, pad: str = "") -> bytes | None:
+    """Decode a column of ``"0x" + digits hex`` strings in one go, else None.
+
+    Item i becomes ``pad`` zeros + ``00`` + its hex digits, i.e. ``len(pad) // 2 + 1 +
+    digits // 2`` bytes of the result.
+    """
+    n = len(col)
+    if not n or set(map(type, col)) != {str} or set(map(len, col)) != {digits + 2}:
+        return None
+    s = pad + pad.join(col)
+    k, stride = len(pad), len(pad) + digits + 2
+    if not (
+        s.isascii()
+        and set(s[k::stride]) == {"0"}
+        and set(s[k + 1 :: stride]) <= {"x", "X"}
+        and s.count("x") + s.count("X") == n  # no x/X outside the prefixes
+    ):
+        return None
+    try:
+        buf = bytes.fromhex(s.replace("x", "0").replace("X", "0"))
+    except ValueError:
+        return None
+    # fromhex skips whitespace, which the length check catches
+    return buf if len(buf) * 2 == n * stride else None
+
+
 def _column_encoder(typ: str, word: Callable[[Any], bytes]) -> Callable[[list[Any]], list[bytes]]:
     """Encode a whole column; C-level fast paths for int and hex-address columns."""
     if _UINT_RE.fullmatch(typ) or _INT_RE.fullmatch(typ):
@@ -315,22 +341,9 @@ def _column_encoder(typ: str, word: Callable[[Any], bytes]) -> Callable[[list[An
     if typ == "address":
 
         def enc_addresses(col: list[Any]) -> list[bytes]:
-            n = len(col)
-            if set(map(type, col)) == {str} and set(map(len, col)) == {42}:
-                # each item becomes 22 zeros + "0x" + 40 hex = one 64-digit word
-                s = _ZEROS22 + _ZEROS22.join(col)
-                if (
-                    s.isascii()
-                    and set(s[22::64]) == {"0"}
-                    and set(s[23::64]) <= {"x", "X"}
-                    and s.count("x") + s.count("X") == n  # no x/X outside the prefixes
-                ):
-                    try:  # fromhex skips whitespace, so a length check catches it
-                        buf = bytes.fromhex(s.replace("x", "0").replace("X", "0"))
-                    except ValueError:
-                        buf = b""
-                    if len(buf) == 32 * n:
-                        return list(map(_first, struct.iter_unpack("32s", buf)))
+            buf = _hex_items(col, 40, _ZEROS22)  # 22 zeros + "0x" + 40 hex = one word
+            if buf is not None:
+                return list(map(_first, struct.iter_unpack("32s", buf)))
             return list(map(word, col))
 
         return enc_addresses
@@ -340,7 +353,7 @@ def _column_encoder(typ: str, word: Callable[[Any], bytes]) -> Callable[[list[An
 def _column_normalizer(t: Any) -> Callable[[Sequence[Any]], Sequence[Any]]:
     """Normalise a whole column (load path); fast path for decimal-string ints."""
     typ = t.to_type_str()
-    if not t.arrlist and t.base in ("uint", "int"):
+    if isinstance(t, _abi_grammar.BasicType) and not t.arrlist and t.base in ("uint", "int"):
         lo, hi = _int_bounds(typ)
 
         def norm_ints(col: Sequence[Any]) -> Sequence[Any]:
@@ -357,6 +370,8 @@ def _column_normalizer(t: Any) -> Callable[[Sequence[Any]], Sequence[Any]]:
             return [_normalize(t, x) for x in col]
 
         return norm_ints
+    if isinstance(t, _abi_grammar.BasicType) and not t.arrlist and t.base == "address":
+        return lambda col: col if _hex_items(col, 40) is not None else [_normalize(t, x) for x in col]
     return lambda col: [_normalize(t, x) for x in col]
 
 
@@ -487,7 +502,7 @@ def verify_proof(root: HashLike, leaf: HashLike, proof: Sequence[HashLike]) -> b
 def process_multi_proof(
     leaves: Sequence[HashLike], proof: Sequence[HashLike], proof_flags: Sequence[bool]
 ) -> str:
-    """OZ ``MerkleProof.processMultiProof``; raises ValueError where Solidity reverts.
+    """OZ ``MerkleProof.processMultiProof``; raises ValueError on a malformed multiproof.
 
     Like Solidity, an empty ``leaves`` with no flags returns ``proof[0]``; use
     :func:`verify_multi_proof` (which rejects that case) for verification.
@@ -546,6 +561,13 @@ class MultiProof:
 
 
 # --------------------------------------------------------------------------- tree
+
+
+def _nodes_from_hex(nodes: list[Any]) -> list[bytes]:
+    buf = _hex_items(nodes, 64)  # 33 bytes per node: 0x00 + 32
+    if buf is not None:
+        return [buf[i + 1 : i + 33] for i in range(0, len(buf), 33)]
+    return [_to_bytes32(h) for h in nodes]
 
 
 def _build_tree(leaf_hashes: list[bytes]) -> list[bytes]:
@@ -635,7 +657,7 @@ class StandardMerkleTree:
         codec = _Codec(data["leafEncoding"])
         with _no_gc():
             try:
-                tree = [_to_bytes32(h) for h in data["tree"]]
+                tree = _nodes_from_hex(data["tree"])
                 entries = data["values"]
                 values = codec.normalize_many([e["value"] for e in entries])
                 tree_indices = [e["treeIndex"] for e in entries]

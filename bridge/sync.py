@@ -1,19 +1,25 @@
 """The sync: reads the token contract's events in block order and applies each to the registry
 exactly once.
 
-Each event is applied in its own database transaction together with its :class:`ChainEvent`
-row, which is unique on (chain id, transaction hash, log index); replaying a range applies
-nothing twice. The cursor advances only after every event up to it was applied, and only to
-blocks at least ``confirmations`` deep.
+- Only final events are applied: up to the chain's ``finalized`` block when it has that tag
+  (and the operator asks for it), otherwise ``confirmations`` blocks below the head.
+- Each event is applied in its own database transaction together with its
+  :class:`ChainEvent` row, unique on (chain id, transaction hash, log index): replaying a
+  range, or two workers racing on it, applies nothing twice.
+- The cursor stores the hash of the last block it covered. If the chain no longer has that
+  block, a reorganization happened: the sync finds the highest applied block still on the
+  chain, undoes every event applied above it (newest first), rewinds the cursor there and
+  ingests the new branch.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from registry import custody
@@ -21,7 +27,9 @@ from registry.db import transaction
 from registry.ledger import append_entry
 from registry.models import CreditClass, CreditStatus, SerialBlock, TokenizationRequest, TokenizationStatus
 
+from . import faults
 from .chain import Chain
+from .locks import claim
 from .models import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf
 from .retirement_data import MalformedRetirementData, decode_retirement_data
 
@@ -37,7 +45,10 @@ class SyncReport:
     to_block: int
     applied: dict[str, int] = field(default_factory=dict)
     skipped_duplicates: int = 0
+    rolled_back: int = 0
+    reorg_fork_block: int | None = None
     flagged: list[str] = field(default_factory=list)
+    busy: bool = False  # another worker holds the sync for this contract
 
     @property
     def applied_total(self) -> int:
@@ -51,15 +62,37 @@ def _hex(value: Any) -> str:
     return text if text.startswith("0x") else "0x" + text
 
 
-def _cursor(session: Session, deployment: Deployment) -> ChainCursor:
-    cursor = session.exec(
-        select(ChainCursor).where(ChainCursor.chain_id == deployment.chain_id, ChainCursor.address == deployment.address)
-    ).first()
+def deployment_for(engine: Engine, chain: Chain) -> Deployment:
+    with Session(engine) as session:
+        deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).first()
+    if deployment is None:
+        raise LookupError(f"no ICC token deployment is recorded for chain {chain.chain_id}: run `icr-bridge deploy`")
+    if chain.address is None:
+        chain.address = deployment.address
+    return deployment
+
+
+def _cursor(session: Session, deployment: Deployment, lock: bool = False) -> ChainCursor:
+    stmt = select(ChainCursor).where(
+        ChainCursor.chain_id == deployment.chain_id, ChainCursor.address == deployment.address
+    )
+    cursor = session.exec(stmt.with_for_update() if lock else stmt).first()
     if cursor is None:
         cursor = ChainCursor(chain_id=deployment.chain_id, address=deployment.address, last_block=deployment.deployed_block - 1)
         session.add(cursor)
         session.flush()
     return cursor
+
+
+def _signature(event) -> str:
+    abi = event.abi
+    return f"{abi['name']}({','.join(_abi_type(i) for i in abi['inputs'])})"
+
+
+def _abi_type(item: dict) -> str:
+    if item["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+    return item["type"]
 
 
 def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str, Any]]:
@@ -75,17 +108,6 @@ def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str
         name = topics[_hex(raw["topics"][0])]
         decoded.append((name, events[name].process_log(raw)))
     return decoded
-
-
-def _signature(event) -> str:
-    abi = event.abi
-    return f"{abi['name']}({','.join(_abi_type(i) for i in abi['inputs'])})"
-
-
-def _abi_type(item: dict) -> str:
-    if item["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
-    return item["type"]
 
 
 def _origin(chain: Chain, entry: Any) -> custody.ChainOrigin:
@@ -123,7 +145,29 @@ def _record_event(session: Session, chain: Chain, name: str, entry: Any) -> bool
     return True
 
 
-def apply_leaf_minted(session: Session, chain: Chain, deployment: Deployment, entry: Any) -> None:
+# ------------------------------------------------------------------------------------------
+# Applying events
+# ------------------------------------------------------------------------------------------
+
+
+def _leaf_blocks(session: Session, deployment: Deployment, leaf: MintLeaf, mirrored: bool) -> list[SerialBlock]:
+    credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == leaf.token_id)).one()
+    return list(
+        session.exec(
+            select(SerialBlock).where(
+                SerialBlock.serialization_id == credit_class.serialization_id,
+                SerialBlock.account_id == deployment.custody_account_id,
+                SerialBlock.tokenization_id == leaf.tokenization_id,
+                SerialBlock.status == CreditStatus.active,
+                SerialBlock.mirrored == mirrored,
+                SerialBlock.unit_first >= leaf.unit_first,
+                SerialBlock.unit_last <= leaf.unit_last,
+            )
+        )
+    )
+
+
+def apply_leaf_minted(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
     args = entry["args"]
     leaf = session.exec(
         select(MintLeaf).where(MintLeaf.batch_id == args["batchId"], MintLeaf.leaf_index == args["leafIndex"])
@@ -135,18 +179,7 @@ def apply_leaf_minted(session: Session, chain: Chain, deployment: Deployment, en
     leaf.minted = True
     leaf.mint_tx = _hex(entry["transactionHash"])
     session.add(leaf)
-    credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == leaf.token_id)).one()
-    blocks = session.exec(
-        select(SerialBlock).where(
-            SerialBlock.serialization_id == credit_class.serialization_id,
-            SerialBlock.account_id == deployment.custody_account_id,
-            SerialBlock.tokenization_id == leaf.tokenization_id,
-            SerialBlock.status == CreditStatus.active,
-            SerialBlock.mirrored == False,  # noqa: E712
-            SerialBlock.unit_first >= leaf.unit_first,
-            SerialBlock.unit_last <= leaf.unit_last,
-        )
-    ).all()
+    blocks = _leaf_blocks(session, deployment, leaf, mirrored=False)
     if sum(b.quantity for b in blocks) != leaf.amount:
         raise RuntimeError(f"custody does not hold the unminted units of leaf {leaf.serial_block}")
     for block in blocks:
@@ -200,33 +233,154 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
     )
 
 
-def sync_once(engine: Engine, chain: Chain, confirmations: int = 0, max_range: int = MAX_BLOCK_RANGE) -> SyncReport:
-    """Apply every synced event from the cursor up to the confirmed head."""
+APPLIERS: dict[str, Callable[..., None]] = {"LeafMinted": apply_leaf_minted, "Retired": apply_retired}
+
+
+# ------------------------------------------------------------------------------------------
+# Undoing events (reorganizations)
+# ------------------------------------------------------------------------------------------
+
+
+def undo_leaf_minted(session: Session, deployment: Deployment, event: ChainEvent) -> None:
+    """Un-mint every leaf minted by the event's transaction (idempotent across its logs)."""
+    for leaf in session.exec(select(MintLeaf).where(MintLeaf.mint_tx == event.tx_hash, MintLeaf.minted == True)):  # noqa: E712
+        for block in _leaf_blocks(session, deployment, leaf, mirrored=True):
+            block.mirrored = False
+            session.add(block)
+        leaf.minted = False
+        leaf.mint_tx = None
+        session.add(leaf)
+        request = session.get(TokenizationRequest, leaf.tokenization_id)
+        request.status = TokenizationStatus.batched
+        session.add(request)
+        batch = session.get(MintBatch, leaf.batch_id)
+        batch.status = BatchStatus.committed
+        session.add(batch)
+        append_entry(session, "leaf.unminted", {"batch_id": leaf.batch_id, "leaf_index": leaf.leaf_index,
+                                                "serial_block": leaf.serial_block, "tx_hash": event.tx_hash,
+                                                "reason": "chain reorganization"})
+    session.flush()
+
+
+def undo_retired(session: Session, deployment: Deployment, event: ChainEvent) -> None:
+    origin = custody.ChainOrigin(event.chain_id, event.tx_hash, event.log_index, event.block_number)
+    custody.revert_bridged_retirement(session, origin, reason="chain reorganization")
+
+
+UNDOERS: dict[str, Callable[[Session, Deployment, ChainEvent], None]] = {
+    "LeafMinted": undo_leaf_minted,
+    "Retired": undo_retired,
+}
+
+
+def handle_reorg(engine: Engine, chain: Chain, deployment: Deployment, report: SyncReport) -> None:
+    """If the cursor's block is no longer on the chain, roll back to the last applied block
+    that still is, and rewind the cursor there."""
     with Session(engine) as session:
-        deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).one()
+        cursor = _cursor(session, deployment)
+        last_block, last_hash = cursor.last_block, cursor.last_block_hash
+    if not last_hash or chain.block_hash(last_block) == last_hash:
+        return
+    with Session(engine) as session:
+        applied_blocks = session.exec(
+            select(ChainEvent.block_number, ChainEvent.block_hash)
+            .where(ChainEvent.chain_id == deployment.chain_id)
+            .distinct()
+            .order_by(ChainEvent.block_number.desc())
+        ).all()
+    fork = deployment.deployed_block - 1
+    for number, stored_hash in applied_blocks:
+        if chain.block_hash(number) == stored_hash:
+            fork = number
+            break
+    with transaction(engine) as session:
+        undone = session.exec(
+            select(ChainEvent)
+            .where(ChainEvent.chain_id == deployment.chain_id, ChainEvent.block_number > fork)
+            .order_by(ChainEvent.block_number.desc(), ChainEvent.log_index.desc())
+        ).all()
+        for event in undone:
+            UNDOERS[event.event](session, deployment, event)
+            session.delete(event)
+        session.flush()
+        cursor = _cursor(session, deployment, lock=True)
+        cursor.last_block = fork
+        cursor.last_block_hash = (chain.block_hash(fork) or "") if fork >= 0 else ""
+        session.add(cursor)
+        append_entry(session, "sync.reorg", {"chain_id": deployment.chain_id, "fork_block": fork,
+                                             "abandoned_block": last_block, "events_undone": len(undone)})
+    report.rolled_back += len(undone)
+    report.reorg_fork_block = fork
+    log.warning("reorganization rolled back", extra={"fork_block": fork, "abandoned_block": last_block,
+                                                     "events_undone": len(undone)})
+
+
+# ------------------------------------------------------------------------------------------
+# The pass
+# ------------------------------------------------------------------------------------------
+
+
+def sync_once(
+    engine: Engine,
+    chain: Chain,
+    confirmations: int = 0,
+    use_finalized_tag: bool = False,
+    max_range: int = MAX_BLOCK_RANGE,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncReport:
+    """Apply every synced event from the cursor up to the final head; returns what it did."""
+    deployment = deployment_for(engine, chain)
+    with claim(engine, f"sync:{deployment.chain_id}:{deployment.address}") as mine:
+        if not mine:
+            report = SyncReport(from_block=0, to_block=-1, busy=True)
+            return report
+        return _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_range, progress)
+
+
+def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_range, progress) -> SyncReport:
+    report = SyncReport(from_block=0, to_block=-1)
+    handle_reorg(engine, chain, deployment, report)
     with transaction(engine) as session:
         start = _cursor(session, deployment).last_block + 1
-    head = chain.w3.eth.block_number - confirmations
-    report = SyncReport(from_block=start, to_block=start - 1)
+    head = chain.safe_head(confirmations, use_finalized_tag)
+    report.from_block, report.to_block = start, start - 1
     while start <= head:
         end = min(head, start + max_range - 1)
         for name, entry in fetch_events(chain, start, end):
-            with transaction(engine) as session:
-                if not _record_event(session, chain, name, entry):
-                    report.skipped_duplicates += 1
-                    continue
-                if name == "LeafMinted":
-                    apply_leaf_minted(session, chain, deployment, entry)
-                elif name == "Retired":
-                    apply_retired(session, chain, deployment, entry, report)
+            try:
+                with transaction(engine) as session:
+                    if not _record_event(session, chain, name, entry):
+                        report.skipped_duplicates += 1
+                        continue
+                    APPLIERS[name](session, chain, deployment, entry, report)
+                    faults.point(f"sync.applied.{name}")
+            except IntegrityError:
+                # Another worker applied this log between our check and our insert.
+                report.skipped_duplicates += 1
+                continue
             report.applied[name] = report.applied.get(name, 0) + 1
+        faults.point("sync.before_cursor")
         with transaction(engine) as session:
-            cursor = _cursor(session, deployment)
-            cursor.last_block = end
-            cursor.last_block_hash = _hex(chain.w3.eth.get_block(end)["hash"])
-            session.add(cursor)
+            cursor = _cursor(session, deployment, lock=True)
+            if end > cursor.last_block:
+                cursor.last_block = end
+                cursor.last_block_hash = chain.block_hash(end) or ""
+                session.add(cursor)
         report.to_block = end
+        if progress is not None:
+            progress(end - report.from_block + 1, head - report.from_block + 1)
         start = end + 1
-    log.info("sync pass", extra={"from_block": report.from_block, "to_block": report.to_block, "applied": report.applied})
+    log.info("sync pass", extra={"from_block": report.from_block, "to_block": report.to_block,
+                                 "applied": report.applied, "skipped": report.skipped_duplicates,
+                                 "rolled_back": report.rolled_back})
     return report
 
+
+def rewind_cursor(engine: Engine, chain: Chain, block: int) -> None:
+    """Make the next pass re-read events from ``block`` on (applied ones are skipped)."""
+    deployment = deployment_for(engine, chain)
+    with transaction(engine) as session:
+        cursor = _cursor(session, deployment, lock=True)
+        cursor.last_block = max(block, deployment.deployed_block) - 1
+        cursor.last_block_hash = chain.block_hash(cursor.last_block) or ""
+        session.add(cursor)

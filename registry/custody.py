@@ -215,3 +215,37 @@ def custody_total(session: Session, custody_account_id: int, class_id: int, mirr
         conditions.append(SerialBlock.mirrored == mirrored)
     total = session.exec(select(func.coalesce(func.sum(SerialBlock.quantity), 0)).where(*conditions)).one()
     return int(total)
+
+
+def revert_bridged_retirement(session: Session, origin: ChainOrigin, reason: str) -> Retirement | None:
+    """Undo a bridged retirement whose chain log was reorganized away: its serials go back to
+    custody (mirrored) and the retirement row is removed; the ledger keeps the record of both.
+    Returns the removed retirement, or None if no retirement has this origin."""
+    retirement = find_bridged_retirement(session, origin)
+    if retirement is None:
+        return None
+    rows = session.exec(select(SerialBlock).where(SerialBlock.retirement_id == retirement.id)).all()
+    moved = describe_blocks(session, sorted(rows, key=lambda r: r.unit_first))
+    for row in rows:
+        row.status = CreditStatus.active
+        row.account_id = retirement.account_id
+        row.mirrored = True
+        row.retirement_id = None
+        session.add(row)
+    session.flush()
+    session.delete(retirement)
+    session.flush()
+    append_entry(
+        session,
+        "retirement.reverted",
+        {
+            "retirement_id": retirement.id,
+            "serial_blocks": [m.serial_block for m in moved],
+            "quantity": retirement.quantity,
+            "chain_id": origin.chain_id,
+            "tx_hash": origin.tx_hash,
+            "log_index": origin.log_index,
+            "reason": reason,
+        },
+    )
+    return retirement

@@ -56,6 +56,11 @@ def main() -> None:
     t0 = time.perf_counter()
     dump_json_mb = len(json.dumps(dump)) / 1e6
     json_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loaded = StandardMerkleTree.load(dump)  # full validation: rehash every value and node
+    load_s = time.perf_counter() - t0
+    assert loaded.root == tree.root
+    del loaded
 
     rng = random.Random(2)
     idx = [rng.randrange(n) for _ in range(1000)]
@@ -77,11 +82,12 @@ def main() -> None:
     print(f"root:                    {tree.root}")
     print(f"build:                   {build_s:.2f} s   (baseline ~{baseline:.2f} s)")
     print(f"dump (dict):             {dump_s:.2f} s   (+ json.dumps {json_s:.2f} s, {dump_json_mb:.0f} MB)")
+    print(f"load + validate:         {load_s:.2f} s")
     print(f"single proof (avg/1000): {proof_us:.1f} us ({len(proofs[0])} siblings)")
     print(f"multiproof {k} contiguous: {multiproof_ms:.2f} ms ({len(mp.proof)} proof nodes, {len(mp.proof_flags)} flags)")
     print(
         f"leaves={n} build_s={build_s:.2f} baseline_build_s={baseline:.2f} dump_s={dump_s:.2f} "
-        f"json_s={json_s:.2f} proof_us={proof_us:.1f} multiproof_{k}_ms={multiproof_ms:.2f} "
+        f"json_s={json_s:.2f} load_s={load_s:.2f} proof_us={proof_us:.1f} multiproof_{k}_ms={multiproof_ms:.2f} "
         f"multiproof_{k}_nodes={len(mp.proof)}"
     )
 

@@ -1,9 +1,11 @@
 // Reference oracle for tests/bridge/test_merkle.py: runs @openzeppelin/merkle-tree.
 //
 // stdin:  {"cases": [{"values": [...], "encoding": [...], "sortLeaves": bool,
-//                     "multiIndices": [[i, ...], ...], "pyDump": {...} | null}, ...]}
-// stdout: {"results": [{"root", "tree", "proofs", "multiproofs": [{leaves, proof, proofFlags}],
-//                       "dump", "pyDumpRoot", "pyDumpProofs"}, ...]}
+//                     "proofIndices": [i, ...] (default: all), "multiIndices": [[i, ...], ...],
+//                     "pyDump": {...} | null}, ...]}
+// stdout: {"results": [{"root", "tree", "proofs" (for proofIndices),
+//                       "multiproofs": [{leaves, proof, proofFlags}], "dump",
+//                       "pyDumpRoot", "pyDumpProofs" (for proofIndices)}, ...]}
 //
 // The package is resolved from $OZ_MERKLE_DIR (default: <repo>/contracts).
 // Exit code 3 if the package cannot be found (the test then skips).
@@ -32,7 +34,8 @@ const request = JSON.parse(Buffer.concat(chunks).toString('utf8'));
 
 const results = request.cases.map(c => {
   const tree = StandardMerkleTree.of(c.values, c.encoding, { sortLeaves: c.sortLeaves });
-  const proofs = c.values.map((_, i) => tree.getProof(i));
+  const proofIndices = c.proofIndices ?? c.values.map((_, i) => i);
+  const proofs = proofIndices.map(i => tree.getProof(i));
   const multiproofs = (c.multiIndices ?? []).map(ix => {
     const mp = tree.getMultiProof([...ix]); // getMultiProof sorts its argument in place
     if (!tree.verifyMultiProof(mp)) throw new Error('JS multiproof does not verify');
@@ -42,7 +45,7 @@ const results = request.cases.map(c => {
   if (c.pyDump) {
     const loaded = StandardMerkleTree.load(c.pyDump); // validates every value and node
     out.pyDumpRoot = loaded.root;
-    out.pyDumpProofs = [...loaded.entries()].map(([i]) => loaded.getProof(i));
+    out.pyDumpProofs = proofIndices.map(i => loaded.getProof(i));
   }
   return out;
 });

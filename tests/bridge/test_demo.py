@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from bridge.cli import app
 from bridge.demo import run_demo
 from bridge.models import ChainEvent, MintLeaf
-from bridge.sync import sync_once
+from bridge.sync import rewind_cursor, sync_once
 from bridge.chain import Chain
 from registry.models import Retirement, SerialBlock, TokenizationRequest, TokenizationStatus
 
@@ -43,18 +43,13 @@ def test_replaying_the_event_history_applies_nothing_twice(sqlite_engine, w3):
     run_demo(sqlite_engine, w3)
     chain = Chain(w3)
     with Session(sqlite_engine) as s:
-        from bridge.models import ChainCursor, Deployment
+        from bridge.models import Deployment
 
         deployment = s.exec(select(Deployment)).one()
         chain.address = deployment.address
         before = (len(s.exec(select(ChainEvent)).all()), len(s.exec(select(Retirement)).all()),
                   sorted((b.unit_first, b.unit_last, b.status.value) for b in s.exec(select(SerialBlock))))
-    from registry.db import transaction
-
-    with transaction(sqlite_engine) as s:
-        cursor = s.exec(select(ChainCursor)).one()
-        cursor.last_block = deployment.deployed_block - 1  # rewind to the start
-        s.add(cursor)
+    rewind_cursor(sqlite_engine, chain, deployment.deployed_block)
     report = sync_once(sqlite_engine, chain)
     assert report.applied_total == 0
     assert report.skipped_duplicates == before[0]

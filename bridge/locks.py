@@ -1,0 +1,61 @@
+"""Work claiming between bridge workers.
+
+On PostgreSQL a named job (``sync:<chain>:<contract>``, ``batch:<id>``) is claimed with a
+session-level advisory lock held on a dedicated connection for as long as the work runs;
+a second worker asking for the same job gets ``False`` and moves on. On SQLite the same is
+done with an exclusive ``flock`` on a lock file beside the database. Either way the lock is
+released when the holder's connection or process ends, so a crashed worker never blocks
+the others. Correctness does not depend on the lock (every effect is idempotent); it only
+keeps two workers from doing the same work twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from registry.db import sqlite_path
+
+
+def _key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def claim(engine: Engine, name: str) -> Iterator[bool]:
+    """Yield True if this worker now holds job ``name``, False if another worker does."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}).scalar()
+            conn.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(name)})
+                    conn.commit()
+        return
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    lock_file = f"{path}.{_key(name) & 0xFFFFFFFF:08x}.lock" if path else None
+    if lock_file is None:  # in-memory database: one process, nothing to share
+        yield True
+        return
+    fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,79 @@
+"""Operator settings (pydantic-settings): environment variables ``ICR_*``, or a ``.env``-style
+file given with ``--config`` / ``ICR_CONFIG``. Keys never live in the database or in logs:
+they come from the environment (hex) or from encrypted JSON keystores with a password from
+the environment or a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from registry.db import DEFAULT_DATABASE_URL
+
+
+class KeyError_(ValueError):
+    """A key setting is missing or unusable; the message names the setting."""
+
+
+class BridgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ICR_", env_file=os.environ.get("ICR_CONFIG"), extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    rpc_url: str = Field("eth-tester", description="JSON-RPC URL, or eth-tester for the in-process chain")
+    contract: Optional[str] = Field(None, description="ICCToken address (default: the deployment recorded for the chain)")
+    confirmations: int = Field(12, ge=0, description="depth before an event is applied when the chain has no finalized tag")
+    use_finalized_tag: bool = Field(True, description="apply events only up to the chain's finalized block when it has one")
+    poll_interval: float = Field(2.0, gt=0)
+    mint_chunk: int = Field(200, ge=1, le=1000)
+    metadata_uri: str = "http://127.0.0.1:8000/metadata/{id}.json"
+
+    admin_key: Optional[SecretStr] = None
+    registry_signer_key: Optional[SecretStr] = None
+    relayer_key: Optional[SecretStr] = None
+    admin_keystore: Optional[Path] = None
+    registry_signer_keystore: Optional[Path] = None
+    relayer_keystore: Optional[Path] = None
+    keystore_password: Optional[SecretStr] = None
+    keystore_password_file: Optional[Path] = None
+
+    def account(self, role: str) -> LocalAccount:
+        """The key for ``role`` (admin, registry_signer or relayer)."""
+        key: Optional[SecretStr] = getattr(self, f"{role}_key")
+        keystore: Optional[Path] = getattr(self, f"{role}_keystore")
+        if key is not None:
+            try:
+                return Account.from_key(key.get_secret_value())
+            except Exception:
+                raise KeyError_(f"ICR_{role.upper()}_KEY is not a valid private key") from None
+        if keystore is not None:
+            password = self._keystore_password(role)
+            try:
+                return Account.from_key(Account.decrypt(keystore.read_text(), password))
+            except FileNotFoundError:
+                raise KeyError_(f"ICR_{role.upper()}_KEYSTORE: {keystore} does not exist") from None
+            except ValueError:
+                raise KeyError_(f"ICR_{role.upper()}_KEYSTORE: wrong password or not a keystore") from None
+        raise KeyError_(f"no key for the {role}: set ICR_{role.upper()}_KEY or ICR_{role.upper()}_KEYSTORE")
+
+    def _keystore_password(self, role: str) -> str:
+        if self.keystore_password is not None:
+            return self.keystore_password.get_secret_value()
+        if self.keystore_password_file is not None:
+            return self.keystore_password_file.read_text().strip()
+        raise KeyError_(f"ICR_{role.upper()}_KEYSTORE needs ICR_KEYSTORE_PASSWORD or ICR_KEYSTORE_PASSWORD_FILE")
+
+
+def load_settings(config: Optional[Path] = None, **overrides) -> BridgeSettings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if config is not None:
+        if not config.exists():
+            raise FileNotFoundError(f"--config: {config} does not exist")
+        return BridgeSettings(_env_file=str(config), **values)
+    return BridgeSettings(**values)
