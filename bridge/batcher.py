@@ -31,6 +31,7 @@ from registry.models import (
     TokenizationStatus,
 )
 
+from . import faults
 from .chain import Chain, Receipt
 from .merkle import StandardMerkleTree
 from .models import BatchStatus, Deployment, MintBatch, MintLeaf
@@ -184,6 +185,7 @@ def ensure_classes_registered(engine: Engine, chain: Chain, registry_signer: Loc
                 False,
             )
             chain.transact(registry_signer, chain.token.functions.registerClass(int(token_id), info), "registerClass")
+            faults.point("batch.class_registered")
         with transaction(engine) as session:
             credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == token_id)).one()
             if not credit_class.registered_on_chain:
@@ -213,6 +215,7 @@ def commit_batch(
         signature = sign_commit(registry_signer, chain, batch_id, root, leaf_count)
         fn = chain.token.functions.commitBatchWithSignature(batch_id, bytes.fromhex(root[2:]), leaf_count, signature)
         tx_hash = chain.transact(relayer, fn, f"commit batch {batch_id}").tx_hash
+        faults.point("batch.commit_sent")
     elif onchain_root != root:
         raise BatchRootMismatch(f"batch {batch_id}: chain holds root {onchain_root}, registry built {root}")
     with transaction(engine) as session:
@@ -273,6 +276,7 @@ def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccoun
         fn = token.functions.mintLeaves(batch_id, leaves, proof, multi.proof_flags)
         gas = GAS_OVERHEAD + GAS_PER_LEAF * len(run)
         receipts.append(chain.transact(relayer, fn, f"mint batch {batch_id} leaves {run[0]}-{run[-1]}", gas=gas))
+        faults.point("batch.mint_chunk_sent")
         if progress is not None:
             progress(len(run))
     return MintReport(batch_id, receipts, len(to_send), len(pending) - len(to_send))

@@ -359,6 +359,7 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
                 report.skipped_duplicates += 1
                 continue
             report.applied[name] = report.applied.get(name, 0) + 1
+            faults.point(f"sync.committed.{name}")
         faults.point("sync.before_cursor")
         with transaction(engine) as session:
             cursor = _cursor(session, deployment, lock=True)
