@@ -228,6 +228,20 @@ def commit_batch(
     return tx_hash
 
 
+def root_on_chain(chain: Chain, batch_id: int) -> bool:
+    return int.from_bytes(bytes(chain.call(chain.token.functions.batch(batch_id), "batch")[0]), "big") != 0
+
+
+def mark_uncommitted(engine: Engine, batch_id: int) -> None:
+    """Record that a batch's root is no longer on-chain (its block was reorganized away)."""
+    with transaction(engine) as session:
+        batch = session.get(MintBatch, batch_id)
+        batch.status = BatchStatus.built
+        batch.commit_tx = None
+        session.add(batch)
+        append_entry(session, "batch.uncommitted", {"batch_id": batch_id, "reason": "chain reorganization"})
+
+
 def contiguous_chunks(indices: list[int], chunk: int) -> list[list[int]]:
     """Split sorted leaf indices into runs of consecutive indices of at most ``chunk`` each."""
     runs: list[list[int]] = []

@@ -20,7 +20,7 @@ from .chain import Chain
 from .deploy import BridgeKeys
 from .locks import claim
 from .models import BatchStatus, MintBatch
-from .sync import SyncReport, deployment_for, sync_once
+from .sync import SyncReport, check_reorg, deployment_for, sync_once
 
 log = logging.getLogger("icr_bridge.engine")
 
@@ -29,6 +29,7 @@ log = logging.getLogger("icr_bridge.engine")
 class CycleReport:
     batches_built: list[int] = field(default_factory=list)
     batches_committed: list[int] = field(default_factory=list)
+    rolled_back: int = 0  # events undone because of a reorganization
     leaves_minted: int = 0
     mint_transactions: int = 0
     sync: SyncReport | None = None
@@ -44,6 +45,7 @@ def run_cycle(
 ) -> CycleReport:
     report = CycleReport()
     deployment = deployment_for(engine, chain)
+    report.rolled_back = check_reorg(engine, chain).rolled_back
     with transaction(engine) as session:
         batch = batcher.build_batch(session, deployment)
         if batch is not None:
@@ -59,6 +61,10 @@ def run_cycle(
         with claim(engine, f"batch:{chain.chain_id}:{batch_id}") as mine:
             if not mine:
                 continue
+            if status is BatchStatus.committed and not batcher.root_on_chain(chain, batch_id):
+                # The block holding the commit was reorganized away: commit it again.
+                batcher.mark_uncommitted(engine, batch_id)
+                status = BatchStatus.built
             if status is BatchStatus.built:
                 batcher.commit_batch(engine, chain, batch_id, keys.registry_signer, keys.relayer)
                 report.batches_committed.append(batch_id)
@@ -68,6 +74,7 @@ def run_cycle(
             report.mint_transactions += len(minted.transactions)
     faults.point("engine.before_sync")
     report.sync = sync_once(engine, chain, confirmations=confirmations, use_finalized_tag=use_finalized_tag)
+    report.rolled_back += report.sync.rolled_back
     log.info("cycle", extra={"built": report.batches_built, "committed": report.batches_committed,
                              "leaves_minted": report.leaves_minted, "applied": report.sync.applied})
     return report

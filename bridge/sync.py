@@ -337,6 +337,19 @@ def sync_once(
         return _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_range, progress)
 
 
+def check_reorg(engine: Engine, chain: Chain) -> SyncReport:
+    """Detect and roll back a reorganization now (the engine does this before outbound work,
+    so that it never builds on minted state the chain no longer has)."""
+    deployment = deployment_for(engine, chain)
+    report = SyncReport(from_block=0, to_block=-1)
+    with claim(engine, f"sync:{deployment.chain_id}:{deployment.address}") as mine:
+        if not mine:
+            report.busy = True
+            return report
+        handle_reorg(engine, chain, deployment, report)
+    return report
+
+
 def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_range, progress) -> SyncReport:
     report = SyncReport(from_block=0, to_block=-1)
     handle_reorg(engine, chain, deployment, report)

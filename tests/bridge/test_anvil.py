@@ -1,0 +1,113 @@
+"""The bridge against a real JSON-RPC node: anvil from npm, one fresh node per test."""
+
+import threading
+import time
+
+import pytest
+from sqlmodel import Session, select
+
+from bridge.chain import Chain
+from bridge.demo import run_demo
+from bridge.engine import run_cycle
+from bridge.models import MintLeaf
+from bridge.sync import sync_once
+from registry.models import Retirement
+
+from .harness import make_world
+
+pytestmark = pytest.mark.anvil
+
+
+def rpc(w3, method, *params):
+    response = w3.provider.make_request(method, list(params))
+    assert "error" not in response, response
+    return response["result"]
+
+
+def test_demo_flow_on_anvil(sqlite_engine, anvil_w3):
+    summary = run_demo(sqlite_engine, anvil_w3)
+    assert summary["ok"]
+    assert summary["chain"]["chain_id"] == 31337
+    (retirement,) = summary["retirements"]
+    assert retirement["serial_blocks"] == ["ICR-ISL-354-78040-14-R-0-2023-000001-000100"]
+
+
+def test_events_wait_for_the_finalized_block(sqlite_engine, anvil_w3):
+    world = make_world(sqlite_engine, anvil_w3, seed="finality")
+    world.tokenize(100)
+    report = run_cycle(sqlite_engine, world.chain, world.keys, use_finalized_tag=True)
+    assert report.leaves_minted == 1 and report.sync.applied == {}  # minted, not final yet
+    with Session(sqlite_engine) as s:
+        assert not s.exec(select(MintLeaf)).one().minted
+    rpc(anvil_w3, "anvil_mine", 64)
+    report = sync_once(sqlite_engine, world.chain, use_finalized_tag=True)
+    assert report.applied == {"LeafMinted": 1}
+    world.retire(world.holder, 10)
+    assert sync_once(sqlite_engine, world.chain, confirmations=3, use_finalized_tag=False).applied == {}
+    rpc(anvil_w3, "anvil_mine", 3)
+    assert sync_once(sqlite_engine, world.chain, confirmations=3, use_finalized_tag=False).applied == {"Retired": 1}
+
+
+def test_reorg_of_a_retirement_rolls_it_back_and_reingests(sqlite_engine, anvil_w3):
+    world = make_world(sqlite_engine, anvil_w3, seed="reorg-retire")
+    world.tokenize(300)
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    before_retirement = world.outcome()
+    snapshot = rpc(anvil_w3, "evm_snapshot")
+    world.retire(world.holder, 100, name="Reorged away")
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    with Session(sqlite_engine) as s:
+        assert len(s.exec(select(Retirement)).all()) == 1
+
+    rpc(anvil_w3, "evm_revert", snapshot)
+    rpc(anvil_w3, "anvil_mine", 5)  # the other branch is longer
+    report = sync_once(sqlite_engine, world.chain)
+    assert report.rolled_back == 1 and report.reorg_fork_block is not None
+    assert world.outcome() == before_retirement
+
+    world.chain._nonces.clear()
+    world.retire(world.holder, 40, name="On the new branch")
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    with Session(sqlite_engine) as s:
+        (retirement,) = s.exec(select(Retirement)).all()
+        assert (retirement.quantity, retirement.beneficiary_name) == (40, "On the new branch")
+    assert all(ok for *_, ok in world.outcome()["conservation"])
+
+
+def test_reorg_of_a_mint_and_its_commit_is_minted_again(sqlite_engine, anvil_w3):
+    world = make_world(sqlite_engine, anvil_w3, seed="reorg-mint")
+    world.tokenize(200)
+    snapshot = rpc(anvil_w3, "evm_snapshot")
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    minted = world.outcome()
+    rpc(anvil_w3, "evm_revert", snapshot)  # class registration, root commit and mint all gone
+    rpc(anvil_w3, "anvil_mine", 10)
+    world.chain._nonces.clear()
+    report = run_cycle(sqlite_engine, world.chain, world.keys)
+    assert report.rolled_back == 1
+    assert report.batches_committed == [1] and report.leaves_minted == 1  # committed and minted again
+    report = run_cycle(sqlite_engine, world.chain, world.keys)
+    assert world.outcome() == minted
+
+
+def test_stuck_transaction_is_replaced_with_higher_fees(sqlite_engine, anvil_w3):
+    world = make_world(sqlite_engine, anvil_w3, seed="stuck")
+    rpc(anvil_w3, "evm_setAutomine", False)
+    chain = Chain(anvil_w3, world.chain.address)
+    fn = chain.token.functions.setApprovalForAll(world.others[0].address, True)
+    tx = fn.build_transaction({"from": world.holder.address, "nonce": anvil_w3.eth.get_transaction_count(world.holder.address),
+                               "gas": 100_000, "chainId": chain.chain_id, "maxFeePerGas": 2 * 10**9,
+                               "maxPriorityFeePerGas": 10**9})
+    result = {}
+    sender = threading.Thread(target=lambda: result.setdefault(
+        "receipt", chain.send_signed(world.holder, tx, "approve", wait_timeout=1.0, max_replacements=3)))
+    sender.start()
+    time.sleep(1.6)  # the first version timed out and a replacement is in the pool
+    rpc(anvil_w3, "evm_mine")
+    sender.join(timeout=30)
+    receipt = result["receipt"].raw
+    assert receipt["status"] == 1
+    mined = anvil_w3.eth.get_transaction(receipt["transactionHash"])
+    assert mined["maxFeePerGas"] > 2 * 10**9  # the replacement, not the original, was mined
+    assert anvil_w3.eth.get_transaction_count(world.holder.address) == tx["nonce"] + 1
+    assert chain.token.functions.isApprovedForAll(world.holder.address, world.others[0].address).call()
