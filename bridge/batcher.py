@@ -33,6 +33,7 @@ from registry.models import (
 
 from . import faults
 from .chain import Chain, Receipt
+from .locks import claim
 from .merkle import StandardMerkleTree
 from .models import BatchStatus, Deployment, MintBatch, MintLeaf
 
@@ -172,20 +173,23 @@ def ensure_classes_registered(engine: Engine, chain: Chain, registry_signer: Loc
             credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == token_id)).one()
             serialization = session.get(Serialization, credit_class.serialization_id)
             project = session.get(Project, serialization.project_id)
-        onchain = chain.call(chain.token.functions.creditClass(int(token_id)), "creditClass")
-        if not onchain[-1]:
-            info = (
-                project.project_number,
-                serialization.vintage,
-                serialization.article6,
-                credit_class.letter_number,
-                project.country.encode(),
-                credit_class.authorized_uses,
-                credit_class.ca_status,
-                False,
-            )
-            chain.transact(registry_signer, chain.token.functions.registerClass(int(token_id), info), "registerClass")
-            faults.point("batch.class_registered")
+        # One sender per registry-signer key at a time: workers would race for its nonce.
+        with claim(engine, f"registry-signer:{chain.chain_id}", wait=True):
+            onchain = chain.call(chain.token.functions.creditClass(int(token_id)), "creditClass")
+            if not onchain[-1]:
+                info = (
+                    project.project_number,
+                    serialization.vintage,
+                    serialization.article6,
+                    credit_class.letter_number,
+                    project.country.encode(),
+                    credit_class.authorized_uses,
+                    credit_class.ca_status,
+                    False,
+                )
+                fn = chain.token.functions.registerClass(int(token_id), info)
+                chain.transact(registry_signer, fn, "registerClass")
+                faults.point("batch.class_registered")
         with transaction(engine) as session:
             credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == token_id)).one()
             if not credit_class.registered_on_chain:

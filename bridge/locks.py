@@ -28,11 +28,16 @@ def _key(name: str) -> int:
 
 
 @contextmanager
-def claim(engine: Engine, name: str) -> Iterator[bool]:
-    """Yield True if this worker now holds job ``name``, False if another worker does."""
+def claim(engine: Engine, name: str, wait: bool = False) -> Iterator[bool]:
+    """Yield True if this worker now holds job ``name``, False if another worker does.
+    With ``wait=True`` block until the other worker lets go (always yields True)."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}).scalar()
+            if wait:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _key(name)})
+                got = True
+            else:
+                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}).scalar()
             conn.commit()
             try:
                 yield bool(got)
@@ -49,7 +54,7 @@ def claim(engine: Engine, name: str) -> Iterator[bool]:
     fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return
