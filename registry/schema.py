@@ -29,13 +29,16 @@ def alembic_config(engine: Engine | None = None):
 
 
 def create_schema(engine: Engine) -> None:
-    """Upgrade the database to the latest migration (creates every table on an empty one)."""
+    """Upgrade the database to the latest migration (creates every table on an empty one).
+
+    Upgrades to every head: parallel lines of work each add a revision on their own branch,
+    and a merge revision joins them when they land together."""
     from alembic import command
 
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
 
 def drop_schema(engine: Engine) -> None:
