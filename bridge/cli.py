@@ -246,5 +246,10 @@ def batch_export(
         console.print(f"wrote {out} (root {batch.root}, {batch.leaf_count} leaves)")
 
 
+from .cli_operator import register as _register_operator_commands  # noqa: E402 - after app exists
+
+_register_operator_commands(app)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

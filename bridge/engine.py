@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -42,7 +43,11 @@ def run_cycle(
     confirmations: int = 0,
     use_finalized_tag: bool = False,
     mint_chunk: int = batcher.DEFAULT_CHUNK,
+    mint_progress: Callable[[int], None] | None = None,
+    sync_progress: Callable[[int, int], None] | None = None,
 ) -> CycleReport:
+    """One cycle; ``mint_progress(leaves)`` is called after each mint transaction and
+    ``sync_progress(blocks_done, blocks_total)`` after each block range the sync applies."""
     report = CycleReport()
     deployment = deployment_for(engine, chain)
     report.rolled_back = check_reorg(engine, chain).rolled_back
@@ -69,11 +74,13 @@ def run_cycle(
                 batcher.commit_batch(engine, chain, batch_id, keys.registry_signer, keys.relayer)
                 report.batches_committed.append(batch_id)
                 faults.point("engine.batch_committed")
-            minted = batcher.mint_batch(engine, chain, batch_id, keys.relayer, chunk=mint_chunk)
+            minted = batcher.mint_batch(engine, chain, batch_id, keys.relayer, chunk=mint_chunk,
+                                        progress=mint_progress)
             report.leaves_minted += minted.leaves_sent
             report.mint_transactions += len(minted.transactions)
     faults.point("engine.before_sync")
-    report.sync = sync_once(engine, chain, confirmations=confirmations, use_finalized_tag=use_finalized_tag)
+    report.sync = sync_once(engine, chain, confirmations=confirmations, use_finalized_tag=use_finalized_tag,
+                            progress=sync_progress)
     report.rolled_back += report.sync.rolled_back
     log.info("cycle", extra={"built": report.batches_built, "committed": report.batches_committed,
                              "leaves_minted": report.leaves_minted, "applied": report.sync.applied})

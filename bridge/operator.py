@@ -1,0 +1,249 @@
+"""What the operator commands do (``icr-bridge deploy | sync | status | reconcile``), apart
+from the command line: opening the chain from settings, the bridge's status, the follow
+loop, and its Prometheus metrics.
+
+The commands talk to a chain another process can see: a JSON-RPC URL. The in-process
+eth-tester chain lives and dies with one process, so these commands refuse it by name
+(``icr-bridge demo`` is the way to run the whole loop on it).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from registry.models import Retirement, TokenizationRequest, TokenizationStatus
+
+from .chain import Chain, http_web3
+from .deploy import BridgeKeys
+from .engine import CycleReport, run_cycle
+from .models import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf
+from .settings import BridgeSettings
+
+log = logging.getLogger("icr_bridge.operator")
+
+
+class OperatorError(RuntimeError):
+    """A setting or the bridge's state stops an operator command; the message names which."""
+
+
+def open_chain(settings: BridgeSettings, engine: Engine | None = None, *, need_contract: bool = True) -> Chain:
+    """A :class:`Chain` on ``settings.rpc_url`` with the token address from ``settings.contract``
+    or, failing that, the deployment the registry recorded for that chain."""
+    if settings.rpc_url in ("", "eth-tester"):
+        raise OperatorError(
+            "ICR_RPC_URL / --rpc-url: the in-process eth-tester chain ends with each command; "
+            "give a JSON-RPC URL (anvil: http://127.0.0.1:8545), or run `icr-bridge demo`"
+        )
+    w3 = http_web3(settings.rpc_url)
+    try:
+        chain_id = w3.eth.chain_id
+    except Exception as exc:  # connection refused, DNS, not JSON-RPC
+        raise OperatorError(f"ICR_RPC_URL / --rpc-url: no JSON-RPC node answers at {settings.rpc_url} ({exc})") from None
+    address = settings.contract
+    if address is None and engine is not None:
+        with Session(engine) as session:
+            deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain_id)).first()
+        address = deployment.address if deployment else None
+    if address is None and need_contract:
+        raise OperatorError(f"no ICC token deployment for chain {chain_id} in this registry: run `icr-bridge deploy`"
+                            " or set ICR_CONTRACT / --contract")
+    if address is not None and not w3.is_checksum_address(address):
+        if not w3.is_address(address):
+            raise OperatorError(f"ICR_CONTRACT / --contract: {address!r} is not an address")
+        address = w3.to_checksum_address(address)
+    if address is not None and w3.eth.get_code(address) in (b"", None):
+        raise OperatorError(f"ICR_CONTRACT / --contract: no contract at {address} on chain {chain_id}")
+    return Chain(w3, address)
+
+
+def bridge_keys(settings: BridgeSettings) -> BridgeKeys:
+    return BridgeKeys(settings.account("admin"), settings.account("registry_signer"), settings.account("relayer"))
+
+
+# ------------------------------------------------------------------------------------------
+# Status
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BridgeStatus:
+    chain_id: int
+    contract: str
+    deployed_block: int
+    paused: bool
+    head: int
+    final_head: int
+    last_processed_block: int
+    sync_lag_blocks: int  # final blocks not yet applied
+    pending_requests: int  # tokenization requests waiting for a batch
+    batches: dict[str, int] = field(default_factory=dict)  # by status
+    leaves_awaiting_mint: int = 0
+    events_applied: dict[str, int] = field(default_factory=dict)
+    flagged_retirements: int = 0  # burned on-chain with malformed details: the operator looks at them
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status(engine: Engine, chain: Chain, settings: BridgeSettings) -> BridgeStatus:
+    head = chain.w3.eth.block_number
+    final_head = chain.safe_head(settings.confirmations, settings.use_finalized_tag)
+    with Session(engine) as session:
+        deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).first()
+        if deployment is None:
+            raise OperatorError(f"no ICC token deployment for chain {chain.chain_id} in this registry")
+        cursor = session.exec(
+            select(ChainCursor).where(ChainCursor.chain_id == chain.chain_id, ChainCursor.address == deployment.address)
+        ).first()
+        last = cursor.last_block if cursor else deployment.deployed_block - 1
+        pending = session.exec(
+            select(func.count()).select_from(TokenizationRequest)
+            .where(TokenizationRequest.status == TokenizationStatus.pending)
+        ).one()
+        batches = dict(session.exec(
+            select(MintBatch.status, func.count()).where(MintBatch.chain_id == chain.chain_id).group_by(MintBatch.status)
+        ).all())
+        awaiting = session.exec(
+            select(func.count()).select_from(MintLeaf).join(MintBatch, MintBatch.id == MintLeaf.batch_id)
+            .where(MintBatch.chain_id == chain.chain_id, MintLeaf.minted == False)  # noqa: E712
+        ).one()
+        events = dict(session.exec(
+            select(ChainEvent.event, func.count()).where(ChainEvent.chain_id == chain.chain_id).group_by(ChainEvent.event)
+        ).all())
+        flagged = session.exec(
+            select(func.count()).select_from(Retirement)
+            .where(Retirement.chain_id == chain.chain_id, Retirement.purpose == "malformed")
+        ).one()
+    return BridgeStatus(
+        chain_id=chain.chain_id,
+        contract=deployment.address,
+        deployed_block=deployment.deployed_block,
+        paused=bool(chain.token.functions.paused().call()),
+        head=head,
+        final_head=final_head,
+        last_processed_block=last,
+        sync_lag_blocks=max(final_head - last, 0),
+        pending_requests=int(pending),
+        batches={(s.value if isinstance(s, BatchStatus) else str(s)): int(n) for s, n in batches.items()},
+        leaves_awaiting_mint=int(awaiting),
+        events_applied={k: int(v) for k, v in events.items()},
+        flagged_retirements=int(flagged),
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Metrics and the follow loop
+# ------------------------------------------------------------------------------------------
+
+
+class BridgeMetrics:
+    """Prometheus metrics of one bridge worker, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.sync_lag = Gauge("icr_bridge_sync_lag_blocks", "Final blocks not yet applied by the sync",
+                              registry=self.registry)
+        self.pending = Gauge("icr_bridge_pending_tokenization_requests", "Tokenization requests waiting for a batch",
+                             registry=self.registry)
+        self.awaiting_mint = Gauge("icr_bridge_leaves_awaiting_mint", "Persisted leaves not yet minted on-chain",
+                                   registry=self.registry)
+        self.last_block = Gauge("icr_bridge_last_processed_block", "Last block whose events are applied",
+                                registry=self.registry)
+        self.head = Gauge("icr_bridge_chain_head_block", "Latest block of the chain", registry=self.registry)
+        self.flagged = Gauge("icr_bridge_flagged_retirements", "Retirements with malformed on-chain details",
+                             registry=self.registry)
+        self.errors = Counter("icr_bridge_errors", "Cycles that failed, by exception type", ["kind"],
+                              registry=self.registry)
+        self.cycles = Counter("icr_bridge_cycles", "Completed engine cycles", registry=self.registry)
+        self.applied = Counter("icr_bridge_events_applied", "Chain events applied to the registry", ["event"],
+                               registry=self.registry)
+        self.leaves_minted = Counter("icr_bridge_leaves_minted", "Leaves sent in mint transactions",
+                                     registry=self.registry)
+        self.rolled_back = Counter("icr_bridge_events_rolled_back", "Events undone by reorganizations",
+                                   registry=self.registry)
+
+    def observe_status(self, current: BridgeStatus) -> None:
+        self.sync_lag.set(current.sync_lag_blocks)
+        self.pending.set(current.pending_requests)
+        self.awaiting_mint.set(current.leaves_awaiting_mint)
+        self.last_block.set(current.last_processed_block)
+        self.head.set(current.head)
+        self.flagged.set(current.flagged_retirements)
+
+    def observe_cycle(self, report: CycleReport) -> None:
+        self.cycles.inc()
+        self.leaves_minted.inc(report.leaves_minted)
+        self.rolled_back.inc(report.rolled_back)
+        for name, count in (report.sync.applied if report.sync else {}).items():
+            self.applied.labels(event=name).inc(count)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=host, registry=self.registry)
+
+
+class StopFlag:
+    """Set by SIGTERM / SIGINT so the follow loop ends between cycles, never inside one."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self, *_: Any) -> None:
+        self._event.set()
+
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.set)
+        signal.signal(signal.SIGINT, self.set)
+
+
+def follow(
+    engine: Engine,
+    chain: Chain,
+    keys: BridgeKeys,
+    settings: BridgeSettings,
+    metrics: BridgeMetrics,
+    stop: StopFlag,
+    on_cycle: Callable[[CycleReport, BridgeStatus], None] | None = None,
+    max_cycles: int | None = None,
+) -> int:
+    """Run engine cycles until ``stop`` is set. A failed cycle is logged and counted, and the
+    next one starts after a backoff (doubling up to a minute): every step is restartable, so
+    retrying is always safe. Returns the number of completed cycles."""
+    done = 0
+    backoff = settings.poll_interval
+    while not stop.is_set and (max_cycles is None or done < max_cycles):
+        try:
+            report = run_cycle(engine, chain, keys, confirmations=settings.confirmations,
+                               use_finalized_tag=settings.use_finalized_tag, mint_chunk=settings.mint_chunk)
+            current = status(engine, chain, settings)
+        except Exception as exc:  # noqa: BLE001 - any failure: log, count, back off, retry
+            metrics.errors.labels(kind=type(exc).__name__).inc()
+            log.error("cycle failed", extra={"error": str(exc), "kind": type(exc).__name__, "retry_in": backoff})
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 60.0)
+            continue
+        backoff = settings.poll_interval
+        done += 1
+        metrics.observe_cycle(report)
+        metrics.observe_status(current)
+        if on_cycle is not None:
+            on_cycle(report, current)
+        if max_cycles is None or done < max_cycles:
+            stop.wait(settings.poll_interval)
+    return done
+

@@ -1,0 +1,224 @@
+"""Operator commands as an operator runs them: separate processes against anvil, sharing a
+registry database file and the ICR_* environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from sqlalchemy import text
+from sqlmodel import select
+
+from bridge import operator
+from bridge.chain import Chain, http_web3
+from bridge.settings import BridgeSettings
+from registry import custody
+from registry import operations as ops
+from registry.db import make_engine, transaction
+from registry.domain.wallets import sign_wallet_link
+from registry.models import CreditClass
+
+from .harness import make_world, seeded
+
+CLI = Path(sys.executable).parent / "icr-bridge"
+
+
+def run_cli(env: dict, *args: str, check: int | None = 0) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=180)
+    if check is not None:
+        assert done.returncode == check, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture
+def operator_env(tmp_path, anvil_url):
+    env = {
+        **os.environ,
+        "ICR_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite'}",
+        "ICR_RPC_URL": anvil_url,
+        "ICR_CONFIRMATIONS": "0",
+        "ICR_USE_FINALIZED_TAG": "false",
+        "ICR_POLL_INTERVAL": "0.2",
+        "ICR_ADMIN_KEY": seeded("op/admin").key.hex(),
+        "ICR_REGISTRY_SIGNER_KEY": seeded("op/signer").key.hex(),
+        "ICR_RELAYER_KEY": seeded("op/relayer").key.hex(),
+    }
+    env.pop("ICR_CONTRACT", None)
+    return env
+
+
+def _registry_with_custody(env: dict, holder, quantity: int):
+    """What the registry's API would do: an account holder links a wallet and asks for tokens."""
+    engine = make_engine(env["ICR_DATABASE_URL"])
+    with transaction(engine) as s:
+        org = ops.create_organization(s, "Marketplace Ltd")
+        account = ops.open_account(s, org.id, "holding")
+        project = ops.register_project(s, project_number=78040, name="Geothermal", country="ISL", dial_code="354",
+                                       sector=14, credit_type="R", methodology="ICR-M-01")
+        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id)
+        class_id = s.exec(select(CreditClass.id).where(CreditClass.serialization_id == issuance.serialization_id)).one()
+    now = int(time.time())
+    address, signature = sign_wallet_link(holder.key, account.id, now)
+    with transaction(engine) as s:
+        ops.link_wallet(s, account.id, address, now, signature, now)
+    return engine, account.id, class_id
+
+
+def _tokenize(engine, account_id: int, class_id: int, wallet: str, quantity: int) -> None:
+    from bridge.models import Deployment
+
+    with transaction(engine) as s:
+        deployment = s.exec(select(Deployment)).one()
+        custody.request_tokenization(s, account_id=account_id, wallet=wallet, class_id=class_id, quantity=quantity,
+                                     custody_account_id=deployment.custody_account_id)
+
+
+def _metrics(port: int) -> dict[str, float]:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+@pytest.mark.anvil
+def test_deploy_sync_status_reconcile_and_snapshot_across_processes(operator_env, tmp_path):
+    env = operator_env
+    deployed = json.loads(run_cli(env, "deploy", "--fund-from-dev-account", "--json").stdout)
+    assert deployed["chain_id"] == 31337 and deployed["registry_signer"] == seeded("op/signer").address
+    # a second deploy to the same chain is refused and changes nothing
+    again = run_cli(env, "deploy", check=1)
+    assert "already has a deployment" in again.stderr
+
+    holder = Account.create()
+    w3 = http_web3(env["ICR_RPC_URL"])
+    chain = Chain(w3, deployed["contract"])
+    chain.fund_from_dev_account(holder.address)
+    engine, account_id, class_id = _registry_with_custody(env, holder, 1000)
+    _tokenize(engine, account_id, class_id, holder.address, 300)
+
+    status = json.loads(run_cli(env, "status", "--json").stdout)
+    assert status["pending_requests"] == 1 and status["events_applied"] == {}
+
+    cycle = json.loads(run_cli(env, "sync", "--once", "--json").stdout)
+    assert cycle["cycle"]["leaves_minted"] == 1 and cycle["cycle"]["applied"] == {"LeafMinted": 1}
+    token_id = int(engine.connect().execute(text("SELECT token_id FROM creditclass")).scalar())
+    assert chain.token.functions.balanceOf(holder.address, token_id).call() == 300
+
+    fn = chain.token.functions.retire(token_id, 40, "0x" + "00" * 20, "Operator test", "", "", b"")
+    chain.transact(holder, fn, "retire", gas=500_000)
+    cycle = json.loads(run_cli(env, "sync", "--once", "--json").stdout)
+    assert cycle["cycle"]["applied"] == {"Retired": 1}
+    # replaying the history from the deployment block applies nothing twice
+    assert json.loads(run_cli(env, "sync", "--once", "--json").stdout)["cycle"]["applied"] == {}
+
+    status = json.loads(run_cli(env, "status", "--json").stdout)
+    assert status["sync_lag_blocks"] == 0 and status["pending_requests"] == 0
+    assert status["events_applied"] == {"LeafMinted": 1, "Retired": 1} and status["batches"] == {"minted": 1}
+
+    snapshot_file = tmp_path / "snapshot.json"
+    report = json.loads(run_cli(env, "reconcile", "--json", "--snapshot", str(snapshot_file)).stdout)
+    assert report["ok"] and report["problems"] == []
+    assert [(c["registry_custody"], c["onchain_supply"]) for c in report["conservation"]] == [(260, 260)]
+    assert "verified" in run_cli(env, "snapshot", "verify", str(snapshot_file)).stdout
+
+    # a snapshot whose claims are changed no longer verifies
+    forged = json.loads(snapshot_file.read_text())
+    forged["custody"] = {k: v + 1 for k, v in forged["custody"].items()}
+    forged_file = tmp_path / "forged.json"
+    forged_file.write_text(json.dumps(forged))
+    assert "do not match the tree" in run_cli(env, "snapshot", "verify", str(forged_file), check=1).stdout
+
+    # the registry loses track of a retirement: reconcile says which and exits 1
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE retirement SET quantity = quantity - 1"))
+    bad = run_cli(env, "reconcile", check=1)
+    assert "differs from its event" in bad.stdout and "DISAGREE" in bad.stdout
+
+
+@pytest.mark.anvil
+def test_sync_follow_serves_metrics_and_stops_on_sigterm(operator_env):
+    env = operator_env
+    deployed = json.loads(run_cli(env, "deploy", "--fund-from-dev-account", "--json").stdout)
+    holder = Account.create()
+    engine, account_id, class_id = _registry_with_custody(env, holder, 1000)
+    from tests.conftest import _free_port
+
+    port = _free_port()
+    worker = subprocess.Popen([str(CLI), "sync", "--follow", "--metrics-port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        values: dict[str, float] = {}
+        while time.time() < deadline:
+            try:
+                values = _metrics(port)
+                if values.get("icr_bridge_cycles_total", 0) >= 1:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert values.get("icr_bridge_cycles_total", 0) >= 1, values
+        _tokenize(engine, account_id, class_id, holder.address, 120)
+        while time.time() < deadline:
+            values = _metrics(port)
+            if values.get('icr_bridge_events_applied_total{event="LeafMinted"}', 0) >= 1:
+                break
+            time.sleep(0.2)
+        assert values['icr_bridge_events_applied_total{event="LeafMinted"}'] == 1
+        assert values["icr_bridge_pending_tokenization_requests"] == 0
+        assert values["icr_bridge_sync_lag_blocks"] == 0
+        assert values["icr_bridge_last_processed_block"] >= deployed["block"]
+        chain = Chain(http_web3(env["ICR_RPC_URL"]), deployed["contract"])
+        token_id = int(engine.connect().execute(text("SELECT token_id FROM creditclass")).scalar())
+        assert chain.token.functions.balanceOf(holder.address, token_id).call() == 120
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, errors = worker.communicate(timeout=60)
+    assert worker.returncode == 0, errors
+    assert "stopped after" in out
+
+
+def test_commands_refuse_the_in_process_chain_and_name_the_setting(tmp_path):
+    env = {**os.environ, "ICR_DATABASE_URL": f"sqlite:///{tmp_path / 'r.sqlite'}", "ICR_RPC_URL": "eth-tester"}
+    for command in ("status", "reconcile"):
+        done = run_cli(env, command, check=2)
+        assert "ICR_RPC_URL / --rpc-url" in done.stderr
+    done = run_cli({**env, "ICR_RPC_URL": "http://127.0.0.1:9"}, "status", check=2)
+    assert "no JSON-RPC node answers at http://127.0.0.1:9" in done.stderr
+    done = run_cli(env, "sync", "--once", "--follow", check=2)
+    assert "choose one" in done.stderr
+
+
+def test_follow_counts_a_failed_cycle_and_carries_on(sqlite_engine, w3, monkeypatch):
+    world = make_world(sqlite_engine, w3, seed="follow")
+    world.tokenize(50)
+    settings = BridgeSettings(rpc_url="unused", confirmations=0, use_finalized_tag=False, poll_interval=0.01)
+    metrics = operator.BridgeMetrics()
+    real_cycle = operator.run_cycle
+    calls = {"n": 0}
+
+    def flaky_cycle(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("node went away")
+        return real_cycle(*args, **kwargs)
+
+    monkeypatch.setattr(operator, "run_cycle", flaky_cycle)
+    seen = []
+    done = operator.follow(sqlite_engine, world.chain, world.keys, settings, metrics, operator.StopFlag(),
+                           on_cycle=lambda report, current: seen.append(current), max_cycles=2)
+    assert done == 2 and calls["n"] == 3
+    assert metrics.errors.labels(kind="ConnectionError")._value.get() == 1
+    assert seen[-1].pending_requests == 0 and seen[-1].events_applied == {"LeafMinted": 1}
+    assert metrics.pending._value.get() == 0 and metrics.cycles._value.get() == 2
