@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/icr-bridge
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := contracts/node_modules/.installed
+SLITHER_VENV := .venv-slither
+SLITHER_STAMP := $(SLITHER_VENV)/.installed
 
-.PHONY: setup demo test serve contracts lock bench clean
+.PHONY: setup browser demo test serve contracts lock bench clean analyze
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -26,7 +28,20 @@ $(NODE_STAMP): contracts/package.json contracts/package-lock.json
 demo: setup
 	$(CLI) demo
 
-test: setup
+# Debian's chromium and chromedriver for the page tests (tests marked `browser`), from apt: never
+# a browser download. Idempotent; without root (and no password-less sudo) it says so and the
+# browser tests skip, except under CI where they fail.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium and chromium-driver (apt)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "installing chromium and chromium-driver (sudo apt)"; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium is missing and apt needs root: run 'sudo apt-get install chromium chromium-driver' (browser tests skip)"; fi
+
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 serve: setup
@@ -35,6 +50,15 @@ serve: setup
 contracts: setup
 	$(CLI) contracts build
 
+# Static analysis (Slither) in a virtualenv of its own: slither-analyzer needs web3<8.
+$(SLITHER_STAMP): contracts/requirements-slither.txt
+	test -x $(SLITHER_VENV)/bin/python || $(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet --disable-pip-version-check -r contracts/requirements-slither.txt
+	touch $@
+
+analyze: $(NODE_STAMP) $(SLITHER_STAMP)
+	$(SLITHER_VENV)/bin/python scripts/static_analysis.py
+
 lock: $(PY_STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^icr-bridge' > requirements.lock.new
 	{ echo '# Full pinned dependency tree (pip freeze of a working environment, Python 3.11).'; \
@@ -42,4 +66,4 @@ lock: $(PY_STAMP)
 	rm requirements.lock.new
 
 clean:
-	rm -rf $(VENV) contracts/node_modules icr-bridge.sqlite
+	rm -rf $(VENV) $(SLITHER_VENV) contracts/node_modules icr-bridge.sqlite

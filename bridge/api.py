@@ -1,24 +1,29 @@
-"""HTTP routes of the bridge: ERC-1155 token metadata, batch dumps and claim proofs."""
+"""HTTP routes of the bridge: deployments, batch dumps and claim proofs; :func:`create_app` assembles
+the whole API (registry reads, token metadata and pages from :mod:`bridge.pages`, webhooks from
+:mod:`bridge.webhooks_api`)."""
 
 from __future__ import annotations
 
 import json
-from typing import Optional
+import logging
+from typing import Iterable, Optional
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import select
 
-from registry import custody
-from registry.api import PROBLEM_RESPONSES, SessionDep, install_problem_handlers, router as registry_router
-from registry.domain.classes import CAStatus, Purpose, decode_token_id
-from registry.errors import NotFound, RuleViolation
-from registry.models import CreditClass, Project, Serialization
+from registry.api import PROBLEM_RESPONSES, Problem, SessionDep, install_problem_handlers
+from registry.api import router as registry_router
+from registry.errors import NotFound
+from registry.http import PROBLEM_JSON
 
 from .batcher import LEAF_ENCODING, load_tree
+from .chain import Chain
 from .models import Deployment, MintBatch, MintLeaf
 
-router = APIRouter(responses=PROBLEM_RESPONSES)
+log = logging.getLogger("icr_bridge.api")
+router = APIRouter()
 
 
 class DeploymentPublic(BaseModel):
@@ -39,55 +44,6 @@ class LeafProof(BaseModel):
     root: str
 
 
-def _class_by_hex(hex_id: str, session) -> CreditClass:
-    try:
-        token_id = int(hex_id, 16)
-    except ValueError:
-        raise RuleViolation(f"{hex_id!r} is not a hexadecimal ERC-1155 token id", field="id") from None
-    credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == str(token_id))).first()
-    if credit_class is None:
-        raise NotFound(f"token id {hex_id} is not a registered credit class", field="id")
-    return credit_class
-
-
-@router.get("/metadata/{hex_id}.json", tags=["bridge"])
-def token_metadata(hex_id: str, session: SessionDep) -> dict:
-    """ERC-1155 metadata JSON for ``uri(id)`` (``{id}`` = 64 lower-case hex digits)."""
-    credit_class = _class_by_hex(hex_id, session)
-    serialization = session.get(Serialization, credit_class.serialization_id)
-    project = session.get(Project, serialization.project_id)
-    key = decode_token_id(int(credit_class.token_id))
-    designation = "Article 6.2 ICC" if key.article6 else "Standard ICC"
-    uses = [p.name for p in Purpose if credit_class.authorized_uses >> p & 1]
-    deployments = session.exec(select(Deployment)).all()
-    in_custody = sum(custody.custody_total(session, d.custody_account_id, credit_class.id) for d in deployments)
-    return {
-        "name": f"ICC {project.name} {serialization.vintage}",
-        "description": (
-            f"International Carbon Credits of ICR project {project.project_number} ({project.name}), vintage "
-            f"{serialization.vintage}, {designation}. One token is one tonne of CO2-e, mirrored from serials held "
-            "in bridge custody at the International Carbon Registry."
-        ),
-        "decimals": 0,
-        "properties": {
-            "unit": "tCO2e",
-            "tonnes_per_token": 1,
-            "token_id": credit_class.token_id,
-            "project_number": project.project_number,
-            "project_name": project.name,
-            "host_country": project.country,
-            "methodology": project.methodology,
-            "vintage": serialization.vintage,
-            "serialization": serialization.text,
-            "article6": key.article6,
-            "letter_number": key.letter_number or None,
-            "authorized_uses": uses,
-            "ca_status": CAStatus(credit_class.ca_status).name,
-            "registry_custody": in_custody,
-        },
-    }
-
-
 @router.get("/deployments", tags=["bridge"])
 def list_deployments(session: SessionDep) -> list[DeploymentPublic]:
     return [DeploymentPublic.model_validate(d, from_attributes=True) for d in session.exec(select(Deployment))]
@@ -100,13 +56,13 @@ def _batch(session, batch_id: int) -> MintBatch:
     return batch
 
 
-@router.get("/batches/{batch_id}/tree", tags=["bridge"])
+@router.get("/batches/{batch_id}/tree", tags=["bridge"], responses=PROBLEM_RESPONSES)
 def batch_tree(batch_id: int, session: SessionDep) -> dict:
     """The batch as an OpenZeppelin StandardMerkleTree dump (``standard-v1``)."""
     return json.loads(_batch(session, batch_id).tree_dump)
 
 
-@router.get("/batches/{batch_id}/leaves/{leaf_index}/proof", tags=["bridge"])
+@router.get("/batches/{batch_id}/leaves/{leaf_index}/proof", tags=["bridge"], responses=PROBLEM_RESPONSES)
 def leaf_proof(batch_id: int, leaf_index: int, session: SessionDep) -> LeafProof:
     """Leaf and proof for ``ICCToken.claim`` (holders can pull their own tokens)."""
     batch = _batch(session, batch_id)
@@ -130,14 +86,96 @@ def leaf_proof(batch_id: int, leaf_index: int, session: SessionDep) -> LeafProof
     )
 
 
-def create_app(engine) -> FastAPI:
+def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | None = None,
+               relayer=None) -> FastAPI:
+    """The HTTP app over a registry database. ``chains`` (optional) let token metadata and the
+    explorer read the on-chain supply live; ``public_base_url`` is the origin used in absolute
+    links (token metadata images, certificate links) when the app sits behind a proxy;
+    ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
+    from registry.api_article6 import router as article6_router
+
+    from . import pages, relay, webhooks_api
+
     app = FastAPI(
         title="ICR Bridge API",
         version="0.1.0",
-        description="International Carbon Registry bridge: registry ledger, token metadata and Merkle proofs.",
+        description=(
+            "International Carbon Registry bridge: registry ledger, ERC-1155 token metadata, Merkle proofs, "
+            "retirement certificates, the explorer page and marketplace webhooks. Errors are RFC 9457 "
+            "problem+json naming the field or rule."
+        ),
     )
     app.state.engine = engine
+    app.state.chains = {chain.chain_id: chain for chain in chains}
+    app.state.public_base_url = public_base_url
+    app.state.relay = relay.Relay(relayer) if relayer is not None else None
     install_problem_handlers(app)
+    _install_internal_error_handler(app)
+    _install_out_of_range_handler(app)
     app.include_router(registry_router)
+    app.include_router(article6_router)
     app.include_router(router)
+    app.include_router(pages.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(relay.router)
+    _document_errors_as_problems(app)
     return app
+
+
+def _install_internal_error_handler(app: FastAPI) -> None:
+    """Unexpected failures are problem+json too (and logged); the detail says nothing internal."""
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+        body = {"type": "urn:icr-bridge:problem:internal-error", "title": "internal error", "status": 500,
+                "detail": "the server failed to answer this request; nothing was changed"}
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+
+def _install_out_of_range_handler(app: FastAPI) -> None:
+    """A number too large for the database (ids, offsets: SQLite and PostgreSQL store 64-bit
+    integers) is bad input, not a server failure: 422 problem+json, nothing read or changed.
+    Found by tests/reliability/test_fuzz_api.py."""
+    from sqlalchemy.exc import DataError
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception):
+        body = {"type": "urn:icr-bridge:problem:invalid-input", "title": "invalid input", "status": 422,
+                "detail": "a number in the request is out of range (at most 9223372036854775807)",
+                "rule": "integer-range"}
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+
+def _document_errors_as_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the server does: every error response is
+    ``application/problem+json`` (FastAPI would also list the route's own media type and its
+    HTTPValidationError shape), and routes without parameters or body cannot answer 422."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        problem_ref = {"$ref": "#/components/schemas/Problem"}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.get("responses", {})
+                if not operation.get("parameters") and "requestBody" not in operation:
+                    responses.pop("422", None)
+                for code, response in responses.items():
+                    if not code.startswith(("4", "5")):
+                        continue
+                    content = response.get("content", {})
+                    chosen = content.get(PROBLEM_JSON, {}).get("schema") or next(
+                        (c["schema"] for c in content.values() if "schema" in c), problem_ref)
+                    if chosen.get("$ref", "").endswith("/HTTPValidationError"):
+                        chosen = problem_ref
+                    response["content"] = {PROBLEM_JSON: {"schema": chosen}}
+        if "Problem" not in schema.setdefault("components", {}).setdefault("schemas", {}):
+            schema["components"]["schemas"]["Problem"] = Problem.model_json_schema()
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

@@ -26,6 +26,8 @@ log = logging.getLogger("icr_bridge.chain")
 # eth-tester is a dev chain: fund role accounts from its first prefunded account.
 FUNDING_WEI = 10**21
 SEND_RETRIES = 4
+#: Seconds after a redemption request from which an unanswered holder may reclaim its tokens.
+DEFAULT_REDEMPTION_TIMEOUT = 7 * 24 * 3600
 
 
 def bump_fees(tx: dict[str, Any], factor_percent: int = 125) -> dict[str, Any]:
@@ -304,9 +306,23 @@ class Chain:
             raise ChainRevert(action, name, args, raw=str(exc)) from exc
 
     # ---------------------------------------------------------------- deployment
-    def deploy(self, deployer: LocalAccount, metadata_uri: str, admin: str, registry_signer: str) -> Receipt:
+    def deploy(
+        self,
+        deployer: LocalAccount,
+        metadata_uri: str,
+        admin: str,
+        registry_signer: str,
+        *,
+        pauser: str | None = None,
+        bridge_operator: str | None = None,
+        redemption_timeout: int = DEFAULT_REDEMPTION_TIMEOUT,
+    ) -> Receipt:
+        """Deploy ICCToken. ``pauser`` and ``bridge_operator`` default to ``admin``; the
+        constructor is (metadataUri, admin, pauser, registrySigner, bridgeOperator, redemptionTimeout)."""
         factory = self.w3.eth.contract(abi=self.abi, bytecode=self.artifact.bytecode)
-        ctor = factory.constructor(metadata_uri, admin, registry_signer)
+        ctor = factory.constructor(
+            metadata_uri, admin, pauser or admin, registry_signer, bridge_operator or admin, redemption_timeout
+        )
         tx = ctor.build_transaction(
             {
                 "from": deployer.address,

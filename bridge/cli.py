@@ -168,23 +168,45 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    rpc_url: Annotated[Optional[str], typer.Option(
+        "--rpc-url", help="JSON-RPC node to read on-chain token supply from (default: the synced figure).")] = None,
+    public_url: Annotated[Optional[str], typer.Option(
+        "--public-url", help="Origin for absolute links in token metadata, e.g. https://bridge.example.org.")] = None,
+    relay: Annotated[bool, typer.Option(
+        "--relay", help="Relay gasless retirements (POST /relay/retirements) with the relayer key "
+                        "(ICR_RELAYER_KEY or ICR_RELAYER_KEYSTORE); needs --rpc-url.")] = False,
     log_level: LogLevel = "INFO",
 ) -> None:
-    """Start the HTTP API (OpenAPI document at /openapi.json, docs at /docs)."""
+    """Start the HTTP API (OpenAPI document at /openapi.json, docs at /docs, explorer at /explorer)."""
     import uvicorn
 
     from .api import create_app
+    from .views import deployed_chains
 
     logs.configure(log_level)
     engine = _open_registry(db)
-    uvicorn.run(create_app(engine), host=host, port=port, log_level=log_level.lower())
+    chains = deployed_chains(engine, rpc_url) if rpc_url else []
+    relayer = None
+    if relay:
+        from .settings import KeyError_, load_settings
+
+        if not rpc_url:
+            err.print("[red]--relay: give --rpc-url too (the chain to relay retirements to)[/]")
+            raise typer.Exit(2)
+        try:
+            relayer = load_settings().account("relayer")
+        except KeyError_ as exc:
+            err.print(f"[red]--relay: {exc}[/]")
+            raise typer.Exit(2)
+    uvicorn.run(create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer), host=host, port=port,
+                log_level=log_level.lower())
 
 
 @contracts_app.command("build")
 def contracts_build(
     check: Annotated[bool, typer.Option("--check", help="Only compare with the committed artifacts.")] = False,
 ) -> None:
-    """Recompile contracts/src with solc-js and write (or check) contracts/artifacts."""
+    """Recompile contracts/src, test and bench with solc-js and write (or check) contracts/artifacts."""
     from .solidity import ARTIFACTS_DIR, CompilationError, compile_contracts, render_artifact, write_artifacts
 
     with console.status("compiling with solc-js (via py-solc-x)", spinner="dots"):
@@ -210,16 +232,20 @@ def contracts_build(
 
 @ledger_app.command("verify")
 def ledger_verify(db: DbOption = None) -> None:
-    """Recompute the ledger's hash chain; exit 1 on any broken link."""
-    from registry.ledger import verify_chain
+    """Recompute the ledger's hash chain and replay its moves against the serial blocks
+    (balances by account, serialization and status); exit 1 on any difference."""
+    from registry.ledger import verify_ledger
 
     engine = _open_registry(db, create=False)
     with transaction(engine) as session:
-        check = verify_chain(session)
-    for problem in check.problems:
+        result = verify_ledger(session)
+    check, balances = result.chain, result.balances
+    for problem in check.problems + balances.problems:
         err.print(f"[red]{problem}[/]")
     console.print(f"{check.entries} entries, head {check.head}: " + ("[green]OK[/]" if check.ok else "[red]BROKEN[/]"))
-    if not check.ok:
+    console.print(f"{balances.moves} moves replayed over {balances.serializations} serializations: "
+                  + ("[green]balances match the serial blocks[/]" if balances.ok else "[red]BALANCES DIFFER[/]"))
+    if not result.ok:
         raise typer.Exit(1)
 
 
@@ -249,6 +275,14 @@ def batch_export(
 from .cli_operator import register as _register_operator_commands  # noqa: E402 - after app exists
 
 _register_operator_commands(app)
+
+from .webhooks_cli import register as _register_webhook_commands  # noqa: E402 - after app exists
+
+_register_webhook_commands(app)
+
+from .cli_admin import register as _register_admin_commands  # noqa: E402 - after app exists
+
+_register_admin_commands(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -283,7 +283,9 @@ def reconcile_command(
     if as_json:
         _print_json({**report.as_json(), "snapshot": written})
     else:
-        table = Table(title=f"Conservation at block {report.head}")
+        behind = f" (final head {report.final_head}: run the sync to compare up to it)" \
+            if report.final_head > report.head else ""
+        table = Table(title=f"Conservation at block {report.head}, the last the registry has applied{behind}")
         for col in ("token id", "serialization"):
             table.add_column(col)
         for col in ("custody", "awaiting mint", "on-chain supply"):

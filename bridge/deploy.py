@@ -24,7 +24,8 @@ class BridgeKeys:
     """The three keys the bridge uses: they are separate on purpose.
 
     ``admin`` holds DEFAULT_ADMIN_ROLE and PAUSER_ROLE; ``registry_signer`` holds REGISTRY_ROLE
-    and signs batch roots; ``relayer`` only pays gas for commits and mints."""
+    and signs batch roots; ``relayer`` pays gas for commits and mints (which need no role) and
+    holds BRIDGE_OPERATOR_ROLE, the bridge's answers to redemption requests."""
 
     admin: LocalAccount
     registry_signer: LocalAccount
@@ -37,7 +38,10 @@ def deploy(engine: Engine, chain: Chain, keys: BridgeKeys, metadata_uri: str = D
     with transaction(engine) as session:
         if session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).first():
             raise RuntimeError(f"chain {chain.chain_id} already has a deployment in this registry")
-    receipt = chain.deploy(keys.admin, metadata_uri, keys.admin.address, keys.registry_signer.address)
+    receipt = chain.deploy(
+        keys.admin, metadata_uri, keys.admin.address, keys.registry_signer.address,
+        pauser=keys.admin.address, bridge_operator=keys.relayer.address,
+    )
     with transaction(engine) as session:
         custody = ops.open_system_account(session, AccountType.bridge_custody, f"Bridge custody (chain {chain.chain_id})")
         deployment = Deployment(

@@ -1,5 +1,6 @@
 """One cycle of the bridge engine, as `icr-bridge sync` runs it: outbound work (batch the
-pending tokenizations, commit roots, mint leaves) and inbound work (apply final events).
+pending tokenizations, commit roots, mint leaves, push CA decisions), inbound work (apply final events), then
+the answers to redemption requests those events opened.
 
 Each step is restartable on its own; a crash anywhere leaves the registry consistent, and
 the next cycle finishes what the crashed one started (see tests/bridge/test_crash_safety.py).
@@ -17,10 +18,12 @@ from sqlmodel import Session, select
 from registry.db import transaction
 
 from . import batcher, faults
+from .ca_push import CAPushReport, push_ca_statuses
 from .chain import Chain
 from .deploy import BridgeKeys
 from .locks import claim
 from .models import BatchStatus, MintBatch
+from .redemptions import RedemptionAnswers, answer_redemptions
 from .sync import SyncReport, check_reorg, deployment_for, sync_once
 
 log = logging.getLogger("icr_bridge.engine")
@@ -34,6 +37,8 @@ class CycleReport:
     leaves_minted: int = 0
     mint_transactions: int = 0
     sync: SyncReport | None = None
+    redemptions: RedemptionAnswers | None = None
+    ca: CAPushReport | None = None
 
 
 def run_cycle(
@@ -78,10 +83,15 @@ def run_cycle(
                                         progress=mint_progress)
             report.leaves_minted += minted.leaves_sent
             report.mint_transactions += len(minted.transactions)
+    report.ca = push_ca_statuses(engine, chain, keys.registry_signer)
     faults.point("engine.before_sync")
     report.sync = sync_once(engine, chain, confirmations=confirmations, use_finalized_tag=use_finalized_tag,
                             progress=sync_progress)
     report.rolled_back += report.sync.rolled_back
+    faults.point("engine.before_redemptions")
+    report.redemptions = answer_redemptions(engine, chain, keys)
     log.info("cycle", extra={"built": report.batches_built, "committed": report.batches_committed,
-                             "leaves_minted": report.leaves_minted, "applied": report.sync.applied})
+                             "leaves_minted": report.leaves_minted, "applied": report.sync.applied,
+                             "redemptions_finalized": report.redemptions.finalized,
+                             "redemptions_rejected": report.redemptions.rejected})
     return report

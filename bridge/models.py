@@ -83,3 +83,42 @@ class ChainCursor(SQLModel, table=True):
     address: str = Field(max_length=42)
     last_block: int = Field(sa_type=BigInteger)
     last_block_hash: str = Field(default="", max_length=66)
+
+
+class RedemptionStatus(str, Enum):
+    requested = "requested"  # tokens escrowed on-chain, the bridge has not answered (final event seen)
+    finalized = "finalized"  # escrow burned; the serials are in the destination account
+    rejected = "rejected"  # tokens returned to the holder, with a reason
+    reclaimed = "reclaimed"  # the holder took the escrow back after the timeout
+
+
+class Redemption(SQLModel, table=True):
+    """A request to take bridged credits back into a registry account, as the chain reported
+    it, with the registry's decision. Keyed by the on-chain redemption id."""
+
+    __table_args__ = (UniqueConstraint("chain_id", "redemption_id", name="uq_redemption_onchain_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    chain_id: int = Field(sa_type=BigInteger)
+    redemption_id: int = Field(sa_type=BigInteger)
+    holder: str = Field(max_length=42)
+    class_id: int = Field(foreign_key="creditclass.id")
+    token_id: str = Field(max_length=80)
+    amount: int = Field(sa_type=BigInteger)
+    account_reference: str = Field(max_length=200)
+    reclaimable_at: int = Field(sa_type=BigInteger)
+    status: RedemptionStatus = Field(default=RedemptionStatus.requested, index=True)
+    request_tx: str = Field(max_length=66)
+    # The registry's decision, made before anything is sent: finalize into decided_account_id,
+    # or reject with decision_reason.
+    decision: Optional[str] = Field(default=None, max_length=10)
+    decided_account_id: Optional[int] = Field(default=None, foreign_key="account.id")
+    decision_reason: Optional[str] = Field(default=None, max_length=500)
+    decided_at: Optional[datetime] = None
+    answer_tx: Optional[str] = Field(default=None, max_length=66)
+    # Set when the RedemptionFinalized event is applied: the unit ranges moved (JSON), so a
+    # reorganization can put exactly those back into custody.
+    account_id: Optional[int] = Field(default=None, foreign_key="account.id")
+    moved_ranges: Optional[str] = None
+    answered_tx: Optional[str] = Field(default=None, max_length=66)
+    created_at: datetime = Field(default_factory=utcnow)

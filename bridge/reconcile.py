@@ -2,8 +2,10 @@
 
 - Conservation, per credit class: tonnes in bridge custody in the registry equal the token
   supply on-chain plus the custody units still waiting for their leaf to be minted.
-- Every ``Retired`` event up to the final head has exactly one registry retirement with the
-  same class and quantity, and every bridged retirement has its event.
+- Every ``Retired`` event up to the block the sync has applied has exactly one registry
+  retirement with the same class and quantity, and every bridged retirement has its event.
+- Every ``RedemptionFinalized`` event moved exactly its amount out of custody, and every
+  redemption recorded as finalized has its event.
 - Every ``LeafMinted`` event matches a persisted leaf (same serial range) that belongs to a
   tokenization request for the same wallet and class, and no leaf is marked minted without
   its event.
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,7 +30,7 @@ from registry.models import CreditClass, CreditStatus, Retirement, SerialBlock, 
 
 from .chain import Chain
 from .merkle import StandardMerkleTree
-from .models import Deployment, MintLeaf
+from .models import ChainCursor, Deployment, MintLeaf, Redemption, RedemptionStatus
 from .sync import _hex, deployment_for, fetch_events
 
 SNAPSHOT_ENCODING = ["uint256", "uint256", "uint256"]  # (classId, firstSerial, lastSerial)
@@ -73,7 +76,8 @@ def conservation(engine: Engine, chain: Chain, block: int | str = "latest") -> l
 
 @dataclass
 class ReconcileReport:
-    head: int
+    head: int  # the block compared: the last one whose events the registry has applied
+    final_head: int  # the chain's final block; above ``head`` the sync has not caught up yet
     conservation: list[ClassConservation]
     retirement_events: int
     minted_leaf_events: int
@@ -86,6 +90,7 @@ class ReconcileReport:
     def as_json(self) -> dict[str, Any]:
         return {
             "head": self.head,
+            "final_head": self.final_head,
             "ok": self.ok,
             "conservation": [c.as_json() for c in self.conservation],
             "retirement_events": self.retirement_events,
@@ -95,10 +100,16 @@ class ReconcileReport:
 
 
 def reconcile(engine: Engine, chain: Chain, confirmations: int = 0, use_finalized_tag: bool = False) -> ReconcileReport:
-    """Compare everything up to the final head. Unsynced final events count as problems:
-    run the sync first."""
+    """Compare both sides at the last block whose events the registry has applied (the sync's
+    cursor, at most the final head): supply at that block against custody now, and every event
+    up to it against the registry's records. A sync that is behind is not a disagreement; the
+    report says how far behind (``final_head``)."""
     deployment = deployment_for(engine, chain)
-    head = chain.safe_head(confirmations, use_finalized_tag)
+    final_head = chain.safe_head(confirmations, use_finalized_tag)
+    with Session(engine) as session:
+        cursor = session.exec(select(ChainCursor).where(ChainCursor.chain_id == chain.chain_id,
+                                                        ChainCursor.address == deployment.address)).first()
+    head = min(final_head, cursor.last_block if cursor else deployment.deployed_block - 1)
     events = fetch_events(chain, deployment.deployed_block, head) if head >= deployment.deployed_block else []
     problems: list[str] = []
     retired = [e for name, e in events if name == "Retired"]
@@ -147,13 +158,35 @@ def reconcile(engine: Engine, chain: Chain, confirmations: int = 0, use_finalize
         for key, leaf in leaves.items():
             if leaf.minted and key not in seen:
                 problems.append(f"leaf {key} is recorded as minted but has no final LeafMinted event")
+        problems += _redemption_problems(session, chain, [e for name, e in events if name == "RedemptionFinalized"])
     return ReconcileReport(
         head=head,
+        final_head=final_head,
         conservation=conservation(engine, chain, block=head),
         retirement_events=len(retired),
         minted_leaf_events=len(minted),
         problems=problems,
     )
+
+
+def _redemption_problems(session: Session, chain: Chain, finalized: list) -> list[str]:
+    problems = []
+    rows = {r.redemption_id: r for r in session.exec(
+        select(Redemption).where(Redemption.chain_id == chain.chain_id, Redemption.status == RedemptionStatus.finalized))}
+    for e in finalized:
+        args = e["args"]
+        row = rows.pop(int(args["redemptionId"]), None)
+        if row is None:
+            problems.append(f"RedemptionFinalized {args['redemptionId']} ({args['amount']} t) has no finalized registry "
+                            "redemption")
+            continue
+        moved = sum(last - first + 1 for first, last, *_ in json.loads(row.moved_ranges or "[]"))
+        if moved != args["amount"]:
+            problems.append(f"redemption {row.redemption_id} moved {moved} serials out of custody for a burn of "
+                            f"{args['amount']}")
+    for redemption_id in rows:
+        problems.append(f"redemption {redemption_id} is recorded as finalized but has no final RedemptionFinalized event")
+    return problems
 
 
 # ------------------------------------------------------------------------------------------

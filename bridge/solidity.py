@@ -3,6 +3,11 @@
 Running the bridge never needs node: it loads ``contracts/artifacts/*.json``. Rebuilding them
 (``icr-bridge contracts build``) drives solc-js from contracts/node_modules through
 py-solc-x's standard-JSON interface, with ``contracts/bin/solc`` standing in for native solc.
+
+Sources live in ``contracts/src`` (deployed by the bridge), ``contracts/test`` (test-only
+helpers, e.g. a re-entering receiver) and ``contracts/bench`` (benchmark baselines); each
+folder is compiled on its own with the same settings, and each named contract gets an
+artifact, so tests and benchmarks never need node either.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 SOURCES_DIR = CONTRACTS_DIR / "src"
+#: Folders under contracts/ whose ``*.sol`` files are compiled (deployed, test-only, benchmark).
+SOURCE_FOLDERS = ("src", "test", "bench")
 ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
 SOLC_STAND_IN = CONTRACTS_DIR / "bin" / "solc"
 
@@ -29,8 +36,9 @@ COMPILER_SETTINGS: dict[str, Any] = {
     },
 }
 
-#: Contracts whose artifacts are written (the rest are libraries and test helpers inlined).
-CONTRACT_NAMES = ("ICCToken",)
+#: Contracts whose artifacts are written (the rest are libraries and interfaces inlined):
+#: the token, a test-only re-entering receiver and a benchmark baseline.
+CONTRACT_NAMES = ("ICCToken", "ReentrantReceiver", "BaselineMinter")
 
 
 class CompilationError(RuntimeError):
@@ -45,25 +53,52 @@ class Artifact:
     deployed_bytecode: str
 
 
-def standard_json_input(source_dir: Path = SOURCES_DIR) -> dict[str, Any]:
+def standard_json_input(folder: str = "src", contracts_dir: Path = CONTRACTS_DIR) -> dict[str, Any]:
+    """The compiler input for one source folder. Each folder compiles on its own: solc's
+    optimizer output depends on every source in the input (AST ids), so the token's bytecode
+    must not change when a test helper does, and verifying it on an explorer needs src/ only."""
     sources = {
-        f"src/{path.relative_to(source_dir).as_posix()}": {"content": path.read_text()}
-        for path in sorted(source_dir.rglob("*.sol"))
+        path.relative_to(contracts_dir).as_posix(): {"content": path.read_text()}
+        for path in sorted((contracts_dir / folder).rglob("*.sol"))
     }
     return {"language": "Solidity", "sources": sources, "settings": COMPILER_SETTINGS}
 
 
-def compile_contracts(source_dir: Path = SOURCES_DIR) -> dict[str, dict[str, Any]]:
-    """Compile every source and return artifact documents keyed by contract name."""
-    import solcx
+def compile_contracts(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict[str, Any]]:
+    """Compile every source folder and return artifact documents keyed by contract name."""
     from solcx.wrapper import get_solc_version
 
     if not (CONTRACTS_DIR / "node_modules" / "solc").exists():
-        raise CompilationError("contracts/node_modules is missing: run `make contracts-deps` (npm ci)")
+        raise CompilationError("contracts/node_modules is missing: run `make setup` (npm install from the lock)")
     version = get_solc_version(SOLC_STAND_IN, with_commit_hash=True)
+    artifacts: dict[str, dict[str, Any]] = {}
+    for folder in SOURCE_FOLDERS:
+        if not (contracts_dir / folder).is_dir():
+            continue
+        output = _compile(standard_json_input(folder, contracts_dir))
+        for source, contracts in output["contracts"].items():
+            for name, compiled in contracts.items():
+                if name not in CONTRACT_NAMES or not source.startswith(f"{folder}/"):
+                    continue
+                artifacts[name] = {
+                    "contractName": name,
+                    "sourceName": source,
+                    "compiler": {"name": "solc-js", "version": str(version)},
+                    "settings": COMPILER_SETTINGS,
+                    "abi": compiled["abi"],
+                    "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
+                    "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
+                    "methodIdentifiers": compiled["evm"]["methodIdentifiers"],
+                }
+    return artifacts
+
+
+def _compile(standard_input: dict[str, Any]) -> dict[str, Any]:
+    import solcx
+
     try:
         output = solcx.compile_standard(
-            standard_json_input(source_dir),
+            standard_input,
             solc_binary=SOLC_STAND_IN,
             base_path=str(CONTRACTS_DIR),
             allow_paths=[str(CONTRACTS_DIR)],
@@ -73,22 +108,7 @@ def compile_contracts(source_dir: Path = SOURCES_DIR) -> dict[str, dict[str, Any
     errors = [e for e in output.get("errors", []) if e.get("severity", "error") == "error"]
     if errors:
         raise CompilationError("\n".join(e.get("formattedMessage", e["message"]) for e in errors))
-    artifacts: dict[str, dict[str, Any]] = {}
-    for source, contracts in output["contracts"].items():
-        for name, compiled in contracts.items():
-            if name not in CONTRACT_NAMES or not source.startswith("src/"):
-                continue
-            artifacts[name] = {
-                "contractName": name,
-                "sourceName": source,
-                "compiler": {"name": "solc-js", "version": str(version)},
-                "settings": COMPILER_SETTINGS,
-                "abi": compiled["abi"],
-                "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
-                "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
-                "methodIdentifiers": compiled["evm"]["methodIdentifiers"],
-            }
-    return artifacts
+    return output
 
 
 def render_artifact(document: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ exactly once.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -22,20 +23,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from registry import custody
+from registry import custody, redemption
 from registry.db import transaction
 from registry.ledger import append_entry
 from registry.models import CreditClass, CreditStatus, SerialBlock, TokenizationRequest, TokenizationStatus
 
-from . import faults
+from . import events, faults
 from .chain import Chain
 from .locks import claim
-from .models import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf
+from .models import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf, Redemption, RedemptionStatus
 from .retirement_data import MalformedRetirementData, decode_retirement_data
 
 log = logging.getLogger("icr_bridge.sync")
 
-SYNCED_EVENTS = ("LeafMinted", "Retired")
+SYNCED_EVENTS = (
+    "LeafMinted", "Retired",
+    "RedemptionRequested", "RedemptionFinalized", "RedemptionRejected", "RedemptionReclaimed",
+)
 MAX_BLOCK_RANGE = 2_000
 
 
@@ -193,6 +197,8 @@ def apply_leaf_minted(session: Session, chain: Chain, deployment: Deployment, en
         request = session.get(TokenizationRequest, leaf.tokenization_id)
         request.status = TokenizationStatus.minted
         session.add(request)
+        session.flush()
+        events.tokenization_minted(session, request, chain.chain_id)  # webhook outbox, same transaction
     if session.exec(select(MintLeaf.id).where(MintLeaf.batch_id == leaf.batch_id, MintLeaf.minted == False)).first() is None:  # noqa: E712
         batch = session.get(MintBatch, leaf.batch_id)
         batch.status = BatchStatus.minted
@@ -215,7 +221,7 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
         details = None
         purpose = "malformed"
         report.flagged.append(f"retirement {args['retirementId']} in {_hex(entry['transactionHash'])}: {exc}")
-    custody.retire_from_custody(
+    retirement, moved, created = custody.retire_from_custody(
         session,
         custody_account_id=deployment.custody_account_id,
         token_id=args["tokenId"],
@@ -230,15 +236,119 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
         holder_wallet=args["holder"],
         beneficiary_wallet=args["beneficiary"],
         onchain_retirement_id=args["retirementId"],
+        corsia_operator=details.corsia_operator if details else None,
+        corsia_state=details.corsia_state if details else None,
+        compliance_period_start=details.compliance_period_start if details else None,
+        compliance_period_end=details.compliance_period_end if details else None,
+        consumption_start=details.consumption_start if details else None,
+        consumption_end=details.consumption_end if details else None,
     )
+    _retirement_recorded(session, retirement, moved, created)
 
 
-APPLIERS: dict[str, Callable[..., None]] = {"LeafMinted": apply_leaf_minted, "Retired": apply_retired}
+# Redemptions: the registry's credits move only on final events. A request is recorded; the
+# engine decides and answers (bridge/redemptions.py); the burn moves the serials out of
+# custody; a rejection or reclaim just closes the request (the tokens went back on-chain).
+
+
+def _redemption_row(session: Session, chain_id: int, redemption_id: int) -> Redemption | None:
+    return session.exec(
+        select(Redemption).where(Redemption.chain_id == chain_id, Redemption.redemption_id == redemption_id)
+        .with_for_update()
+    ).first()
+
+
+def apply_redemption_requested(session: Session, chain: Chain, deployment: Deployment, entry: Any,
+                               report: SyncReport) -> None:
+    args = entry["args"]
+    if _redemption_row(session, chain.chain_id, args["redemptionId"]) is not None:
+        return
+    credit_class = custody.class_for_token(session, args["classId"])
+    session.add(Redemption(
+        chain_id=chain.chain_id, redemption_id=args["redemptionId"], holder=args["holder"], class_id=credit_class.id,
+        token_id=str(args["classId"]), amount=args["amount"], account_reference=args["accountReference"],
+        reclaimable_at=args["reclaimableAt"], request_tx=_hex(entry["transactionHash"]),
+    ))
+    session.flush()
+    append_entry(session, "redemption.requested", {
+        "chain_id": chain.chain_id, "redemption_id": args["redemptionId"], "holder": args["holder"],
+        "token_id": str(args["classId"]), "amount": args["amount"], "account_reference": args["accountReference"],
+        "tx_hash": _hex(entry["transactionHash"]),
+    })
+
+
+def apply_redemption_finalized(session: Session, chain: Chain, deployment: Deployment, entry: Any,
+                               report: SyncReport) -> None:
+    """The escrow is burned: move that many custody serials to the decided account. If the
+    burn came without this registry's decision (another holder of the operator role), the
+    account reference is checked now; if it names no valid account, the serials stay in
+    custody and the event is flagged: reconcile will show the gap until an operator acts."""
+    args = entry["args"]
+    row = _redemption_row(session, chain.chain_id, args["redemptionId"])
+    if row is None:
+        raise RuntimeError(f"RedemptionFinalized for unknown redemption {args['redemptionId']}: its request was not applied")
+    account_id = row.decided_account_id if row.decision == "finalize" else None
+    if account_id is None:
+        account_id, reason = redemption.check_destination(session, row.account_reference)
+        if reason is not None:
+            report.flagged.append(f"redemption {row.redemption_id} was burned without a registry decision and "
+                                  f"{reason}: its {row.amount} t stay in custody")
+            row.status = RedemptionStatus.finalized
+            row.answered_tx = _hex(entry["transactionHash"])
+            session.add(row)
+            return
+    ranges, serial_blocks = redemption.redeem_from_custody(
+        session, custody_account_id=deployment.custody_account_id, token_id=args["classId"], account_id=account_id,
+        quantity=args["amount"], origin=_origin(chain, entry), redemption_id=row.redemption_id,
+    )
+    row.status = RedemptionStatus.finalized
+    row.account_id = account_id
+    row.moved_ranges = json.dumps(ranges)
+    row.answered_tx = _hex(entry["transactionHash"])
+    session.add(row)
+    session.flush()
+    events.redemption_answered(session, row, serial_blocks)
+
+
+def _close_redemption(status: RedemptionStatus):
+    def apply(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+        args = entry["args"]
+        row = _redemption_row(session, chain.chain_id, args["redemptionId"])
+        if row is None:
+            raise RuntimeError(f"{status.value} redemption {args['redemptionId']} was never requested in this registry")
+        row.status = status
+        row.answered_tx = _hex(entry["transactionHash"])
+        if status is RedemptionStatus.rejected and not row.decision_reason:
+            row.decision_reason = args["reason"]
+        session.add(row)
+        append_entry(session, f"redemption.{status.value}", {
+            "chain_id": chain.chain_id, "redemption_id": row.redemption_id, "amount": row.amount,
+            "reason": args.get("reason", ""), "tx_hash": row.answered_tx,
+        })
+        if status is RedemptionStatus.rejected:
+            session.flush()
+            events.redemption_answered(session, row)
+    return apply
+
+
+APPLIERS: dict[str, Callable[..., None]] = {
+    "LeafMinted": apply_leaf_minted,
+    "Retired": apply_retired,
+    "RedemptionRequested": apply_redemption_requested,
+    "RedemptionFinalized": apply_redemption_finalized,
+    "RedemptionRejected": _close_redemption(RedemptionStatus.rejected),
+    "RedemptionReclaimed": _close_redemption(RedemptionStatus.reclaimed),
+}
 
 
 # ------------------------------------------------------------------------------------------
 # Undoing events (reorganizations)
 # ------------------------------------------------------------------------------------------
+
+
+def _retirement_recorded(session: Session, retirement, moved, created: bool) -> None:
+    if created:  # webhook outbox, in the transaction that records the retirement
+        events.retirement_recorded(session, retirement, [m.serial_block for m in moved])
 
 
 def undo_leaf_minted(session: Session, deployment: Deployment, event: ChainEvent) -> None:
@@ -264,12 +374,53 @@ def undo_leaf_minted(session: Session, deployment: Deployment, event: ChainEvent
 
 def undo_retired(session: Session, deployment: Deployment, event: ChainEvent) -> None:
     origin = custody.ChainOrigin(event.chain_id, event.tx_hash, event.log_index, event.block_number)
-    custody.revert_bridged_retirement(session, origin, reason="chain reorganization")
+    blocks = events.bridged_retirement_blocks(session, origin)
+    retirement = custody.revert_bridged_retirement(session, origin, reason="chain reorganization")
+    if retirement is not None:
+        events.retirement_reverted(session, retirement, blocks, "chain reorganization")
+
+
+def undo_redemption_requested(session: Session, deployment: Deployment, event: ChainEvent) -> None:
+    row = session.exec(select(Redemption).where(Redemption.chain_id == event.chain_id,
+                                                Redemption.request_tx == event.tx_hash)).first()
+    if row is not None:
+        session.delete(row)
+        append_entry(session, "redemption.request_reverted", {"redemption_id": row.redemption_id,
+                                                              "tx_hash": event.tx_hash, "reason": "chain reorganization"})
+
+
+def undo_redemption_answer(session: Session, deployment: Deployment, event: ChainEvent) -> None:
+    """The answer's block is gone: the request is open again (the engine answers it anew, with
+    the decision it recorded); a burn's serials go back to custody."""
+    row = session.exec(select(Redemption).where(Redemption.chain_id == event.chain_id,
+                                                Redemption.answered_tx == event.tx_hash)).first()
+    if row is None:
+        return
+    if row.status is RedemptionStatus.finalized and row.moved_ranges:
+        redemption.revert_redemption(
+            session, custody_account_id=deployment.custody_account_id, token_id=row.token_id,
+            account_id=row.account_id, ranges=[tuple(r) for r in json.loads(row.moved_ranges)],
+            redemption_id=row.redemption_id, reason="chain reorganization",
+        )
+    else:
+        append_entry(session, "redemption.answer_reverted", {"redemption_id": row.redemption_id,
+                                                             "status": row.status.value, "tx_hash": event.tx_hash})
+    row.status = RedemptionStatus.requested
+    row.account_id = None
+    row.moved_ranges = None
+    row.answered_tx = None
+    row.answer_tx = None
+    session.add(row)
+    session.flush()
 
 
 UNDOERS: dict[str, Callable[[Session, Deployment, ChainEvent], None]] = {
     "LeafMinted": undo_leaf_minted,
     "Retired": undo_retired,
+    "RedemptionRequested": undo_redemption_requested,
+    "RedemptionFinalized": undo_redemption_answer,
+    "RedemptionRejected": undo_redemption_answer,
+    "RedemptionReclaimed": undo_redemption_answer,
 }
 
 

@@ -8,11 +8,15 @@ entry; bridged operations are keyed by their chain origin so applying one twice 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Optional
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from .domain import lifecycle as lc
 from .domain import serials as sr
+from .domain.blocks import move_record
 from .errors import NotFound, RuleViolation
 from .ledger import append_entry
 from .models import (
@@ -22,10 +26,20 @@ from .models import (
     CreditStatus,
     Retirement,
     SerialBlock,
+    Serialization,
     TokenizationRequest,
     WalletLink,
 )
-from .operations import MovedBlock, describe_blocks, get_row, locked_blocks, take_lowest_blocks
+from .operations import (
+    MovedBlock,
+    check,
+    describe_blocks,
+    get_row,
+    lock_serialization,
+    locked_blocks,
+    place,
+    take_lowest_blocks,
+)
 
 
 def class_for_token(session: Session, token_id: int | str) -> CreditClass:
@@ -53,11 +67,13 @@ def request_tokenization(
     custody = get_row(session, Account, custody_account_id, "custody_account")
     if custody.type is not AccountType.bridge_custody:
         raise RuleViolation(f"account {custody_account_id} is not a bridge custody account", field="custody_account_id")
+    check(lc.check_tokenization, account.type, CreditStatus.active)
     link = session.exec(select(WalletLink).where(WalletLink.address == wallet)).first()
     if link is None or link.account_id != account.id:
         raise RuleViolation(
             f"wallet {wallet} is not linked to account {account_id}", field="wallet", rule="wallet-must-be-linked"
         )
+    serialization = lock_serialization(session, credit_class.serialization_id)
     blocks = locked_blocks(
         session, account_id=account_id, serialization_id=credit_class.serialization_id, status=CreditStatus.active
     )
@@ -65,6 +81,8 @@ def request_tokenization(
         rows = take_lowest_blocks(session, blocks, quantity)
     except sr.InsufficientCredits as exc:
         raise RuleViolation(str(exc), field="quantity", rule="sufficient-active-credits") from exc
+    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (custody.id, CreditStatus.active.value))
+             for r in rows]
     request = TokenizationRequest(account_id=account_id, class_id=class_id, wallet=link.address, quantity=quantity)
     session.add(request)
     session.flush()
@@ -85,6 +103,7 @@ def request_tokenization(
             "token_id": credit_class.token_id,
             "serial_blocks": [m.serial_block for m in moved],
             "quantity": quantity,
+            "moves": moves,
         },
     )
     return request, moved
@@ -126,18 +145,30 @@ def retire_from_custody(
     holder_wallet: str | None = None,
     beneficiary_wallet: str | None = None,
     onchain_retirement_id: int | None = None,
+    corsia_operator: str | None = None,
+    corsia_state: str | None = None,
+    compliance_period_start: int | None = None,
+    compliance_period_end: int | None = None,
+    ndc_party: str | None = None,
+    purpose_detail: str | None = None,
+    consumption_start: date | int | None = None,
+    consumption_end: date | int | None = None,
+    jurisdiction: str | None = None,
 ) -> tuple[Retirement, list[MovedBlock], bool]:
     """Record an on-chain retirement as a registry retirement of specific custody serials.
 
-    Takes the lowest custody serials of the class. Idempotent on the chain origin: a second
-    call with the same (chain id, tx hash, log index) returns the first retirement and
-    ``created=False``.
+    Takes the lowest mirrored custody serials of the class. Idempotent on the chain origin: a
+    second call with the same (chain id, tx hash, log index) returns the first retirement and
+    ``created=False``. The tokens are already burned, so the record keeps what the chain says
+    (the contract checked the purpose against the class): empty or zero details are stored as
+    not given; consumption dates may be unix seconds as in the on-chain retirement data.
     """
     existing = find_bridged_retirement(session, origin)
     if existing is not None:
         rows = session.exec(select(SerialBlock).where(SerialBlock.retirement_id == existing.id)).all()
         return existing, describe_blocks(session, sorted(rows, key=lambda r: r.unit_first)), False
     credit_class = class_for_token(session, token_id)
+    serialization = lock_serialization(session, credit_class.serialization_id)
     blocks = locked_blocks(
         session,
         account_id=custody_account_id,
@@ -153,6 +184,8 @@ def retire_from_custody(
             field="quantity",
             rule="custody-covers-supply",
         ) from exc
+    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (None, CreditStatus.retired.value))
+             for r in rows]
     retirement = Retirement(
         class_id=credit_class.id,
         account_id=custody_account_id,
@@ -170,6 +203,15 @@ def retire_from_custody(
         holder_wallet=holder_wallet,
         beneficiary_wallet=beneficiary_wallet,
         onchain_retirement_id=onchain_retirement_id,
+        corsia_operator=corsia_operator or None,
+        corsia_state=(corsia_state or None) and corsia_state[:3],
+        compliance_period_start=compliance_period_start or None,
+        compliance_period_end=compliance_period_end or None,
+        ndc_party=(ndc_party or None) and ndc_party[:3],
+        purpose_detail=purpose_detail or None,
+        consumption_start=_as_date(consumption_start),
+        consumption_end=_as_date(consumption_end),
+        jurisdiction=jurisdiction or None,
     )
     session.add(retirement)
     session.flush()
@@ -193,9 +235,19 @@ def retire_from_custody(
             "chain_id": origin.chain_id,
             "tx_hash": origin.tx_hash,
             "log_index": origin.log_index,
+            "custody_account_id": custody_account_id,
+            "moves": moves,
         },
     )
     return retirement, moved, True
+
+
+def _as_date(value: date | int | None) -> Optional[date]:
+    if value is None or value == 0:
+        return None
+    if isinstance(value, date):
+        return value
+    return datetime.fromtimestamp(int(value), tz=timezone.utc).date()
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,8 +276,13 @@ def revert_bridged_retirement(session: Session, origin: ChainOrigin, reason: str
     retirement = find_bridged_retirement(session, origin)
     if retirement is None:
         return None
-    rows = session.exec(select(SerialBlock).where(SerialBlock.retirement_id == retirement.id)).all()
-    moved = describe_blocks(session, sorted(rows, key=lambda r: r.unit_first))
+    lock_serialization(session, session.get(CreditClass, retirement.class_id).serialization_id)
+    rows = sorted(session.exec(select(SerialBlock).where(SerialBlock.retirement_id == retirement.id)).all(),
+                  key=lambda r: r.unit_first)
+    moved = describe_blocks(session, rows)
+    serialization = session.get(Serialization, rows[0].serialization_id) if rows else None
+    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r),
+                         (retirement.account_id, CreditStatus.active.value)) for r in rows]
     for row in rows:
         row.status = CreditStatus.active
         row.account_id = retirement.account_id
@@ -246,6 +303,7 @@ def revert_bridged_retirement(session: Session, origin: ChainOrigin, reason: str
             "tx_hash": origin.tx_hash,
             "log_index": origin.log_index,
             "reason": reason,
+            "moves": moves,
         },
     )
     return retirement

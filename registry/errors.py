@@ -37,3 +37,19 @@ class Conflict(RegistryError):
 class RuleViolation(RegistryError):
     status = 422
     type = "rule-violation"
+
+
+class Unauthorized(RegistryError):
+    """No API key, or one that is unknown, malformed or revoked."""
+
+    status = 401
+    type = "unauthorized"
+    headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+
+
+class Forbidden(RegistryError):
+    """A valid key acting outside its scope (another organization's account, an
+    administrator-only operation)."""
+
+    status = 403
+    type = "forbidden"

@@ -7,7 +7,7 @@ database transaction.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Optional
 
@@ -36,6 +36,21 @@ class CreditStatus(str, Enum):
 class IssuanceKind(str, Enum):
     ex_post = "ex_post"
     ex_ante = "ex_ante"
+
+
+class CancellationReason(str, Enum):
+    """Why credits were cancelled (removed from use for a program reason, never for a claim)."""
+
+    conversion_article6 = "conversion_article6"  # originals of standard ICCs converted to Article 6.2 ICCs
+    non_ca_compensation = "non_ca_compensation"  # compensation of a non-CA event (seed 003 §V.b)
+    correction = "correction"  # registry correction (e.g. an issuance error)
+    buffer_use = "buffer_use"  # buffer credits used to compensate a reversal (non-permanence)
+    ex_ante_shortfall = "ex_ante_shortfall"  # ex-ante credits the final verification did not cover
+
+
+class ApiKeyRole(str, Enum):
+    organization = "organization"  # acts on its own organization's accounts only
+    administrator = "administrator"  # registry administrator: issuance, letter review, CA decisions
 
 
 class TokenizationStatus(str, Enum):
@@ -144,6 +159,7 @@ class SerialBlock(SQLModel, table=True):
     # mirrored custody units can be used by an on-chain retirement.
     mirrored: bool = False
     retirement_id: Optional[int] = Field(default=None, foreign_key="retirement.id", index=True)
+    cancellation_id: Optional[int] = Field(default=None, foreign_key="cancellation.id", index=True)
 
 
 class TokenizationRequest(SQLModel, table=True):
@@ -178,7 +194,71 @@ class Retirement(SQLModel, table=True):
     holder_wallet: Optional[str] = Field(default=None, max_length=42)
     beneficiary_wallet: Optional[str] = Field(default=None, max_length=42)
     onchain_retirement_id: Optional[int] = None
+    # Purpose details (see registry.domain.lifecycle.RetirementDetails for the rules).
+    purpose_detail: Optional[str] = Field(default=None, max_length=500)
+    corsia_operator: Optional[str] = Field(default=None, max_length=200)  # aeroplane operator
+    corsia_state: Optional[str] = Field(default=None, max_length=3)  # state the operator is attributed to
+    compliance_period_start: Optional[int] = None  # CORSIA compliance period, first year
+    compliance_period_end: Optional[int] = None
+    ndc_party: Optional[str] = Field(default=None, max_length=3)  # party whose NDC the credits count toward
+    consumption_start: Optional[date] = None  # period of the emissions the retirement claims against
+    consumption_end: Optional[date] = None
+    jurisdiction: Optional[str] = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Cancellation(SQLModel, table=True):
+    """Credits removed from one account for a program reason; their serial blocks point here."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    serialization_id: int = Field(foreign_key="serialization.id", index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    quantity: int = Field(sa_type=BigInteger)
+    reason: CancellationReason
+    note: str = Field(default="", max_length=2000)
+    reference: str = Field(default="", max_length=200)  # e.g. the non-CA event, letter or verification
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Transfer(SQLModel, table=True):
+    """Credits moved from one account to another (lowest serials first)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    serialization_id: int = Field(foreign_key="serialization.id")
+    from_account_id: int = Field(foreign_key="account.id", index=True)
+    to_account_id: int = Field(foreign_key="account.id", index=True)
+    status: CreditStatus
+    quantity: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ExAnteConversion(SQLModel, table=True):
+    """A verification converting inactive ex-ante ICCs of one issuance into active ex-post ICCs.
+
+    ``final`` closes the issuance: inactive units it did not convert are cancelled
+    (``ex_ante_shortfall``)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    issuance_id: int = Field(foreign_key="issuance.id", index=True)
+    verified_quantity: int = Field(sa_type=BigInteger)
+    converted_quantity: int = Field(sa_type=BigInteger)
+    shortfall_cancelled: int = Field(default=0, sa_type=BigInteger)
+    final: bool = False
+    verification_reference: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: ``key_id`` is public (part of the key), only a SHA-256 of the key is stored."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key_id: str = Field(unique=True, max_length=16)
+    key_hash: str = Field(max_length=64)
+    role: ApiKeyRole
+    organization_id: Optional[int] = Field(default=None, foreign_key="organization.id", index=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: Optional[datetime] = None
 
 
 class LedgerEntry(SQLModel, table=True):

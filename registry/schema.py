@@ -13,6 +13,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def metadata():
     import bridge.models  # noqa: F401 - registers the bridge tables
+    import bridge.webhooks  # noqa: F401 - webhook subscriptions, outbox and delivery log
+    import registry.additionality_models  # noqa: F401 - additionality claims, reports, status history
+    import registry.article6_models  # noqa: F401 - Article 6.2 letters, designations, CA, non-CA events
     import registry.models  # noqa: F401
 
     return SQLModel.metadata

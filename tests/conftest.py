@@ -9,11 +9,7 @@ skip and say why.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -101,44 +97,28 @@ def w3():
     return eth_tester_web3()
 
 
-ANVIL = Path(__file__).resolve().parent.parent / "contracts" / "node_modules" / ".bin" / "anvil"
-
-
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free local TCP port (kept for tests that start their own servers)."""
+    from bridge.anvil import free_port
+
+    return free_port()
 
 
 @pytest.fixture
 def anvil_url():
     """A fresh anvil node (from npm) for one test, stopped afterwards."""
-    if not ANVIL.exists():
+    from bridge.anvil import ANVIL_BIN, AnvilUnavailable, launch
+
+    if not ANVIL_BIN.exists():
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the anvil tests: {ANVIL} is missing (make setup installs it)")
-        pytest.skip(f"anvil is not installed at {ANVIL}: run `make setup`")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 15
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"anvil did not start on port {port}")
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
+            pytest.fail(f"CI must run the anvil tests: {ANVIL_BIN} is missing (make setup installs it)")
+        pytest.skip(f"anvil is not installed at {ANVIL_BIN}: run `make setup`")
     try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        node = launch()
+    except AnvilUnavailable as exc:
+        pytest.fail(str(exc))
+    yield node.url
+    node.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from fractions import Fraction
 from typing import Iterable, Mapping, Sequence
@@ -107,7 +107,9 @@ def _exact(value: Number | float, name: str) -> Fraction:
 
 
 def _percent(share: Fraction) -> Decimal:
-    return (Decimal(share.numerator) * 100 / Decimal(share.denominator)).quantize(Decimal("0.01"))
+    """The share in percent for display, two decimals, halves rounded away from zero (3.125 -> 3.13).
+    Thresholds never use this: they compare the exact fractions."""
+    return (Decimal(share.numerator) * 100 / Decimal(share.denominator)).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,6 +185,11 @@ def common_practice_option_i(n_all: int, n_diff: int) -> CommonPracticeResult:
     """Comparable activity analysis (§5.4.3.1 I). ``n_all``: comparable activities in year y
     and area i; ``n_diff``: those using a different technology."""
     problems = []
+    for name, value in (("n_all", n_all), ("n_diff", n_diff)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(Problem("common-practice", "§5.4.3.1", f"{value!r} is not a whole number of activities",
+                                    name))
+    _raise_if(problems)
     if n_all < 0:
         problems.append(Problem("common-practice", "§5.4.3.1", "cannot be negative", "n_all"))
     if not 0 <= n_diff <= max(n_all, 0):
@@ -260,8 +267,20 @@ class FinancialModel:
     residual_value: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
-        if self.lifetime_years < 1:
-            raise AdditionalityError([Problem("4a-model", "§5.4.4.1", "at least one year", "lifetime_years")])
+        problems = []
+        if not isinstance(self.lifetime_years, int) or isinstance(self.lifetime_years, bool) or self.lifetime_years < 1:
+            problems.append(Problem("4a-model", "§5.4.4.1", "at least one whole year", "lifetime_years"))
+        values = {name: _exact(getattr(self, name), name)
+                  for name in ("capex", "annual_opex", "annual_revenue", "discount_rate", "residual_value")}
+        if values["capex"] <= 0:
+            problems.append(Problem("4a-model", "§5.4.4.1", "CAPEX must be positive", "capex"))
+        for name in ("annual_opex", "annual_revenue", "residual_value"):
+            if values[name] < 0:
+                problems.append(Problem("4a-model", "§5.4.4.1", "cannot be negative", name))
+        if values["discount_rate"] < 0:
+            problems.append(Problem("4a-model", "§5.4.4.1", "a discount rate is a non-negative fraction "
+                                    "(0.08 for 8 %)", "discount_rate"))
+        _raise_if(problems)
 
     def cash_flows(self) -> list[float]:
         yearly = float(self.annual_revenue) - float(self.annual_opex)
@@ -287,6 +306,12 @@ class InvestmentResult:
 def npv_irr(cash_flows: Sequence[float], discount_rate: float) -> InvestmentResult:
     """NPV (first flow at year 0, undiscounted) and IRR of explicit yearly cash flows."""
     flows = [float(f) for f in cash_flows]
+    problems = []
+    if not flows or not all(math.isfinite(f) for f in flows):
+        problems.append(Problem("4a-model", "§5.4.4.1", "at least one finite cash flow", "cash_flows"))
+    if not math.isfinite(float(discount_rate)) or float(discount_rate) <= -1:
+        problems.append(Problem("4a-model", "§5.4.4.1", "the discount rate must be above -100 %", "discount_rate"))
+    _raise_if(problems)
     npv = float(npf.npv(float(discount_rate), flows))
     irr = float(npf.irr(flows))
     return InvestmentResult(npv, None if math.isnan(irr) else irr)
@@ -313,7 +338,7 @@ def sensitivity_analysis(model: FinancialModel,
                          variations: Sequence[int] = DEFAULT_SENSITIVITY) -> tuple[SensitivityRow, ...]:
     """Vary CAPEX, OPEX, revenue and the cost of capital by each of ``variations`` percent
     (§5.4.4.1: at least these four, e.g. ±10 % to ±30 %)."""
-    bad = [v for v in variations if not isinstance(v, int) or v == 0 or not -100 < v < 100]
+    bad = [v for v in variations if not isinstance(v, int) or isinstance(v, bool) or v == 0 or not -100 < v < 100]
     if not variations or bad:
         _raise_if([Problem("4a-sensitivity", "§5.4.4.1", f"variations must be non-zero percentages "
                            f"between -100 and 100, got {list(variations)}", "variations")])
@@ -439,6 +464,12 @@ def claim_problems(claim: LevelClaim) -> tuple[Problem, ...]:
         section = {Level.L2A: "§5.4.2", Level.L2B: "§5.4.2", Level.L3: "§5.4.3.1", Level.L4A: "§5.4.4.1",
                    Level.L4B: "§5.4.4.2", Level.L5: "§5.4.5"}[lvl]
         out.append(Problem("sources", section, "at least one referenced source", "sources"))
+    if lvl is Level.L3 and claim.method in (Level3Method.common_practice_option_i,
+                                             Level3Method.common_practice_option_ii):
+        for i, source in enumerate(claim.sources):
+            if not source.authority.strip() or source.published_on is None:
+                out.append(Problem("sources", "§5.4.3.1", "references to data sources include the publication date "
+                                   "and authority", f"sources[{i}]"))
     if lvl is Level.L3:
         if claim.method is None:
             out.append(Problem("level-3-method", "§5.4.3", "choose Option I, Option II, first of its kind or "
@@ -506,7 +537,7 @@ def register_claims(project_number: int, crediting_period: MonitoringPeriod, cla
     problems: list[Problem] = []
     if Level.L1 not in levels:
         problems.append(Problem("level-1-required", "§5.4.1", "GHG emission additionality is fundamental", "claims"))
-    for level in set(levels):
+    for level in dict.fromkeys(levels):  # first-claimed order: the first problem is reproducible
         if levels.count(level) > 1:
             problems.append(Problem("one-claim-per-level", "§5.2", f"level {level.value} claimed twice", "claims"))
     for a, b in ((Level.L2A, Level.L2B), (Level.L4A, Level.L4B)):
@@ -594,7 +625,11 @@ def assess_ex_post(claim: LevelClaim, report: ExPostReport) -> tuple[bool, str]:
         else:
             findings.append((report.applicability_4b.applicable,
                              f"non-carbon revenue {report.applicability_4b.percent} % of CAPEX"))
-    if not findings and report.still_met is None:
+    # Where a recalculation decides (Option I/II, 4a, 4b) a missing one is the problem, and a
+    # stated conclusion could not replace it; elsewhere the reviewed conclusion is required.
+    calculated = report.level in (Level.L4A, Level.L4B) or (report.level is Level.L3 and claim.method in (
+        Level3Method.common_practice_option_i, Level3Method.common_practice_option_ii))
+    if not calculated and report.still_met is None:
         problems.append(Problem("ex-post-conclusion", section, "state whether the level is still met", "still_met"))
     if report.still_met is True and not all(ok for ok, _ in findings):
         problems.append(Problem("ex-post-conclusion", section, "still_met contradicts the recalculated analysis",

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from web3.logs import DISCARD
 from sqlmodel import Session, select
 
 from bridge import batcher
 from bridge.chain import Chain
 from bridge.deploy import BridgeKeys, deploy
-from bridge.models import Deployment, MintLeaf
+from bridge.models import Deployment, MintLeaf, Redemption
 from bridge.reconcile import conservation
 from registry import custody
 from registry import operations as ops
@@ -57,6 +58,14 @@ class World:
         )
         return self.chain.transact(holder, fn, "retire", gas=400_000)
 
+    def request_redemption(self, holder: LocalAccount, amount: int, reference: str | None = None) -> int:
+        """Escrow ``amount`` tokens for the registry account ``reference`` (default: the holder's own)."""
+        reference = str(self.account_id) if reference is None else reference
+        fn = self.chain.token.functions.requestRedemption(self.token_id, amount, reference)
+        receipt = self.chain.transact(holder, fn, "requestRedemption", gas=300_000)
+        (event,) = self.chain.token.events.RedemptionRequested().process_receipt(receipt.raw, errors=DISCARD)
+        return event["args"]["redemptionId"]
+
     def outcome(self) -> dict:
         """Everything that must be equal between a run with a crash and one without."""
         with Session(self.engine) as s:
@@ -70,11 +79,13 @@ class World:
             )
             leaves = sorted((l.batch_id, l.leaf_index, l.unit_first, l.unit_last, l.minted)
                             for l in s.exec(select(MintLeaf)))
+            redemptions = sorted((r.redemption_id, r.status.value, r.decision, r.amount, r.moved_ranges)
+                                 for r in s.exec(select(Redemption)))
         balances = {a.address: self.chain.token.functions.balanceOf(a.address, self.token_id).call()
                     for a in [self.holder, *self.others]}
         checks = [(c.registry_custody, c.awaiting_mint, c.onchain_supply, c.ok) for c in conservation(self.engine, self.chain)]
         return {"blocks": _merged(blocks), "retirements": retirements, "leaves": leaves, "balances": balances,
-                "conservation": checks}
+                "conservation": checks, "redemptions": redemptions}
 
 
 def _merged(blocks):

@@ -10,7 +10,9 @@ from bridge.chain import Chain
 from bridge.demo import run_demo
 from bridge.engine import run_cycle
 from bridge.models import MintLeaf
+from bridge.redemptions import answer_redemptions
 from bridge.sync import sync_once
+from registry.ledger import verify_chain
 from registry.models import Retirement
 
 from .harness import make_world
@@ -111,3 +113,28 @@ def test_stuck_transaction_is_replaced_with_higher_fees(sqlite_engine, anvil_w3)
     assert mined["maxFeePerGas"] > 2 * 10**9  # the replacement, not the original, was mined
     assert anvil_w3.eth.get_transaction_count(world.holder.address) == tx["nonce"] + 1
     assert chain.token.functions.isApprovedForAll(world.holder.address, world.others[0].address).call()
+
+
+
+def test_reorg_of_a_redemption_burn_puts_the_serials_back_and_burns_again(sqlite_engine, anvil_w3):
+    world = make_world(sqlite_engine, anvil_w3, seed="reorg-redeem")
+    world.tokenize(300)
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    redemption_id = world.request_redemption(world.holder, 70)
+    sync_once(sqlite_engine, world.chain)  # the request is applied
+    snapshot = rpc(anvil_w3, "evm_snapshot")
+    assert answer_redemptions(sqlite_engine, world.chain, world.keys).finalized == [redemption_id]
+    run_cycle(sqlite_engine, world.chain, world.keys)  # the burn's event: serials 1-70 to the account
+    burned = world.outcome()
+    assert [r[:4] for r in burned["redemptions"]] == [(redemption_id, "finalized", "finalize", 70)]
+
+    rpc(anvil_w3, "evm_revert", snapshot)  # the burn's block is gone; the request stays
+    rpc(anvil_w3, "anvil_mine", 5)
+    world.chain._nonces.clear()
+    report = run_cycle(sqlite_engine, world.chain, world.keys)
+    assert report.rolled_back == 1  # the burn undone: serials back in custody, request open again
+    assert report.redemptions.finalized == [redemption_id]  # answered again with the recorded decision
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    assert world.outcome() == burned
+    with Session(sqlite_engine) as s:
+        assert verify_chain(s).ok

@@ -66,7 +66,8 @@ def test_token_metadata_follows_erc1155_conventions(client):
     props = meta["properties"]
     assert props["unit"] == "tCO2e" and props["vintage"] == 2023 and props["host_country"] == "ISL"
     assert props["article6"] is False and props["authorized_uses"] == ["voluntary"]
-    assert props["registry_custody"] == 300
+    assert props["supply"]["in_custody"] == 300 and props["supply"]["onchain"] == 300
+    assert props["supply"]["retired"] == 100 and props["supply"]["conserved"] is True
 
 
 def test_claim_proof_verifies_against_the_batch_root(client):

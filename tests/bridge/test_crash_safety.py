@@ -36,7 +36,10 @@ def _scenario(engine, crash: tuple[str, int] | None, phase: int):
     world.retire(world.others[0], 100, name="Beneficiary A")
     world.retire(world.holder, 20, name="Beneficiary B")
     world.tokenize(100)
+    world.request_redemption(world.holder, 30)  # to the holder's own account: finalized
+    world.request_redemption(world.others[0], 10, "999999")  # no such account: rejected
     crashed = cycle(2) or crashed
+    crashed = cycle(3) or crashed  # applies the burn and the rejection
     run_cycle(engine, world.chain, world.keys)  # a quiet cycle changes nothing more
     return world.outcome(), crashed
 
@@ -57,6 +60,7 @@ def test_baseline_outcome_is_consistent(tmp_path):
     baseline, seen = _points(tmp_path)
     assert all(ok for *_, ok in baseline["conservation"])
     assert [r[0] for r in baseline["retirements"]] == [20, 100]
+    assert [r[1:4] for r in baseline["redemptions"]] == [("finalized", "finalize", 30), ("rejected", "reject", 10)]
     assert {"batch.commit_sent", "batch.mint_chunk_sent", "sync.applied.LeafMinted", "sync.applied.Retired",
             "sync.before_cursor", "engine.batch_built"} <= set(seen)
 
@@ -78,6 +82,15 @@ CRASH_POINTS = [
     ("sync.applied.Retired", 2, 2),
     ("sync.committed.Retired", 1, 2),
     ("sync.before_cursor", 1, 2),
+    ("sync.applied.RedemptionRequested", 1, 2),
+    ("sync.committed.RedemptionRequested", 2, 2),
+    ("engine.before_redemptions", 1, 2),
+    ("redemptions.decided", 1, 2),
+    ("redemptions.answered", 1, 2),
+    ("redemptions.decided", 2, 2),
+    ("sync.applied.RedemptionFinalized", 1, 3),
+    ("sync.applied.RedemptionRejected", 1, 3),
+    ("sync.before_cursor", 1, 3),
 ]
 
 

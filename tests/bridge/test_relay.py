@@ -1,0 +1,134 @@
+"""Gasless retirement: a marketplace posts the holder's EIP-712 signature, the bridge's relayer
+pays the gas, the sync records the retirement, and the certificate token links to it."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from bridge.api import create_app
+from bridge.chain import eth_tester_web3
+from bridge.engine import run_cycle
+from bridge.retire_signature import RetireRequest, sign_retirement
+from bridge.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.webhooks import WebhookEvent
+from registry.auth import create_api_key
+from registry.db import transaction
+from registry.domain.classes import Purpose
+from registry.models import ApiKeyRole, Retirement
+
+from .harness import make_world, seeded
+
+
+@pytest.fixture
+def relayed(sqlite_engine):
+    world = make_world(sqlite_engine, eth_tester_web3(), seed="relay")
+    world.tokenize(200)
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    with transaction(sqlite_engine) as s:
+        _, key = create_api_key(s, name="marketplace", role=ApiKeyRole.administrator)
+    client = TestClient(create_app(sqlite_engine, chains=[world.chain], relayer=world.keys.relayer))
+    client.headers["X-API-Key"] = key
+    return world, client
+
+
+def _body(world, amount=25, nonce=None, deadline=None, signer=None, data=b"", beneficiary=None):
+    token = world.chain.token
+    if nonce is None:
+        nonce = token.functions.nonces(world.holder.address).call()
+    if deadline is None:
+        deadline = world.chain.w3.eth.get_block("latest")["timestamp"] + 3600
+    request = RetireRequest(holder=world.holder.address, token_id=world.token_id, amount=amount, nonce=nonce,
+                            deadline=deadline, beneficiary=beneficiary, retiree_name="Marketplace buyer",
+                            comment="retired through a marketplace", data=data)
+    if signer is None:
+        signature = sign_retirement(world.holder, request, world.chain.chain_id, world.chain.address)
+    else:  # someone else signs the holder's request
+        signature = _foreign_signature(signer, request, world)
+    return {"chain_id": world.chain.chain_id, "holder": request.holder, "token_id": world.token_id,
+            "amount": amount, "beneficiary": beneficiary, "retiree_name": request.retiree_name,
+            "comment": request.comment, "data": "0x" + data.hex(), "nonce": nonce, "deadline": deadline,
+            "signature": "0x" + signature.hex()}
+
+
+def _foreign_signature(signer, request, world) -> bytes:
+    from eth_account.messages import encode_typed_data
+
+    from bridge.retire_signature import retire_typed_data
+
+    typed = retire_typed_data(request, world.chain.chain_id, world.chain.address)
+    return bytes(signer.sign_message(encode_typed_data(full_message=typed)).signature)
+
+
+def test_relayed_retirement_is_gasless_synced_and_certified(relayed):
+    world, client = relayed
+    w3 = world.chain.w3
+    eth_before = w3.eth.get_balance(world.holder.address)
+    relayer_before = w3.eth.get_balance(world.keys.relayer.address)
+    response = client.post("/relay/retirements", json=_body(world))
+    assert response.status_code == 202, response.text
+    relayed_tx = response.json()
+    assert relayed_tx["amount"] == 25 and relayed_tx["gas_used"] > 0
+    assert w3.eth.get_balance(world.holder.address) == eth_before  # the holder paid nothing
+    assert w3.eth.get_balance(world.keys.relayer.address) < relayer_before
+    assert world.chain.token.functions.balanceOf(world.holder.address, world.token_id).call() == 175
+    certificate = int(relayed_tx["certificate_token_id"])
+    assert world.chain.token.functions.balanceOf(world.holder.address, certificate).call() == 1
+    # Not in the registry until the sync applies the event ...
+    assert client.get(relayed_tx["certificate_metadata_url"]).status_code == 404
+    run_cycle(world.engine, world.chain, world.keys)
+    with Session(world.engine) as s:
+        retirement = s.exec(select(Retirement)).one()
+        assert retirement.tx_hash == relayed_tx["tx_hash"] and retirement.holder_wallet == world.holder.address
+        assert retirement.beneficiary_name == "Marketplace buyer" and retirement.quantity == 25
+        assert s.exec(select(WebhookEvent.kind).order_by(WebhookEvent.id)).all() == ["tokenization.minted",
+                                                                                 "retirement.recorded"]
+    # ... then the certificate token's metadata links to the registry certificate.
+    meta = client.get(relayed_tx["certificate_metadata_url"]).json()
+    assert meta["properties"]["retirement_id"] == retirement.id
+    assert client.get(meta["external_url"]).status_code == 200
+    # The same signature again: its nonce is used up.
+    again = client.post("/relay/retirements", json=_body(world, nonce=0))
+    assert again.status_code == 409 and again.json()["field"] == "nonce"
+
+
+def test_relay_refuses_before_paying_gas(relayed):
+    world, client = relayed
+    relayer_before = world.chain.w3.eth.get_balance(world.keys.relayer.address)
+    cases = [
+        (_body(world, signer=seeded("relay/stranger")), 422, "signature", "signature-by-holder"),
+        (_body(world, deadline=1), 422, "deadline", "signature-not-expired"),
+        (_body(world, nonce=5), 422, "nonce", "nonce-current"),
+        (_body(world, amount=201), 422, "amount", "holder-balance"),
+        # Simulated on-chain: a CORSIA retirement of a class authorized for voluntary use only.
+        (_body(world, data=encode_retirement_data(RetirementDetails(purpose=Purpose.corsia))), 422, "data",
+         "PurposeNotAuthorized"),
+        ({**_body(world), "token_id": world.token_id + 1}, 404, "token_id", None),
+        ({**_body(world), "chain_id": 1}, 404, "chain_id", None),
+        ({**_body(world), "data": "0xzz"}, 422, "data", None),
+        ({**_body(world), "holder": "0x1234"}, 422, "holder", None),
+    ]
+    for body, status, field, rule in cases:
+        response = client.post("/relay/retirements", json=body)
+        assert response.status_code == status, (field, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["field"] == field, problem
+        if rule:
+            assert problem["rule"] == rule, problem
+    assert world.chain.w3.eth.get_balance(world.keys.relayer.address) == relayer_before  # no gas spent
+    # After all those refusals the relay still works (the relayer's nonces are in order).
+    assert client.post("/relay/retirements", json=_body(world, amount=5)).status_code == 202
+    assert client.post("/relay/retirements", json=_body(world, amount=5)).status_code == 202
+
+
+def test_relay_needs_a_key_and_a_configured_relayer(relayed, sqlite_engine):
+    world, client = relayed
+    body = _body(world)
+    assert client.post("/relay/retirements", json=body, headers={"X-API-Key": ""}).status_code == 401
+    with transaction(sqlite_engine) as s:
+        _, key = create_api_key(s, name="admin 2", role=ApiKeyRole.administrator)
+    without_relayer = TestClient(create_app(sqlite_engine, chains=[world.chain]))
+    response = without_relayer.post("/relay/retirements", json=body, headers={"X-API-Key": key})
+    assert response.status_code == 503 and response.json()["field"] == "chain_id"

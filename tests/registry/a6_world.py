@@ -1,0 +1,110 @@
+"""A registry prepared for Article 6.2 tests: a proponent with an account, project 78040 (ISL,
+removals), Iceland's Article 6.2 framework, a risk assessment (10 % deposit), additionality
+claims, and helpers to take a letter through its life."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timezone
+
+from sqlmodel import Session, select
+
+from registry import additionality_ops as aops
+from registry import article6_ops as a6ops
+from registry import operations as ops
+from registry.db import transaction
+from registry.domain import article6 as a6
+from registry.models import LedgerEntry, SerialBlock
+from tests.registry.test_article6 import content
+
+PROJECT = 78040
+AT = datetime.now(timezone.utc).replace(microsecond=0)
+ON = AT.date()
+MP = (date(2023, 1, 1), date(2023, 12, 31))  # a monitoring period within the letter's crediting period
+
+
+@dataclass
+class World:
+    engine: object
+    org: int
+    account: int
+    buyer_org: int
+    buyer_account: int
+    project: int
+
+
+def claims(level2: str = "2a") -> aops.ClaimsIn:
+    src = {"reference": "Statistics Iceland 2025", "authority": "Hagstofa", "published_on": "2025-05-01"}
+    return aops.ClaimsIn.model_validate({
+        "crediting_start": "2021-01-01", "crediting_end": "2030-12-31",
+        "claims": [
+            {"level": "1", "justification": "baseline per methodology"},
+            {"level": level2, "justification": "no law requires the activity", "sources": [src]},
+            {"level": "3", "justification": "financing barrier", "sources": [src],
+             "method": "barrier analysis"},
+        ]})
+
+
+def make_world(engine, *, pct: str = "10", level2: str = "2a", configure: bool = True) -> World:
+    with transaction(engine) as s:
+        org = ops.create_organization(s, "Proponent ehf.")
+        account = ops.open_account(s, org.id, "main")
+        buyer = ops.create_organization(s, "Buyer AG")
+        buyer_account = ops.open_account(s, buyer.id, "buyer")
+        project = ops.register_project(s, project_number=PROJECT, name="Geothermal CO2 mineralization", country="ISL",
+                                       dial_code="354", sector=14, credit_type="R", methodology="ICR-M-001")
+        a6ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 2024/12", actor="admin")
+        if configure:
+            a6ops.configure_project(s, project.id, adjustment_percentage=pct, risk_assessment="RA-2026-01",
+                                    methodology_approved=True, proponent_organization_id=org.id, actor="admin")
+        aops.register_additionality(s, project.id, claims(level2), actor="vvb")
+    return World(engine, org.id, account.id, buyer.id, buyer_account.id, project.id)
+
+
+def submit(world: World, **changes) -> int:
+    with transaction(world.engine) as s:
+        return a6ops.submit_letter(s, project_id=world.project, content=content(**changes), document="sha256:abc",
+                                   actor="proponent").id
+
+
+def approve(world: World, letter_id: int) -> None:
+    with transaction(world.engine) as s:
+        a6ops.start_letter_review(s, letter_id, actor="reviewer")
+        a6ops.approve_letter(s, letter_id, authenticity_confirmed=True, published_ref=f"https://icr/letters/{letter_id}",
+                             actor="reviewer")
+
+
+def authorized(world: World, **changes) -> int:
+    letter_id = submit(world, **changes)
+    approve(world, letter_id)
+    return letter_id
+
+
+def issue(world: World, quantity: int = 1000, vintage: int = 2023, **kwargs) -> a6ops.DesignationResult:
+    args = dict(project_id=world.project, vintage=vintage, quantity=quantity, account_id=world.account,
+                monitoring_start=date(vintage, 1, 1), monitoring_end=date(vintage, 12, 31), actor="admin")
+    args.update(kwargs)
+    with transaction(world.engine) as s:
+        return a6ops.issue_article6(s, **args)
+
+
+def snapshot(engine) -> tuple:
+    """Everything an operation could change: blocks, ledger length, Article 6.2 rows."""
+    from registry.article6_models import A6CARecord, A6Designation, A6Letter, A6NonCAEvent, A6Project
+
+    with Session(engine) as s:
+        blocks = sorted((b.serialization_id, b.unit_first, b.unit_last, b.account_id, b.status.value)
+                        for b in s.exec(select(SerialBlock)))
+        entries = len(s.exec(select(LedgerEntry)).all())
+        rows = tuple(sorted(str(r.model_dump(exclude={"updated_at"})) for model in
+                            (A6Letter, A6Project, A6Designation, A6CARecord, A6NonCAEvent)
+                            for r in s.exec(select(model))))
+    return blocks, entries, rows
+
+
+def widen(**outcomes) -> dict:
+    return {"outcomes": replace(content().outcomes, **outcomes)}
+
+
+__all__ = ["AT", "MP", "ON", "PROJECT", "World", "a6", "approve", "authorized", "claims", "content", "issue",
+           "make_world", "snapshot", "submit", "widen"]

@@ -1,0 +1,258 @@
+"""Article 6.2 and additionality over HTTP, on SQLite and PostgreSQL: administrator-only writes,
+the proponent's letter submission, problem+json naming the rule and field, pagination, the
+annual report as JSON and CSV, and the additionality calculators."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from bridge.api import create_app
+from registry import operations as ops
+from registry.article6_models import content_to_json
+from registry.auth import create_api_key
+from registry.db import transaction
+from registry.domain.classes import Purpose
+from registry.domain.lifecycle import RetirementDetails
+from registry.ledger import verify_ledger
+from registry.models import ApiKeyRole, Serialization
+
+from .a6_world import AT, MP, content, make_world
+
+
+@pytest.fixture
+def api(engine):
+    world = make_world(engine)
+    with transaction(engine) as s:
+        _, admin = create_api_key(s, name="registry admin", role=ApiKeyRole.administrator)
+        _, proponent = create_api_key(s, name="proponent", role=ApiKeyRole.organization, organization_id=world.org)
+        _, buyer = create_api_key(s, name="buyer", role=ApiKeyRole.organization, organization_id=world.buyer_org)
+    client = TestClient(create_app(engine))
+    client.world = world
+    client.keys = {"admin": {"X-API-Key": admin}, "proponent": {"X-API-Key": proponent},
+                   "buyer": {"X-API-Key": buyer}}
+    return client
+
+
+def letter_body(world, **changes) -> dict:
+    return {"project_id": world.project, "document": "sha256:abc", "content": json.loads(content_to_json(
+        content(**changes)))}
+
+
+def problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return response.json()
+
+
+def authorize(api) -> int:
+    w, admin = api.world, api.keys["admin"]
+    created = api.post("/article6/letters", json=letter_body(w), headers=api.keys["proponent"])
+    assert created.status_code == 201, created.text
+    number = created.json()["number"]
+    assert api.post(f"/article6/letters/{number}/review", headers=admin).status_code == 200
+    approved = api.post(f"/article6/letters/{number}/approve", headers=admin,
+                        json={"authenticity_confirmed": True, "published_ref": "https://icr/letters/1"})
+    assert approved.status_code == 200 and approved.json()["status"] == "approved and published"
+    return number
+
+
+def test_letters_over_http_with_their_permissions(api):
+    w = api.world
+    assert problem(api.post("/article6/letters", json=letter_body(w)), 401)["rule"] == "api-key-required"
+    assert problem(api.post("/article6/letters", json=letter_body(w), headers=api.keys["buyer"]),
+                   403)["rule"] == "own-projects-only"
+    number = authorize(api)
+    letter = api.get(f"/article6/letters/{number}").json()
+    assert [h["transition"] for h in letter["history"]] == ["receive", "start_review", "approve_and_publish"]
+    assert letter["content"]["outcomes"]["quantity_cap"] == 10_000
+    project = api.get(f"/projects/{w.project}/article6").json()
+    assert (project["status"], project["letter_number"]) == ("authorized", number)
+    # administrator-only transitions
+    assert problem(api.post(f"/article6/letters/{number}/withdraw", json={"note": "n"},
+                            headers=api.keys["proponent"]), 403)["rule"] == "administrator-only"
+    assert problem(api.post(f"/article6/letters/{number}/review", headers=api.keys["admin"]),
+                   409)["rule"] == "letter-transition"
+    wider = letter_body(w, outcomes=replace(content().outcomes, quantity_cap=20_000))["content"]
+    refused = problem(api.post(f"/article6/letters/{number}/reduce-scope", headers=api.keys["admin"],
+                               json={"content": wider, "note": "n"}), 422)
+    assert (refused["rule"], refused["field"]) == ("scope-reduction", "outcomes.quantity_cap")
+    amended = api.post(f"/article6/letters/{number}/amend", headers=api.keys["admin"],
+                       json={"content": wider, "note": "host country notice"})
+    assert amended.json()["status"] == "amended"
+    # a second letter, rejected; pagination over both
+    second = api.post("/article6/letters", json=letter_body(w), headers=api.keys["admin"]).json()["number"]
+    api.post(f"/article6/letters/{second}/review", headers=api.keys["admin"])
+    assert api.post(f"/article6/letters/{second}/reject", json={"reason": "duplicate"},
+                    headers=api.keys["admin"]).json()["status"] == "rejected"
+    page = api.get("/article6/letters", params={"limit": 1, "offset": 1}).json()
+    assert page["page"] == {"offset": 1, "limit": 1, "total": 2} and page["items"][0]["number"] == second
+    assert api.get("/article6/letters", params={"status": "rejected"}).json()["page"]["total"] == 1
+    # bad content is a problem naming the field
+    bad = letter_body(w)
+    bad["content"]["outcomes"]["vintages"] = {"first": 2030, "last": 2020}
+    body = problem(api.post("/article6/letters", json=bad, headers=api.keys["admin"]), 422)
+    assert "vintages" in body["field"]
+    assert problem(api.get("/article6/letters/999"), 404)["field"] == "number"
+
+
+def test_designation_ca_and_report_over_http(api):
+    w, admin = api.world, api.keys["admin"]
+    issuance = {"project_id": w.project, "vintage": 2023, "quantity": 1000, "account_id": w.account,
+                "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1])}
+    refused = problem(api.post("/article6/issuances", json=issuance, headers=admin), 422)
+    assert refused["rule"] == "project-authorized"
+    authorize(api)
+    assert problem(api.post("/article6/issuances", json=issuance, headers=api.keys["proponent"]),
+                   403)["rule"] == "administrator-only"
+    refused = problem(api.post("/article6/issuances", json={**issuance, "vintage": 2020}, headers=admin), 422)
+    assert (refused["rule"], refused["field"]) == ("vintage-from-2021", "issuance.vintage")
+    refused = problem(api.post("/article6/issuances", json={**issuance, "uses": ["CORSIA compliance", "other purposes "
+                                                                                  "authorized by the host country"]},
+                               headers=admin), 422)
+    assert refused["rule"] == "uses-authorized"
+    created = api.post("/article6/issuances", json=issuance, headers=admin)
+    assert created.status_code == 201, created.text
+    d = created.json()
+    assert (d["quantity"], d["deposit"], d["kind"]) == (1000, 100, "issuance")
+    assert d["deposit_blocks"] == ["ICR-ISL-354-78040-14-R-1-2023-000001-000100"]
+    assert api.get("/article6/designations", params={"project_id": w.project}).json()["page"]["total"] == 1
+    conversion = problem(api.post("/article6/conversions", headers=admin, json={
+        "project_id": w.project, "account_id": w.account, "vintage": 2023, "monitoring_start": str(MP[0]),
+        "monitoring_end": str(MP[1])}), 422)
+    assert conversion["rule"] == "sufficient-active-credits"
+    with transaction(api.world.engine) as s:
+        serialization = s.exec(select(Serialization).where(Serialization.article6 == True)).one()  # noqa: E712
+        ops.retire(s, account_id=w.account, serialization_id=serialization.id, quantity=40,
+                   details=RetirementDetails(purpose=Purpose.corsia, corsia_operator="Icelandair", corsia_state="ISL",
+                                             compliance_period_start=2024, compliance_period_end=2026))
+    retired = api.get("/article6/retirements").json()
+    assert retired["items"][0]["ca_label"] == "Pending CA" and retired["items"][0]["purpose"] == "corsia"
+    ca_url = f"/projects/{w.project}/article6/ca/2023"
+    wrong = problem(api.post(f"{ca_url}/applied", headers=admin, json={
+        "kind": "intention", "reference": "letter", "received_on": "2026-01-10"}), 422)
+    assert (wrong["rule"], wrong["field"]) == ("ca-evidence", "evidence.kind")
+    applied = api.post(f"{ca_url}/applied", headers=admin, json={
+        "kind": "ca_applied", "reference": "BTR1 table 4", "received_on": "2026-01-10"}).json()
+    assert (applied["status"], applied["label"]) == ("applied", "CA applied")
+    assert [h["transition"] for h in applied["history"]] == ["open", "confirm_applied"]
+    assert api.get("/article6/retirements").json()["items"][0]["ca_label"] == "CA applied"
+    assert problem(api.post(f"{ca_url}/not-applied", headers=admin, json={"reason": "x"}), 409)["rule"]
+    assert api.get("/article6/ca").json()["page"]["total"] == 1
+    report = api.get(f"/article6/annual-reports/{AT.year}")
+    assert report.headers["content-type"].startswith("application/json")
+    (isl,) = report.json()["countries"]
+    assert (isl["issued"], isl["retired_corsia"], isl["ca_applied"]) == (1000, 40, 40)
+    as_csv = api.get(f"/article6/annual-reports/{AT.year}", params={"format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert {"year": str(AT.year), "host_country": "ISL", "metric": "retired_corsia_period",
+            "compliance_period": "2024-2026", "quantity": "40"} in rows
+    assert problem(api.get(f"/article6/annual-reports/{AT.year}", params={"format": "xml"}), 422)["field"] == "format"
+
+
+def test_non_ca_events_and_compensation_over_http(api):
+    w, admin = api.world, api.keys["admin"]
+    authorize(api)
+    api.post("/article6/issuances", headers=admin, json={
+        "project_id": w.project, "vintage": 2024, "quantity": 500, "account_id": w.account,
+        "monitoring_start": "2024-01-01", "monitoring_end": "2024-12-31"})
+    api.post("/article6/issuances", headers=admin, json={
+        "project_id": w.project, "vintage": 2023, "quantity": 100, "account_id": w.account,
+        "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1])})
+    with transaction(w.engine) as s:
+        serialization = s.exec(select(Serialization).where(
+            Serialization.text == "ICR-ISL-354-78040-14-R-1-2023")).one()
+        ops.retire(s, account_id=w.account, serialization_id=serialization.id, quantity=60,
+                   details=RetirementDetails(purpose=Purpose.ndc, ndc_party="CHE"))
+    events = api.post(f"/projects/{w.project}/article6/ca/2023/not-applied", headers=admin,
+                      json={"reason": "BTR shows no CA", "suspend": True}).json()
+    assert [(e["quantity"], e["trigger"]) for e in events] == [(60, "decision")]
+    assert api.get(f"/projects/{w.project}/article6").json()["status"] == "suspended"
+    event_id = events[0]["id"]
+    compensated = api.post(f"/article6/non-ca-events/{event_id}/compensation", headers=admin,
+                           json={"notified_on": "2026-11-02", "replacement_purchase": 10})
+    body = compensated.json()
+    assert [(s["kind"], s["quantity"], s["status"]) for s in body["steps"]] == [
+        ("cancel_own_excess", 50, "done"), ("purchase_replacements", 10, "due")]
+    step = body["steps"][1]
+    assert step["due_by"] == "2027-01-25"
+    done = api.post(f"/article6/compensation-steps/{step['id']}/complete", headers=admin,
+                    json={"evidence": "Registry X #1"})
+    assert done.json()["status"] == "done"
+    assert api.get(f"/article6/non-ca-events/{event_id}").json()["status"] == "compensated"
+    assert problem(api.post(f"/article6/non-ca-events/{event_id}/compensation", headers=admin,
+                            json={"notified_on": "2026-11-02"}), 409)["rule"] == "event-compensated"
+    refused = problem(api.post(f"/projects/{w.project}/article6/reinstate", headers=admin,
+                               json={"evidence": "x"}), 422)
+    assert refused["rule"] == "rectified-before-reinstatement"
+    assert api.get("/article6/non-ca-events", params={"project_id": w.project}).json()["page"]["total"] == 1
+    assert api.post("/article6/non-ca-events/detect", headers=admin, json={"on": "2026-11-23"}).json() == []
+    with Session(w.engine) as s:
+        assert verify_ledger(s).ok
+
+
+def test_additionality_over_http(api):
+    w, admin = api.world, api.keys["admin"]
+    data = api.get(f"/projects/{w.project}/additionality").json()
+    assert [c["level"] for c in data["claims"]] == ["1", "2a", "3"]
+    assert problem(api.post(f"/projects/{w.project}/additionality", headers=admin, json={
+        "crediting_start": "2021-01-01", "crediting_end": "2030-12-31", "claims": []}), 409)["rule"] == \
+        "claims-registered-once"
+    with transaction(w.engine) as s:
+        other = ops.register_project(s, project_number=5, name="P5", country="ISL", dial_code="354", sector=1,
+                                     credit_type="A", methodology="M").id
+    refused = problem(api.post(f"/projects/{other}/additionality", headers=admin, json={
+        "crediting_start": "2021-01-01", "crediting_end": "2030-12-31",
+        "claims": [{"level": "3", "justification": "j", "method": "common practice, Option I (comparable activity)",
+                    "common_practice": {"n_all": 10, "n_diff": 5},
+                    "sources": [{"reference": "r", "authority": "a", "published_on": "2025-01-01"}]}]}), 422)
+    assert refused["rule"] == "level-1-required" and "common-practice" in refused["detail"]
+    assert problem(api.post(f"/projects/{other}/additionality", headers=api.keys["proponent"], json={}),
+                   403)["rule"] == "administrator-only"
+    src = [{"reference": "Regulation 2026/3", "authority": "Althingi", "published_on": "2026-02-01"}]
+    report = {"level": "2a", "period_start": "2024-01-01", "period_end": "2024-12-31", "report": "MR-2024",
+              "summary": "the activity is now mandated", "sources": src, "still_met": False}
+    created = api.post(f"/projects/{w.project}/additionality/reports", headers=admin, json=report)
+    assert created.status_code == 201 and created.json()["still_met"] is False
+    again = problem(api.post(f"/projects/{w.project}/additionality/reports", headers=admin, json=report), 422)
+    assert (again["rule"], again["field"]) == ("one-report-per-period", "period")
+    claims = {c["level"]: c for c in api.get(f"/projects/{w.project}/additionality").json()["claims"]}
+    assert claims["2a"]["status"] == "revised: no longer met"
+    assert [h["to_status"] for h in claims["2a"]["history"]] == ["demonstrated", "revised: no longer met"]
+    assert claims["2a"]["history"][-1]["report"] == "MR-2024"
+    api.post(f"/projects/{w.project}/additionality/reports", headers=admin, json={
+        **report, "level": "1", "still_met": True, "summary": "monitored"})
+    page = api.get(f"/projects/{w.project}/additionality/reports", params={"limit": 1}).json()
+    assert page["page"]["total"] == 2 and len(page["items"]) == 1
+    assert api.get(f"/projects/{w.project}/additionality/reports", params={"level": "1"}).json()["page"]["total"] == 1
+
+
+def test_additionality_calculators(api):
+    r = api.post("/additionality/calculators/common-practice", json={"n_all": 100, "n_diff": 81}).json()
+    assert (r["share"], r["passes"]) == ("19/100", True)
+    r = api.post("/additionality/calculators/market-penetration",
+                 json={"adoption": "5", "max_adoption_potential": "100"}).json()
+    assert (r["percent"], r["passes"]) == ("5.00", False)
+    r = api.post("/additionality/calculators/level-4b",
+                 json={"non_carbon_gross_annual_revenue": 50, "capex": 1000}).json()
+    assert r["passes"] is True
+    r = api.post("/additionality/calculators/investment", json={"model": {
+        "capex": 1000, "annual_opex": 100, "annual_revenue": 300, "lifetime_years": 5, "discount_rate": "0.10"},
+        "sensitivity_variations": [-10, 10]}).json()
+    assert r["npv"] == pytest.approx(-241.8426, abs=1e-4) and r["irr"] == pytest.approx(0, abs=1e-12)
+    assert len(r["sensitivity"]) == 8 and r["sensitivity_robust"] is True
+    r = api.post("/additionality/calculators/deviations", json={
+        "ex_ante": {"capex": 1000, "opex": 100}, "actual": {"capex": 1150, "opex": 120}}).json()
+    assert r["unexplained"] == ["deviations.opex"]
+    bad = problem(api.post("/additionality/calculators/investment", json={"model": {
+        "capex": 0, "annual_opex": 1, "annual_revenue": 1, "lifetime_years": 5, "discount_rate": "0.1"}}), 422)
+    assert (bad["rule"], bad["field"]) == ("4a-model", "model.capex")
+    assert problem(api.post("/additionality/calculators/common-practice", json={"n_all": 1, "n_diff": 2}),
+                   422)["field"] == "n_diff"
