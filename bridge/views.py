@@ -21,6 +21,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from registry import custody
+from registry.api_article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
 from registry.domain import article6 as a6
 from registry.domain import serials as sr
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus, Purpose, decode_token_id
@@ -211,32 +212,10 @@ class RetirementRow(BaseModel):
     tx_hash: Optional[str]
 
 
-class CountryRow(BaseModel):
-    host_country: str
-    issued: int
-    retired_corsia: int
-    retired_ndc: int
-    retired_voluntary: int
-    retired_other_international: int
-    cancelled_double_claim: int
-    max_authorized: int
-    uncapped_letters: int
-    ca_pending: int
-    ca_applied: int
-    ca_not_applied: int
+class AnnualReportPublic(Article6AnnualReport):
+    """The registry's §III report as the explorer shows it, with where it came from."""
 
-
-class CorsiaPeriodRow(BaseModel):
-    host_country: str
-    compliance_period: str
-    quantity: int
-
-
-class AnnualReportPublic(BaseModel):
-    year: int
     due_by: str
-    countries: list[CountryRow]
-    corsia_by_compliance_period: list[CorsiaPeriodRow]
     source: str = Field(description="which records the report was computed from")
     years_available: list[int]
 
@@ -681,8 +660,8 @@ def annual_report_view(session: Session, year: int | None = None) -> AnnualRepor
                   "registry)")
     data = a6.report_to_dict(report)
     return AnnualReportPublic(
-        year=data["year"], due_by=data["due_by"], countries=[CountryRow(**c) for c in data["countries"]],
-        corsia_by_compliance_period=[CorsiaPeriodRow(**c) for c in data["corsia_by_compliance_period"]],
+        year=data["year"], due_by=data["due_by"], countries=[CountryYearPublic(**c) for c in data["countries"]],
+        corsia_by_compliance_period=[CorsiaPeriodPublic(**c) for c in data["corsia_by_compliance_period"]],
         source=source, years_available=years,
     )
 

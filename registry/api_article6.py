@@ -635,8 +635,41 @@ def complete_step(step_id: int, body: StepCompletion, session: SessionDep, princ
 # --------------------------------------------------------------------------------------------
 
 
-@router.get("/article6/annual-reports/{year}", tags=A6,
-            responses={200: {"content": {"application/json": {}, "text/csv": {}},
+class CountryYearPublic(BaseModel):
+    """One host country's line of the annual report (§III.1, §III.3, §III.4)."""
+
+    host_country: str
+    issued: int
+    retired_corsia: int
+    retired_ndc: int
+    retired_voluntary: int
+    retired_other_international: int
+    cancelled_double_claim: int
+    max_authorized: int
+    uncapped_letters: int
+    ca_pending: int
+    ca_applied: int
+    ca_not_applied: int
+
+
+class CorsiaPeriodPublic(BaseModel):
+    host_country: str
+    compliance_period: str
+    quantity: int
+
+
+class Article6AnnualReport(BaseModel):
+    """The §III annual report; ``?format=csv`` gives the same figures in long format
+    (columns ``year, host_country, metric, compliance_period, quantity``)."""
+
+    year: int
+    due_by: date
+    countries: list[CountryYearPublic]
+    corsia_by_compliance_period: list[CorsiaPeriodPublic]
+
+
+@router.get("/article6/annual-reports/{year}", tags=A6, response_model=Article6AnnualReport,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                              "description": "The §III report as JSON, or as long-format CSV with ?format=csv"}})
 def annual_report(year: int, session: SessionDep, format: ReportFormat = ReportFormat.json) -> Response:
     """Annual report for a calendar year (§III), computed from the registry's data."""

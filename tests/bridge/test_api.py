@@ -30,6 +30,22 @@ def test_openapi_document_lists_every_route(client):
         assert path in doc["paths"], path
 
 
+def test_openapi_document_describes_every_success_and_error_body(client):
+    doc = client.get("/openapi.json").json()
+    missing, undocumented_errors = [], []
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            for code, response in op["responses"].items():
+                for media, content in response.get("content", {}).items():
+                    if not content.get("schema"):
+                        missing.append(f"{method.upper()} {path} {code} {media}")
+            takes_input = op.get("parameters") or op.get("requestBody") or op.get("security")
+            if takes_input and not any(code.startswith("4") for code in op["responses"]):
+                undocumented_errors.append(f"{method.upper()} {path}")
+    assert missing == [], missing
+    assert undocumented_errors == [], undocumented_errors
+
+
 def test_balances_and_retirements(client):
     balances = {(b["account_type"], b["status"]): b["quantity"] for b in client.get("/balances").json()}
     assert balances[("bridge_custody", "active")] == 300

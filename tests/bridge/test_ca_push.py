@@ -43,7 +43,9 @@ def _onchain_ca(chain, token_id):
     return chain.token.functions.creditClass(int(token_id)).call()[6]
 
 
-def test_ca_decisions_are_pushed_on_chain_with_their_evidence(sqlite_engine, w3):
+@pytest.mark.parametrize("chain_fixture", ["w3", pytest.param("anvil_w3", marks=pytest.mark.anvil)])
+def test_ca_decisions_are_pushed_on_chain_with_their_evidence(sqlite_engine, chain_fixture, request):
+    w3 = request.getfixturevalue(chain_fixture)
     world = a6_world.make_world(sqlite_engine)
     a6_world.authorized(world)
     result = a6_world.issue(world, quantity=500)
