@@ -549,6 +549,22 @@ def transfer(
     return record, moved
 
 
+def _make_terminal(session: Session, serialization_id: int, rows: list[SerialBlock], status: CreditStatus,
+                   **record: int) -> list[MovedBlock]:
+    """Put ``rows`` in a terminal state (retired or cancelled) under their record (``retirement_id=`` or
+    ``cancellation_id=``), out of any account; merge them and describe them."""
+    for row in rows:
+        row.status = status
+        row.account_id = None
+        for name, value in record.items():
+            setattr(row, name, value)
+        session.add(row)
+    session.flush()
+    moved = describe_blocks(session, rows)
+    coalesce(session, serialization_id, account_id=None, status=status, **record)
+    return moved
+
+
 def _class_of(session: Session, serialization: Serialization) -> CreditClass:
     return session.exec(select(CreditClass).where(CreditClass.serialization_id == serialization.id)).one()
 
@@ -597,14 +613,7 @@ def retire(
     )
     session.add(retirement)
     session.flush()
-    for row in rows:
-        row.status = CreditStatus.retired
-        row.account_id = None
-        row.retirement_id = retirement.id
-        session.add(row)
-    session.flush()
-    moved = describe_blocks(session, rows)
-    coalesce(session, serialization.id, account_id=None, status=CreditStatus.retired, retirement_id=retirement.id)
+    moved = _make_terminal(session, serialization.id, rows, CreditStatus.retired, retirement_id=retirement.id)
     append_entry(
         session,
         "retirement",
@@ -654,14 +663,7 @@ def _cancel_rows(
     )
     session.add(record)
     session.flush()
-    for row in rows:
-        row.status = CreditStatus.cancelled
-        row.account_id = None
-        row.cancellation_id = record.id
-        session.add(row)
-    session.flush()
-    moved = describe_blocks(session, rows)
-    coalesce(session, serialization.id, account_id=None, status=CreditStatus.cancelled, cancellation_id=record.id)
+    moved = _make_terminal(session, serialization.id, rows, CreditStatus.cancelled, cancellation_id=record.id)
     return record, moved, moves
 
 
