@@ -9,11 +9,20 @@ import logging
 from typing import Iterable, Optional
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlmodel import select
 
-from registry.api import PROBLEM_RESPONSES, Problem, SessionDep, install_problem_handlers
+from registry.api import (
+    PROBLEM_RESPONSES,
+    Limit,
+    Offset,
+    Problem,
+    SessionDep,
+    array_page_headers,
+    install_problem_handlers,
+    page_of,
+)
 from registry.api import router as registry_router
 from registry.errors import NotFound
 from registry.http import PROBLEM_JSON
@@ -44,9 +53,14 @@ class LeafProof(BaseModel):
     root: str
 
 
-@router.get("/deployments", tags=["bridge"])
-def list_deployments(session: SessionDep) -> list[DeploymentPublic]:
-    return [DeploymentPublic.model_validate(d, from_attributes=True) for d in session.exec(select(Deployment))]
+@router.get("/deployments", tags=["bridge"], responses=PROBLEM_RESPONSES)
+def list_deployments(session: SessionDep, request: Request, response: Response, offset: Offset = 0,
+                     limit: Limit = 500) -> list[DeploymentPublic]:
+    """The token contracts this registry mirrors into, one per chain (paginated like the other
+    array lists: ``X-Total-Count`` and a ``Link: rel="next"`` header)."""
+    page, rows = page_of(session, Deployment, [], [Deployment.chain_id], offset, limit)
+    array_page_headers(request, response, page.total, offset, limit)
+    return [DeploymentPublic.model_validate(d, from_attributes=True) for d in rows]
 
 
 def _batch(session, batch_id: int) -> MintBatch:

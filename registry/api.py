@@ -417,13 +417,13 @@ def _count(session: Session, model, *conditions) -> int:
     return session.exec(select(func.count()).select_from(model).where(*conditions)).one()
 
 
-def _page(session: Session, model, conditions, order, offset: int, limit: int):
+def page_of(session: Session, model, conditions, order, offset: int, limit: int):
     total = _count(session, model, *conditions)
     rows = session.exec(select(model).where(*conditions).order_by(*order).offset(offset).limit(limit)).all()
     return Page(offset=offset, limit=limit, total=total), rows
 
 
-def _array_headers(request: Request, response: Response, total: int, offset: int, limit: int) -> None:
+def array_page_headers(request: Request, response: Response, total: int, offset: int, limit: int) -> None:
     response.headers["X-Total-Count"] = str(total)
     if offset + limit < total:
         url = request.url.include_query_params(offset=offset + limit, limit=limit)
@@ -499,8 +499,8 @@ def health(session: SessionDep) -> dict:
 def list_organizations(
     session: SessionDep, request: Request, response: Response, offset: Offset = 0, limit: Limit = 500
 ) -> list[OrganizationPublic]:
-    page, rows = _page(session, Organization, [], [Organization.id], offset, limit)
-    _array_headers(request, response, page.total, offset, limit)
+    page, rows = page_of(session, Organization, [], [Organization.id], offset, limit)
+    array_page_headers(request, response, page.total, offset, limit)
     return [OrganizationPublic(id=o.id, name=o.name) for o in rows]
 
 
@@ -525,8 +525,8 @@ def list_accounts(
         conditions.append(Account.organization_id == organization_id)
     if type is not None:
         conditions.append(Account.type == type)
-    page, rows = _page(session, Account, conditions, [Account.id], offset, limit)
-    _array_headers(request, response, page.total, offset, limit)
+    page, rows = page_of(session, Account, conditions, [Account.id], offset, limit)
+    array_page_headers(request, response, page.total, offset, limit)
     return [AccountPublic.model_validate(a, from_attributes=True) for a in rows]
 
 
@@ -553,7 +553,7 @@ def list_balances(
     elif organization_id is not None:
         account_ids = _organization_account_ids(session, organization_id)
     rows = ops.balances(session, account_ids=account_ids)
-    _array_headers(request, response, len(rows), offset, limit)
+    array_page_headers(request, response, len(rows), offset, limit)
     return [BalancePublic(**b.__dict__) for b in rows[offset:offset + limit]]
 
 
@@ -561,8 +561,8 @@ def list_balances(
 def list_projects(
     session: SessionDep, request: Request, response: Response, offset: Offset = 0, limit: Limit = 500
 ) -> list[ProjectPublic]:
-    page, rows = _page(session, Project, [], [Project.id], offset, limit)
-    _array_headers(request, response, page.total, offset, limit)
+    page, rows = page_of(session, Project, [], [Project.id], offset, limit)
+    array_page_headers(request, response, page.total, offset, limit)
     return [ProjectPublic.model_validate(p, from_attributes=True) for p in rows]
 
 
@@ -614,7 +614,7 @@ def list_issuances(
     session: SessionDep, kind: Optional[IssuanceKind] = None, offset: Offset = 0, limit: Limit = 50
 ) -> Paged[IssuancePublic]:
     conditions = [Issuance.kind == kind] if kind is not None else []
-    page, rows = _page(session, Issuance, conditions, [Issuance.id], offset, limit)
+    page, rows = page_of(session, Issuance, conditions, [Issuance.id], offset, limit)
     return Paged[IssuancePublic](page=page, items=[_issuance_public(session, i) for i in rows])
 
 
@@ -627,7 +627,7 @@ def get_issuance(issuance_id: int, session: SessionDep) -> IssuancePublic:
 def list_conversions(issuance_id: int, session: SessionDep, offset: Offset = 0, limit: Limit = 50
                      ) -> Paged[ConversionPublic]:
     ops.get_row(session, Issuance, issuance_id, "issuance")
-    page, rows = _page(session, ExAnteConversion, [ExAnteConversion.issuance_id == issuance_id],
+    page, rows = page_of(session, ExAnteConversion, [ExAnteConversion.issuance_id == issuance_id],
                        [ExAnteConversion.id], offset, limit)
     return Paged[ConversionPublic](page=page, items=[ConversionPublic.model_validate(c, from_attributes=True)
                                                      for c in rows])
@@ -659,7 +659,7 @@ def list_cancellations(
     session: SessionDep, reason: Optional[CancellationReason] = None, offset: Offset = 0, limit: Limit = 50
 ) -> Paged[CancellationPublic]:
     conditions = [Cancellation.reason == reason] if reason is not None else []
-    page, rows = _page(session, Cancellation, conditions, [Cancellation.id.desc()], offset, limit)
+    page, rows = page_of(session, Cancellation, conditions, [Cancellation.id.desc()], offset, limit)
     return Paged[CancellationPublic](page=page, items=[_cancellation_public(session, c) for c in rows])
 
 
@@ -687,7 +687,7 @@ def list_ledger_entries(
     conditions = [LedgerEntry.seq > after_seq]
     if kind is not None:
         conditions.append(LedgerEntry.kind == kind)
-    page, rows = _page(session, LedgerEntry, conditions, [LedgerEntry.seq], offset, limit)
+    page, rows = page_of(session, LedgerEntry, conditions, [LedgerEntry.seq], offset, limit)
     return Paged[LedgerEntryPublic](page=page, items=[
         LedgerEntryPublic(seq=e.seq, kind=e.kind, payload=json.loads(e.payload), prev_hash=e.prev_hash,
                           entry_hash=e.entry_hash, created_at=e.created_at) for e in rows])
@@ -740,7 +740,7 @@ def link_wallet(account_id: int, body: WalletLinkCreate, session: SessionDep, pr
 def list_wallets(account_id: int, session: SessionDep, principal: PrincipalDep, offset: Offset = 0,
                  limit: Limit = 50) -> Paged[WalletLinkPublic]:
     authorize_account(session, principal, account_id)
-    page, rows = _page(session, WalletLink, [WalletLink.account_id == account_id], [WalletLink.id], offset, limit)
+    page, rows = page_of(session, WalletLink, [WalletLink.account_id == account_id], [WalletLink.id], offset, limit)
     return Paged[WalletLinkPublic](page=page, items=[
         WalletLinkPublic(id=w.id, account_id=w.account_id, wallet=w.address, linked_at=w.linked_at) for w in rows])
 
@@ -815,7 +815,7 @@ def list_transfers(session: SessionDep, principal: PrincipalDep, account_id: Opt
     elif not principal.is_admin:
         own = _organization_account_ids(session, principal.organization_id)
         conditions.append(or_(Transfer.from_account_id.in_(own), Transfer.to_account_id.in_(own)))
-    page, rows = _page(session, Transfer, conditions, [Transfer.id.desc()], offset, limit)
+    page, rows = page_of(session, Transfer, conditions, [Transfer.id.desc()], offset, limit)
     return Paged[TransferPublic](page=page, items=[_transfer_public(session, t) for t in rows])
 
 
@@ -896,7 +896,7 @@ def list_keys(session: SessionDep, principal: PrincipalDep, offset: Offset = 0, 
               ) -> Paged[ApiKeyPublic]:
     """Keys (never their secrets): all for an administrator, the organization's own otherwise."""
     conditions = [] if principal.is_admin else [ApiKey.organization_id == principal.organization_id]
-    page, rows = _page(session, ApiKey, conditions, [ApiKey.id], offset, limit)
+    page, rows = page_of(session, ApiKey, conditions, [ApiKey.id], offset, limit)
     return Paged[ApiKeyPublic](page=page, items=[_api_key_public(k) for k in rows])
 
 

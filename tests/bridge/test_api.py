@@ -95,3 +95,11 @@ def test_claim_proof_verifies_against_the_batch_root(client):
     assert verify_proof(proof["root"], leaf_hash, proof["proof"])
     assert proof["minted"] is True
     assert client.get("/ledger/verify").json()["ok"] is True
+
+
+def test_deployments_are_paginated(client):
+    response = client.get("/deployments", params={"limit": 1})
+    assert response.status_code == 200 and len(response.json()) == 1
+    assert response.headers["X-Total-Count"] == "1" and "Link" not in response.headers
+    bad = client.get("/deployments", params={"limit": 0})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
