@@ -236,6 +236,12 @@ def root_on_chain(chain: Chain, batch_id: int) -> bool:
     return int.from_bytes(bytes(chain.call(chain.token.functions.batch(batch_id), "batch")[0]), "big") != 0
 
 
+def batch_revoked(chain: Chain, batch_id: int) -> bool:
+    """Whether the admin voided the batch on-chain (``revokeBatch``): its unminted leaves can
+    never be minted."""
+    return bool(chain.call(chain.token.functions.batch(batch_id), "batch")[3])
+
+
 def mark_uncommitted(engine: Engine, batch_id: int) -> None:
     """Record that a batch's root is no longer on-chain (its block was reorganized away)."""
     with transaction(engine) as session:

@@ -202,6 +202,7 @@ def _cycle_json(report) -> dict:
     return {
         "batches_built": report.batches_built, "batches_committed": report.batches_committed,
         "leaves_minted": report.leaves_minted, "mint_transactions": report.mint_transactions,
+        "revoked_batches": report.revoked_batches,
         "rolled_back": report.rolled_back,
         "applied": sync.applied if sync else {}, "skipped_duplicates": sync.skipped_duplicates if sync else 0,
         "flagged": sync.flagged if sync else [], "busy": sync.busy if sync else False,
@@ -219,6 +220,9 @@ def _cycle_line(report, current) -> str:
         line += f", [yellow]rolled back {data['rolled_back']} event(s) after a reorganization[/]"
     for flag in data["flagged"]:
         line += f"\n[yellow]flagged: {flag}[/]"
+    if report.revoked_batches:
+        line += (f"\n[yellow]batch(es) {', '.join(map(str, report.revoked_batches))} revoked on-chain: "
+                 "their unminted units stay in custody[/]")
     if data["busy"]:
         line += "\n[yellow]another worker holds the sync for this contract[/]"
     return line

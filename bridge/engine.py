@@ -36,6 +36,7 @@ class CycleReport:
     rolled_back: int = 0  # events undone because of a reorganization
     leaves_minted: int = 0
     mint_transactions: int = 0
+    revoked_batches: list[int] = field(default_factory=list)  # voided on-chain; skipped
     sync: SyncReport | None = None
     redemptions: RedemptionAnswers | None = None
     ca: CAPushReport | None = None
@@ -75,6 +76,12 @@ def run_cycle(
                 # The block holding the commit was reorganized away: commit it again.
                 batcher.mark_uncommitted(engine, batch_id)
                 status = BatchStatus.built
+            if status is BatchStatus.committed and batcher.batch_revoked(chain, batch_id):
+                # Voided by the admin (incident response): minting would only revert. Its
+                # unminted units stay in custody, awaiting an operator's decision.
+                report.revoked_batches.append(batch_id)
+                log.warning("batch revoked on-chain: not minting", extra={"batch_id": batch_id})
+                continue
             if status is BatchStatus.built:
                 batcher.commit_batch(engine, chain, batch_id, keys.registry_signer, keys.relayer)
                 report.batches_committed.append(batch_id)

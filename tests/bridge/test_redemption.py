@@ -159,3 +159,4 @@ def test_answers_reach_marketplaces_as_webhook_events(world):
     refused = json.loads(rows["redemption.rejected"].data)["redemption"]
     assert refused["id"] == rejected and "does not exist" in refused["reason"]
     assert rows["redemption.finalized"].organization_id == org == rows["redemption.rejected"].organization_id
+
