@@ -9,7 +9,7 @@ NODE_STAMP := contracts/node_modules/.installed
 SLITHER_VENV := .venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.installed
 
-.PHONY: setup browser demo test serve contracts lock bench clean analyze
+.PHONY: setup browser demo test serve contracts lock bench bench-full test-counts clean analyze
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -67,3 +67,22 @@ lock: $(PY_STAMP)
 
 clean:
 	rm -rf $(VENV) $(SLITHER_VENV) contracts/node_modules icr-bridge.sqlite
+
+# Quick runs of every benchmark (each prints figures next to baselines, last line name=value).
+bench: setup
+	$(PY) scripts/bench_merkle.py --leaves 100000
+	$(PY) scripts/bench_e2e.py --quick
+	$(PY) scripts/bench_retirement_sync.py --quick
+	$(PY) scripts/bench_registry.py --quick
+	if [ -f scripts/bench_gas.py ]; then $(PY) scripts/bench_gas.py; fi
+
+# The full sizes behind README's Performance figures (tens of minutes on 2 cores).
+bench-full: setup
+	$(PY) scripts/bench_merkle.py
+	$(PY) scripts/bench_e2e.py --blocks 10000
+	$(PY) scripts/bench_retirement_sync.py --retirements 10000
+	$(PY) scripts/bench_registry.py --blocks 1000000
+
+# Regenerate README's "What is tested" counts from a run of the reliability tests.
+test-counts: setup
+	$(PY) scripts/test_counts.py --write-readme

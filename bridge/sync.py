@@ -19,9 +19,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from eth_abi.codec import ABICodec
+from eth_abi.decoding import StringDecoder
+from eth_abi.registry import BaseEquals
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+from web3._utils.events import get_event_data
 
 from registry import custody, redemption
 from registry.db import transaction
@@ -110,8 +114,26 @@ def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str
     decoded = []
     for raw in sorted(logs, key=lambda r: (r["blockNumber"], r["logIndex"])):
         name = topics[_hex(raw["topics"][0])]
-        decoded.append((name, events[name].process_log(raw)))
+        try:
+            decoded.append((name, events[name].process_log(raw)))
+        except UnicodeDecodeError:
+            # Anyone can put bytes that are not UTF-8 into an event's strings (a retiree name).
+            # The event still happened (the tokens are burned): decode with replacement
+            # characters and mark it, so the applier records it and flags it for the operator.
+            entry = dict(get_event_data(_lenient_codec(chain.w3), events[name].abi, raw))
+            entry[LOSSY_STRINGS] = True
+            decoded.append((name, entry))
     return decoded
+
+
+LOSSY_STRINGS = "lossyStrings"  # set on an event whose strings were not valid UTF-8
+
+
+def _lenient_codec(w3) -> ABICodec:
+    registry = w3.codec._registry.copy()
+    registry.unregister_decoder("string")
+    registry.register_decoder(BaseEquals("string"), StringDecoder(handle_string_errors="replace"), label="string")
+    return ABICodec(registry)
 
 
 def _origin(chain: Chain, entry: Any) -> custody.ChainOrigin:
@@ -221,6 +243,9 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
         details = None
         purpose = "malformed"
         report.flagged.append(f"retirement {args['retirementId']} in {_hex(entry['transactionHash'])}: {exc}")
+    if entry.get(LOSSY_STRINGS):
+        report.flagged.append(f"retirement {args['retirementId']} in {_hex(entry['transactionHash'])}: names or "
+                              "comment are not UTF-8; recorded with replacement characters (U+FFFD)")
     retirement, moved, created = custody.retire_from_custody(
         session,
         custody_account_id=deployment.custody_account_id,
@@ -425,12 +450,24 @@ UNDOERS: dict[str, Callable[[Session, Deployment, ChainEvent], None]] = {
 
 
 def handle_reorg(engine: Engine, chain: Chain, deployment: Deployment, report: SyncReport) -> None:
-    """If the cursor's block is no longer on the chain, roll back to the last applied block
-    that still is, and rewind the cursor there."""
+    """If the cursor's block, or the block of the newest applied event, is no longer on the
+    chain, roll back to the last applied block that still is, and rewind the cursor there.
+
+    The newest event counts on its own: a pass that crashed after applying events and before
+    moving the cursor leaves applied events above the cursor (found by
+    tests/reliability/test_stateful.py: crash at ``sync.before_cursor``, then a reorg)."""
     with Session(engine) as session:
         cursor = _cursor(session, deployment)
         last_block, last_hash = cursor.last_block, cursor.last_block_hash
-    if not last_hash or chain.block_hash(last_block) == last_hash:
+        newest = session.exec(
+            select(ChainEvent.block_number, ChainEvent.block_hash)
+            .where(ChainEvent.chain_id == deployment.chain_id)
+            .order_by(ChainEvent.block_number.desc())
+            .limit(1)
+        ).first()
+    cursor_on_chain = not last_hash or chain.block_hash(last_block) == last_hash
+    newest_on_chain = newest is None or chain.block_hash(newest[0]) == newest[1]
+    if cursor_on_chain and newest_on_chain:
         return
     with Session(engine) as session:
         applied_blocks = session.exec(

@@ -1,0 +1,45 @@
+"""The benchmark scripts run end to end at tiny sizes (they check their own results: every block
+mirrored, every retirement ingested once, conservation) and end with ``name=value`` pairs.
+Speed is never asserted here: the figures are for the README, not for a test."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def run(script: str, *args: str, timeout: int = 300) -> dict[str, str]:
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / script), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    pairs = dict(pair.split("=", 1) for pair in last.split())
+    assert pairs, last
+    return pairs
+
+
+def test_bench_e2e_on_eth_tester():
+    pairs = run("bench_e2e.py", "--blocks", "6", "--chain", "eth-tester", "--eth-tester-per-block-cap", "4")
+    assert pairs["blocks"] == "6" and pairs["eth_tester_per_block_blocks"] == "4"
+    assert float(pairs["speedup"]) > 0 and float(pairs["eth_tester_merkle_chain_s"]) > 0
+
+
+@pytest.mark.anvil
+def test_bench_e2e_and_retirement_sync_on_anvil(anvil_url):  # the fixture skips without anvil
+    pairs = run("bench_e2e.py", "--blocks", "6", "--chain", "anvil")
+    assert float(pairs["anvil_speedup"]) > 0
+    pairs = run("bench_retirement_sync.py", "--retirements", "12")
+    assert pairs["retirements"] == "12" and pairs["replay_applied"] == "0"
+    assert float(pairs["events_per_s"]) > 0
+
+
+def test_bench_registry_on_sqlite():
+    pairs = run("bench_registry.py", "--blocks", "1500", "--db", "sqlite", "--clients", "2", "--seconds", "0.5",
+                "--requests", "20", "--retirements", "3")
+    assert pairs["blocks"] == "1500"
+    for name in ("retire", "holding_retire", "balances", "serial_blocks", "metadata", "health"):
+        assert float(pairs[f"sqlite_{name}_p50_ms"]) > 0
+        assert f"sqlite_{name}_errors" not in pairs
