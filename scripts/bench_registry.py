@@ -15,7 +15,8 @@ Measured, on each database:
   tonnes than the lowest block of a random class holds; baseline: the same on a registry of
   1,000 blocks, measured in the same run;
 - reads over real HTTP (``icr-bridge serve`` in a subprocess, uvicorn) by concurrent httpx
-  clients: ``/balances``, ``/serial-blocks?account_id=..``, ``/metadata/{id}.json``;
+  clients: ``/balances`` (all accounts, and one account's), ``/serial-blocks?account_id=..``,
+  ``/metadata/{id}.json``;
   baseline: ``/health`` (one trivial query) under the same concurrency.
 
 Usage: python scripts/bench_registry.py [--blocks N] [--db sqlite|postgres|both] [--clients C]
@@ -429,6 +430,7 @@ def read_latencies(url: str, data: Dataset, clients: int, seconds: float, max_re
         phases = [
             ("/health", lambda rng: "/health"),
             ("/balances", lambda rng: "/balances"),
+            ("/balances?account_id=..", lambda rng: f"/balances?account_id={rng.choice(data.accounts)}"),
             ("/serial-blocks?account_id=..", lambda rng: f"/serial-blocks?account_id={rng.choice(data.accounts)}"
                                                          "&limit=100"),
             ("/metadata/{id}.json", lambda rng: f"/metadata/{int(rng.choice(data.token_ids)):064x}.json"),
@@ -492,7 +494,8 @@ def report(kind: str, n: int, f: dict[str, Any], args) -> dict[str, Any]:
                                                    " (/health)"])
     table(f"{kind}: {n:,} serial blocks, {args.clients} concurrent HTTP clients",
           ["figure", "p50 ms", "p99 ms", "per s", "baseline p50 / p99 ms"], rows)
-    short = {"/balances": "balances", "/serial-blocks?account_id=..": "serial_blocks",
+    short = {"/balances": "balances", "/balances?account_id=..": "account_balances",
+             "/serial-blocks?account_id=..": "serial_blocks",
              "/metadata/{id}.json": "metadata", "/health": "health"}
     pairs = {f"{kind}_load_s": f["load_s"], f"{kind}_retire_p50_ms": ms(retire, 50),
              f"{kind}_retire_p99_ms": ms(retire, 99), f"{kind}_baseline_retire_p50_ms": ms(base, 50),

@@ -128,7 +128,7 @@ def drop_database(template: Template, url: str) -> None:
 
 
 @pytest.fixture
-def template(db_url, request):
+def template(db_url):
     engine = make_engine(db_url)
     create_schema(engine)
     w3 = eth_tester_web3()

@@ -40,6 +40,6 @@ def test_bench_registry_on_sqlite():
     pairs = run("bench_registry.py", "--blocks", "1500", "--db", "sqlite", "--clients", "2", "--seconds", "0.5",
                 "--requests", "20", "--retirements", "3")
     assert pairs["blocks"] == "1500"
-    for name in ("retire", "holding_retire", "balances", "serial_blocks", "metadata", "health"):
+    for name in ("retire", "holding_retire", "balances", "account_balances", "serial_blocks", "metadata", "health"):
         assert float(pairs[f"sqlite_{name}_p50_ms"]) > 0
         assert f"sqlite_{name}_errors" not in pairs
