@@ -389,6 +389,22 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
         return (_mintedBitmap[batchId][leafIndex >> 8] >> (leafIndex & 0xff)) & 1 == 1;
     }
 
+    /// @notice The minted-leaf bitmap of a batch, `count` 256-leaf words from word `firstWord`:
+    /// bit `i % 256` of word `i / 256` is set once leaf `i` is minted. Lets the bridge learn the
+    /// state of a whole batch in one call instead of one {isLeafMinted} call per leaf.
+    /// @dev Requirements: none; words past the batch's last leaf read as zero.
+    function mintedLeafWords(uint256 batchId, uint256 firstWord, uint256 count)
+        external
+        view
+        returns (uint256[] memory words)
+    {
+        mapping(uint256 => uint256) storage bitmap = _mintedBitmap[batchId];
+        words = new uint256[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            words[i] = bitmap[firstWord + i];
+        }
+    }
+
     /// @notice Leaf hash as in OpenZeppelin's StandardMerkleTree: keccak256(keccak256(abi.encode(leaf))).
     function leafHash(Leaf calldata leaf) public pure returns (bytes32) {
         return keccak256(

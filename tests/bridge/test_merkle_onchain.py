@@ -3,7 +3,7 @@
 import pytest
 from eth_account import Account
 
-from bridge.batcher import LEAF_ENCODING, sign_commit
+from bridge.batcher import LEAF_ENCODING, minted_on_chain, sign_commit
 from bridge.chain import Chain, ChainRevert
 from bridge.merkle import StandardMerkleTree
 from registry.domain.classes import ClassKey
@@ -52,6 +52,8 @@ def test_contract_leaf_hash_and_proofs_match_python(deployed):
         gas=1_000_000,
     )
     assert [token.functions.isLeafMinted(7, i).call() for i in range(13)] == [i == 3 or 5 <= i <= 9 for i in range(13)]
+    assert minted_on_chain(chain, 7, list(range(13))) == {3, 5, 6, 7, 8, 9}
+    assert minted_on_chain(chain, 7, [0, 4, 9, 10]) == {9} and minted_on_chain(chain, 7, []) == set()
     assert token.functions.totalSupply(KEY.token_id).call() == 60
 
     # replayed leaf, tampered proof, proof against another batch
@@ -88,3 +90,24 @@ def test_commit_by_registry_signature_relayed_by_anyone(deployed):
         chain.transact(relayer, chain.token.functions.commitBatchWithSignature(10, bytes.fromhex(tree.root[2:]), 3, forged),
                        "forged", gas=200_000)
     assert info.value.error == "SignerNotRegistry"
+
+
+def test_minted_on_chain_reads_whole_words_from_the_first_needed_one():
+    """Bitmap words are indexed from the lowest pending leaf's word, in calls of at most
+    BITMAP_WORDS_PER_CALL words (a fake chain holding the bitmap of leaves 300, 511, 512, 70,000)."""
+    from types import SimpleNamespace
+
+    from bridge import batcher
+
+    minted = {300, 511, 512, 70_000}
+    calls = []
+
+    def words(batch_id, first, count):
+        calls.append((batch_id, first, count))
+        return [sum(1 << (i & 0xFF) for i in minted if i >> 8 == w) for w in range(first, first + count)]
+
+    fake = SimpleNamespace(token=SimpleNamespace(functions=SimpleNamespace(mintedLeafWords=words)),
+                           call=lambda result, action: result)
+    pending = [299, 300, 511, 512, 513, 70_000, 70_001]
+    assert batcher.minted_on_chain(fake, 4, pending) == {300, 511, 512, 70_000}
+    assert calls == [(4, 1, 256), (4, 257, 17)]  # words 1..273, one call per 256 words

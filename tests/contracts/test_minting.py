@@ -108,6 +108,9 @@ def test_leaves_across_bitmap_words_and_classes(world):
     world.commit(batch)
     world.mint(batch, list(range(250, 262)))
     assert [world.call("isLeafMinted", 1, i) for i in (249, 250, 255, 256, 261, 262)] == [False, True, True, True, True, False]
+    low, high, past = world.call("mintedLeafWords", 1, 0, 3)
+    assert low == sum(1 << i for i in range(250, 256)) and high == sum(1 << i for i in range(6)) and past == 0
+    assert world.call("mintedLeafWords", 1, 1, 1) == [high] and world.call("mintedLeafWords", 2, 0, 2) == [0, 0]
     assert world.supply(ARTICLE6.token_id) == 4 and world.supply() == 8
     world.reverts("LeafAlreadyMinted", world.relayer, "mintLeaves", 1, *batch.multi([255]))
 
