@@ -3,9 +3,12 @@ exactly once.
 
 - Only final events are applied: up to the chain's ``finalized`` block when it has that tag
   (and the operator asks for it), otherwise ``confirmations`` blocks below the head.
-- Each event is applied in its own database transaction together with its
-  :class:`ChainEvent` row, unique on (chain id, transaction hash, log index): replaying a
-  range, or two workers racing on it, applies nothing twice.
+- Each event is applied together with its :class:`ChainEvent` row, unique on (chain id,
+  transaction hash, log index), in one database transaction: replaying a range, or two
+  workers racing on it, applies nothing twice. Events are applied up to
+  ``EVENTS_PER_TRANSACTION`` per transaction (a crash rolls the whole group back and the next
+  pass applies it again); if another worker recorded one of them first, the group is applied
+  again one event per transaction, skipping that one.
 - The cursor stores the hash of the last block it covered. If the chain no longer has that
   block, a reorganization happened: the sync finds the highest applied block still on the
   chain, undoes every event applied above it (newest first), rewinds the cursor there and
@@ -45,6 +48,8 @@ SYNCED_EVENTS = (
     "RedemptionRequested", "RedemptionFinalized", "RedemptionRejected", "RedemptionReclaimed",
 )
 MAX_BLOCK_RANGE = 2_000
+#: Events applied per database transaction (see the module docstring).
+EVENTS_PER_TRANSACTION = 200
 
 
 @dataclass
@@ -145,18 +150,29 @@ def _origin(chain: Chain, entry: Any) -> custody.ChainOrigin:
     )
 
 
-def _record_event(session: Session, chain: Chain, name: str, entry: Any) -> bool:
-    """Insert the ChainEvent row; False if this log was applied before."""
+def _recorded_origins(session: Session, chain: Chain, entries: list[Any]) -> set[tuple[str, int]]:
+    """(tx hash, log index) of those of ``entries`` that already have a ChainEvent row."""
+    hashes = sorted({_hex(entry["transactionHash"]) for entry in entries})
+    recorded: set[tuple[str, int]] = set()
+    for start in range(0, len(hashes), 500):
+        rows = session.exec(
+            select(ChainEvent.tx_hash, ChainEvent.log_index).where(
+                ChainEvent.chain_id == chain.chain_id, ChainEvent.tx_hash.in_(hashes[start:start + 500])
+            )
+        ).all()
+        recorded.update((tx_hash, log_index) for tx_hash, log_index in rows)
+    return recorded
+
+
+def _record_event(session: Session, chain: Chain, name: str, entry: Any, recorded: set[tuple[str, int]]) -> bool:
+    """Insert the ChainEvent row; False if this log was applied before.
+
+    ``recorded`` holds the origins already recorded (from :func:`_recorded_origins`, then kept
+    up to date here); a row another worker inserts meanwhile fails the unique key on commit."""
     origin = _origin(chain, entry)
-    exists = session.exec(
-        select(ChainEvent).where(
-            ChainEvent.chain_id == origin.chain_id,
-            ChainEvent.tx_hash == origin.tx_hash,
-            ChainEvent.log_index == origin.log_index,
-        )
-    ).first()
-    if exists is not None:
+    if (origin.tx_hash, origin.log_index) in recorded:
         return False
+    recorded.add((origin.tx_hash, origin.log_index))
     session.add(
         ChainEvent(
             chain_id=origin.chain_id,
@@ -167,7 +183,6 @@ def _record_event(session: Session, chain: Chain, name: str, entry: Any) -> bool
             event=name,
         )
     )
-    session.flush()
     return True
 
 
@@ -187,6 +202,7 @@ def _leaf_blocks(session: Session, deployment: Deployment, leaf: MintLeaf, mirro
                 SerialBlock.status == CreditStatus.active,
                 SerialBlock.mirrored == mirrored,
                 SerialBlock.unit_first >= leaf.unit_first,
+                SerialBlock.unit_first <= leaf.unit_last,  # bounds the index range scan
                 SerialBlock.unit_last <= leaf.unit_last,
             )
         )
@@ -211,26 +227,58 @@ def apply_leaf_minted(session: Session, chain: Chain, deployment: Deployment, en
     for block in blocks:
         block.mirrored = True
         session.add(block)
-    session.flush()
-    remaining = session.exec(
-        select(MintLeaf.id).where(MintLeaf.tokenization_id == leaf.tokenization_id, MintLeaf.minted == False)  # noqa: E712
-    ).first()
-    if remaining is None:
-        request = session.get(TokenizationRequest, leaf.tokenization_id)
-        request.status = TokenizationStatus.minted
-        session.add(request)
-        session.flush()
-        events.tokenization_minted(session, request, chain.chain_id)  # webhook outbox, same transaction
-    if session.exec(select(MintLeaf.id).where(MintLeaf.batch_id == leaf.batch_id, MintLeaf.minted == False)).first() is None:  # noqa: E712
-        batch = session.get(MintBatch, leaf.batch_id)
-        batch.status = BatchStatus.minted
-        session.add(batch)
+    _touched(session).add(leaf)
     append_entry(
         session,
         "leaf.minted",
         {"batch_id": leaf.batch_id, "leaf_index": leaf.leaf_index, "serial_block": leaf.serial_block,
          "recipient": leaf.recipient, "tx_hash": leaf.mint_tx},
     )
+
+
+@dataclass
+class _Touched:
+    """Tokenizations and batches whose leaves an event transaction minted: whether each is
+    now fully minted is checked once, when the transaction's events are applied."""
+
+    tokenizations: set[int] = field(default_factory=set)
+    batches: set[int] = field(default_factory=set)
+
+    def add(self, leaf: MintLeaf) -> None:
+        self.tokenizations.add(leaf.tokenization_id)
+        self.batches.add(leaf.batch_id)
+
+
+def _touched(session: Session) -> _Touched:
+    return session.info.setdefault("icr_bridge.sync.touched", _Touched())
+
+
+def complete_minted(session: Session, chain: Chain) -> None:
+    """Mark the tokenizations and batches the transaction's ``LeafMinted`` events finished as
+    minted (and write the ``tokenization.minted`` webhook event, in the same transaction)."""
+    touched = session.info.pop("icr_bridge.sync.touched", None)
+    if touched is None:
+        return
+    session.flush()
+    for tokenization_id in sorted(touched.tokenizations):
+        remaining = session.exec(
+            select(MintLeaf.id).where(MintLeaf.tokenization_id == tokenization_id, MintLeaf.minted == False)  # noqa: E712
+        ).first()
+        request = session.get(TokenizationRequest, tokenization_id)
+        if remaining is None and request.status is not TokenizationStatus.minted:
+            request.status = TokenizationStatus.minted
+            session.add(request)
+            session.flush()
+            events.tokenization_minted(session, request, chain.chain_id)
+    for batch_id in sorted(touched.batches):
+        remaining = session.exec(
+            select(MintLeaf.id).where(MintLeaf.batch_id == batch_id, MintLeaf.minted == False)  # noqa: E712
+        ).first()
+        if remaining is None:
+            batch = session.get(MintBatch, batch_id)
+            batch.status = BatchStatus.minted
+            session.add(batch)
+    session.flush()
 
 
 def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
@@ -538,6 +586,32 @@ def check_reorg(engine: Engine, chain: Chain) -> SyncReport:
     return report
 
 
+def _apply_group(engine: Engine, chain: Chain, deployment: Deployment, group: list[tuple[str, Any]],
+                 report: SyncReport) -> None:
+    """Apply ``group`` in one transaction; the report counts it only once it has committed."""
+    applied: list[str] = []
+    skipped = 0
+    flagged = len(report.flagged)
+    try:
+        with transaction(engine) as session:
+            recorded = _recorded_origins(session, chain, [entry for _, entry in group])
+            for name, entry in group:
+                if not _record_event(session, chain, name, entry, recorded):
+                    skipped += 1
+                    continue
+                APPLIERS[name](session, chain, deployment, entry, report)
+                faults.point(f"sync.applied.{name}")
+                applied.append(name)
+            complete_minted(session, chain)
+    except BaseException:
+        del report.flagged[flagged:]  # rolled back: flagged again when applied again
+        raise
+    report.skipped_duplicates += skipped
+    for name in applied:
+        report.applied[name] = report.applied.get(name, 0) + 1
+        faults.point(f"sync.committed.{name}")
+
+
 def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_range, progress) -> SyncReport:
     report = SyncReport(from_block=0, to_block=-1)
     handle_reorg(engine, chain, deployment, report)
@@ -547,20 +621,18 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
     report.from_block, report.to_block = start, start - 1
     while start <= head:
         end = min(head, start + max_range - 1)
-        for name, entry in fetch_events(chain, start, end):
+        fetched = fetch_events(chain, start, end)
+        for first in range(0, len(fetched), EVENTS_PER_TRANSACTION):
+            group = fetched[first:first + EVENTS_PER_TRANSACTION]
             try:
-                with transaction(engine) as session:
-                    if not _record_event(session, chain, name, entry):
-                        report.skipped_duplicates += 1
-                        continue
-                    APPLIERS[name](session, chain, deployment, entry, report)
-                    faults.point(f"sync.applied.{name}")
+                _apply_group(engine, chain, deployment, group, report)
             except IntegrityError:
-                # Another worker applied this log between our check and our insert.
-                report.skipped_duplicates += 1
-                continue
-            report.applied[name] = report.applied.get(name, 0) + 1
-            faults.point(f"sync.committed.{name}")
+                # Another worker recorded one of these logs after we looked: one at a time.
+                for one in group:
+                    try:
+                        _apply_group(engine, chain, deployment, [one], report)
+                    except IntegrityError:
+                        report.skipped_duplicates += 1
         faults.point("sync.before_cursor")
         with transaction(engine) as session:
             cursor = _cursor(session, deployment, lock=True)

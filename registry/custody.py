@@ -75,7 +75,8 @@ def request_tokenization(
         )
     serialization = lock_serialization(session, credit_class.serialization_id)
     blocks = locked_blocks(
-        session, account_id=account_id, serialization_id=credit_class.serialization_id, status=CreditStatus.active
+        session, account_id=account_id, serialization_id=credit_class.serialization_id, status=CreditStatus.active,
+        covering=quantity,
     )
     try:
         rows = take_lowest_blocks(session, blocks, quantity)
@@ -175,6 +176,7 @@ def retire_from_custody(
         serialization_id=credit_class.serialization_id,
         status=CreditStatus.active,
         mirrored=True,
+        covering=quantity,
     )
     try:
         rows = take_lowest_blocks(session, blocks, quantity)

@@ -348,9 +348,25 @@ def issue_ex_ante(
 # --------------------------------------------------------------------------------------------
 
 
+#: Rows read by the first page of :func:`locked_blocks` with ``covering``; each next page is
+#: four times larger, so a holding of N blocks takes O(log N) queries at worst.
+COVERING_FIRST_PAGE = 32
+
+
 def locked_blocks(
-    session: Session, *, account_id: int, serialization_id: int, status: CreditStatus, mirrored: bool | None = None
+    session: Session,
+    *,
+    account_id: int,
+    serialization_id: int,
+    status: CreditStatus,
+    mirrored: bool | None = None,
+    covering: int | None = None,
 ) -> list[SerialBlock]:
+    """The account's blocks of a serialization in ``status``, lowest first, locked for update.
+
+    With ``covering``, only the lowest blocks whose units add up to at least ``covering`` (all
+    of them if they add up to less): a partial operation reads and locks what lowest-first
+    selection can use, not a custody holding of a million blocks."""
     conditions = [
         SerialBlock.account_id == account_id,
         SerialBlock.serialization_id == serialization_id,
@@ -358,14 +374,22 @@ def locked_blocks(
     ]
     if mirrored is not None:
         conditions.append(SerialBlock.mirrored == mirrored)
-    return list(
-        session.exec(
-            select(SerialBlock)
-            .where(*conditions)
-            .order_by(SerialBlock.unit_first)
-            .with_for_update()
-        )
-    )
+    query = select(SerialBlock).where(*conditions).order_by(SerialBlock.unit_first).with_for_update()
+    if covering is None or covering <= 0:
+        return list(session.exec(query))
+    rows: list[SerialBlock] = []
+    total, page = 0, COVERING_FIRST_PAGE
+    while True:
+        after = query.where(SerialBlock.unit_first > rows[-1].unit_first) if rows else query
+        fetched = list(session.exec(after.limit(page)))
+        for row in fetched:
+            rows.append(row)
+            total += row.quantity
+            if total >= covering:
+                return rows
+        if len(fetched) < page:
+            return rows
+        page *= 4
 
 
 def take_lowest_blocks(session: Session, blocks: list[SerialBlock], quantity: int) -> list[SerialBlock]:
@@ -487,7 +511,8 @@ def take_credits(
     from the lowest, splitting the last block used. Anyone can recompute the serials an
     operation used from the blocks the account held before it."""
     lock_serialization(session, serialization.id)
-    blocks = locked_blocks(session, account_id=account.id, serialization_id=serialization.id, status=status)
+    blocks = locked_blocks(session, account_id=account.id, serialization_id=serialization.id, status=status,
+                           covering=quantity)
     try:
         return take_lowest_blocks(session, blocks, quantity)
     except sr.InsufficientCredits as exc:

@@ -50,7 +50,7 @@ def redeem_from_custody(
     if reason is not None:
         raise RuleViolation(reason, field="account_id", rule="redeemable-account")
     blocks = locked_blocks(session, account_id=custody_account_id, serialization_id=serialization.id,
-                           status=CreditStatus.active, mirrored=True)
+                           status=CreditStatus.active, mirrored=True, covering=quantity)
     try:
         rows = take_lowest_blocks(session, blocks, quantity)
     except sr.InsufficientCredits as exc:

@@ -168,3 +168,40 @@ def test_ledger_verification_catches_a_tampered_entry(engine, setup):
         check = verify_chain(s)
     assert not check.ok
     assert check.problems == [f"entry {seq}: entry_hash does not match its content"]
+
+
+def _split_holding(engine, account_id, size):
+    """Cut the account's one block of units 1-1000 into blocks of ``size`` units (same owner and
+    state, so balances do not change; the registry itself would keep them merged)."""
+    with transaction(engine) as s:
+        (block,) = s.exec(select(SerialBlock).where(SerialBlock.account_id == account_id)).all()
+        template = block.model_dump(exclude={"id", "unit_first", "unit_last", "quantity"})
+        block.unit_last, block.quantity = size, size
+        s.add(block)
+        s.flush()
+        for first in range(size + 1, 1001, size):
+            s.add(SerialBlock(**template, unit_first=first, unit_last=first + size - 1, quantity=size))
+
+
+@pytest.mark.parametrize("covering, rows", [
+    (1, 1), (4, 1), (5, 2), (128, 32), (129, 33), (640, 160), (641, 161), (1000, 250), (5000, 250), (None, 250),
+])
+def test_locked_blocks_covering_reads_only_the_lowest_blocks_needed(engine, setup, covering, rows):
+    _split_holding(engine, setup["account"].id, 4)
+    with transaction(engine) as s:
+        got = ops.locked_blocks(s, account_id=setup["account"].id, serialization_id=setup["class"].serialization_id,
+                                status=ops.CreditStatus.active, covering=covering)
+        assert [b.unit_first for b in got] == list(range(1, 4 * rows, 4))
+
+
+def test_transfer_from_a_holding_of_many_blocks_takes_the_lowest_serials(engine, setup):
+    _split_holding(engine, setup["account"].id, 4)
+    with transaction(engine) as s:
+        other = ops.open_account(s, setup["org"].id, "other")
+        _, moved = ops.transfer(s, from_account_id=setup["account"].id, to_account_id=other.id,
+                                serialization_id=setup["class"].serialization_id, quantity=643)
+    assert (moved[0].unit_first, moved[-1].unit_last, sum(m.quantity for m in moved)) == (1, 643, 643)
+    with Session(engine) as s:
+        left = s.exec(select(SerialBlock).where(SerialBlock.account_id == setup["account"].id)
+                      .order_by(SerialBlock.unit_first)).all()
+    assert (left[0].unit_first, left[0].unit_last, sum(b.quantity for b in left)) == (644, 644, 357)
