@@ -102,10 +102,41 @@ def section(counts: dict, totals: Counter, cases: list, suite: Counter, env_size
         + (", ".join(f"{d}: {n}" for d, n in sorted(depths.items(), key=lambda kv: int(kv[0]))) or "none")
         + f"; {len(reorg_cases)} anvil reorg scenarios ({', '.join(reorg_cases) or 'none'}).",
         "- **Fuzz cases**: " + fuzz_summary(fuzz) + ".",
+        *load_summary(counts.get("concurrent load", {})),
         "",
         END,
     ]
     return "\n".join(lines)
+
+
+def load_summary(load: dict[str, int]) -> list[str]:
+    """The bullet of tests/reliability/test_concurrent_load.py (nothing when it did not run)."""
+    if not load:
+        return []
+
+    def group(prefix: str) -> dict[str, int]:
+        return {k.removeprefix(prefix): v for k, v in sorted(load.items()) if k.startswith(prefix)}
+
+    def listed(items: dict[str, int], unit: dict[str, int] | None = None) -> str:
+        return ", ".join(f"{k} {v:,}" + (f" ({unit[k]:,} t)" if unit and k in unit else "")
+                         for k, v in sorted(items.items(), key=lambda kv: -kv[1])) or "none"
+
+    answers = group("HTTP answered ")
+    answered = ", ".join(f"{code}: {n:,}" for code, n in sorted(answers.items()))
+    server_errors = sum(v for k, v in answers.items() if k.startswith("5"))
+    return [
+        "- **Concurrent load** (tests/reliability/test_concurrent_load.py, PostgreSQL + anvil, all at once): "
+        f"{load.get('HTTP requests', 0):,} HTTP requests to a uvicorn server ({load.get('HTTP writes', 0):,} writes, "
+        f"{load.get('HTTP reads', 0):,} reads, {load.get('HTTP racing writes', 0):,} racing writes in "
+        f"{load.get('race rounds', 0):,} rounds for the same credits, one winner each; losers: "
+        f"{listed(group('race losers: '))}); answered {answered}"
+        + ("" if server_errors else ", no 5xx")
+        + f"; {load.get('engine cycles', 0):,} engine cycles by two workers and a final quiet run "
+        f"({load.get('batches built', 0):,} "
+        f"batches, {load.get('leaves minted', 0):,} leaves minted in {load.get('mint transactions', 0):,} "
+        f"transactions; events applied: {listed(group('events applied: '))}); on-chain: "
+        f"{listed(group('on-chain: '), group('on-chain tonnes: '))}.",
+    ]
 
 
 def fuzz_summary(fuzz: dict[str, int]) -> str:
