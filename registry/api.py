@@ -552,9 +552,10 @@ def list_balances(
         account_ids = [account_id]
     elif organization_id is not None:
         account_ids = _organization_account_ids(session, organization_id)
-    rows = ops.balances(session, account_ids=account_ids)
-    array_page_headers(request, response, len(rows), offset, limit)
-    return [BalancePublic(**b.__dict__) for b in rows[offset:offset + limit]]
+    total = ops.balance_count(session, account_ids=account_ids)
+    array_page_headers(request, response, total, offset, limit)
+    return [BalancePublic(**b.__dict__) for b in ops.balances(session, account_ids=account_ids, offset=offset,
+                                                             limit=limit)]
 
 
 @router.get("/projects", tags=["registry"])
@@ -671,7 +672,8 @@ def get_cancellation(cancellation_id: int, session: SessionDep) -> CancellationP
 @router.get("/ledger/verify", tags=["registry"])
 def ledger_verify(session: SessionDep) -> LedgerStatus:
     """Recompute the hash chain of the append-only ledger and replay its moves against the
-    serial blocks (balances per account, serialization and status)."""
+    serial blocks (balances per account, serialization and status); also check the maintained
+    balance table that ``/balances`` reads against the blocks (``balance table: ...`` problems)."""
     v = verify_ledger(session)
     return LedgerStatus(entries=v.chain.entries, head=v.chain.head, ok=v.ok, problems=v.chain.problems,
                         balances_ok=v.balances.ok, moves_replayed=v.balances.moves,

@@ -10,7 +10,9 @@ Entries that change where credits are carry ``moves``: each one a unit range of 
 serialization and its place (account, status) before and after
 (:func:`registry.domain.blocks.move_record`). :func:`verify_balances` replays every move from
 the first entry and compares the result with the serial blocks in the database, unit by unit
-and as balances per account, serialization and status.
+and as balances per account, serialization and status. Appending an entry with moves also
+applies them to the maintained balance table (:mod:`registry.balances`), which
+:func:`verify_balances` checks against the blocks too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from . import balances as balance_table
 from .domain.blocks import ReplayError, UnitMap, normalize
 from .models import CreditStatus, LedgerEntry, SerialBlock, Serialization
 
@@ -71,6 +74,9 @@ def append_entry(session: Session, kind: str, payload: dict[str, Any]) -> Ledger
     )
     session.add(entry)
     session.flush()
+    moves = payload.get("moves")
+    if moves:
+        balance_table.apply_moves(session, moves)
     return entry
 
 
@@ -148,7 +154,8 @@ def verify_balances(session: Session, max_problems: int = 50) -> BalanceCheck:
 
     Reports every balance (account, serialization, status) that differs and, where balances
     agree but units sit elsewhere, the serialization whose units differ. Also reports
-    overlapping serial blocks in the database."""
+    overlapping serial blocks in the database, and every row of the maintained balance table
+    that differs from the blocks (``balance table: ...``)."""
     units, count, problems = replay(session)
     stored: dict[str, list] = defaultdict(list)
     rows = session.exec(
@@ -180,6 +187,7 @@ def verify_balances(session: Session, max_problems: int = 50) -> BalanceCheck:
     for serialization in sorted(set(stored) | set(units.serializations())):
         if normalize(stored.get(serialization, [])) != normalize(units.ranges(serialization)):
             problems.append(f"{serialization}: serial blocks do not place units as the ledger recorded")
+    problems.extend(balance_table.differences(balance_table.stored(session), dict(derived)))
     return BalanceCheck(moves=count, serializations=len(set(stored) | set(units.serializations())),
                         problems=problems[:max_problems])
 

@@ -1,8 +1,9 @@
 """Registry storage: SQLModel tables (the source of truth for every ICC).
 
-Balances are never stored: they are sums over serial blocks, which are split and merged as
-credits move. Every change also appends a :class:`LedgerEntry` (hash-chained) in the same
-database transaction.
+Serial blocks, split and merged as credits move, say where every unit is. Every change also
+appends a :class:`LedgerEntry` (hash-chained) in the same database transaction, and that
+append keeps :class:`AccountBalance` (tonnes per account, serialization and status, the sums
+over the blocks) up to date from the entry's moves.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Optional
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -160,6 +161,28 @@ class SerialBlock(SQLModel, table=True):
     mirrored: bool = False
     retirement_id: Optional[int] = Field(default=None, foreign_key="retirement.id", index=True)
     cancellation_id: Optional[int] = Field(default=None, foreign_key="cancellation.id", index=True)
+
+
+class AccountBalance(SQLModel, table=True):
+    """Tonnes per (account, serialization, status): the sum of the serial blocks there, kept
+    by :func:`registry.balances.apply_moves` in the transaction of every change (retired and
+    cancelled tonnes sit under no account). Only positive balances have a row: one that
+    reaches zero is deleted. ``icr-bridge ledger verify`` checks it against the blocks."""
+
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="account_balance_not_negative"),
+        # one row per place; NULL accounts (terminal units) need their own index to be unique
+        Index("uq_account_balance_held", "account_id", "serialization_id", "status", unique=True,
+              sqlite_where=text("account_id IS NOT NULL"), postgresql_where=text("account_id IS NOT NULL")),
+        Index("uq_account_balance_terminal", "serialization_id", "status", unique=True,
+              sqlite_where=text("account_id IS NULL"), postgresql_where=text("account_id IS NULL")),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    account_id: Optional[int] = Field(default=None, foreign_key="account.id")
+    serialization_id: int = Field(foreign_key="serialization.id")
+    status: CreditStatus
+    quantity: int = Field(sa_type=BigInteger)
 
 
 class TokenizationRequest(SQLModel, table=True):

@@ -23,6 +23,7 @@ from .errors import Conflict, NotFound, RuleViolation
 from .ledger import append_entry, lock_ledger
 from .models import (
     Account,
+    AccountBalance,
     AccountType,
     Cancellation,
     CancellationReason,
@@ -856,31 +857,53 @@ class BalanceRow:
     quantity: int
 
 
-def balances(session: Session, *, account_ids: Iterable[int] | None = None) -> list[BalanceRow]:
-    """Tonnes per (account, serialization, status); retired and cancelled credits sit under no
-    account. ``account_ids`` limits the rows to those accounts."""
-    stmt = (
-        select(SerialBlock.account_id, Serialization.text, SerialBlock.status, func.sum(SerialBlock.quantity))
-        .join(Serialization, Serialization.id == SerialBlock.serialization_id)
-        .group_by(SerialBlock.account_id, Serialization.text, SerialBlock.status)
-        .order_by(SerialBlock.account_id, Serialization.text, SerialBlock.status)
-    )
+def _balance_conditions(account_ids: Iterable[int] | None) -> list:
+    conditions = [AccountBalance.quantity > 0]
     if account_ids is not None:
-        stmt = stmt.where(SerialBlock.account_id.in_(list(account_ids)))
+        conditions.append(AccountBalance.account_id.in_(list(account_ids)))
+    return conditions
+
+
+def balances(
+    session: Session, *, account_ids: Iterable[int] | None = None, offset: int = 0, limit: int | None = None
+) -> list[BalanceRow]:
+    """Tonnes per (account, serialization, status), ordered by account, serialization and status;
+    retired and cancelled credits sit under no account. ``account_ids`` limits the rows to those
+    accounts; ``offset``/``limit`` take one page.
+
+    Read from the maintained balance table (:mod:`registry.balances`), not summed over the
+    serial blocks, so the registry-wide list costs what one account's does."""
+    stmt = (
+        select(AccountBalance.account_id, Account.name, Account.type, Serialization.text, AccountBalance.status,
+               AccountBalance.quantity)
+        .join(Serialization, Serialization.id == AccountBalance.serialization_id)
+        .outerjoin(Account, Account.id == AccountBalance.account_id)
+        .where(*_balance_conditions(account_ids))
+        .order_by(AccountBalance.account_id, Serialization.text, AccountBalance.status)
+        .offset(offset)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     rows = []
-    for account_id, text, status, total in session.exec(stmt):
-        account = session.get(Account, account_id) if account_id is not None else None
+    for account_id, name, type_, text, status, total in session.exec(stmt):
         rows.append(
             BalanceRow(
                 account_id=account_id,
-                account_name=account.name if account else f"({CreditStatus(status).value})",
-                account_type=account.type.value if account else "terminal",
+                account_name=name if account_id is not None else f"({CreditStatus(status).value})",
+                account_type=AccountType(type_).value if account_id is not None else "terminal",
                 serialization=text,
                 status=CreditStatus(status).value,
                 quantity=int(total),
             )
         )
     return rows
+
+
+def balance_count(session: Session, *, account_ids: Iterable[int] | None = None) -> int:
+    """How many rows :func:`balances` lists for these accounts (all without ``account_ids``)."""
+    return session.exec(
+        select(func.count()).select_from(AccountBalance).where(*_balance_conditions(account_ids))
+    ).one()
 
 
 def retirement_blocks(session: Session, retirement_id: int) -> list[MovedBlock]:

@@ -1,7 +1,7 @@
 """Property-based: across any sequence of issuance, transfer, retirement, cancellation and ex-ante
 conversion (each splitting and merging serial blocks), tonnes are conserved, no serial is in
 two blocks, no two blocks are left mergeable, balances follow a simple model, refusals change
-nothing and the ledger replays to the blocks.
+nothing, the ledger replays to the blocks and the maintained balance table matches them.
 
 Runs against a real registry database (SQLite): each example starts from a copy of a template
 database, so the database layer (splits, merges, locks, ledger) is what is exercised.
@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from registry import operations as ops
 from registry.db import make_engine, transaction
+from registry.balances import table_problems
 from registry.domain.blocks import Piece, plan_merges
 from registry.domain.lifecycle import RetirementDetails
 from registry.errors import RuleViolation
@@ -210,6 +211,12 @@ class RegistryMachine(RuleBasedStateMachine):
         for b in rows:
             actual[(names.get(b.account_id), b.status.value)] += b.quantity
         assert {k: v for k, v in actual.items() if v} == {k: v for k, v in self.model.items() if v}
+        # the maintained balance table, which GET /balances reads, says the same
+        with Session(self.engine) as s:
+            listed = [(names.get(b.account_id), b.status, b.quantity) for b in ops.balances(s)]
+            assert table_problems(s) == []
+        assert {(a, st_): q for a, st_, q in listed} == {k: v for k, v in actual.items() if v}
+        assert len(listed) == len({(a, st_) for a, st_, _ in listed}) and all(q > 0 for _, _, q in listed)
         pieces = [Piece(b.id, b.unit_first, b.unit_last,
                         (b.account_id, b.status, b.issuance_id, b.retirement_id, b.cancellation_id)) for b in rows]
         assert plan_merges(pieces) == []

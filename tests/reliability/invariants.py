@@ -3,7 +3,8 @@
 
 - :func:`registry_problems` (always): every issued unit sits in exactly one serial block (no
   overlap, no gap, none lost or created); retired blocks belong to a retirement whose blocks
-  add up to its quantity, so no serial is retired twice; the ledger's hash chain verifies.
+  add up to its quantity, so no serial is retired twice; the ledger's hash chain verifies; the
+  maintained balance table equals the sums over the serial blocks.
 - :func:`supply_bound_problems` (always, except while a reorganization is not yet rolled
   back): no class has more tokens on-chain than tonnes in bridge custody.
 - :func:`settled_problems` (when the engine has caught up): the conservation check of
@@ -20,6 +21,7 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from bridge.reconcile import conservation, reconcile
+from registry.balances import table_problems
 from registry.ledger import verify_chain
 from registry.models import CreditClass, CreditStatus, Issuance, LedgerEntry, Retirement, SerialBlock, Serialization
 from registry.schema import metadata
@@ -87,6 +89,7 @@ def registry_problems(engine) -> list[str]:
             problems.append(f"serials point to retirement {retirement_id}, which does not exist")
         ledger = verify_chain(s)
         problems.extend(f"ledger: {p}" for p in ledger.problems)
+        problems.extend(table_problems(s))
     return problems
 
 
