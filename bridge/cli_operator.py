@@ -222,7 +222,7 @@ def _cycle_line(report, current) -> str:
         line += f"\n[yellow]flagged: {flag}[/]"
     if report.revoked_batches:
         line += (f"\n[yellow]batch(es) {', '.join(map(str, report.revoked_batches))} revoked on-chain: "
-                 "their unminted units stay in custody[/]")
+                 "not minting; their unminted units return to the requesting accounts once the revocation is final[/]")
     if data["busy"]:
         line += "\n[yellow]another worker holds the sync for this contract[/]"
     return line

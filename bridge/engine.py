@@ -65,7 +65,7 @@ def run_cycle(
     with Session(engine) as session:
         open_batches = session.exec(
             select(MintBatch.id, MintBatch.status)
-            .where(MintBatch.chain_id == chain.chain_id, MintBatch.status != BatchStatus.minted)
+            .where(MintBatch.chain_id == chain.chain_id, MintBatch.status.not_in([BatchStatus.minted, BatchStatus.revoked]))
             .order_by(MintBatch.id)
         ).all()
     for batch_id, status in open_batches:
@@ -77,8 +77,8 @@ def run_cycle(
                 batcher.mark_uncommitted(engine, batch_id)
                 status = BatchStatus.built
             if status is BatchStatus.committed and batcher.batch_revoked(chain, batch_id):
-                # Voided by the admin (incident response): minting would only revert. Its
-                # unminted units stay in custody, awaiting an operator's decision.
+                # Voided by the admin (incident response): minting would only revert. Once the
+                # BatchRevoked event is final, the sync returns its unminted units to their accounts.
                 report.revoked_batches.append(batch_id)
                 log.warning("batch revoked on-chain: not minting", extra={"batch_id": batch_id})
                 continue

@@ -56,22 +56,44 @@ def tokenization_minted(session: Session, request: TokenizationRequest, chain_id
     leaves = session.exec(
         select(MintLeaf).where(MintLeaf.tokenization_id == request.id).order_by(MintLeaf.batch_id, MintLeaf.leaf_index)
     ).all()
-    account = session.get(Account, request.account_id)
     data = {
-        "tokenization": {
-            "id": request.id,
-            "createdAt": _iso(request.created_at),
-            "accountId": request.account_id,
-            "wallet": request.wallet,
-            "amount": request.quantity,
-            "chainId": chain_id,
-            **_class_facts(session, request.class_id),
-            "serialBlocks": [leaf.serial_block for leaf in leaves],
-            "mintTransactions": sorted({leaf.mint_tx for leaf in leaves if leaf.mint_tx}),
-            "leaves": [{"batchId": leaf.batch_id, "leafIndex": leaf.leaf_index} for leaf in leaves],
-        }
+        **_tokenization_facts(session, request, chain_id),
+        "serialBlocks": [leaf.serial_block for leaf in leaves],
+        "mintTransactions": sorted({leaf.mint_tx for leaf in leaves if leaf.mint_tx}),
+        "leaves": [{"batchId": leaf.batch_id, "leafIndex": leaf.leaf_index} for leaf in leaves],
     }
-    return record_event(session, EventKind.tokenization_minted, data, account.organization_id if account else None)
+    return _tokenization_event(session, EventKind.tokenization_minted, request, data)
+
+
+def _tokenization_facts(session: Session, request: TokenizationRequest, chain_id: int) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "createdAt": _iso(request.created_at),
+        "accountId": request.account_id,
+        "wallet": request.wallet,
+        "amount": request.quantity,
+        "chainId": chain_id,
+        **_class_facts(session, request.class_id),
+    }
+
+
+def _tokenization_event(session: Session, kind: EventKind, request: TokenizationRequest,
+                        data: dict[str, Any]) -> WebhookEvent:
+    account = session.get(Account, request.account_id)
+    return record_event(session, kind, {"tokenization": data}, account.organization_id if account else None)
+
+
+def tokenization_returned(session: Session, request: TokenizationRequest, chain_id: int, batch_id: int,
+                          returned: int, serial_blocks: list[str], tx_hash: str) -> WebhookEvent:
+    data = {
+        **_tokenization_facts(session, request, chain_id),
+        "status": request.status.value,
+        "batchId": batch_id,
+        "revokeTransaction": tx_hash,
+        "returnedAmount": returned,
+        "returnedSerialBlocks": serial_blocks,
+    }
+    return _tokenization_event(session, EventKind.tokenization_returned, request, data)
 
 
 def organization_of_retirement(session: Session, retirement: Retirement) -> int | None:

@@ -17,6 +17,7 @@ class BatchStatus(str, Enum):
     built = "built"  # tree persisted, root not yet on-chain
     committed = "committed"  # root committed on-chain
     minted = "minted"  # every leaf minted
+    revoked = "revoked"  # revoked on-chain (BatchRevoked final): unminted leaves' units returned
 
 
 class Deployment(SQLModel, table=True):
@@ -38,6 +39,7 @@ class MintBatch(SQLModel, table=True):
     status: BatchStatus = Field(default=BatchStatus.built, index=True)
     tree_dump: str  # OpenZeppelin StandardMerkleTree JSON (standard-v1)
     commit_tx: Optional[str] = Field(default=None, max_length=66)
+    revoked_tx: Optional[str] = Field(default=None, max_length=66)  # the BatchRevoked transaction, once synced
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from web3._utils.events import get_event_data
 
-from registry import custody, redemption
+from registry import custody, redemption, revocation
 from registry.db import transaction
 from registry.ledger import append_entry
 from registry.models import CreditClass, CreditStatus, SerialBlock, TokenizationRequest, TokenizationStatus
@@ -44,7 +44,7 @@ from .retirement_data import MalformedRetirementData, decode_retirement_data
 log = logging.getLogger("icr_bridge.sync")
 
 SYNCED_EVENTS = (
-    "LeafMinted", "Retired",
+    "LeafMinted", "Retired", "BatchRevoked",
     "RedemptionRequested", "RedemptionFinalized", "RedemptionRejected", "RedemptionReclaimed",
 )
 MAX_BLOCK_RANGE = 2_000
@@ -281,6 +281,51 @@ def complete_minted(session: Session, chain: Chain) -> None:
     session.flush()
 
 
+def _unminted_by_tokenization(session: Session, batch_id: int) -> dict[int, list[MintLeaf]]:
+    leaves = session.exec(
+        select(MintLeaf).where(MintLeaf.batch_id == batch_id, MintLeaf.minted == False)  # noqa: E712
+        .order_by(MintLeaf.leaf_index)
+    ).all()
+    grouped: dict[int, list[MintLeaf]] = {}
+    for leaf in leaves:
+        grouped.setdefault(leaf.tokenization_id, []).append(leaf)
+    return grouped
+
+
+def _any_minted(session: Session, tokenization_id: int) -> bool:
+    return session.exec(
+        select(MintLeaf.id).where(MintLeaf.tokenization_id == tokenization_id, MintLeaf.minted == True)  # noqa: E712
+    ).first() is not None
+
+
+def apply_batch_revoked(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+    """The admin revoked a batch: none of its unminted leaves can be minted any more, so their
+    custody units go back to the accounts that asked for them (see :mod:`registry.revocation`)."""
+    batch_id = entry["args"]["batchId"]
+    batch = session.get(MintBatch, batch_id)
+    if batch is None or batch.chain_id != chain.chain_id:
+        report.flagged.append(f"BatchRevoked for batch {batch_id} in {_hex(entry['transactionHash'])}: "
+                              "no batch of this registry on this chain has that id")
+        return
+    origin = _origin(chain, entry)
+    for tokenization_id, leaves in sorted(_unminted_by_tokenization(session, batch_id).items()):
+        serial_blocks = revocation.return_unminted(
+            session, custody_account_id=deployment.custody_account_id, tokenization_id=tokenization_id,
+            ranges=[(leaf.unit_first, leaf.unit_last) for leaf in leaves], batch_id=batch_id, origin=origin,
+        )
+        request = session.get(TokenizationRequest, tokenization_id)
+        request.status = (TokenizationStatus.partially_returned if _any_minted(session, tokenization_id)
+                          else TokenizationStatus.returned)
+        session.add(request)
+        session.flush()
+        events.tokenization_returned(session, request, chain.chain_id, batch_id, sum(leaf.amount for leaf in leaves),
+                                     serial_blocks, origin.tx_hash)
+    batch.status = BatchStatus.revoked
+    batch.revoked_tx = origin.tx_hash
+    session.add(batch)
+    session.flush()
+
+
 def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
     args = entry["args"]
     try:
@@ -406,6 +451,7 @@ def _close_redemption(status: RedemptionStatus):
 
 APPLIERS: dict[str, Callable[..., None]] = {
     "LeafMinted": apply_leaf_minted,
+    "BatchRevoked": apply_batch_revoked,
     "Retired": apply_retired,
     "RedemptionRequested": apply_redemption_requested,
     "RedemptionFinalized": apply_redemption_finalized,
@@ -442,6 +488,28 @@ def undo_leaf_minted(session: Session, deployment: Deployment, event: ChainEvent
         append_entry(session, "leaf.unminted", {"batch_id": leaf.batch_id, "leaf_index": leaf.leaf_index,
                                                 "serial_block": leaf.serial_block, "tx_hash": event.tx_hash,
                                                 "reason": "chain reorganization"})
+    session.flush()
+
+
+def undo_batch_revoked(session: Session, deployment: Deployment, event: ChainEvent) -> None:
+    """The revocation's block is gone: the returned units go back into custody, unminted, and
+    the batch is open for minting again (the engine checks the chain before it mints)."""
+    batch = session.exec(select(MintBatch).where(MintBatch.chain_id == event.chain_id,
+                                                 MintBatch.revoked_tx == event.tx_hash)).first()
+    if batch is None:
+        return
+    for tokenization_id, leaves in sorted(_unminted_by_tokenization(session, batch.id).items()):
+        revocation.revert_return(
+            session, custody_account_id=deployment.custody_account_id, tokenization_id=tokenization_id,
+            ranges=[(leaf.unit_first, leaf.unit_last) for leaf in leaves], batch_id=batch.id,
+            reason="chain reorganization",
+        )
+        request = session.get(TokenizationRequest, tokenization_id)
+        request.status = TokenizationStatus.batched
+        session.add(request)
+    batch.status = BatchStatus.committed
+    batch.revoked_tx = None
+    session.add(batch)
     session.flush()
 
 
@@ -489,6 +557,7 @@ def undo_redemption_answer(session: Session, deployment: Deployment, event: Chai
 
 UNDOERS: dict[str, Callable[[Session, Deployment, ChainEvent], None]] = {
     "LeafMinted": undo_leaf_minted,
+    "BatchRevoked": undo_batch_revoked,
     "Retired": undo_retired,
     "RedemptionRequested": undo_redemption_requested,
     "RedemptionFinalized": undo_redemption_answer,

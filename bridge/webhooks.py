@@ -67,6 +67,7 @@ class EventKind(str, Enum):
     """What marketplaces can subscribe to."""
 
     tokenization_minted = "tokenization.minted"  # every leaf of a tokenization request is minted
+    tokenization_returned = "tokenization.returned"  # its batch was revoked on-chain: unminted units back in the account
     retirement_recorded = "retirement.recorded"  # a retirement is in the registry (e.g. synced from chain)
     retirement_reverted = "retirement.reverted"  # a recorded retirement was undone (chain reorganization)
     redemption_finalized = "redemption.finalized"  # tokens redeemed back into a registry account
@@ -76,6 +77,8 @@ class EventKind(str, Enum):
 
 EVENT_DESCRIPTIONS = {
     EventKind.tokenization_minted: "Every leaf of a tokenization request is minted on-chain: the tokens are in the wallet.",
+    EventKind.tokenization_returned: "The batch holding a tokenization request's leaves was revoked on-chain: the "
+                                     "units of its unminted leaves are back in the requesting account.",
     EventKind.retirement_recorded: "A retirement of specific serials is recorded in the registry (on-chain retirements "
                                    "once their Retired event is final).",
     EventKind.retirement_reverted: "A recorded retirement was undone because its chain event was reorganized away.",

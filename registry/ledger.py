@@ -38,6 +38,7 @@ LEDGER_LOCK_KEY = 0x4943524C45444752
 MOVING_KINDS = frozenset({
     "issuance.ex_post", "issuance.ex_ante", "conversion.ex_ante", "transfer", "retirement", "cancellation",
     "tokenization.requested", "retirement.bridged", "retirement.reverted",
+    "redemption.bridged", "redemption.reverted", "tokenization.returned", "tokenization.return_reverted",
 })
 
 

@@ -58,6 +58,8 @@ class TokenizationStatus(str, Enum):
     pending = "pending"  # serials in custody, not yet in a batch
     batched = "batched"  # leaves in a persisted batch
     minted = "minted"  # every leaf minted on-chain
+    returned = "returned"  # its batch was revoked on-chain before any of its leaves was minted: units back in the account
+    partially_returned = "partially_returned"  # batch revoked after some of its leaves were minted: the rest returned
 
 
 class Organization(SQLModel, table=True):

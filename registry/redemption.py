@@ -14,8 +14,8 @@ from .domain import serials as sr
 from .domain.blocks import move_record
 from .errors import Conflict, RuleViolation
 from .ledger import append_entry
-from .models import Account, CreditStatus, SerialBlock
-from .operations import coalesce, describe_blocks, lock_serialization, locked_blocks, place, take_lowest_blocks
+from .models import Account, CreditStatus, SerialBlock, Serialization
+from .operations import MovedBlock, coalesce, describe_blocks, lock_serialization, locked_blocks, place, take_lowest_blocks
 
 
 def check_destination(session: Session, reference: str) -> tuple[int | None, str | None]:
@@ -75,7 +75,7 @@ def redeem_from_custody(
     return ranges, [m.serial_block for m in moved]
 
 
-def _carve(session: Session, row: SerialBlock, first: int, last: int) -> SerialBlock:
+def carve(session: Session, row: SerialBlock, first: int, last: int) -> SerialBlock:
     """Split ``row`` so that units ``first..last`` (inside it) are one row, which is returned."""
     fields = dict(serialization_id=row.serialization_id, status=row.status, account_id=row.account_id,
                   issuance_id=row.issuance_id, tokenization_id=row.tokenization_id, mirrored=row.mirrored,
@@ -100,6 +100,49 @@ def _carve(session: Session, row: SerialBlock, first: int, last: int) -> SerialB
     return row
 
 
+def carve_into_custody(
+    session: Session,
+    *,
+    serialization: Serialization,
+    account_id: int,
+    custody_account_id: int,
+    ranges: list[tuple[int, int, int | None]],
+    mirrored: bool,
+    what: str,
+) -> tuple[list[dict], list[MovedBlock]]:
+    """Move exactly the unit ``ranges`` (first, last, tokenization id) of the serialization from
+    the account's active blocks back into custody (``mirrored`` as given, each range tagged
+    with its tokenization again): the chain event that released them was undone. The caller
+    holds the serialization lock and appends the ledger entry with the returned moves.
+    Raises :class:`Conflict`, before changing anything, if the account no longer holds all of
+    them (it moved them on before the reorganization); ``what`` names the undone operation."""
+    held = locked_blocks(session, account_id=account_id, serialization_id=serialization.id, status=CreditStatus.active)
+    missing = [(first, last) for first, last, _ in ranges
+               if not any(b.unit_first <= first and last <= b.unit_last for b in held)]
+    if missing:
+        first, last = missing[0]
+        raise Conflict(f"{what} cannot be undone: account {account_id} no longer holds units "
+                       f"{first}-{last} of {serialization.text}")
+    carved = []
+    for first, last, tokenization_id in ranges:
+        row = next(b for b in held if b.unit_first <= first and last <= b.unit_last)
+        part = carve(session, row, first, last)
+        part.tokenization_id = tokenization_id
+        held = locked_blocks(session, account_id=account_id, serialization_id=serialization.id,
+                             status=CreditStatus.active)
+        carved.append(part)
+    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r),
+                         (custody_account_id, CreditStatus.active.value)) for r in carved]
+    moved = describe_blocks(session, carved)
+    for row in carved:
+        row.account_id = custody_account_id
+        row.mirrored = mirrored
+        session.add(row)
+    session.flush()
+    coalesce(session, serialization.id, account_id=account_id, status=CreditStatus.active)
+    return moves, moved
+
+
 def revert_redemption(
     session: Session,
     *,
@@ -115,27 +158,9 @@ def revert_redemption(
     holds all of them (the holder moved them on before the reorganization)."""
     credit_class = class_for_token(session, token_id)
     serialization = lock_serialization(session, credit_class.serialization_id)
-    held = locked_blocks(session, account_id=account_id, serialization_id=serialization.id, status=CreditStatus.active)
-    carved = []
-    for first, last, tokenization_id in ranges:
-        row = next((b for b in held if b.unit_first <= first and last <= b.unit_last), None)
-        if row is None:
-            raise Conflict(f"redemption {redemption_id} cannot be undone: account {account_id} no longer holds units "
-                           f"{first}-{last} of {serialization.text}")
-        part = _carve(session, row, first, last)
-        part.tokenization_id = tokenization_id
-        held = locked_blocks(session, account_id=account_id, serialization_id=serialization.id,
-                             status=CreditStatus.active)
-        carved.append(part)
-    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r),
-                         (custody_account_id, CreditStatus.active.value)) for r in carved]
-    moved = describe_blocks(session, carved)
-    for row in carved:
-        row.account_id = custody_account_id
-        row.mirrored = True
-        session.add(row)
-    session.flush()
-    coalesce(session, serialization.id, account_id=account_id, status=CreditStatus.active)
+    moves, moved = carve_into_custody(session, serialization=serialization, account_id=account_id,
+                                      custody_account_id=custody_account_id, ranges=ranges, mirrored=True,
+                                      what=f"redemption {redemption_id}")
     append_entry(session, "redemption.reverted", {
         "redemption_id": redemption_id, "token_id": str(token_id), "account_id": account_id,
         "custody_account_id": custody_account_id, "serial_blocks": [m.serial_block for m in moved],

@@ -379,8 +379,9 @@ def test_subscription_api_validates_and_manages(sqlite_engine):
     client = TestClient(create_app(sqlite_engine))
     own = {"X-API-Key": org_key}
     kinds = client.get("/webhooks/events").json()
-    assert {k["kind"] for k in kinds} == {"tokenization.minted", "retirement.recorded", "retirement.reverted",
-                                          "redemption.finalized", "redemption.rejected", "ca_status.changed"}
+    assert {k["kind"] for k in kinds} == {"tokenization.minted", "tokenization.returned", "retirement.recorded",
+                                          "retirement.reverted", "redemption.finalized", "redemption.rejected",
+                                          "ca_status.changed"}
     for body, field in (({"url": "ftp://x", "events": ["retirement.recorded"]}, "url"),
                         ({"url": "http://x.example", "events": ["retirement.maybe"]}, "events.0"),
                         ({"url": "http://x.example", "events": []}, "events"),
