@@ -29,7 +29,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.reliability.counts import COUNTS_ENV, crash_points  # noqa: E402
 
-DEFAULT_PATHS = ["tests/reliability", "tests/bridge/test_crash_safety.py", "tests/bridge/test_anvil.py"]
+DEFAULT_PATHS = ["tests/reliability", "tests/bridge/test_crash_safety.py", "tests/bridge/test_anvil.py",
+                 "tests/bridge/test_revocation.py"]
 BEGIN, END = "<!-- test-counts:begin -->", "<!-- test-counts:end -->"
 
 
