@@ -108,7 +108,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
     from registry.api_article6 import router as article6_router
 
-    from . import pages, relay, webhooks_api
+    from . import events, pages, relay, webhooks_api  # noqa: F401 - events: registry retirements -> webhooks
 
     app = FastAPI(
         title="ICR Bridge API",

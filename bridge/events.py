@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from sqlmodel import Session, select
 
+from registry import hooks
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus
 from registry.models import (
     Account,
@@ -184,3 +185,11 @@ def redemption_answered(session: Session, row, serial_blocks: Iterable[str] = ()
         organization_id = organization_of_wallet(session, row.holder)
         kind = EventKind.redemption_rejected
     return record_event(session, kind, _redemption_data(session, row, serial_blocks), organization_id)
+
+
+def _registry_retirement_recorded(session: Session, *, retirement: Retirement, serial_blocks: list[str]) -> None:
+    """A retirement made in the registry (not synced from the chain) reaches marketplaces too."""
+    retirement_recorded(session, retirement, serial_blocks)
+
+
+hooks.on("retirement.recorded", _registry_retirement_recorded)

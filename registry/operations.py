@@ -20,6 +20,7 @@ from .domain.blocks import Piece, Place, move_record, plan_merges
 from .domain.classes import STANDARD_AUTHORIZED_USES, ClassKey
 from .domain.wallets import WalletLinkError, verify_wallet_link
 from .errors import Conflict, NotFound, RuleViolation
+from . import hooks
 from .ledger import append_entry, lock_ledger
 from .models import (
     Account,
@@ -664,6 +665,7 @@ def retire(
             "moves": moves,
         },
     )
+    hooks.emit(session, "retirement.recorded", retirement=retirement, serial_blocks=[m.serial_block for m in moved])
     return retirement, moved
 
 

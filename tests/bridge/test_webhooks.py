@@ -440,19 +440,71 @@ def test_follow_mode_delivers_until_stopped(sqlite_engine):
         assert sum(p.delivered for p in passes) == 1
 
 
-def test_registry_retirement_event_belongs_to_the_retiring_account(sqlite_engine):
-    from bridge.events import retirement_recorded
-    from registry.domain.lifecycle import RetirementDetails
-
-    with transaction(sqlite_engine) as s:
+def _holding_of_ten(engine) -> tuple[int, int, int]:
+    """An organization's holding account with 10 ICCs: (organization, account, serialization) ids."""
+    with transaction(engine) as s:
         org = ops.create_organization(s, "Ferries")
         account = ops.open_account(s, org.id, "holding")
         project = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
                                        credit_type="R", methodology="M")
         issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=10, account_id=account.id)
-        retirement, moved = ops.retire(s, account_id=account.id, serialization_id=issuance.serialization_id,
+        return org.id, account.id, issuance.serialization_id
+
+
+def test_registry_retirement_event_belongs_to_the_retiring_account(sqlite_engine):
+    from bridge.events import retirement_recorded
+    from registry.domain.lifecycle import RetirementDetails
+
+    org_id, account_id, serialization_id = _holding_of_ten(sqlite_engine)
+    with transaction(sqlite_engine) as s:
+        retirement, moved = ops.retire(s, account_id=account_id, serialization_id=serialization_id,
                                        quantity=4, details=RetirementDetails())
         event = retirement_recorded(s, retirement, [m.serial_block for m in moved])
-    assert event.organization_id == org.id
+    assert event.organization_id == org_id
     data = json.loads(event.data)["retirement"]
     assert data["amount"] == 4 and data["txHash"] is None and data["certificateTokenId"] is None
+
+
+def test_a_retirement_made_through_the_registry_api_is_a_webhook_event(sqlite_engine):
+    """POST /retirements writes retirement.recorded to the outbox in the retirement's own
+    transaction (registry hook); a refused retirement writes nothing."""
+    org_id, account_id, _ = _holding_of_ten(sqlite_engine)
+    _, own, _ = _admin_and_org_keys(sqlite_engine, org_id)
+    sub = _subscribe(sqlite_engine, org_id, "http://127.0.0.1:9/hook", ["retirement.recorded"])
+    client = TestClient(create_app(sqlite_engine))
+    body = {"account_id": account_id, "serialization": "ICR-ISL-354-78040-14-R-0-2023", "quantity": 4,
+            "beneficiary_name": "Ferry passengers 2024"}
+    created = client.post("/retirements", json=body, headers={"X-API-Key": own})
+    assert created.status_code == 201, created.text
+    refused = client.post("/retirements", json={**body, "quantity": 7}, headers={"X-API-Key": own})
+    assert refused.status_code == 422
+    with Session(sqlite_engine) as s:
+        (event,) = s.exec(select(WebhookEvent)).all()
+        (delivery,) = s.exec(select(WebhookDelivery)).all()
+    data = json.loads(event.data)["retirement"]
+    assert (event.kind, event.organization_id, delivery.subscription_id) == ("retirement.recorded", org_id, sub)
+    assert (data["id"], data["amount"], data["beneficiary"], data["serialBlocks"], data["chainId"]) == (
+        created.json()["id"], 4, "Ferry passengers 2024", ["ICR-ISL-354-78040-14-R-0-2023-000001-000004"], None)
+
+
+def test_a_failing_registry_hook_rolls_the_retirement_back(sqlite_engine):
+    from registry import hooks
+    from registry.domain.lifecycle import RetirementDetails
+    from registry.models import Retirement
+
+    _, account_id, serialization_id = _holding_of_ten(sqlite_engine)
+
+    def broken(session, **details):
+        raise RuntimeError("outbox unavailable")
+
+    hooks.on("retirement.recorded", broken)
+    try:
+        with pytest.raises(RuntimeError), transaction(sqlite_engine) as s:
+            ops.retire(s, account_id=account_id, serialization_id=serialization_id, quantity=4,
+                       details=RetirementDetails())
+    finally:
+        hooks.off("retirement.recorded", broken)
+    with Session(sqlite_engine) as s:
+        assert s.exec(select(Retirement)).all() == [] and s.exec(select(WebhookEvent)).all() == []
+    with pytest.raises(ValueError, match="unknown registry hook"):
+        hooks.on("retirement.maybe", broken)
