@@ -249,6 +249,28 @@ def ledger_verify(db: DbOption = None) -> None:
         raise typer.Exit(1)
 
 
+@ledger_app.command("rebuild-balances")
+def ledger_rebuild_balances(db: DbOption = None) -> None:
+    """Recompute the maintained balance table (what `GET /balances` reads) from the serial
+    blocks, in one transaction under the ledger's lock; prints the rows that differed. The
+    serial blocks are the source: run `ledger verify` to check them against the ledger."""
+    from registry import balances
+    from registry.ledger import lock_ledger
+
+    engine = _open_registry(db, create=False)
+    with transaction(engine) as session:
+        lock_ledger(session)  # no credit operation changes blocks or the table meanwhile
+        differed = balances.table_problems(session)
+        balances.rebuild(session.connection())
+        left = balances.table_problems(session)
+    for problem in differed:
+        err.print(f"[yellow]{problem}[/]")
+    if left:  # cannot happen unless the rebuild itself is wrong: nothing was committed then
+        raise RuntimeError(f"the rebuilt balance table still differs: {left[0]}")
+    console.print(f"balance table rebuilt from the serial blocks: {len(differed)} row(s) differed"
+                  + ("" if differed else " [green](it was already right)[/]"))
+
+
 @batch_app.command("export")
 def batch_export(
     batch_id: Annotated[int, typer.Argument(help="Batch id (as committed on-chain).")],

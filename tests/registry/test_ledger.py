@@ -127,3 +127,19 @@ def test_ledger_verify_command_reports_tampering(engine, busy):
     broken = runner.invoke(app, ["ledger", "verify", "--db", url])
     assert broken.exit_code == 1
     assert "BALANCES DIFFER" in broken.output
+
+
+def test_ledger_rebuild_balances_command_repairs_the_table_from_the_blocks(engine, busy):
+    url = engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    clean = runner.invoke(app, ["ledger", "rebuild-balances", "--db", url])
+    assert clean.exit_code == 0 and "0 row(s) differed" in clean.output, clean.output
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE accountbalance SET quantity = quantity + 7 WHERE account_id = {busy['a']}"))
+        conn.execute(text(f"DELETE FROM accountbalance WHERE account_id = {busy['buffer']}"))
+    assert "balance table" in " ".join(check(engine).balances.problems)
+    repaired = runner.invoke(app, ["ledger", "rebuild-balances", "--db", url])
+    assert repaired.exit_code == 0 and "2 row(s) differed" in repaired.output, repaired.output
+    assert check(engine).ok
+    verified = runner.invoke(app, ["ledger", "verify", "--db", url])
+    assert verified.exit_code == 0, verified.output
