@@ -52,10 +52,10 @@ from hypothesis.stateful import (
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
-from bridge import faults
+from bridge import batcher, faults
 from bridge.chain import Chain, ChainRevert, TransactionFailed, eth_tester_web3
 from bridge.engine import run_cycle
-from bridge.models import Redemption, RedemptionStatus
+from bridge.models import MintLeaf, Redemption, RedemptionStatus
 from bridge.retirement_data import RetirementDetails, encode_retirement_data
 from bridge.sync import rewind_cursor, sync_once
 from registry import custody
@@ -76,7 +76,8 @@ STEPS = int(os.environ.get("ICR_STATEFUL_STEPS", "16"))
 CRASH_POINTS = crash_points()
 VINTAGES = (2023, 2024)
 #: Which crash points a kind of pending work passes through (substrings of their names).
-REACHED_BY = {"mint": ("batch", "LeafMinted"), "retirement": ("Retired",), "redemption": ("Redemption", "redemption")}
+REACHED_BY = {"mint": ("batch", "LeafMinted"), "retirement": ("Retired",), "redemption": ("Redemption", "redemption"),
+              "revocation": ("BatchRevoked",)}
 ALWAYS_REACHED = {"engine.before_sync", "sync.before_cursor", "engine.before_redemptions"}
 MINT_CRASH_POINTS = [p for p in CRASH_POINTS if p in ALWAYS_REACHED or any(m in p for m in REACHED_BY["mint"])]
 ZERO = "0x" + "00" * 20
@@ -166,7 +167,8 @@ def make_machine(t: Template):
             self.pending: set[str] = set()  # kinds of work waiting for the engine
             self.tokenized: dict[str, int] = {}
             self.retired_onchain: dict[str, int] = {}
-            self.chain_snapshots: list[tuple[object, int, dict[str, int]]] = []
+            self.revoked: dict[str, int] = {}  # tonnes tokenized into batches the admin revoked unminted
+            self.chain_snapshots: list[tuple[object, int, dict[str, int], dict[str, int]]] = []
             record("examples", t.kind)
             self.tokenize(quantity, VINTAGES[0], False)
             self.cycle(crash)
@@ -202,7 +204,8 @@ def make_machine(t: Template):
 
         def before_chain_step(self):
             tester = t.w3.provider.ethereum_tester
-            self.chain_snapshots.append((tester.take_snapshot(), t.w3.eth.block_number, dict(self.retired_onchain)))
+            self.chain_snapshots.append((tester.take_snapshot(), t.w3.eth.block_number, dict(self.retired_onchain),
+                                         dict(self.revoked)))
 
         def balance(self, wallet, token_id: str) -> int:
             return self.chain.token.functions.balanceOf(wallet.address, int(token_id)).call()
@@ -342,6 +345,30 @@ def make_machine(t: Template):
             assert report.applied == {}, f"replaying the chain history applied {report.applied} again"
             record("operations", "replay of the whole history")
 
+        @precondition(lambda self: not self.crashed and not self.reorg_pending)
+        @rule(quantity=st.integers(1, 300), vintage=st.sampled_from(VINTAGES))
+        def revoked_batch(self, quantity, vintage):
+            """A batch the admin revokes on-chain before any of its leaves is minted (incident
+            response): a new tokenization and whatever else waits to be batched. Once the
+            revocation is final their units are back in the account, unless a reorganization
+            removes the revocation, and then they are minted after all."""
+            self.tokenize(quantity, vintage, False)
+            with transaction(self.engine) as s:
+                batch = batcher.build_batch(s, t.world.deployment)
+                if batch is None:
+                    return  # refused and nothing else waiting
+                batch_id = batch.id
+                leaves = s.exec(select(MintLeaf.token_id, MintLeaf.amount).where(MintLeaf.batch_id == batch_id)).all()
+            self.before_chain_step()
+            batcher.commit_batch(self.engine, self.chain, batch_id, t.world.keys.registry_signer, t.world.keys.relayer)
+            self.chain.transact(t.world.keys.admin, self.chain.token.functions.revokeBatch(batch_id), "revokeBatch",
+                                gas=100_000)
+            for token_id, amount in leaves:
+                self.revoked[token_id] = self.revoked.get(token_id, 0) + amount
+            self.dirty = True
+            self.pending.add("revocation")
+            record("operations", "batch revoked before its mint")
+
         # ------------------------------------------------------------------ chain
         def holdings(self) -> list[tuple[int, str, int]]:
             """(wallet index, token id, balance) of every non-empty on-chain holding."""
@@ -437,7 +464,7 @@ def make_machine(t: Template):
         @rule(back=st.integers(1, 3))
         def reorg(self, back):
             tester = t.w3.provider.ethereum_tester
-            snapshot, block, retired = self.chain_snapshots[-min(back, len(self.chain_snapshots))]
+            snapshot, block, retired, revoked = self.chain_snapshots[-min(back, len(self.chain_snapshots))]
             head = t.w3.eth.block_number
             depth = head - block
             if depth == 0:
@@ -446,10 +473,11 @@ def make_machine(t: Template):
             tester.mine_blocks(depth + 1)  # the new branch is longer than the abandoned one
             del self.chain_snapshots[-min(back, len(self.chain_snapshots)):]
             self.retired_onchain = retired
+            self.revoked = revoked  # a revocation the new branch lacks: its batch is minted after all
             self.chain = Chain(t.w3, t.world.deployment.address)
             self.dirty = True
             self.reorg_pending = True
-            self.pending |= {"mint", "retirement", "redemption"}  # whatever was undone is redone
+            self.pending |= {"mint", "retirement", "redemption", "revocation"}  # whatever was undone is redone
             record("reorg depths (blocks)", str(depth))
             record("operations", "chain reorganization")
 
@@ -467,7 +495,8 @@ def make_machine(t: Template):
         @invariant()
         def settled_state_agrees(self):
             if hasattr(self, "engine") and self.synced_once and not self.dirty and not self.crashed:
-                assert settled_problems(self.engine, self.chain, self.tokenized, self.retired_onchain) == []
+                minted = {k: v - self.revoked.get(k, 0) for k, v in self.tokenized.items()}
+                assert settled_problems(self.engine, self.chain, minted, self.retired_onchain) == []
                 record("settled checks", t.kind)
 
     return BridgeMachine
