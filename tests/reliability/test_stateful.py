@@ -16,13 +16,19 @@ One hypothesis example is one registry + chain history. Its steps (rules):
   (finalized into either holding account, or rejected for an unknown account); retiring more
   than a wallet holds is refused;
   a reorganization abandons the last 1-3 chain-changing steps' blocks for a longer branch;
+- Article 6.2: the template has an authorized Article 6.2 class (vintage 2023, 100 t
+  tokenized); CA decisions (CA applied on evidence, or no CA applied) go through the
+  registry's CA records and the engine pushes them with ``setCAStatus`` (a decision the
+  record's state does not allow is refused and changes nothing); once settled, the class's
+  on-chain CA status equals the registry's, and no decision moves supply;
+- batch revocation: the admin revokes a committed batch before its mint; its units come back
+  to the account once the revocation is final (minted after all if a reorganization removes it);
 - a replay of the whole event history into the registry, which must apply nothing.
 
 Invariants after every step: tests/reliability/invariants.py.
 
 Extension points (rules to add as the code grows): redemption reclaims after the timeout
-(needs a chain clock the test can move: eth-tester's ``time_travel``), Article 6.2 CA
-decisions (``setCAStatus`` and the registry's CA records: they must not move supply), and
+(needs a chain clock the test can move: eth-tester's ``time_travel``) and
 standard -> Article 6.2 conversions (cancel + issue: add to ``registry_problems``
 that cancelled originals equal the new issuance). Each new rule records itself in
 ``counts`` under "operations".
@@ -36,7 +42,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -58,9 +65,12 @@ from bridge.engine import run_cycle
 from bridge.models import MintLeaf, Redemption, RedemptionStatus
 from bridge.retirement_data import RetirementDetails, encode_retirement_data
 from bridge.sync import rewind_cursor, sync_once
+from registry import additionality_ops as aops
+from registry import article6_ops as a6ops
 from registry import custody
 from registry import operations as ops
 from registry.db import make_engine, sqlite_path, transaction
+from registry.domain import article6 as a6
 from registry.domain import lifecycle as lc
 from registry.domain.classes import Purpose
 from registry.errors import RegistryError
@@ -68,6 +78,7 @@ from registry.models import Account, CreditClass, Issuance, IssuanceKind, Projec
 from registry.schema import create_schema
 
 from ..bridge.harness import make_world
+from ..registry import a6_world
 from .counts import crash_points, record
 from .invariants import fingerprint, registry_problems, settled_problems, supply_bound_problems
 
@@ -75,9 +86,11 @@ EXAMPLES = int(os.environ.get("ICR_STATEFUL_EXAMPLES", "5"))
 STEPS = int(os.environ.get("ICR_STATEFUL_STEPS", "16"))
 CRASH_POINTS = crash_points()
 VINTAGES = (2023, 2024)
+A6_VINTAGE = 2023
+A6_TOKENIZED = 100
 #: Which crash points a kind of pending work passes through (substrings of their names).
 REACHED_BY = {"mint": ("batch", "LeafMinted"), "retirement": ("Retired",), "redemption": ("Redemption", "redemption"),
-              "revocation": ("BatchRevoked",)}
+              "revocation": ("BatchRevoked",), "ca": ("ca.",)}
 ALWAYS_REACHED = {"engine.before_sync", "sync.before_cursor", "engine.before_redemptions"}
 MINT_CRASH_POINTS = [p for p in CRASH_POINTS if p in ALWAYS_REACHED or any(m in p for m in REACHED_BY["mint"])]
 ZERO = "0x" + "00" * 20
@@ -94,6 +107,8 @@ class Template:
     world: object
     project_id: int
     second_account_id: int
+    a6_class_id: int
+    a6_token_id: str
 
 
 def _admin(url: str):
@@ -138,10 +153,35 @@ def template(db_url):
         project_id = s.exec(select(Project.id).where(Project.project_number == 78040)).one()
         org_id = s.get(Account, world.account_id).organization_id
         second = ops.open_account(s, org_id, "second holding account")
+        a6_class = _authorized_article6_class(s, world, project_id, org_id)
     engine.dispose()
     snapshot = w3.provider.ethereum_tester.take_snapshot()
     kind = "sqlite" if db_url.startswith("sqlite") else "postgres"
-    return Template(db_url, kind, w3, snapshot, world, project_id, second.id)
+    return Template(db_url, kind, w3, snapshot, world, project_id, second.id, a6_class.id, a6_class.token_id)
+
+
+def _authorized_article6_class(s, world, project_id: int, org_id: int) -> CreditClass:
+    """Authorize the template's project under Article 6.2 (host country framework, letter
+    approved), issue 200 t of vintage 2023 designated as Article 6.2 ICCs and ask to tokenize
+    A6_TOKENIZED of them (minted by the first engine cycle of every example)."""
+    project = s.get(Project, project_id)
+    a6ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 2024/12", actor="admin")
+    a6ops.configure_project(s, project_id, adjustment_percentage="10", risk_assessment="RA-2026-01",
+                            methodology_approved=True, proponent_organization_id=org_id, actor="admin")
+    aops.register_additionality(s, project_id, a6_world.claims(), actor="vvb")
+    letter = a6_world.content()
+    letter = replace(letter, activity=replace(letter.activity, methodology=project.methodology))
+    submitted = a6ops.submit_letter(s, project_id=project_id, content=letter, document="sha256:abc", actor="proponent")
+    a6ops.start_letter_review(s, submitted.id, actor="reviewer")
+    a6ops.approve_letter(s, submitted.id, authenticity_confirmed=True, published_ref="https://icr/letters/1",
+                         actor="reviewer")
+    result = a6ops.issue_article6(s, project_id=project_id, vintage=A6_VINTAGE, quantity=200,
+                                  account_id=world.account_id, monitoring_start=date(A6_VINTAGE, 1, 1),
+                                  monitoring_end=date(A6_VINTAGE, 12, 31), actor="admin")
+    a6_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
+    custody.request_tokenization(s, account_id=world.account_id, wallet=world.holder.address, class_id=a6_class.id,
+                                 quantity=A6_TOKENIZED, custody_account_id=world.deployment.custody_account_id)
+    return a6_class
 
 
 def make_machine(t: Template):
@@ -165,7 +205,7 @@ def make_machine(t: Template):
             self.synced_once = False  # reconcile compares at the sync's cursor: there is none before
             self.replays = 0
             self.pending: set[str] = set()  # kinds of work waiting for the engine
-            self.tokenized: dict[str, int] = {}
+            self.tokenized: dict[str, int] = {t.a6_token_id: A6_TOKENIZED}  # asked for in the template
             self.retired_onchain: dict[str, int] = {}
             self.revoked: dict[str, int] = {}  # tonnes tokenized into batches the admin revoked unminted
             self.chain_snapshots: list[tuple[object, int, dict[str, int], dict[str, int]]] = []
@@ -369,6 +409,24 @@ def make_machine(t: Template):
             self.pending.add("revocation")
             record("operations", "batch revoked before its mint")
 
+        @rule(applied=st.booleans())
+        def ca_decision(self, applied):
+            """The registry's CA decision for the Article 6.2 vintage; the engine pushes it."""
+            def decide(s):
+                if applied:
+                    evidence = a6.Evidence(a6.EvidenceKind.ca_applied, f"BTR1 table 4 ({uuid.uuid4().hex[:8]})",
+                                           date(2026, 6, 1))
+                    a6ops.confirm_ca_applied(s, t.project_id, A6_VINTAGE, evidence, actor="admin")
+                else:
+                    a6ops.record_no_ca(s, t.project_id, A6_VINTAGE, reason="the host country's report omits it",
+                                       suspend=False, actor="admin")
+
+            if self.refused("CA decision", decide):
+                return
+            self.dirty = True
+            self.pending.add("ca")
+            record("operations", "CA decision: " + ("CA applied" if applied else "no CA applied"))
+
         # ------------------------------------------------------------------ chain
         def holdings(self) -> list[tuple[int, str, int]]:
             """(wallet index, token id, balance) of every non-empty on-chain holding."""
@@ -477,7 +535,7 @@ def make_machine(t: Template):
             self.chain = Chain(t.w3, t.world.deployment.address)
             self.dirty = True
             self.reorg_pending = True
-            self.pending |= {"mint", "retirement", "redemption", "revocation"}  # whatever was undone is redone
+            self.pending |= {"mint", "retirement", "redemption", "revocation", "ca"}  # whatever was undone is redone
             record("reorg depths (blocks)", str(depth))
             record("operations", "chain reorganization")
 
@@ -497,6 +555,10 @@ def make_machine(t: Template):
             if hasattr(self, "engine") and self.synced_once and not self.dirty and not self.crashed:
                 minted = {k: v - self.revoked.get(k, 0) for k, v in self.tokenized.items()}
                 assert settled_problems(self.engine, self.chain, minted, self.retired_onchain) == []
+                with Session(self.engine) as s:
+                    registry_ca = a6ops.ca_status_for_class(s, t.a6_class_id)
+                onchain_ca = self.chain.token.functions.creditClass(int(t.a6_token_id)).call()[6]
+                assert onchain_ca == registry_ca, f"CA status on-chain {onchain_ca}, in the registry {registry_ca!r}"
                 record("settled checks", t.kind)
 
     return BridgeMachine
