@@ -157,7 +157,7 @@ class SerialBlock(SQLModel, table=True):
     status: CreditStatus
     account_id: Optional[int] = Field(default=None, foreign_key="account.id")
     issuance_id: int = Field(foreign_key="issuance.id")
-    tokenization_id: Optional[int] = Field(default=None, foreign_key="tokenizationrequest.id")
+    tokenization_id: Optional[int] = Field(default=None, foreign_key="tokenizationrequest.id", index=True)
     # In bridge custody: True once the leaf minting these units as tokens is on-chain. Only
     # mirrored custody units can be used by an on-chain retirement.
     mirrored: bool = False
