@@ -8,7 +8,8 @@ exactly once.
   workers racing on it, applies nothing twice. Events are applied up to
   ``EVENTS_PER_TRANSACTION`` per transaction (a crash rolls the whole group back and the next
   pass applies it again); if another worker recorded one of them first, the group is applied
-  again one event per transaction, skipping that one.
+  again one event per transaction, skipping that one. Any other integrity error stops the
+  pass before the cursor moves: an event is never skipped because applying it failed.
 - The cursor stores the hash of the last block it covered. If the chain no longer has that
   block, a reorganization happened: the sync finds the highest applied block still on the
   chain, undoes every event applied above it (newest first), rewinds the cursor there and
@@ -162,6 +163,16 @@ def _recorded_origins(session: Session, chain: Chain, entries: list[Any]) -> set
         ).all()
         recorded.update((tx_hash, log_index) for tx_hash, log_index in rows)
     return recorded
+
+
+def _log_recorded(engine: Engine, chain: Chain, entry: Any) -> bool:
+    """Whether this log has its ChainEvent row (committed by whichever worker applied it)."""
+    origin = _origin(chain, entry)
+    with Session(engine) as session:
+        return session.exec(
+            select(ChainEvent.id).where(ChainEvent.chain_id == origin.chain_id, ChainEvent.tx_hash == origin.tx_hash,
+                                        ChainEvent.log_index == origin.log_index)
+        ).first() is not None
 
 
 def _record_event(session: Session, chain: Chain, name: str, entry: Any, recorded: set[tuple[str, int]]) -> bool:
@@ -701,6 +712,8 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
                     try:
                         _apply_group(engine, chain, deployment, [one], report)
                     except IntegrityError:
+                        if not _log_recorded(engine, chain, one[1]):
+                            raise  # not a duplicate log: a constraint the event broke, never skipped
                         report.skipped_duplicates += 1
         faults.point("sync.before_cursor")
         with transaction(engine) as session:

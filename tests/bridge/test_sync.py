@@ -55,3 +55,25 @@ def test_a_log_recorded_by_another_worker_meanwhile_is_skipped_and_the_rest_appl
     assert len(after["retirements"]) == 4 and set(before["retirements"]) < set(after["retirements"])
     assert [r for r in after["retirements"] if r not in before["retirements"]][0][:2] == (2, "D")
     assert after["conservation"] == [(83, 0, 83, True)]
+
+
+def test_a_constraint_an_event_breaks_stops_the_sync_instead_of_being_skipped(sqlite_engine, w3, monkeypatch):
+    """Only a log another worker recorded counts as a duplicate: any other integrity error
+    while applying an event stops the pass (and moves no cursor), so no tonne is skipped."""
+    from sqlalchemy.exc import IntegrityError
+
+    world = make_world(sqlite_engine, w3, seed="constraint")
+    world.tokenize(40)
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    world.retire(world.holder, 5, name="A")
+
+    def broken(session, chain, deployment, entry, report):
+        raise IntegrityError("INSERT ...", {}, Exception("a constraint the retirement broke"))
+
+    monkeypatch.setitem(sync.APPLIERS, "Retired", broken)
+    with pytest.raises(IntegrityError):
+        sync.sync_once(sqlite_engine, world.chain)
+    monkeypatch.undo()
+    report = sync.sync_once(sqlite_engine, world.chain)  # fixed: the event is applied, not lost
+    assert report.applied == {"Retired": 1}
+    assert [r[:2] for r in world.outcome()["retirements"]] == [(5, "A")]
