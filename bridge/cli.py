@@ -263,10 +263,10 @@ def ledger_rebuild_balances(db: DbOption = None) -> None:
         differed = balances.table_problems(session)
         balances.rebuild(session.connection())
         left = balances.table_problems(session)
+        if left:  # only if the rebuild itself were wrong: raising here rolls it back
+            raise RuntimeError(f"the rebuilt balance table still differs: {left[0]}")
     for problem in differed:
         err.print(f"[yellow]{problem}[/]")
-    if left:  # cannot happen unless the rebuild itself is wrong: nothing was committed then
-        raise RuntimeError(f"the rebuilt balance table still differs: {left[0]}")
     console.print(f"balance table rebuilt from the serial blocks: {len(differed)} row(s) differed"
                   + ("" if differed else " [green](it was already right)[/]"))
 
