@@ -34,7 +34,7 @@ from web3._utils.events import get_event_data
 from registry import custody, redemption, revocation
 from registry.db import transaction
 from registry.ledger import append_entry
-from registry.models import CreditClass, CreditStatus, SerialBlock, TokenizationRequest, TokenizationStatus
+from registry.models import SerialBlock, TokenizationRequest, TokenizationStatus
 
 from . import events, faults
 from .chain import Chain
@@ -203,20 +203,10 @@ def _record_event(session: Session, chain: Chain, name: str, entry: Any, recorde
 
 
 def _leaf_blocks(session: Session, deployment: Deployment, leaf: MintLeaf, mirrored: bool) -> list[SerialBlock]:
-    credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == leaf.token_id)).one()
-    return list(
-        session.exec(
-            select(SerialBlock).where(
-                SerialBlock.serialization_id == credit_class.serialization_id,
-                SerialBlock.account_id == deployment.custody_account_id,
-                SerialBlock.tokenization_id == leaf.tokenization_id,
-                SerialBlock.status == CreditStatus.active,
-                SerialBlock.mirrored == mirrored,
-                SerialBlock.unit_first >= leaf.unit_first,
-                SerialBlock.unit_first <= leaf.unit_last,  # bounds the index range scan
-                SerialBlock.unit_last <= leaf.unit_last,
-            )
-        )
+    return custody.tokenization_custody_blocks(
+        session, custody_account_id=deployment.custody_account_id,
+        serialization_id=custody.class_for_token(session, leaf.token_id).serialization_id,
+        tokenization_id=leaf.tokenization_id, first=leaf.unit_first, last=leaf.unit_last, mirrored=mirrored,
     )
 
 

@@ -49,6 +49,32 @@ def class_for_token(session: Session, token_id: int | str) -> CreditClass:
     return row
 
 
+def tokenization_custody_blocks(
+    session: Session,
+    *,
+    custody_account_id: int,
+    serialization_id: int,
+    tokenization_id: int,
+    first: int,
+    last: int,
+    mirrored: bool,
+) -> list[SerialBlock]:
+    """The active custody blocks of a tokenization within units ``first..last`` (a mint leaf's
+    range), mirrored or not, lowest first, locked for update."""
+    return list(session.exec(
+        select(SerialBlock).where(
+            SerialBlock.serialization_id == serialization_id,
+            SerialBlock.account_id == custody_account_id,
+            SerialBlock.tokenization_id == tokenization_id,
+            SerialBlock.status == CreditStatus.active,
+            SerialBlock.mirrored == mirrored,
+            SerialBlock.unit_first >= first,
+            SerialBlock.unit_first <= last,  # bounds the index range scan
+            SerialBlock.unit_last <= last,
+        ).order_by(SerialBlock.unit_first).with_for_update()
+    ))
+
+
 def request_tokenization(
     session: Session,
     *,

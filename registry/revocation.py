@@ -15,9 +15,9 @@ entry carrying the unit moves.
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from .custody import ChainOrigin
+from .custody import ChainOrigin, tokenization_custody_blocks
 from .domain.blocks import move_record
 from .errors import Conflict
 from .ledger import append_entry
@@ -48,18 +48,9 @@ def return_unminted(
     request, serialization = _request_and_serialization(session, tokenization_id)
     rows: list[SerialBlock] = []
     for first, last in ranges:
-        found = list(session.exec(
-            select(SerialBlock).where(
-                SerialBlock.serialization_id == serialization.id,
-                SerialBlock.account_id == custody_account_id,
-                SerialBlock.tokenization_id == tokenization_id,
-                SerialBlock.status == CreditStatus.active,
-                SerialBlock.mirrored == False,  # noqa: E712
-                SerialBlock.unit_first >= first,
-                SerialBlock.unit_first <= last,
-                SerialBlock.unit_last <= last,
-            ).order_by(SerialBlock.unit_first).with_for_update()
-        ))
+        found = tokenization_custody_blocks(session, custody_account_id=custody_account_id,
+                                            serialization_id=serialization.id, tokenization_id=tokenization_id,
+                                            first=first, last=last, mirrored=False)
         if sum(b.quantity for b in found) != last - first + 1:
             raise Conflict(f"batch {batch_id}: custody does not hold units {first}-{last} of {serialization.text} "
                            f"unminted for tokenization {tokenization_id}")
