@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_canonical_address
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -41,6 +43,73 @@ log = logging.getLogger("icr_bridge.batcher")
 
 #: (batchId, leafIndex, classId, recipient, amount, firstSerial, lastSerial), as ICCToken.Leaf.
 LEAF_ENCODING = ["uint256", "uint256", "uint256", "address", "uint256", "uint256", "uint256"]
+
+#: Bytes per leaf in ``ICCToken.mintLeaves``' packed encoding (its PACKED_LEAF_BYTES).
+PACKED_LEAF_BYTES = 37
+#: A packed leaf names its class by a one-byte index into the call's class list.
+MAX_CLASSES_PER_MINT = 256
+_UINT64_LIMIT = 1 << 64
+
+
+class UnpackableLeaf(ValueError):
+    """Leaves that ``mintLeaves``' packed encoding cannot carry (the claim path can)."""
+
+
+@dataclass(frozen=True)
+class PackedLeaves:
+    """``(firstLeafIndex, classIds, leaves)`` of ``ICCToken.mintLeaves``."""
+
+    first_leaf_index: int
+    class_ids: list[int]
+    leaves: bytes
+
+
+def pack_leaves(values: Sequence[Sequence]) -> PackedLeaves:
+    """Pack leaf values (LEAF_ENCODING order) of one batch with consecutive leaf indices, lowest
+    first, as a multiproof of a contiguous range lists them, for ``mintLeaves``.
+
+    Each leaf packs to PACKED_LEAF_BYTES big-endian bytes: recipient (20) | index of its class in
+    ``classIds`` (1) | amount (8) | first serial (8). The contract rebuilds the batch id, the leaf
+    index (``firstLeafIndex`` + position) and the last serial (first + amount - 1), so the hash is
+    the tree's own leaf hash, from about a sixth of the calldata of seven ABI words."""
+    if not values:
+        raise UnpackableLeaf("no leaves to pack")
+    batch_ids = {v[0] for v in values}
+    if len(batch_ids) > 1:
+        raise UnpackableLeaf(f"leaves of several batches in one mint: {sorted(batch_ids)}")
+    first_index = values[0][1]
+    class_ids: list[int] = []
+    class_index: dict[int, int] = {}
+    packed = bytearray()
+    for position, (_batch_id, leaf_index, class_id, recipient, amount, first, last) in enumerate(values):
+        if leaf_index != first_index + position:
+            raise UnpackableLeaf(f"leaf {leaf_index} at position {position}: a mint takes consecutive leaves "
+                                 f"from leaf {first_index}")
+        for field, value in (("amount", amount), ("firstSerial", first)):
+            if not 0 <= value < _UINT64_LIMIT:
+                raise UnpackableLeaf(f"leaf {leaf_index}: {field} {value} does not fit in 64 bits")
+        if amount < 1 or last != first + amount - 1:
+            raise UnpackableLeaf(f"leaf {leaf_index}: amount {amount} is not the size of serials {first}-{last}")
+        index = class_index.get(class_id)
+        if index is None:
+            if len(class_ids) == MAX_CLASSES_PER_MINT:
+                raise UnpackableLeaf(f"more than {MAX_CLASSES_PER_MINT} classes in one mint")
+            index = class_index[class_id] = len(class_ids)
+            class_ids.append(class_id)
+        packed += to_canonical_address(recipient)
+        packed += bytes((index,))
+        packed += amount.to_bytes(8, "big") + first.to_bytes(8, "big")
+    return PackedLeaves(first_index, class_ids, bytes(packed))
+
+
+def pack_proof_flags(flags: Sequence[bool]) -> list[int]:
+    """``mintLeaves``' ``proofFlagWords``: multiproof flag ``i`` is bit ``i % 256`` of word ``i // 256``."""
+    words = [0] * ((len(flags) + 255) // 256)
+    for i, flag in enumerate(flags):
+        if flag:
+            words[i >> 8] |= 1 << (i & 0xFF)
+    return words
+
 
 #: Leaves per mint transaction. ~32k gas per contiguous leaf (toolchain notes) keeps a
 #: 200-leaf chunk near 6.5M gas, well inside a 30M block.
@@ -279,7 +348,8 @@ def contiguous_chunks(indices: list[int], chunk: int) -> list[list[int]]:
 def chunk_size_for(chain: Chain, requested: int = DEFAULT_CHUNK) -> int:
     gas_limit = chain.w3.eth.get_block("latest")["gasLimit"]
     fits = max(1, int((gas_limit * 0.8 - GAS_OVERHEAD) // GAS_PER_LEAF))
-    return max(1, min(requested, fits))
+    # At most MAX_CLASSES_PER_MINT leaves, so a chunk never names more classes than a mint can.
+    return max(1, min(requested, fits, MAX_CLASSES_PER_MINT))
 
 
 @dataclass
@@ -328,9 +398,10 @@ def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccoun
     chunk = chunk_size_for(chain, chunk)
     for run in contiguous_chunks(to_send, chunk):
         multi = tree.get_multi_proof(run)
-        leaves = [tuple(v) for v in multi.leaves]
+        packed = pack_leaves(multi.leaves)
         proof = [bytes.fromhex(p[2:]) for p in multi.proof]
-        fn = token.functions.mintLeaves(batch_id, leaves, proof, multi.proof_flags)
+        fn = token.functions.mintLeaves(batch_id, packed.first_leaf_index, packed.class_ids, packed.leaves, proof,
+                                        pack_proof_flags(multi.proof_flags))
         gas = GAS_OVERHEAD + GAS_PER_LEAF * len(run)
         receipts.append(chain.transact(relayer, fn, f"mint batch {batch_id} leaves {run[0]}-{run[-1]}", gas=gas))
         faults.point("batch.mint_chunk_sent")

@@ -31,7 +31,6 @@ from bridge.solidity import CONTRACTS_DIR, SOLC_STAND_IN, standard_json_input  #
 #: Detectors whose findings on ICCToken were reviewed; contracts/README.md says why each is
 #: accepted (false positive or by design).
 TRIAGED = {
-    "incorrect-shift",  # Yul shl(shift, value): `shl(and(i, 0xff), 1)` is 1 << (i & 0xff), as intended
     "assembly",  # the mint hot path; each block documented, tests hold it to the Solidity rules
     "timestamp",  # deadlines of signatures and redemption reclaims are timestamps by design
     "pragma",  # OpenZeppelin's own ^0.8.20/^0.8.24 pragmas next to ours; one compiler (0.8.37) builds all

@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
-import {ERC1155Supply} from "@openzeppelin/contracts/token/ERC1155/extensions/ERC1155Supply.sol";
 import {ERC1155Utils} from "@openzeppelin/contracts/token/ERC1155/utils/ERC1155Utils.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
@@ -27,7 +26,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 ///   bits  40..55  vintage year
 ///   bits  56..119 ICR project number
 ///   bit   255     set for retirement certificate tokens (id = bit 255 | retirement id)
-contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
+contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
     /// @notice May register credit classes, commit batch roots (directly or by signature), set
     /// CA status and announce metadata updates.
     bytes32 public constant REGISTRY_ROLE = keccak256("REGISTRY_ROLE");
@@ -42,6 +41,8 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
     string public constant UNIT = "tCO2e";
 
     uint256 public constant CERTIFICATE_FLAG = 1 << 255;
+    /// @notice Bytes per leaf in the packed `leaves` of {mintLeaves}.
+    uint256 public constant PACKED_LEAF_BYTES = 37;
 
     /// @notice Retirement purposes (`RetirementDetails.purpose`) and bits of `CreditClass.authorizedUses`.
     uint8 public constant PURPOSE_VOLUNTARY = 0;
@@ -146,6 +147,16 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
         string accountReference;
     }
 
+    /// @dev Balances and supplies are this contract's own storage, not OpenZeppelin's: ERC1155's
+    /// `_balances` is private, and {mintLeaves} writes a whole batch's balances in one assembly loop
+    /// and each class's supply once per transaction, where ERC1155 and ERC1155Supply write them per
+    /// balance update (their cost was ~3,300 gas per minted leaf above the floor). Every other path
+    /// goes through {_update}, which keeps OpenZeppelin's rules, errors and events; {balanceOf},
+    /// {totalSupply} and {exists} read the same storage. Invariant: a holder's balance of a class
+    /// never exceeds the class's supply, and the supplies sum to {totalSupply}.
+    mapping(uint256 id => mapping(address account => uint256)) private _balanceOf;
+    mapping(uint256 id => uint256) private _supply;
+    uint256 private _supplyAll;
     mapping(uint256 classId => CreditClass) private _classes;
     mapping(uint256 batchId => Batch) private _batches;
     mapping(bytes32 root => bool) private _rootCommitted;
@@ -170,11 +181,13 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
     error BatchIsRevoked(uint256 batchId);
     error SignerNotRegistry(address signer);
     error LeafOutOfRange(uint256 batchId, uint256 leafIndex);
-    error LeafFromOtherBatch(uint256 batchId, uint256 leafBatchId);
     error LeafAlreadyMinted(uint256 batchId, uint256 leafIndex);
     error LeafAmountMismatch(uint256 batchId, uint256 leafIndex);
     error LeafRecipientZero(uint256 batchId, uint256 leafIndex);
     error InvalidMerkleProof(uint256 batchId);
+    error MalformedLeaves(uint256 length);
+    error MalformedMultiproof(uint256 batchId);
+    error LeafClassIndexOutOfRange(uint256 batchId, uint256 leafIndex, uint256 classIndex);
     error ZeroAmount();
     error NotACreditClass(uint256 tokenId);
     error MalformedRetirementData();
@@ -344,6 +357,27 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
         return 0;
     }
 
+    /// @inheritdoc ERC1155
+    function balanceOf(address account, uint256 id) public view override returns (uint256) {
+        return _balanceOf[id][account];
+    }
+
+    /// @notice Tokens of `id` in existence (as OpenZeppelin's ERC1155Supply): minted minus burned,
+    /// including redemption escrow held by this contract.
+    function totalSupply(uint256 id) public view returns (uint256) {
+        return _supply[id];
+    }
+
+    /// @notice Tokens of every id in existence, certificates included (as ERC1155Supply).
+    function totalSupply() external view returns (uint256) {
+        return _supplyAll;
+    }
+
+    /// @notice Whether any token of `id` exists (as ERC1155Supply).
+    function exists(uint256 id) external view returns (bool) {
+        return _supply[id] > 0;
+    }
+
     // ----------------------------------------------------------------------------------------
     // Merkle-batched minting
     // ----------------------------------------------------------------------------------------
@@ -424,32 +458,58 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
         );
     }
 
-    /// @notice Mints many leaves of one batch with a multiproof (the bridge's path; anyone may
-    /// relay it, the proof is the authority). Consecutive leaves for the same recipient and class
-    /// are credited with one balance update and one TransferSingle; every leaf emits {LeafMinted}.
-    /// @dev Requirements: not paused; batch committed and not revoked; `leaves` non-empty, in
-    /// multiproof order, all of this batch, none minted before or repeated, each with a non-zero
-    /// recipient, a registered class and an amount equal to its serial range; the multiproof
-    /// verifies against the batch root. Every leaf is marked and every balance written before any
-    /// receiver hook runs, so a hook re-entering cannot mint a leaf twice.
+    /// @notice Mints a contiguous range of leaves of one batch with a multiproof (the bridge's
+    /// path; anyone may relay it, the proof is the authority): leaves `firstLeafIndex`,
+    /// `firstLeafIndex + 1`, ... in that order. The leaves are packed to cut calldata, and each is
+    /// hashed as the same {Leaf} the tree holds: PACKED_LEAF_BYTES big-endian bytes, recipient
+    /// (20) | index of its class in `classIds` (1) | amount (8) | first serial (8); its batch id
+    /// is `batchId`, its leaf index follows from its position and its last serial is
+    /// `first + amount - 1`. A leaf whose amount or serials do not fit in 64 bits can only be
+    /// minted with {claim}. `proofFlagWords` packs the multiproof's flags, 256 to a word (see
+    /// {_multiProofRoot}). Consecutive leaves for the same recipient and class are credited with
+    /// one balance update and one TransferSingle; every leaf emits {LeafMinted}.
+    /// @dev Requirements: not paused; batch committed and not revoked; `leaves` non-empty and a
+    /// whole number of packed leaves ({MalformedLeaves}); the range inside the batch
+    /// ({LeafOutOfRange}) and none of it minted before ({LeafAlreadyMinted}); every leaf with a
+    /// non-zero amount ({LeafAmountMismatch}), a non-zero recipient and a class index into
+    /// `classIds`; every class in `classIds` registered; the multiproof well-formed
+    /// ({MalformedMultiproof}) and verifying against the batch root. Order: the range is checked
+    /// and marked, every leaf checked and hashed, the proof verified, and only then are balances
+    /// credited; all of them before any receiver hook runs, so a hook re-entering cannot mint a
+    /// leaf twice.
     function mintLeaves(
         uint256 batchId,
-        Leaf[] calldata leaves,
+        uint256 firstLeafIndex,
+        uint256[] calldata classIds,
+        bytes calldata leaves,
         bytes32[] calldata proof,
-        bool[] calldata proofFlags
+        uint256[] calldata proofFlagWords
     ) external whenNotPaused {
         Batch storage committed = _requireMintableBatch(batchId);
-        uint256 count = leaves.length;
-        if (count == 0) revert EmptyBatch(batchId);
-        bytes32[] memory hashes = _checkAndMarkLeaves(batchId, committed.leafCount, leaves);
-        if (!MerkleProof.multiProofVerifyCalldata(proof, proofFlags, committed.root, hashes)) {
-            revert InvalidMerkleProof(batchId);
+        if (leaves.length == 0) revert EmptyBatch(batchId);
+        if (leaves.length % PACKED_LEAF_BYTES != 0) revert MalformedLeaves(leaves.length);
+        uint256 count = leaves.length / PACKED_LEAF_BYTES;
+        uint256 leafCount = committed.leafCount;
+        if (firstLeafIndex >= leafCount || count > leafCount - firstLeafIndex) {
+            revert LeafOutOfRange(batchId, firstLeafIndex >= leafCount ? firstLeafIndex : leafCount);
         }
+        for (uint256 k = 0; k < classIds.length; ++k) {
+            _requireClass(classIds[k]);
+        }
+        // A multiproof of `count` leaves and `proof.length` sibling hashes takes one hashing step
+        // per flag (OpenZeppelin's rule; count >= 1 here).
+        uint256 steps = count + proof.length - 1;
+        if (proofFlagWords.length != (steps + 255) >> 8) revert MalformedMultiproof(batchId);
+        _markRange(batchId, firstLeafIndex, count);
+        bytes32[] memory queue = _hashLeaves(batchId, firstLeafIndex, classIds, leaves, steps);
+        (bytes32 root, bool malformed) = _multiProofRoot(queue, count, proof, proofFlagWords);
+        if (malformed) revert MalformedMultiproof(batchId);
+        if (root != committed.root) revert InvalidMerkleProof(batchId);
         // Cannot overflow: count <= leafCount < 2^64 leaves, each minted once.
         unchecked {
             committed.mintedLeaves += uint64(count);
         }
-        _creditLeaves(leaves);
+        _creditLeaves(batchId, firstLeafIndex, classIds, leaves);
     }
 
     /// @notice Mints one leaf with its proof (the claim path: holders pull their own tokens).
@@ -732,10 +792,10 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
         _update(address(this), holder, _single(classId), _single(amount));
     }
 
-    /// @dev Field checks shared by both mint paths (the bitmap and class checks differ).
+    /// @dev Field checks of the claim path ({_hashLeaves} applies the same rules to packed leaves,
+    /// whose batch id, leaf index and last serial cannot disagree with the call).
     function _checkLeafFields(uint256 batchId, uint256 leafCount, Leaf calldata leaf) private pure {
         uint256 leafIndex = leaf.leafIndex;
-        if (leaf.batchId != batchId) revert LeafFromOtherBatch(batchId, leaf.batchId);
         if (leafIndex >= leafCount) revert LeafOutOfRange(batchId, leafIndex);
         uint256 amount = leaf.amount;
         uint256 first = leaf.firstSerial;
@@ -751,96 +811,161 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
         if (leaf.recipient == address(0)) revert LeafRecipientZero(batchId, leafIndex);
     }
 
-    /// @dev Checks every leaf's fields, marks it in the bitmap and returns the leaf hashes (the
-    /// bridge's hot path, hence assembly; {_checkLeafFields} and {leafHash} are the same rules in
-    /// Solidity for the claim path, and the tests hold both to the same cases). A Leaf is seven
-    /// static words in calldata, which is exactly its `abi.encode`, so it is hashed in place. The
-    /// bitmap word is kept on the stack while consecutive leaves share it and written back before
-    /// any token moves; a leaf repeated in the same call finds its own bit set. Classes are checked
-    /// per run in {_creditLeaves}, before any balance changes.
-    function _checkAndMarkLeaves(uint256 batchId, uint256 leafCount, Leaf[] calldata leaves)
-        private
-        returns (bytes32[] memory hashes)
-    {
-        hashes = new bytes32[](leaves.length);
-        uint256 failure; // (LeafCheck code << 128) | position of the failing leaf, 0 if all passed
-        assembly ("memory-safe") {
-            // Slot of _mintedBitmap[batchId] (Solidity's mapping layout).
-            mstore(0x00, batchId)
-            mstore(0x20, _mintedBitmap.slot)
-            let bitmapSlot := keccak256(0x00, 0x40)
-            let wordIndex := not(0) // no leaf index reaches it: leafCount < 2^64
-            let word := 0
-            for { let i := 0 } lt(i, leaves.length) { i := add(i, 1) } {
-                let leaf := add(leaves.offset, mul(i, 0xe0)) // in bounds: the ABI decoder checked the array
-                let leafIndex := calldataload(add(leaf, 0x20))
-                if iszero(eq(calldataload(leaf), batchId)) {
-                    failure := or(shl(128, 1), i)
-                    break
-                }
-                if iszero(lt(leafIndex, leafCount)) {
-                    failure := or(shl(128, 2), i)
-                    break
-                }
-                {
-                    let amount := calldataload(add(leaf, 0x80))
-                    let first := calldataload(add(leaf, 0xa0))
-                    let last := calldataload(add(leaf, 0xc0))
-                    // sub() wraps only when the earlier terms already failed the check.
-                    if or(or(iszero(amount), lt(last, first)), iszero(eq(sub(last, first), sub(amount, 1)))) {
-                        failure := or(shl(128, 3), i)
-                        break
-                    }
-                }
-                {
-                    // Zero, or not a clean 20-byte address (its hash could not match the tree anyway).
-                    let recipient := calldataload(add(leaf, 0x60))
-                    if or(iszero(recipient), shr(160, recipient)) {
-                        failure := or(shl(128, 4), i)
-                        break
-                    }
-                }
-                if iszero(eq(shr(8, leafIndex), wordIndex)) {
-                    if iszero(eq(wordIndex, not(0))) {
-                        mstore(0x00, wordIndex)
-                        mstore(0x20, bitmapSlot)
-                        sstore(keccak256(0x00, 0x40), word)
-                    }
-                    wordIndex := shr(8, leafIndex)
-                    mstore(0x00, wordIndex)
-                    mstore(0x20, bitmapSlot)
-                    word := sload(keccak256(0x00, 0x40))
-                }
-                {
-                    let bit := shl(and(leafIndex, 0xff), 1)
-                    if and(word, bit) {
-                        failure := or(shl(128, 5), i)
-                        break
-                    }
-                    word := or(word, bit)
-                }
-                // Hash in place: calldata -> temporary memory above the free memory pointer.
-                let scratch := mload(0x40)
-                calldatacopy(scratch, leaf, 0xe0)
-                mstore(0x00, keccak256(scratch, 0xe0))
-                mstore(add(add(hashes, 0x20), mul(i, 0x20)), keccak256(0x00, 0x20))
+    /// @dev Marks leaves `first` .. `first + count - 1` of a batch in its minted bitmap, a word at
+    /// a time. Requirements: none of them minted before ({LeafAlreadyMinted} names the lowest).
+    function _markRange(uint256 batchId, uint256 first, uint256 count) private {
+        mapping(uint256 => uint256) storage bitmap = _mintedBitmap[batchId];
+        uint256 end = first + count; // < 2^64: the caller checked the range against leafCount
+        uint256 index = first;
+        while (index < end) {
+            uint256 wordIndex = index >> 8;
+            uint256 wordEnd = (wordIndex + 1) << 8;
+            uint256 span = (end < wordEnd ? end : wordEnd) - index; // 1..256 leaves in this word
+            // `span` bits set from bit `index % 256`; 2^256 wraps to 0 for a full word, so 0 - 1 is all ones.
+            uint256 mask;
+            unchecked {
+                mask = ((uint256(1) << span) - 1) << (index & 0xff);
+                if (span == 256) mask = type(uint256).max;
             }
-            if iszero(failure) {
-                mstore(0x00, wordIndex)
-                mstore(0x20, bitmapSlot)
-                sstore(keccak256(0x00, 0x40), word)
-            }
+            uint256 word = bitmap[wordIndex];
+            uint256 minted = word & mask;
+            if (minted != 0) revert LeafAlreadyMinted(batchId, (wordIndex << 8) + _lowestBit(minted));
+            bitmap[wordIndex] = word | mask;
+            index += span;
         }
-        if (failure != 0) _revertLeafCheck(failure >> 128, batchId, leaves[uint128(failure)]);
     }
 
-    /// @dev The custom error for a failed check of {_checkAndMarkLeaves}.
-    function _revertLeafCheck(uint256 failure, uint256 batchId, Leaf calldata leaf) private pure {
-        if (failure == 1) revert LeafFromOtherBatch(batchId, leaf.batchId);
-        if (failure == 2) revert LeafOutOfRange(batchId, leaf.leafIndex);
-        if (failure == 3) revert LeafAmountMismatch(batchId, leaf.leafIndex);
-        if (failure == 4) revert LeafRecipientZero(batchId, leaf.leafIndex);
-        revert LeafAlreadyMinted(batchId, leaf.leafIndex);
+    /// @dev Position of the lowest set bit of a non-zero word.
+    function _lowestBit(uint256 word) private pure returns (uint256 bit) {
+        while (word & 1 == 0) {
+            word >>= 1;
+            ++bit;
+        }
+    }
+
+    /// @dev Checks every packed leaf of {mintLeaves} and returns its hash, in a queue with room
+    /// for the multiproof's `steps` hashes after the leaf hashes (the bridge's hot path, hence
+    /// assembly; {_checkLeafFields} and {leafHash} are the same rules in Solidity for the claim
+    /// path, and the tests hold both to the same cases). Each leaf is unpacked into its
+    /// `abi.encode(Leaf)` in temporary memory and hashed there.
+    function _hashLeaves(
+        uint256 batchId,
+        uint256 firstLeafIndex,
+        uint256[] calldata classIds,
+        bytes calldata leaves,
+        uint256 steps
+    ) private pure returns (bytes32[] memory queue) {
+        queue = new bytes32[](leaves.length / PACKED_LEAF_BYTES + steps);
+        uint256 failedAt; // byte offset in `leaves` of the first leaf failing a check
+        bool failed = false;
+        assembly ("memory-safe") {
+            let leaf := mload(0x40) // abi.encode(Leaf), temporary above the free memory pointer
+            mstore(leaf, batchId)
+            let leafIndex := firstLeafIndex
+            let out := add(queue, 0x20)
+            let end := add(leaves.offset, leaves.length) // leaves.length == count * 37
+            let record := leaves.offset
+            for {} lt(record, end) { record := add(record, 37) } {
+                let head := calldataload(record) // a load past the last leaf reads zeros
+                let amount := shr(192, calldataload(add(record, 21)))
+                let classIndex := and(shr(88, head), 0xff)
+                // Every field rule at once; _revertLeafCheck tells which one failed.
+                if or(or(iszero(amount), iszero(shr(96, head))), iszero(lt(classIndex, classIds.length))) {
+                    failed := 1
+                    break
+                }
+                let first := shr(192, calldataload(add(record, 29)))
+                mstore(add(leaf, 0x20), leafIndex)
+                mstore(add(leaf, 0x40), calldataload(add(classIds.offset, shl(5, classIndex))))
+                mstore(add(leaf, 0x60), shr(96, head))
+                mstore(add(leaf, 0x80), amount)
+                mstore(add(leaf, 0xa0), first)
+                mstore(add(leaf, 0xc0), sub(add(first, amount), 1)) // both < 2^64: no wrap
+                mstore(0x00, keccak256(leaf, 0xe0))
+                mstore(out, keccak256(0x00, 0x20))
+                out := add(out, 0x20)
+                leafIndex := add(leafIndex, 1)
+            }
+            failedAt := sub(record, leaves.offset)
+        }
+        if (failed) _revertLeafCheck(batchId, firstLeafIndex, leaves, failedAt);
+    }
+
+    /// @dev The root a multiproof rebuilds from `queue`'s first `count` entries (leaf hashes, in
+    /// multiproof order): OpenZeppelin's `processMultiProof` algorithm and pair hashing, so proofs
+    /// from StandardMerkleTree's `getMultiProof` verify, with the flags packed 256 to a word (bit
+    /// `i % 256` of word `i / 256` is flag `i`) and the queue in one array: step `i` hashes the next
+    /// queued value with either the next queued value (flag set) or the next proof hash, and
+    /// appends the result. Hand-written because OpenZeppelin's verifier takes one 32-byte calldata
+    /// word per flag and its loop costs ~800 gas per leaf, a quarter of what {mintLeaves} spends
+    /// above the floor. Stricter than OpenZeppelin's: a step may not read a value not yet computed,
+    /// and every proof hash must be used (else `malformed`). `queue` holds `count + steps` words (see {mintLeaves}).
+    /// tests/contracts/test_multiproof.py holds it to OpenZeppelin's verifier on random trees.
+    function _multiProofRoot(
+        bytes32[] memory queue,
+        uint256 count,
+        bytes32[] calldata proof,
+        uint256[] calldata proofFlagWords
+    ) private pure returns (bytes32 root, bool malformed) {
+        assembly ("memory-safe") {
+            // Pointers: `read` and `write` into the queue, `next` into the proof.
+            let read := add(queue, 0x20)
+            let write := add(read, shl(5, count))
+            let last := add(read, shl(5, mload(queue))) // write reaches it after the last step
+            let next := proof.offset
+            let proofEnd := add(proof.offset, shl(5, proof.length))
+            let flagWord := proofFlagWords.offset
+            let flags := 0
+            for { let i := 0 } lt(write, last) { i := add(i, 1) } {
+                if iszero(and(i, 0xff)) {
+                    flags := calldataload(flagWord)
+                    flagWord := add(flagWord, 0x20)
+                }
+                let a := mload(read)
+                let b := 0
+                switch and(flags, 1)
+                case 0 {
+                    // Past the proof's end only on a malformed proof, which the check after the
+                    // loop rejects (`next` only grows).
+                    b := calldataload(next)
+                    next := add(next, 0x20)
+                    read := add(read, 0x20)
+                }
+                default {
+                    b := mload(add(read, 0x20))
+                    read := add(read, 0x40)
+                }
+                // Every queued value read must have been written already.
+                if gt(read, write) {
+                    malformed := 1
+                    break
+                }
+                flags := shr(1, flags)
+                // Hashes.commutativeKeccak256, branch-free: the smaller value first.
+                let swap := mul(xor(a, b), lt(b, a))
+                mstore(0x00, xor(a, swap))
+                mstore(0x20, xor(b, swap))
+                mstore(write, keccak256(0x00, 0x40))
+                write := add(write, 0x20)
+            }
+            if iszero(eq(next, proofEnd)) { malformed := 1 }
+            root := mload(sub(write, 0x20))
+        }
+    }
+
+    /// @dev The custom error for the packed leaf at byte `offset` of `leaves` that failed a check
+    /// of {_hashLeaves} (the checks again, one at a time, in its order; a leaf passing the first
+    /// two failed the last, its class index).
+    function _revertLeafCheck(
+        uint256 batchId,
+        uint256 firstLeafIndex,
+        bytes calldata leaves,
+        uint256 offset
+    ) private pure {
+        uint256 leafIndex = firstLeafIndex + offset / PACKED_LEAF_BYTES;
+        if (uint64(bytes8(leaves[offset + 21:offset + 29])) == 0) revert LeafAmountMismatch(batchId, leafIndex);
+        if (bytes20(leaves[offset:offset + 20]) == bytes20(0)) revert LeafRecipientZero(batchId, leafIndex);
+        revert LeafClassIndexOutOfRange(batchId, leafIndex, uint8(leaves[offset + 20]));
     }
 
     /// @dev Same value as {leafHash}, hashed in place (the caller checked the recipient is clean).
@@ -853,83 +978,95 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
         }
     }
 
-    /// @dev Credits checked and marked leaves: first all balances, supplies and events (runs of
-    /// consecutive leaves with the same recipient and class share one balance update and one
-    /// TransferSingle; every leaf has its {LeafMinted}), then the receiver hooks, so that a hook
-    /// only ever sees the finished state.
-    function _creditLeaves(Leaf[] calldata leaves) private {
-        uint256 count = leaves.length;
-        // One pair of single-element arrays for every balance update: no memory growth per leaf.
-        uint256[] memory ids = new uint256[](1);
-        uint256[] memory values = new uint256[](1);
-        uint256 checkedClass = leaves[0].classId;
-        _requireClass(checkedClass);
+    /// @dev Credits checked, verified and marked packed leaves: every balance, TransferSingle and
+    /// {LeafMinted} in one assembly loop, then each class's supply once, then the receiver hooks,
+    /// so a hook only ever sees the finished state. A run of consecutive leaves with the same
+    /// recipient and class shares one balance update and one TransferSingle.
+    function _creditLeaves(uint256 batchId, uint256 firstLeafIndex, uint256[] calldata classIds, bytes calldata leaves)
+        private
+    {
+        uint256[] memory minted = new uint256[](classIds.length); // tonnes credited per class index
         bool anyContractRecipient = false;
+        bytes32 transferSingle = TransferSingle.selector;
+        bytes32 leafMinted = LeafMinted.selector;
+        assembly ("memory-safe") {
+            let scratch := mload(0x40) // event data, temporary above the free memory pointer
+            let operator := caller()
+            let innerIndex := not(0) // class index whose _balanceOf[classId] slot `inner` holds
+            let inner := 0
+            let end := add(leaves.offset, leaves.length)
+            let leafIndex := firstLeafIndex
+            for { let record := leaves.offset } lt(record, end) {} {
+                let head := shr(88, calldataload(record)) // recipient | class index
+                // The run of leaves from `record` with this recipient and class. Cannot overflow:
+                // each amount is below 2^64 and calldata holds far fewer than 2^64 leaves.
+                let total := shr(192, calldataload(add(record, 21)))
+                let runEnd := add(record, 37)
+                for {} lt(runEnd, end) { runEnd := add(runEnd, 37) } {
+                    if iszero(eq(shr(88, calldataload(runEnd)), head)) { break }
+                    total := add(total, shr(192, calldataload(add(runEnd, 21))))
+                }
+                let to := shr(8, head)
+                let classIndex := and(head, 0xff)
+                let classId := calldataload(add(classIds.offset, shl(5, classIndex)))
+                if iszero(eq(classIndex, innerIndex)) {
+                    mstore(0x00, classId)
+                    mstore(0x20, _balanceOf.slot)
+                    inner := keccak256(0x00, 0x40)
+                    innerIndex := classIndex
+                }
+                mstore(0x00, to)
+                mstore(0x20, inner)
+                let slot := keccak256(0x00, 0x40)
+                // Unchecked: the class supply, added with overflow checks after this loop, is at
+                // least every balance of the class, so a balance that wrapped reverts there.
+                sstore(slot, add(sload(slot), total))
+                let mintedSlot := add(add(minted, 0x20), shl(5, classIndex))
+                mstore(mintedSlot, add(mload(mintedSlot), total))
+                mstore(scratch, classId)
+                mstore(add(scratch, 0x20), total)
+                log4(scratch, 0x40, transferSingle, operator, 0, to)
+                for {} lt(record, runEnd) { record := add(record, 37) } {
+                    let first := shr(192, calldataload(add(record, 29)))
+                    mstore(scratch, leafIndex)
+                    mstore(add(scratch, 0x20), first)
+                    mstore(add(scratch, 0x40), sub(add(first, shr(192, calldataload(add(record, 21)))), 1))
+                    log2(scratch, 0x60, leafMinted, batchId)
+                    leafIndex := add(leafIndex, 1)
+                }
+                if extcodesize(to) { anyContractRecipient := 1 }
+            }
+        }
+        uint256 mintedAll = 0;
+        for (uint256 k = 0; k < minted.length; ++k) {
+            uint256 amount = minted[k];
+            if (amount != 0) {
+                _supply[classIds[k]] += amount;
+                mintedAll += amount;
+            }
+        }
+        _supplyAll += mintedAll;
+        if (anyContractRecipient) _runReceiverHooks(classIds, leaves);
+    }
+
+    /// @dev The ERC-1155 receiver hook of every run of {mintLeaves} (as credited: one call per run
+    /// of consecutive leaves with the same recipient and class, for its total), after all effects.
+    function _runReceiverHooks(uint256[] calldata classIds, bytes calldata leaves) private {
+        address operator = _msgSender();
+        uint256 count = leaves.length / PACKED_LEAF_BYTES;
         uint256 i = 0;
         while (i < count) {
-            (uint256 end, address to, uint256 classId, uint256 total) = _run(leaves, i);
-            if (classId != checkedClass) {
-                _requireClass(classId);
-                checkedClass = classId;
+            bytes21 head = bytes21(leaves[i * PACKED_LEAF_BYTES:]);
+            uint256 total = 0;
+            uint256 end = i;
+            while (end < count && bytes21(leaves[end * PACKED_LEAF_BYTES:]) == head) {
+                uint256 amountAt = end * PACKED_LEAF_BYTES + 21;
+                total += uint64(bytes8(leaves[amountAt:amountAt + 8]));
+                ++end;
             }
-            ids[0] = classId;
-            values[0] = total;
-            _update(address(0), to, ids, values);
-            _emitLeavesMinted(leaves, i, end);
-            if (to.code.length != 0) anyContractRecipient = true;
+            address to = address(bytes20(head));
+            ERC1155Utils.checkOnERC1155Received(operator, address(0), to, classIds[uint8(head[20])], total, "");
             i = end;
-        }
-        if (!anyContractRecipient) return; // EOAs have no hook: the usual case ends here
-        address operator = _msgSender();
-        i = 0;
-        while (i < count) {
-            (uint256 end, address to, uint256 classId, uint256 total) = _run(leaves, i);
-            ERC1155Utils.checkOnERC1155Received(operator, address(0), to, classId, total, "");
-            i = end;
-        }
-    }
-
-    /// @dev The run of consecutive leaves from `start` with the same recipient and class (fields
-    /// already checked by {_checkAndMarkLeaves}) and its total amount.
-    function _run(Leaf[] calldata leaves, uint256 start)
-        private
-        pure
-        returns (uint256 end, address to, uint256 classId, uint256 total)
-    {
-        assembly ("memory-safe") {
-            let leaf := add(leaves.offset, mul(start, 0xe0))
-            classId := calldataload(add(leaf, 0x40))
-            to := calldataload(add(leaf, 0x60))
-            total := calldataload(add(leaf, 0x80))
-            for { end := add(start, 1) } lt(end, leaves.length) { end := add(end, 1) } {
-                leaf := add(leaf, 0xe0)
-                if iszero(and(eq(calldataload(add(leaf, 0x60)), to), eq(calldataload(add(leaf, 0x40)), classId))) {
-                    break
-                }
-                let sum := add(total, calldataload(add(leaf, 0x80)))
-                if lt(sum, total) {
-                    // Panic(0x11), as checked arithmetic would revert.
-                    mstore(0x00, shl(224, 0x4e487b71))
-                    mstore(0x04, 0x11)
-                    revert(0x00, 0x24)
-                }
-                total := sum
-            }
-        }
-    }
-
-    /// @dev {LeafMinted} for leaves[start..end), encoded in place.
-    function _emitLeavesMinted(Leaf[] calldata leaves, uint256 start, uint256 end) private {
-        bytes32 topic = LeafMinted.selector;
-        assembly ("memory-safe") {
-            let scratch := mload(0x40) // temporary, above the free memory pointer
-            for { let i := start } lt(i, end) { i := add(i, 1) } {
-                let leaf := add(leaves.offset, mul(i, 0xe0))
-                mstore(scratch, calldataload(add(leaf, 0x20)))
-                mstore(add(scratch, 0x20), calldataload(add(leaf, 0xa0)))
-                mstore(add(scratch, 0x40), calldataload(add(leaf, 0xc0)))
-                log2(scratch, 0x60, topic, calldataload(leaf))
-            }
         }
     }
 
@@ -997,16 +1134,50 @@ contract ICCToken is ERC1155Supply, AccessControl, Pausable, EIP712, Nonces {
         );
     }
 
-    /// @dev Retirement certificates are soulbound: they can be minted, never moved or burned.
+    /// @dev OpenZeppelin's ERC1155 `_update` with ERC1155Supply's supply tracking, over this
+    /// contract's own storage (see `_balanceOf`), plus the soulbound rule: retirement certificates
+    /// can be minted, never moved or burned. Same errors and events as OpenZeppelin's.
     function _update(address from, address to, uint256[] memory ids, uint256[] memory values)
         internal
         override
     {
-        if (from != address(0)) {
-            for (uint256 i = 0; i < ids.length; ++i) {
-                if (ids[i] & CERTIFICATE_FLAG != 0) revert CertificateNonTransferable(ids[i]);
+        if (ids.length != values.length) revert ERC1155InvalidArrayLength(ids.length, values.length);
+        uint256 mintedAll = 0;
+        uint256 burnedAll = 0;
+        for (uint256 i = 0; i < ids.length; ++i) {
+            uint256 id = ids[i];
+            uint256 value = values[i];
+            if (from == address(0)) {
+                _supply[id] += value;
+                mintedAll += value;
+            } else {
+                if (id & CERTIFICATE_FLAG != 0) revert CertificateNonTransferable(id);
+                uint256 fromBalance = _balanceOf[id][from];
+                if (fromBalance < value) revert ERC1155InsufficientBalance(from, fromBalance, value, id);
+                unchecked {
+                    _balanceOf[id][from] = fromBalance - value;
+                }
+            }
+            // Unchecked: the balances of an id sum to its supply, which the checked addition above
+            // bounds, so a credit cannot overflow and a burn cannot take more than exists.
+            unchecked {
+                if (to == address(0)) {
+                    _supply[id] -= value;
+                    burnedAll += value;
+                } else {
+                    _balanceOf[id][to] += value;
+                }
             }
         }
-        super._update(from, to, ids, values);
+        _supplyAll += mintedAll;
+        unchecked {
+            _supplyAll -= burnedAll; // the burned tokens were part of the supplies, which sum to it
+        }
+        address operator = _msgSender();
+        if (ids.length == 1) {
+            emit TransferSingle(operator, from, to, ids[0], values[0]);
+        } else {
+            emit TransferBatch(operator, from, to, ids, values);
+        }
     }
 }

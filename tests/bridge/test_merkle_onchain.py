@@ -1,11 +1,13 @@
 """Python-built Merkle trees verified by the deployed ICCToken contract (claim and multiproof)."""
 
+import random
+
 import pytest
 from eth_account import Account
 
-from bridge.batcher import LEAF_ENCODING, minted_on_chain, sign_commit
+from bridge.batcher import LEAF_ENCODING, minted_on_chain, pack_leaves, pack_proof_flags, sign_commit
 from bridge.chain import Chain, ChainRevert
-from bridge.merkle import StandardMerkleTree
+from bridge.merkle import StandardMerkleTree, verify_multi_proof
 from registry.domain.classes import ClassKey
 
 KEY = ClassKey(project_number=78040, vintage=2023)
@@ -28,6 +30,57 @@ def _tree(batch_id, holders, n=13):
     return values, StandardMerkleTree.of(values, LEAF_ENCODING, sort_leaves=False)
 
 
+def _mint_args(tree, indices, proof=None, flags=None) -> tuple:
+    """``mintLeaves``' arguments after the batch id for consecutive leaves ``indices``."""
+    multi = tree.get_multi_proof(list(indices))
+    packed = pack_leaves(multi.leaves)
+    proof = [bytes.fromhex(p[2:]) for p in multi.proof] if proof is None else proof
+    flags = pack_proof_flags(multi.proof_flags if flags is None else flags)
+    return packed.first_leaf_index, packed.class_ids, packed.leaves, proof, flags
+
+
+def test_packed_multiproof_verifier_agrees_with_openzeppelins_on_random_trees(deployed):
+    """The contract's own multiproof loop (packed flags) against OpenZeppelin's algorithm in
+    Python (bridge.merkle.verify_multi_proof, checked against the npm library elsewhere): every
+    valid contiguous range mints, and every single-bit change to a flag or a proof hash that
+    the OpenZeppelin algorithm rejects is rejected, without minting anything."""
+    chain, signer, relayer, holders = deployed
+    token = chain.token
+    rng = random.Random(20261123)
+    batch_id = 100
+    for n in (1, 2, 3, 5, 8, 13, 31, 64, 257, 300):
+        batch_id += 1
+        values, tree = _tree(batch_id, holders, n=n)
+        chain.transact(signer, token.functions.commitBatch(batch_id, bytes.fromhex(tree.root[2:]), n), "commit", gas=200_000)
+        start = rng.randrange(n)
+        indices = list(range(start, rng.randint(start + 1, n)))
+        multi = tree.get_multi_proof(indices)
+        proof = [bytes.fromhex(p[2:]) for p in multi.proof]
+        flags = list(multi.proof_flags)
+        leaf_hashes = [tree.leaf_hash(v) for v in multi.leaves]
+        tampered = []
+        if flags:
+            i = rng.randrange(len(flags))
+            tampered.append((proof, flags[:i] + [not flags[i]] + flags[i + 1:]))
+        if proof:
+            j = rng.randrange(len(proof))
+            flipped = bytearray(proof[j])
+            flipped[rng.randrange(32)] ^= 1 << rng.randrange(8)
+            tampered.append((proof[:j] + [bytes(flipped)] + proof[j + 1:], flags))
+        for bad_proof, bad_flags in tampered:
+            try:
+                accepted = verify_multi_proof(tree.root, leaf_hashes, ["0x" + p.hex() for p in bad_proof], bad_flags)
+            except ValueError:
+                accepted = False
+            assert not accepted
+            with pytest.raises(ChainRevert) as info:
+                chain.transact(relayer, token.functions.mintLeaves(batch_id, *_mint_args(tree, indices, bad_proof, bad_flags)),
+                               "tampered mint", gas=29_000_000)
+            assert info.value.error in {"InvalidMerkleProof", "MalformedMultiproof"}, (n, indices)
+        chain.transact(relayer, token.functions.mintLeaves(batch_id, *_mint_args(tree, indices)), "mint", gas=29_000_000)
+        assert minted_on_chain(chain, batch_id, list(range(n))) == set(indices), (n, indices)
+
+
 def test_contract_leaf_hash_and_proofs_match_python(deployed):
     chain, signer, relayer, holders = deployed
     token = chain.token
@@ -43,14 +96,7 @@ def test_contract_leaf_hash_and_proofs_match_python(deployed):
     assert token.functions.isLeafMinted(7, 3).call()
 
     # multiproof path: a contiguous run of leaves in one transaction
-    multi = tree.get_multi_proof(list(range(5, 10)))
-    chain.transact(
-        relayer,
-        token.functions.mintLeaves(7, [tuple(v) for v in multi.leaves], [bytes.fromhex(p[2:]) for p in multi.proof],
-                                   multi.proof_flags),
-        "mintLeaves",
-        gas=1_000_000,
-    )
+    chain.transact(relayer, token.functions.mintLeaves(7, *_mint_args(tree, range(5, 10))), "mintLeaves", gas=1_000_000)
     assert [token.functions.isLeafMinted(7, i).call() for i in range(13)] == [i == 3 or 5 <= i <= 9 for i in range(13)]
     assert minted_on_chain(chain, 7, list(range(13))) == {3, 5, 6, 7, 8, 9}
     assert minted_on_chain(chain, 7, [0, 4, 9, 10]) == {9} and minted_on_chain(chain, 7, []) == set()

@@ -14,7 +14,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from bridge.batcher import LEAF_ENCODING, commit_typed_data
+from bridge.batcher import LEAF_ENCODING, commit_typed_data, pack_leaves, pack_proof_flags
 from bridge.chain import Chain, ChainRevert, Receipt, decode_revert
 from bridge.merkle import StandardMerkleTree
 from bridge.solidity import load_artifact
@@ -50,9 +50,13 @@ class Batch:
     def proof(self, index: int) -> list[bytes]:
         return [bytes.fromhex(p[2:]) for p in self.tree.get_proof(index)]
 
-    def multi(self, indices: list[int]) -> tuple[list[tuple], list[bytes], list[bool]]:
+    def multi(self, indices: list[int]) -> tuple[int, list[int], bytes, list[bytes], list[int]]:
+        """``mintLeaves``' arguments after the batch id for consecutive leaves ``indices``:
+        (firstLeafIndex, classIds, packed leaves, proof, packed proof flags)."""
         multi = self.tree.get_multi_proof(indices)
-        return [tuple(v) for v in multi.leaves], [bytes.fromhex(p[2:]) for p in multi.proof], list(multi.proof_flags)
+        packed = pack_leaves(multi.leaves)
+        proof = [bytes.fromhex(p[2:]) for p in multi.proof]
+        return packed.first_leaf_index, packed.class_ids, packed.leaves, proof, pack_proof_flags(multi.proof_flags)
 
 
 @dataclass
@@ -109,8 +113,7 @@ class TokenWorld:
 
     def mint(self, batch: Batch, indices: list[int] | None = None, sender: LocalAccount | None = None) -> Receipt:
         indices = list(range(len(batch.values))) if indices is None else indices
-        leaves, proof, flags = batch.multi(indices)
-        return self.tx(sender or self.relayer, "mintLeaves", batch.batch_id, leaves, proof, flags)
+        return self.tx(sender or self.relayer, "mintLeaves", batch.batch_id, *batch.multi(indices))
 
     def give(self, holder: str, amount: int, class_id: int | None = None) -> None:
         """Mint ``amount`` tonnes of a class to ``holder`` through a one-leaf batch."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from bridge.batcher import LEAF_ENCODING
+from bridge.batcher import LEAF_ENCODING, PACKED_LEAF_BYTES, UnpackableLeaf
 from bridge.chain import ChainRevert
 from bridge.merkle import StandardMerkleTree
 
@@ -121,11 +121,23 @@ def test_mint_leaves_replayed_leaf(world):
     world.mint(batch, [0, 1])
     args = world.reverts("LeafAlreadyMinted", world.relayer, "mintLeaves", 1, *batch.multi([1, 2]))
     assert args == (1, 1)
-    # the same leaf twice in one call (the proof is built over the pair, the bitmap catches it)
-    leaves, proof, flags = batch.multi([2])
-    world.reverts("LeafAlreadyMinted", world.relayer, "mintLeaves", 1, leaves * 2, proof, flags)
     world.mint(batch, [2])
     assert world.supply() == 30
+
+
+def test_mint_leaves_take_a_contiguous_range_in_multiproof_order(world):
+    """Leaf indices follow from the range's first index: leaves sent in another order, or a
+    range with a gap, hash as other leaves and fail the proof."""
+    batch = world.batch(1, [h.address for h in world.holders] * 2)
+    world.commit(batch)
+    first, class_ids, leaves, proof, flags = batch.multi([1, 2, 3])
+    swapped = leaves[37:74] + leaves[:37] + leaves[74:]
+    world.reverts("InvalidMerkleProof", world.relayer, "mintLeaves", 1, first, class_ids, swapped, proof, flags)
+    world.reverts("InvalidMerkleProof", world.relayer, "mintLeaves", 1, 2, class_ids, leaves, proof, flags)
+    with pytest.raises(UnpackableLeaf, match="consecutive leaves"):
+        batch.multi([1, 3])
+    world.tx(world.relayer, "mintLeaves", 1, first, class_ids, leaves, proof, flags)
+    assert [world.call("isLeafMinted", 1, i) for i in range(6)] == [False, True, True, True, False, False]
 
 
 def test_mint_leaves_proof_from_another_batch(world):
@@ -133,62 +145,63 @@ def test_mint_leaves_proof_from_another_batch(world):
     second = world.batch(2, [world.holders[0].address, world.holders[1].address])
     world.commit(first)
     world.commit(second)
-    leaves, proof, flags = first.multi([0, 1])
-    # leaves of batch 1 presented as batch 2
-    world.reverts("LeafFromOtherBatch", world.relayer, "mintLeaves", 2, leaves, proof, flags)
-    # leaves relabelled with batch 2's id keep batch 1's proof: the root does not match
-    relabelled = [(2, *leaf[1:]) for leaf in leaves]
-    world.reverts("InvalidMerkleProof", world.relayer, "mintLeaves", 2, relabelled, proof, flags)
+    # batch 1's leaves and proof presented as batch 2: hashed with batch id 2, they are other leaves
+    world.reverts("InvalidMerkleProof", world.relayer, "mintLeaves", 2, *first.multi([0, 1]))
+    # the claim path names the batch in the leaf: relabelled, it is not in batch 2's tree either
+    world.reverts("InvalidMerkleProof", world.outsider, "claim", (2, *first.leaf(0)[1:]), first.proof(0))
     assert world.supply() == 0
+
+
+def _with_field(leaves: bytes, position: int, offset: int, value: bytes) -> bytes:
+    """Packed ``leaves`` with bytes at ``offset`` of leaf ``position`` replaced by ``value``."""
+    at = position * PACKED_LEAF_BYTES + offset
+    return leaves[:at] + value + leaves[at + len(value):]
 
 
 def test_mint_leaves_reverts_on_bad_leaves(world):
     holder = world.holders[0].address
     batch = world.batch(1, [holder, holder, holder])
     world.commit(batch)
-    leaves, proof, flags = batch.multi([0, 1])
+    first, class_ids, leaves, proof, flags = batch.multi([0, 1])
+    assert world.call("PACKED_LEAF_BYTES") == PACKED_LEAF_BYTES == len(leaves) // 2
 
-    def with_leaf(index, field, value):
-        changed = [list(leaf) for leaf in leaves]
-        changed[index][field] = value
-        return [tuple(leaf) for leaf in changed]
+    def mint_reverts(error, *args, batch_id=1):
+        return world.reverts(error, world.relayer, "mintLeaves", batch_id, *args)
 
-    world.reverts("EmptyBatch", world.relayer, "mintLeaves", 1, [], [_root(batch)], [])
-    world.reverts("BatchNotCommitted", world.relayer, "mintLeaves", 9, leaves, proof, flags)
-    world.reverts("LeafOutOfRange", world.relayer, "mintLeaves", 1, with_leaf(0, 1, 3), proof, flags)
-    world.reverts("LeafAmountMismatch", world.relayer, "mintLeaves", 1, with_leaf(1, 4, 11), proof, flags)
-    world.reverts("LeafAmountMismatch", world.relayer, "mintLeaves", 1, with_leaf(1, 4, 0), proof, flags)
-    world.reverts("LeafAmountMismatch", world.relayer, "mintLeaves", 1, with_leaf(1, 6, 0), proof, flags)
-    world.reverts("LeafRecipientZero", world.relayer, "mintLeaves", 1, with_leaf(0, 3, ZERO), proof, flags)
+    assert mint_reverts("EmptyBatch", 0, class_ids, b"", [_root(batch)], []) == (1,)
+    mint_reverts("BatchNotCommitted", first, class_ids, leaves, proof, flags, batch_id=9)
+    assert mint_reverts("MalformedLeaves", first, class_ids, leaves + b"\x00", proof, flags) == (2 * 37 + 1,)
+    assert mint_reverts("LeafOutOfRange", 2, class_ids, leaves, proof, flags) == (1, 3)
+    assert mint_reverts("LeafOutOfRange", 3, class_ids, leaves, proof, flags) == (1, 3)
+    assert mint_reverts("LeafOutOfRange", 2**64, class_ids, leaves, proof, flags) == (1, 2**64)
+    zero_amount = _with_field(leaves, 1, 21, bytes(8))
+    assert mint_reverts("LeafAmountMismatch", first, class_ids, zero_amount, proof, flags) == (1, 1)
+    zero_recipient = _with_field(leaves, 0, 0, bytes(20))
+    assert mint_reverts("LeafRecipientZero", first, class_ids, zero_recipient, proof, flags) == (1, 0)
+    bad_class = _with_field(leaves, 1, 20, b"\x01")
+    assert mint_reverts("LeafClassIndexOutOfRange", first, class_ids, bad_class, proof, flags) == (1, 1, 1)
     # a leaf of a class the registry never registered on-chain (valid proof, committed root)
     unregistered = world.batch(2, [holder], class_id=77)
     world.commit(unregistered)
-    world.reverts("ClassNotRegistered", world.relayer, "mintLeaves", 2, *unregistered.multi([0]))
+    mint_reverts("ClassNotRegistered", *unregistered.multi([0]), batch_id=2)
     world.reverts("ClassNotRegistered", world.outsider, "claim", unregistered.leaf(0), unregistered.proof(0))
-    world.reverts("InvalidMerkleProof", world.relayer, "mintLeaves", 1, with_leaf(0, 3, world.holders[1].address),
-                  proof, flags)
-    world.reverts("InvalidMerkleProof", world.relayer, "mintLeaves", 1, leaves, [b"\x01" * 32] * len(proof), flags)
-    world.reverts("MerkleProofInvalidMultiproof", world.relayer, "mintLeaves", 1, leaves, proof, flags + [True])
+    assert mint_reverts("ClassNotRegistered", first, class_ids + [77], leaves, proof, flags) == (77,)
+    # fields the proof covers: another recipient, another amount (so another last serial)
+    other = _with_field(leaves, 0, 0, bytes.fromhex(world.holders[1].address[2:]))
+    mint_reverts("InvalidMerkleProof", first, class_ids, other, proof, flags)
+    more = _with_field(leaves, 1, 21, (11).to_bytes(8, "big"))
+    mint_reverts("InvalidMerkleProof", first, class_ids, more, proof, flags)
+    mint_reverts("InvalidMerkleProof", first, class_ids, leaves, [b"\x01" * 32] * len(proof), flags)
+    # multiproof shape: flag words of the wrong length; flags that use more proof hashes than
+    # given, or that read a queued hash before it is computed; an extra level hashes past the root
+    assert len(proof) == 1 and flags == [0b01]
+    mint_reverts("MalformedMultiproof", first, class_ids, leaves, proof, flags + [0])
+    mint_reverts("MalformedMultiproof", first, class_ids, leaves, proof, [0b00])
+    mint_reverts("MalformedMultiproof", first, class_ids, leaves, proof, [0b11])
+    mint_reverts("InvalidMerkleProof", first, class_ids, leaves, proof + [proof[0]], flags)
     assert world.supply() == 0 and not any(world.call("isLeafMinted", 1, i) for i in range(3))
-
-
-def test_mint_leaves_rejects_a_dirty_recipient_word(world):
-    """The hot path reads leaves in assembly: a recipient word with bits above 160 must fail."""
-    holder = world.holders[0].address
-    batch = world.batch(1, [holder])
-    world.commit(batch)
-    leaves, proof, flags = batch.multi([0])
-    data = bytearray(bytes.fromhex(world.token.encode_abi("mintLeaves", args=[1, leaves, proof, flags])[2:]))
-    word = bytes.fromhex(holder[2:].lower().rjust(64, "0"))
-    at = data.index(word)
-    data[at] = 0x01  # dirty the top byte of the recipient word
-    tx = {"from": world.relayer.address, "to": world.token.address, "data": bytes(data), "gas": 1_000_000,
-          "chainId": world.chain.chain_id, "nonce": world.chain._next_nonce(world.relayer.address),
-          **world.chain._fees()}
-    with pytest.raises(ChainRevert) as info:
-        world.chain.send_signed(world.relayer, tx, "dirty mint")
-    assert info.value.error == "LeafRecipientZero"
-    assert world.supply() == 0
+    world.mint(batch, [0, 1])
+    assert world.supply() == 20
 
 
 def test_mint_leaves_paused(world):
