@@ -36,7 +36,7 @@ from registry.models import (
 from . import faults
 from .chain import Chain, Receipt
 from .locks import claim
-from .merkle import StandardMerkleTree
+from .merkle import MultiProof, StandardMerkleTree
 from .models import BatchStatus, Deployment, MintBatch, MintLeaf
 
 log = logging.getLogger("icr_bridge.batcher")
@@ -109,6 +109,14 @@ def pack_proof_flags(flags: Sequence[bool]) -> list[int]:
         if flag:
             words[i >> 8] |= 1 << (i & 0xFF)
     return words
+
+
+def mint_leaves_arguments(multi: MultiProof) -> tuple[int, list[int], bytes, list[bytes], list[int]]:
+    """``ICCToken.mintLeaves``' arguments after the batch id for a multiproof of consecutive
+    leaves: (firstLeafIndex, classIds, packed leaves, proof, packed proof flags)."""
+    packed = pack_leaves(multi.leaves)
+    proof = [bytes.fromhex(p[2:]) for p in multi.proof]
+    return packed.first_leaf_index, packed.class_ids, packed.leaves, proof, pack_proof_flags(multi.proof_flags)
 
 
 #: Leaves per mint transaction. ~32k gas per contiguous leaf (toolchain notes) keeps a
@@ -397,11 +405,7 @@ def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccoun
     receipts = []
     chunk = chunk_size_for(chain, chunk)
     for run in contiguous_chunks(to_send, chunk):
-        multi = tree.get_multi_proof(run)
-        packed = pack_leaves(multi.leaves)
-        proof = [bytes.fromhex(p[2:]) for p in multi.proof]
-        fn = token.functions.mintLeaves(batch_id, packed.first_leaf_index, packed.class_ids, packed.leaves, proof,
-                                        pack_proof_flags(multi.proof_flags))
+        fn = token.functions.mintLeaves(batch_id, *mint_leaves_arguments(tree.get_multi_proof(run)))
         gas = GAS_OVERHEAD + GAS_PER_LEAF * len(run)
         receipts.append(chain.transact(relayer, fn, f"mint batch {batch_id} leaves {run[0]}-{run[-1]}", gas=gas))
         faults.point("batch.mint_chunk_sent")

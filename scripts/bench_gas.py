@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from eth_account import Account  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 
-from bridge.batcher import LEAF_ENCODING, pack_leaves, pack_proof_flags  # noqa: E402
+from bridge.batcher import LEAF_ENCODING, mint_leaves_arguments  # noqa: E402
 from bridge.chain import Chain, eth_tester_web3  # noqa: E402
 from bridge.merkle import StandardMerkleTree  # noqa: E402
 from bridge.solidity import load_artifact  # noqa: E402
@@ -89,11 +89,7 @@ class Bench:
         """(gas used, calldata gas) of one mintLeaves over leaves 0..n-1 of a fresh batch."""
         batch_id, _, tree = self.batch(recipients)
         multi = tree.get_multi_proof(list(range(len(recipients))))
-        packed = pack_leaves(multi.leaves)
-        fn = self.chain.token.functions.mintLeaves(
-            batch_id, packed.first_leaf_index, packed.class_ids, packed.leaves,
-            [bytes.fromhex(p[2:]) for p in multi.proof], pack_proof_flags(multi.proof_flags)
-        )
+        fn = self.chain.token.functions.mintLeaves(batch_id, *mint_leaves_arguments(multi))
         receipt = self.chain.transact(self.relayer, fn, "mintLeaves", gas=29_000_000)
         data = bytes(self.w3.eth.get_transaction(receipt.tx_hash)["input"])
         return receipt.gas_used, sum(16 if b else 4 for b in data)

@@ -821,11 +821,11 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
             uint256 wordIndex = index >> 8;
             uint256 wordEnd = (wordIndex + 1) << 8;
             uint256 span = (end < wordEnd ? end : wordEnd) - index; // 1..256 leaves in this word
-            // `span` bits set from bit `index % 256`; 2^256 wraps to 0 for a full word, so 0 - 1 is all ones.
+            // `span` bits set from bit `index % 256`. A full word (span 256, from bit 0) shifts the 1
+            // out to 0, and 0 - 1 wraps to all ones.
             uint256 mask;
             unchecked {
                 mask = ((uint256(1) << span) - 1) << (index & 0xff);
-                if (span == 256) mask = type(uint256).max;
             }
             uint256 word = bitmap[wordIndex];
             uint256 minted = word & mask;

@@ -5,9 +5,9 @@ import random
 import pytest
 from eth_account import Account
 
-from bridge.batcher import LEAF_ENCODING, minted_on_chain, pack_leaves, pack_proof_flags, sign_commit
+from bridge.batcher import LEAF_ENCODING, mint_leaves_arguments, minted_on_chain, sign_commit
 from bridge.chain import Chain, ChainRevert
-from bridge.merkle import StandardMerkleTree, verify_multi_proof
+from bridge.merkle import MultiProof, StandardMerkleTree, verify_multi_proof
 from registry.domain.classes import ClassKey
 
 KEY = ClassKey(project_number=78040, vintage=2023)
@@ -31,12 +31,11 @@ def _tree(batch_id, holders, n=13):
 
 
 def _mint_args(tree, indices, proof=None, flags=None) -> tuple:
-    """``mintLeaves``' arguments after the batch id for consecutive leaves ``indices``."""
+    """``mintLeaves``' arguments after the batch id for consecutive leaves ``indices``, with the
+    multiproof's hashes (hex) or flags replaced when given."""
     multi = tree.get_multi_proof(list(indices))
-    packed = pack_leaves(multi.leaves)
-    proof = [bytes.fromhex(p[2:]) for p in multi.proof] if proof is None else proof
-    flags = pack_proof_flags(multi.proof_flags if flags is None else flags)
-    return packed.first_leaf_index, packed.class_ids, packed.leaves, proof, flags
+    return mint_leaves_arguments(MultiProof(multi.leaves, multi.proof if proof is None else proof,
+                                            multi.proof_flags if flags is None else flags))
 
 
 def test_packed_multiproof_verifier_agrees_with_openzeppelins_on_random_trees(deployed):
@@ -55,21 +54,20 @@ def test_packed_multiproof_verifier_agrees_with_openzeppelins_on_random_trees(de
         start = rng.randrange(n)
         indices = list(range(start, rng.randint(start + 1, n)))
         multi = tree.get_multi_proof(indices)
-        proof = [bytes.fromhex(p[2:]) for p in multi.proof]
         flags = list(multi.proof_flags)
         leaf_hashes = [tree.leaf_hash(v) for v in multi.leaves]
         tampered = []
         if flags:
             i = rng.randrange(len(flags))
-            tampered.append((proof, flags[:i] + [not flags[i]] + flags[i + 1:]))
-        if proof:
-            j = rng.randrange(len(proof))
-            flipped = bytearray(proof[j])
+            tampered.append((multi.proof, flags[:i] + [not flags[i]] + flags[i + 1:]))
+        if multi.proof:
+            j = rng.randrange(len(multi.proof))
+            flipped = bytearray.fromhex(multi.proof[j][2:])
             flipped[rng.randrange(32)] ^= 1 << rng.randrange(8)
-            tampered.append((proof[:j] + [bytes(flipped)] + proof[j + 1:], flags))
+            tampered.append((multi.proof[:j] + ["0x" + flipped.hex()] + multi.proof[j + 1:], flags))
         for bad_proof, bad_flags in tampered:
             try:
-                accepted = verify_multi_proof(tree.root, leaf_hashes, ["0x" + p.hex() for p in bad_proof], bad_flags)
+                accepted = verify_multi_proof(tree.root, leaf_hashes, bad_proof, bad_flags)
             except ValueError:
                 accepted = False
             assert not accepted

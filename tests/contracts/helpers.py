@@ -14,7 +14,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from bridge.batcher import LEAF_ENCODING, commit_typed_data, pack_leaves, pack_proof_flags
+from bridge.batcher import LEAF_ENCODING, commit_typed_data, mint_leaves_arguments
 from bridge.chain import Chain, ChainRevert, Receipt, decode_revert
 from bridge.merkle import StandardMerkleTree
 from bridge.solidity import load_artifact
@@ -53,10 +53,7 @@ class Batch:
     def multi(self, indices: list[int]) -> tuple[int, list[int], bytes, list[bytes], list[int]]:
         """``mintLeaves``' arguments after the batch id for consecutive leaves ``indices``:
         (firstLeafIndex, classIds, packed leaves, proof, packed proof flags)."""
-        multi = self.tree.get_multi_proof(indices)
-        packed = pack_leaves(multi.leaves)
-        proof = [bytes.fromhex(p[2:]) for p in multi.proof]
-        return packed.first_leaf_index, packed.class_ids, packed.leaves, proof, pack_proof_flags(multi.proof_flags)
+        return mint_leaves_arguments(self.tree.get_multi_proof(indices))
 
 
 @dataclass
