@@ -20,13 +20,14 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from registry.models import Retirement, TokenizationRequest, TokenizationStatus
+from registry.tables.core import Retirement, TokenizationRequest
+from registry.domain.enums import TokenizationStatus
 
-from .chain import Chain, http_web3
-from .deploy import BridgeKeys
-from .engine import CycleReport, run_cycle
-from .models import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf
-from .settings import BridgeSettings
+from bridge.chain.client import Chain, http_web3
+from bridge.engine.deploy import BridgeKeys
+from bridge.engine.cycle import CycleReport, run_cycle
+from bridge.tables import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf
+from bridge.settings import BridgeSettings
 
 log = logging.getLogger("icr_bridge.operator")
 

@@ -44,14 +44,15 @@ from benchlib import (
     tree_timing,
 )
 
-from bridge import batcher  # noqa: E402 - benchlib puts the repository on sys.path
-from bridge.chain import eth_tester_web3, http_web3
-from bridge.models import MintLeaf
-from bridge.reconcile import conservation
-from bridge.sync import sync_once
-from registry import custody
+from bridge.engine import batcher  # noqa: E402 - benchlib puts the repository on sys.path
+from bridge.chain.client import eth_tester_web3, http_web3
+from bridge.tables import MintLeaf
+from bridge.engine.reconcile import conservation
+from bridge.engine.sync import sync_once
+from registry.bridged import custody
 from registry.db import transaction
-from registry.models import TokenizationRequest, TokenizationStatus
+from registry.tables.core import TokenizationRequest
+from registry.domain.enums import TokenizationStatus
 
 #: Transactions per second the toolchain notes measured (gas given explicitly).
 TOOLCHAIN_TX_PER_S = {"eth-tester": 30, "anvil": 60}
@@ -88,7 +89,7 @@ def chain_node(kind: str) -> Iterator:
     if kind == "eth-tester":
         yield eth_tester_web3()
         return
-    from bridge.anvil import start_anvil
+    from bridge.chain.anvil import start_anvil
 
     # Stock settings (30M block gas limit: a 200-leaf mint transaction uses ~6.5M).
     with start_anvil() as node:
@@ -97,7 +98,7 @@ def chain_node(kind: str) -> Iterator:
 
 def relayer_pool(w3, chain_kind: str) -> list:
     """The per-block path's relayer keys, funded (setup, not timed)."""
-    from bridge.chain import Chain
+    from bridge.chain.client import Chain
 
     pool = [seeded_account(f"e2e/{chain_kind}/claim-relayer/{i}") for i in range(CLAIM_GROUP)]
     Chain(w3).fund_from_dev_account(*(k.address for k in pool), amount=10**19)
@@ -114,7 +115,7 @@ def claim_each(world, batch_id: int, pool: list, clock: Clock, on_tx) -> int:
     re-executes them when it mines, so it cannot take a pipelined group."""
     from sqlmodel import Session, select
 
-    from bridge.models import MintBatch
+    from bridge.tables import MintBatch
 
     with Session(world.engine) as s:
         batch = s.get(MintBatch, batch_id)

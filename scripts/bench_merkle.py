@@ -1,4 +1,4 @@
-"""Benchmark bridge.merkle.StandardMerkleTree with the bridge leaf encoding.
+"""Benchmark bridge.merkle.tree.StandardMerkleTree with the bridge leaf encoding.
 
 Usage: python scripts/bench_merkle.py [--leaves N] [--sort-leaves]
 The last output line is machine-readable ``name=value`` pairs.
@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bridge.merkle import KECCAK_BACKEND, StandardMerkleTree  # noqa: E402
+from bridge.merkle.tree import KECCAK_BACKEND, StandardMerkleTree  # noqa: E402
 
 # (batchId, leafIndex, classId, recipient, amount, firstSerial, lastSerial)
 LEAF_ENCODING = ["uint256", "uint256", "uint256", "address", "uint256", "uint256", "uint256"]

@@ -41,9 +41,9 @@ from typing import Any, Iterator
 import benchlib
 from benchlib import REPO, headline, open_registry, percentile, progress, table, temp_database
 
-from bridge.anvil import free_port  # noqa: E402 - benchlib puts the repository on sys.path
-from registry import balances as balance_table
-from registry import custody
+from bridge.chain.anvil import free_port  # noqa: E402 - benchlib puts the repository on sys.path
+from registry.operations import balances as balance_table
+from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.classes import STANDARD_AUTHORIZED_USES, ClassKey
 from registry.domain.serials import VintageSerialization
@@ -65,7 +65,7 @@ CHUNK = 50_000
 
 
 def _table(name: str):
-    from registry.schema import metadata
+    from bridge.schema import metadata
 
     return metadata().tables[name]
 
@@ -234,7 +234,8 @@ def generate(engine, n: int, seed: int = 11, bar=None) -> Dataset:
 def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13) -> list[float]:
     from sqlmodel import Session, select
 
-    from registry.models import CreditClass, CreditStatus, SerialBlock
+    from registry.tables.core import CreditClass, SerialBlock
+    from registry.domain.enums import CreditStatus
 
     rng = random.Random(seed)
     latencies = []
@@ -275,10 +276,11 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
     tonnes than the account's lowest block of the class holds, each in its own transaction."""
     from sqlmodel import Session, select
 
-    from registry import operations as ops
+    from registry.operations import credits as ops
     from registry.domain import lifecycle as lc
     from registry.domain.classes import Purpose
-    from registry.models import CreditStatus, SerialBlock
+    from registry.domain.enums import CreditStatus
+    from registry.tables.core import SerialBlock
 
     rng = random.Random(seed)
     details = lc.RetirementDetails(purpose=Purpose.voluntary, beneficiary_name="Benchmark beneficiary")
@@ -343,7 +345,7 @@ class Server:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.log = io.BytesIO()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve", "--db", url, "--port", str(self.port), "--log-level",
+            [sys.executable, "-m", "bridge.cli.main", "serve", "--db", url, "--port", str(self.port), "--log-level",
              "WARNING"],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )

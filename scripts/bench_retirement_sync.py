@@ -35,16 +35,16 @@ from benchlib import (
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bridge.anvil import start_anvil  # noqa: E402 - benchlib puts the repository on sys.path
-from bridge.chain import http_web3
-from bridge.engine import run_cycle
-from bridge.reconcile import conservation, reconcile
-from bridge.retirement_data import RetirementDetails, encode_retirement_data
-from bridge.sync import rewind_cursor, sync_once
-from registry import custody
+from bridge.chain.anvil import start_anvil  # noqa: E402 - benchlib puts the repository on sys.path
+from bridge.chain.client import http_web3
+from bridge.engine.cycle import run_cycle
+from bridge.engine.reconcile import conservation, reconcile
+from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.engine.sync import rewind_cursor, sync_once
+from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.classes import Purpose
-from registry.models import Retirement
+from registry.tables.core import Retirement
 
 #: anvil's transaction rate from the toolchain notes: how fast a node can produce retirements
 #: one per transaction. The sync has to ingest faster than that to never fall behind.

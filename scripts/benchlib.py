@@ -90,7 +90,7 @@ def temp_database(kind: str) -> Iterator[str]:
 
 def open_registry(url: str):
     from registry.db import make_engine
-    from registry.schema import create_schema
+    from bridge.schema import create_schema
 
     engine = make_engine(url)
     create_schema(engine)
@@ -162,7 +162,7 @@ class Clock:
 @contextmanager
 def tree_timing(clock: Clock) -> Iterator[None]:
     """Attribute Merkle hashing, proofs and tree (de)serialization to the ``tree`` bucket."""
-    from bridge.merkle import StandardMerkleTree
+    from bridge.merkle.tree import StandardMerkleTree
 
     with clock.patch("tree", StandardMerkleTree, "of"), clock.patch("tree", StandardMerkleTree, "load"), \
             clock.patch("tree", StandardMerkleTree, "dump"), \
@@ -175,8 +175,8 @@ def tree_timing(clock: Clock) -> Iterator[None]:
 def chain_client_timing(clock: Clock) -> Iterator[None]:
     """Attribute the chain client's work (building and signing transactions, waiting for
     receipts, fetching and decoding logs) to the ``chain`` bucket, with the RPC requests."""
-    from bridge import sync
-    from bridge.chain import Chain
+    from bridge.engine import sync
+    from bridge.chain.client import Chain
 
     with clock.patch("chain", Chain, "transact"), clock.patch("chain", Chain, "send_signed"), \
             clock.patch("chain", Chain, "call"), clock.patch("chain", Chain, "block_hash"), \
@@ -228,12 +228,12 @@ def seeded_account(seed: str):
 def make_bench_world(engine, w3, issued: int, seed: str = "bench") -> BenchWorld:
     from sqlmodel import select
 
-    from bridge.chain import Chain
-    from bridge.deploy import BridgeKeys, deploy
-    from registry import operations as ops
+    from bridge.chain.client import Chain
+    from bridge.engine.deploy import BridgeKeys, deploy
+    from registry.operations import credits as ops
     from registry.db import transaction
     from registry.domain.wallets import sign_wallet_link
-    from registry.models import CreditClass
+    from registry.tables.core import CreditClass
 
     chain = Chain(w3)
     keys = BridgeKeys(seeded_account(f"{seed}/admin"), seeded_account(f"{seed}/signer"),

@@ -26,7 +26,7 @@ from collections import Counter
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from bridge.solidity import CONTRACTS_DIR, SOLC_STAND_IN, standard_json_input  # noqa: E402
+from bridge.chain.solidity import CONTRACTS_DIR, SOLC_STAND_IN, standard_json_input  # noqa: E402
 
 #: Detectors whose findings on ICCToken were reviewed; contracts/README.md says why each is
 #: accepted (false positive or by design).

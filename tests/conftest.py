@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from registry.db import make_engine
-from registry.schema import create_schema
+from bridge.schema import create_schema
 
 POSTGRES_URL = os.environ.get("ICR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -92,14 +92,14 @@ def sqlite_engine(sqlite_url):
 
 @pytest.fixture
 def w3():
-    from bridge.chain import eth_tester_web3
+    from bridge.chain.client import eth_tester_web3
 
     return eth_tester_web3()
 
 
 def _free_port() -> int:
     """A free local TCP port (kept for tests that start their own servers)."""
-    from bridge.anvil import free_port
+    from bridge.chain.anvil import free_port
 
     return free_port()
 
@@ -107,7 +107,7 @@ def _free_port() -> int:
 @pytest.fixture
 def anvil_url():
     """A fresh anvil node (from npm) for one test, stopped afterwards."""
-    from bridge.anvil import ANVIL_BIN, AnvilUnavailable, launch
+    from bridge.chain.anvil import ANVIL_BIN, AnvilUnavailable, launch
 
     if not ANVIL_BIN.exists():
         if os.environ.get("CI"):
@@ -123,6 +123,6 @@ def anvil_url():
 
 @pytest.fixture
 def anvil_w3(anvil_url):
-    from bridge.chain import http_web3
+    from bridge.chain.client import http_web3
 
     return http_web3(anvil_url)

@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Optional
 
-from ..models import ApiKeyRole
+from registry.domain.enums import ApiKeyRole
 
 KEY_PREFIX = "icr"
 _KEY = re.compile(r"^icr_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")

@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy_financial as npf
 
-from .numbers import exact
+from registry.domain.numbers import exact
 
 Number = Decimal | int | str | Fraction
 

@@ -24,10 +24,10 @@ from enum import Enum
 from fractions import Fraction
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
-from .additionality import Level
-from .classes import CAStatus, Purpose
-from .numbers import exact
-from .serials import SerialBlock
+from registry.domain.additionality import Level
+from registry.domain.classes import CAStatus, Purpose
+from registry.domain.numbers import exact
+from registry.domain.serials import SerialBlock
 
 #: First vintage eligible for international transfer (§4.1).
 FIRST_ELIGIBLE_VINTAGE = 2021

@@ -9,7 +9,7 @@ Two things live here, both free of I/O:
   unit)`` key of the survivor never changes.
 - :class:`UnitMap` replays the ledger's unit movements (``moves``) and yields, per
   serialization, which account holds which units in which status. Replaying the whole ledger
-  must reproduce the serial blocks stored in the database; :func:`registry.ledger.verify_ledger`
+  must reproduce the serial blocks stored in the database; :func:`registry.operations.ledger.verify_ledger`
   compares the two.
 """
 

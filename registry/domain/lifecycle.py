@@ -1,6 +1,6 @@
 """The life of an ICC in the registry: pure rules, no I/O.
 
-States (:class:`registry.models.CreditStatus`) and what moves them::
+States (:class:`registry.tables.core.CreditStatus`) and what moves them::
 
     ex-ante issuance ──► inactive ──verification (conversion)──► active ◄── ex-post issuance
                            │  │                                   │ │ │
@@ -36,9 +36,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Optional, Sequence
 
-from ..models import AccountType, CancellationReason, CreditStatus, IssuanceKind
-from .classes import Purpose
-from .serials import InsufficientCredits, SerialRange, take_lowest
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
+from registry.domain.classes import Purpose
+from registry.domain.serials import InsufficientCredits, SerialRange, take_lowest
 
 TERMINAL = frozenset({CreditStatus.retired, CreditStatus.cancelled})
 

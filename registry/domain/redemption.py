@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..models import AccountType
+from registry.domain.enums import AccountType
 
 _REFERENCE = re.compile(r"^(?:ICR-ACCOUNT-)?([1-9][0-9]{0,17})$")
 

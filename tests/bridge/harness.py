@@ -12,16 +12,16 @@ from eth_utils import keccak
 from web3.logs import DISCARD
 from sqlmodel import Session, select
 
-from bridge import batcher
-from bridge.chain import Chain
-from bridge.deploy import BridgeKeys, deploy
-from bridge.models import Deployment, MintLeaf, Redemption
-from bridge.reconcile import conservation
-from registry import custody
-from registry import operations as ops
+from bridge.engine import batcher
+from bridge.chain.client import Chain
+from bridge.engine.deploy import BridgeKeys, deploy
+from bridge.tables import Deployment, MintLeaf, Redemption
+from bridge.engine.reconcile import conservation
+from registry.bridged import custody
+from registry.operations import credits as ops
 from registry.db import transaction
 from registry.domain.wallets import sign_wallet_link
-from registry.models import CreditClass, Retirement, SerialBlock
+from registry.tables.core import CreditClass, Retirement, SerialBlock
 
 
 def seeded(seed: str) -> LocalAccount:

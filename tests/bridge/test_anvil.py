@@ -6,14 +6,14 @@ import time
 import pytest
 from sqlmodel import Session, select
 
-from bridge.chain import Chain
+from bridge.chain.client import Chain
 from bridge.demo import run_demo
-from bridge.engine import run_cycle
-from bridge.models import MintLeaf
-from bridge.redemptions import answer_redemptions
-from bridge.sync import sync_once
-from registry.ledger import verify_chain
-from registry.models import Retirement
+from bridge.engine.cycle import run_cycle
+from bridge.tables import MintLeaf
+from bridge.engine.redemptions import answer_redemptions
+from bridge.engine.sync import sync_once
+from registry.operations.ledger import verify_chain
+from registry.tables.core import Retirement
 
 from .harness import make_world
 

@@ -3,16 +3,16 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from bridge.api import create_app
+from bridge.app import create_app
 from bridge.demo import run_demo
-from bridge.merkle import verify_proof, StandardMerkleTree
+from bridge.merkle.tree import verify_proof, StandardMerkleTree
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from bridge.chain import eth_tester_web3
+    from bridge.chain.client import eth_tester_web3
     from registry.db import make_engine
-    from registry.schema import create_schema
+    from bridge.schema import create_schema
 
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('api') / 'registry.sqlite'}")
     create_schema(engine)

@@ -4,8 +4,8 @@ the API; organization keys, listing and revocation."""
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from bridge.api import create_app
-from bridge.cli import app
+from bridge.app import create_app
+from bridge.cli.main import app
 from registry.db import make_engine
 
 

@@ -5,12 +5,13 @@ import json
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from bridge.cli import app
+from bridge.cli.main import app
 from bridge.demo import run_demo
-from bridge.models import ChainEvent, MintLeaf
-from bridge.sync import rewind_cursor, sync_once
-from bridge.chain import Chain
-from registry.models import Retirement, SerialBlock, TokenizationRequest, TokenizationStatus
+from bridge.tables import ChainEvent, MintLeaf
+from bridge.engine.sync import rewind_cursor, sync_once
+from bridge.chain.client import Chain
+from registry.tables.core import Retirement, SerialBlock, TokenizationRequest
+from registry.domain.enums import TokenizationStatus
 
 
 def test_demo_flow(engine, w3):
@@ -43,7 +44,7 @@ def test_replaying_the_event_history_applies_nothing_twice(sqlite_engine, w3):
     run_demo(sqlite_engine, w3)
     chain = Chain(w3)
     with Session(sqlite_engine) as s:
-        from bridge.models import Deployment
+        from bridge.tables import Deployment
 
         deployment = s.exec(select(Deployment)).one()
         chain.address = deployment.address

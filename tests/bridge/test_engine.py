@@ -1,8 +1,8 @@
 """Engine cycles around incidents: a batch the admin revoked on-chain."""
 
-from bridge import batcher
-from bridge.engine import run_cycle
-from bridge.reconcile import reconcile
+from bridge.engine import batcher
+from bridge.engine.cycle import run_cycle
+from bridge.engine.reconcile import reconcile
 from registry.db import transaction
 
 from .harness import make_world

@@ -1,4 +1,4 @@
-"""Tests for bridge.merkle: OZ StandardMerkleTree / MerkleProof compatibility."""
+"""Tests for bridge.merkle.tree: OZ StandardMerkleTree / MerkleProof compatibility."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from eth_hash.auto import keccak as ref_keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.merkle import (
+from bridge.merkle.tree import (
     MultiProof,
     StandardMerkleTree,
     hash_pair,

@@ -5,9 +5,9 @@ import random
 import pytest
 from eth_account import Account
 
-from bridge.batcher import LEAF_ENCODING, mint_leaves_arguments, minted_on_chain, sign_commit
-from bridge.chain import Chain, ChainRevert
-from bridge.merkle import MultiProof, StandardMerkleTree, verify_multi_proof
+from bridge.engine.batcher import LEAF_ENCODING, mint_leaves_arguments, minted_on_chain, sign_commit
+from bridge.chain.client import Chain, ChainRevert
+from bridge.merkle.tree import MultiProof, StandardMerkleTree, verify_multi_proof
 from registry.domain.classes import ClassKey
 
 KEY = ClassKey(project_number=78040, vintage=2023)
@@ -40,7 +40,7 @@ def _mint_args(tree, indices, proof=None, flags=None) -> tuple:
 
 def test_packed_multiproof_verifier_agrees_with_openzeppelins_on_random_trees(deployed):
     """The contract's own multiproof loop (packed flags) against OpenZeppelin's algorithm in
-    Python (bridge.merkle.verify_multi_proof, checked against the npm library elsewhere): every
+    Python (bridge.merkle.tree.verify_multi_proof, checked against the npm library elsewhere): every
     valid contiguous range mints, and every single-bit change to a flag or a proof hash that
     the OpenZeppelin algorithm rejects is rejected, without minting anything."""
     chain, signer, relayer, holders = deployed
@@ -141,7 +141,7 @@ def test_minted_on_chain_reads_whole_words_from_the_first_needed_one():
     BITMAP_WORDS_PER_CALL words (a fake chain holding the bitmap of leaves 300, 511, 512, 70,000)."""
     from types import SimpleNamespace
 
-    from bridge import batcher
+    from bridge.engine import batcher
 
     minted = {300, 511, 512, 70_000}
     calls = []

@@ -18,13 +18,13 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from bridge import operator
-from bridge.chain import Chain, http_web3
+from bridge.chain.client import Chain, http_web3
 from bridge.settings import BridgeSettings
-from registry import custody
-from registry import operations as ops
+from registry.bridged import custody
+from registry.operations import credits as ops
 from registry.db import make_engine, transaction
 from registry.domain.wallets import sign_wallet_link
-from registry.models import CreditClass
+from registry.tables.core import CreditClass
 
 from .harness import make_world, seeded
 
@@ -73,7 +73,7 @@ def _registry_with_custody(env: dict, holder, quantity: int):
 
 
 def _tokenize(engine, account_id: int, class_id: int, wallet: str, quantity: int) -> None:
-    from bridge.models import Deployment
+    from bridge.tables import Deployment
 
     with transaction(engine) as s:
         deployment = s.exec(select(Deployment)).one()

@@ -1,8 +1,8 @@
-"""The packed calldata of ``ICCToken.mintLeaves`` (bridge.batcher.pack_leaves / pack_proof_flags)."""
+"""The packed calldata of ``ICCToken.mintLeaves`` (bridge.engine.batcher.pack_leaves / pack_proof_flags)."""
 
 import pytest
 
-from bridge.batcher import PACKED_LEAF_BYTES, UnpackableLeaf, pack_leaves, pack_proof_flags
+from bridge.engine.batcher import PACKED_LEAF_BYTES, UnpackableLeaf, pack_leaves, pack_proof_flags
 
 ALICE = "0x" + "11" * 20
 BOB = "0x" + "22" * 20

@@ -8,12 +8,12 @@ import base64
 import httpx
 import pytest
 
-from bridge.api import create_app
-from bridge.chain import eth_tester_web3
-from bridge.engine import run_cycle
+from bridge.app import create_app
+from bridge.chain.client import eth_tester_web3
+from bridge.engine.cycle import run_cycle
 from registry.db import make_engine
 from registry.domain.classes import CERTIFICATE_FLAG
-from registry.schema import create_schema
+from bridge.schema import create_schema
 
 from . import browser
 from .harness import make_world

@@ -11,15 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from bridge.api import create_app
-from bridge.chain import eth_tester_web3
-from bridge.engine import run_cycle
+from bridge.app import create_app
+from bridge.chain.client import eth_tester_web3
+from bridge.engine.cycle import run_cycle
 from registry.db import make_engine, transaction
 from registry.domain.classes import CERTIFICATE_FLAG
 from registry.domain.serials import parse_serial_block
-from registry.ledger import verify_chain
-from registry.models import LedgerEntry, Retirement
-from registry.schema import create_schema
+from registry.operations.ledger import verify_chain
+from registry.tables.core import LedgerEntry, Retirement
+from bridge.schema import create_schema
 
 from .harness import make_world
 from .public_world import VINTAGE, add_article6_class
@@ -226,7 +226,9 @@ def test_errors_are_problem_json(client, world):
 
 
 def test_openapi_documents_models_and_problem_errors_on_every_route(client):
-    from bridge import api, pages, webhooks_api
+    from bridge import app as api
+    from bridge.public import pages
+    from bridge.webhooks import routes as webhooks_api
 
     bridge_paths = {route.path for r in (api.router, pages.router, webhooks_api.router) for route in r.routes}
     doc = client.get("/openapi.json").json()
@@ -257,7 +259,7 @@ def test_openapi_documents_models_and_problem_errors_on_every_route(client):
 
 
 def test_certificate_of_a_registry_retirement_has_no_chain_part(sqlite_engine):
-    from registry import operations as ops
+    from registry.operations import credits as ops
     from registry.domain.classes import Purpose
     from registry.domain.lifecycle import RetirementDetails
 

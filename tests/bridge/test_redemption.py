@@ -7,14 +7,15 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from bridge.engine import run_cycle
-from bridge.models import Redemption, RedemptionStatus
-from bridge.reconcile import reconcile
-from bridge.sync import rewind_cursor, sync_once
-from registry import operations as ops
+from bridge.engine.cycle import run_cycle
+from bridge.tables import Redemption, RedemptionStatus
+from bridge.engine.reconcile import reconcile
+from bridge.engine.sync import rewind_cursor, sync_once
+from registry.operations import credits as ops
 from registry.db import transaction
-from registry.ledger import verify_chain
-from registry.models import AccountType, CreditStatus, SerialBlock
+from registry.operations.ledger import verify_chain
+from registry.domain.enums import AccountType, CreditStatus
+from registry.tables.core import SerialBlock
 
 from .harness import make_world
 
@@ -143,7 +144,7 @@ def test_replaying_redemption_events_changes_nothing(world):
 
 
 def test_answers_reach_marketplaces_as_webhook_events(world):
-    from bridge.webhooks import WebhookEvent
+    from bridge.webhooks.outbox import WebhookEvent
 
     finalized = world.request_redemption(world.holder, 15)
     rejected = world.request_redemption(world.holder, 5, "999999")

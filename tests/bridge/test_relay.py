@@ -7,16 +7,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from bridge.api import create_app
-from bridge.chain import eth_tester_web3
-from bridge.engine import run_cycle
-from bridge.retire_signature import RetireRequest, sign_retirement
-from bridge.retirement_data import RetirementDetails, encode_retirement_data
-from bridge.webhooks import WebhookEvent
-from registry.auth import create_api_key
+from bridge.app import create_app
+from bridge.chain.client import eth_tester_web3
+from bridge.engine.cycle import run_cycle
+from bridge.chain.retire_signature import RetireRequest, sign_retirement
+from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.webhooks.outbox import WebhookEvent
+from registry.api.auth import create_api_key
 from registry.db import transaction
 from registry.domain.classes import Purpose
-from registry.models import ApiKeyRole, Retirement
+from registry.domain.enums import ApiKeyRole
+from registry.tables.core import Retirement
 
 from .harness import make_world, seeded
 
@@ -55,7 +56,7 @@ def _body(world, amount=25, nonce=None, deadline=None, signer=None, data=b"", be
 def _foreign_signature(signer, request, world) -> bytes:
     from eth_account.messages import encode_typed_data
 
-    from bridge.retire_signature import retire_typed_data
+    from bridge.chain.retire_signature import retire_typed_data
 
     typed = retire_typed_data(request, world.chain.chain_id, world.chain.address)
     return bytes(signer.sign_message(encode_typed_data(full_message=typed)).signature)

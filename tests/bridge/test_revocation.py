@@ -7,15 +7,16 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from bridge import batcher
-from bridge.engine import run_cycle
-from bridge.models import BatchStatus, MintBatch, MintLeaf
-from bridge.reconcile import reconcile
-from bridge.webhooks import WebhookEvent
-from registry import operations as ops
+from bridge.engine import batcher
+from bridge.engine.cycle import run_cycle
+from bridge.tables import BatchStatus, MintBatch, MintLeaf
+from bridge.engine.reconcile import reconcile
+from bridge.webhooks.outbox import WebhookEvent
+from registry.operations import credits as ops
 from registry.db import transaction
-from registry.ledger import verify_balances, verify_chain
-from registry.models import CreditStatus, SerialBlock, TokenizationRequest
+from registry.operations.ledger import verify_balances, verify_chain
+from registry.domain.enums import CreditStatus
+from registry.tables.core import SerialBlock, TokenizationRequest
 
 from .harness import make_world
 from .test_anvil import rpc
@@ -81,7 +82,7 @@ def test_revoked_batch_returns_its_unminted_units_to_the_requesting_accounts(sql
     assert (check.registry_custody, check.onchain_supply, check.ok) == (1050, 1050, True)
     assert world.chain.token.functions.balanceOf(world.holder.address, world.token_id).call() == 1050
     # a replay of the whole history returns nothing twice
-    from bridge.sync import rewind_cursor, sync_once
+    from bridge.engine.sync import rewind_cursor, sync_once
     rewind_cursor(sqlite_engine, world.chain, world.deployment.deployed_block)
     replay = sync_once(sqlite_engine, world.chain)
     assert replay.applied == {} and replay.skipped_duplicates == 4  # 3 LeafMinted, 1 BatchRevoked
@@ -93,7 +94,7 @@ def test_reorg_of_a_revocation_puts_the_units_back_in_custody_and_mints_them(sql
     snapshot = rpc(anvil_w3, "evm_snapshot")
     world.chain.transact(world.keys.admin, world.chain.token.functions.revokeBatch(batch_id), "revoke", gas=100_000)
     # sync only (a full cycle would skip the batch too): the revocation is applied
-    from bridge.sync import sync_once
+    from bridge.engine.sync import sync_once
     assert sync_once(sqlite_engine, world.chain).applied == {"LeafMinted": 1, "BatchRevoked": 1}
     assert _held(sqlite_engine, world.account_id) == [(1, 100), (2001, 2100)]
 

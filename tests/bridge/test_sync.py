@@ -4,10 +4,10 @@ per transaction, and a log another worker recorded first is skipped without losi
 import pytest
 from sqlmodel import Session, select
 
-from bridge import sync
-from bridge.engine import run_cycle
-from bridge.models import MintBatch
-from registry.models import TokenizationRequest
+from bridge.engine import sync
+from bridge.engine.cycle import run_cycle
+from bridge.tables import MintBatch
+from registry.tables.core import TokenizationRequest
 
 from .harness import make_world
 

@@ -18,19 +18,20 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from bridge import webhooks as wh
-from bridge.api import create_app
-from bridge.chain import eth_tester_web3
-from bridge.cli import app as cli
-from bridge.engine import run_cycle
-from bridge.models import ChainEvent, Deployment
-from bridge.sync import undo_retired
-from bridge.webhooks import DeliveryStatus, RetryPolicy, WebhookAttempt, WebhookDelivery, WebhookEvent
-from registry import operations as ops
-from registry.auth import create_api_key
+from bridge.webhooks import outbox as wh
+from bridge.app import create_app
+from bridge.chain.client import eth_tester_web3
+from bridge.cli.main import app as cli
+from bridge.engine.cycle import run_cycle
+from bridge.tables import ChainEvent, Deployment
+from bridge.engine.sync import undo_retired
+from bridge.webhooks.outbox import DeliveryStatus, RetryPolicy, WebhookAttempt, WebhookDelivery, WebhookEvent
+from registry.operations import credits as ops
+from registry.api.auth import create_api_key
 from registry.db import transaction
 from registry.errors import RuleViolation
-from registry.models import ApiKeyRole, Organization, WalletLink, utcnow
+from registry.domain.enums import ApiKeyRole
+from registry.tables.core import Organization, WalletLink, utcnow
 
 from .harness import make_world
 
@@ -452,7 +453,7 @@ def _holding_of_ten(engine) -> tuple[int, int, int]:
 
 
 def test_registry_retirement_event_belongs_to_the_retiring_account(sqlite_engine):
-    from bridge.events import retirement_recorded
+    from bridge.webhooks.events import retirement_recorded
     from registry.domain.lifecycle import RetirementDetails
 
     org_id, account_id, serialization_id = _holding_of_ten(sqlite_engine)
@@ -488,9 +489,9 @@ def test_a_retirement_made_through_the_registry_api_is_a_webhook_event(sqlite_en
 
 
 def test_a_failing_registry_hook_rolls_the_retirement_back(sqlite_engine):
-    from registry import hooks
+    from registry.operations import hooks
     from registry.domain.lifecycle import RetirementDetails
-    from registry.models import Retirement
+    from registry.tables.core import Retirement
 
     _, account_id, serialization_id = _holding_of_ten(sqlite_engine)
 

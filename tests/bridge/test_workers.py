@@ -5,11 +5,11 @@ import threading
 import pytest
 from eth_account import Account
 
-from bridge.chain import Chain, http_web3
-from bridge.deploy import BridgeKeys
-from bridge.engine import run_cycle
+from bridge.chain.client import Chain, http_web3
+from bridge.engine.deploy import BridgeKeys
+from bridge.engine.cycle import run_cycle
 from registry.db import make_engine
-from registry.schema import create_schema
+from bridge.schema import create_schema
 
 from .harness import make_world
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.chain import eth_tester_web3
+from bridge.chain.client import eth_tester_web3
 
 from .helpers import TokenWorld, deploy_world
 

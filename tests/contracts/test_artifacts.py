@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from bridge.solidity import ARTIFACTS_DIR, CONTRACT_NAMES, CONTRACTS_DIR, compile_contracts, render_artifact
+from bridge.chain.solidity import ARTIFACTS_DIR, CONTRACT_NAMES, CONTRACTS_DIR, compile_contracts, render_artifact
 
 pytestmark = pytest.mark.node
 

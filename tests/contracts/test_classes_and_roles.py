@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from bridge.chain import Chain, ChainRevert
+from bridge.chain.client import Chain, ChainRevert
 from registry.domain.classes import ClassKey, Purpose
 
 from .helpers import ARTICLE6, STANDARD, TIMEOUT, ZERO, class_info

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from bridge.batcher import LEAF_ENCODING, PACKED_LEAF_BYTES, UnpackableLeaf
-from bridge.chain import ChainRevert
-from bridge.merkle import StandardMerkleTree
+from bridge.engine.batcher import LEAF_ENCODING, PACKED_LEAF_BYTES, UnpackableLeaf
+from bridge.chain.client import ChainRevert
+from bridge.merkle.tree import StandardMerkleTree
 
 from .helpers import ARTICLE6, STANDARD, ZERO
 

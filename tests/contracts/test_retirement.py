@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode
 
-from bridge.retire_signature import RetireRequest, recover_retirement_signer, sign_retirement
-from bridge.retirement_data import RETIREMENT_DETAILS_TYPE, RetirementDetails, encode_retirement_data
+from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer, sign_retirement
+from bridge.chain.retirement_data import RETIREMENT_DETAILS_TYPE, RetirementDetails, encode_retirement_data
 from registry.domain.classes import CERTIFICATE_FLAG, Purpose
 
 from .helpers import ARTICLE6, STANDARD, ZERO, seeded
@@ -241,7 +241,7 @@ def test_retire_with_signature_from_an_erc1271_wallet_while_paused(world):
     request = _request(world, wallet.address, amount=5)
     from eth_account.messages import encode_typed_data
 
-    from bridge.retire_signature import retire_typed_data
+    from bridge.chain.retire_signature import retire_typed_data
 
     signable = encode_typed_data(full_message=retire_typed_data(request, world.chain.chain_id, world.token.address))
     signature = bytes(owner.sign_message(signable).signature)

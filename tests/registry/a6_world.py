@@ -9,12 +9,12 @@ from datetime import date, datetime, timezone
 
 from sqlmodel import Session, select
 
-from registry import additionality_ops as aops
-from registry import article6_ops as a6ops
-from registry import operations as ops
+from registry.operations import additionality as aops
+from registry.operations import article6 as a6ops
+from registry.operations import credits as ops
 from registry.db import transaction
 from registry.domain import article6 as a6
-from registry.models import LedgerEntry, SerialBlock
+from registry.tables.core import LedgerEntry, SerialBlock
 from tests.registry.test_article6 import content
 
 PROJECT = 78040
@@ -90,7 +90,7 @@ def issue(world: World, quantity: int = 1000, vintage: int = 2023, **kwargs) -> 
 
 def snapshot(engine) -> tuple:
     """Everything an operation could change: blocks, ledger length, Article 6.2 rows."""
-    from registry.article6_models import A6CARecord, A6Designation, A6Letter, A6NonCAEvent, A6Project
+    from registry.tables.article6 import A6CARecord, A6Designation, A6Letter, A6NonCAEvent, A6Project
 
     with Session(engine) as s:
         blocks = sorted((b.serialization_id, b.unit_first, b.unit_last, b.account_id, b.status.value)

@@ -10,9 +10,9 @@ from datetime import date
 import pytest
 from sqlmodel import Session, select
 
-from registry import additionality_ops as aops
-from registry import operations as ops
-from registry.additionality_models import (
+from registry.operations import additionality as aops
+from registry.operations import credits as ops
+from registry.tables.additionality import (
     AdditionalityClaim,
     AdditionalityProfile,
     AdditionalityReport,
@@ -21,7 +21,7 @@ from registry.additionality_models import (
 from registry.db import transaction
 from registry.domain.additionality import Level, LevelStatus, MonitoringPeriod
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.models import LedgerEntry
+from registry.tables.core import LedgerEntry
 
 SRC = {"reference": "IRENA Renewable Capacity Statistics 2025", "authority": "IRENA", "published_on": "2025-03-01"}
 PARAMS = [{"name": n, "value": v, "unit": "USD", "rationale": "quote", "benchmark": "IRENA 2025",

@@ -9,12 +9,13 @@ from eth_account import Account as EthAccount
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from bridge.api import create_app
-from registry.auth import create_api_key
+from bridge.app import create_app
+from registry.api.auth import create_api_key
 from registry.db import make_engine, transaction
 from registry.domain.wallets import sign_wallet_link
-from registry.models import ApiKey, ApiKeyRole
-from registry.schema import create_schema
+from registry.tables.core import ApiKey
+from registry.domain.enums import ApiKeyRole
+from bridge.schema import create_schema
 
 S23 = "ICR-ISL-354-78040-14-R-0-2023"
 

@@ -13,15 +13,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from bridge.api import create_app
-from registry import operations as ops
-from registry.article6_models import content_to_json
-from registry.auth import create_api_key
+from bridge.app import create_app
+from registry.operations import credits as ops
+from registry.tables.article6 import content_to_json
+from registry.api.auth import create_api_key
 from registry.db import transaction
 from registry.domain.classes import Purpose
 from registry.domain.lifecycle import RetirementDetails
-from registry.ledger import verify_ledger
-from registry.models import ApiKeyRole, Serialization
+from registry.operations.ledger import verify_ledger
+from registry.domain.enums import ApiKeyRole
+from registry.tables.core import Serialization
 
 from .a6_world import AT, MP, content, make_world
 

@@ -15,10 +15,10 @@ import pytest
 from eth_account import Account as EthAccount
 from sqlmodel import Session, select
 
-from registry import article6_ops as a6ops
-from registry import custody
-from registry import operations as ops
-from registry.article6_models import (
+from registry.operations import article6 as a6ops
+from registry.bridged import custody
+from registry.operations import credits as ops
+from registry.tables.article6 import (
     A6CAHistory,
     A6CompensationStep,
     A6LetterHistory,
@@ -32,18 +32,9 @@ from registry.domain.classes import CAStatus, ClassKey, Purpose
 from registry.domain.lifecycle import RetirementDetails
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.ledger import verify_ledger
-from registry.models import (
-    Account,
-    AccountType,
-    Cancellation,
-    CancellationReason,
-    CreditClass,
-    CreditStatus,
-    Retirement,
-    SerialBlock,
-    Serialization,
-)
+from registry.operations.ledger import verify_ledger
+from registry.tables.core import Account, Cancellation, CreditClass, Retirement, SerialBlock, Serialization
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 
 from .a6_world import AT, MP, PROJECT, approve, authorized, content, issue, make_world, snapshot, submit, widen
 
@@ -727,7 +718,7 @@ def test_one_letter_per_article6_vintage(engine, world):
 @pytest.mark.postgres
 def test_concurrent_designations_never_exceed_the_cap(postgres_url):
     from registry.db import make_engine
-    from registry.schema import create_schema
+    from bridge.schema import create_schema
     from tests.registry.test_concurrency import race
 
     engine = make_engine(postgres_url)

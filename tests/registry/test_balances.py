@@ -1,4 +1,4 @@
-"""The maintained balance table (registry/balances.py): every kind of credit change keeps it equal
+"""The maintained balance table (registry/operations/balances.py): every kind of credit change keeps it equal
 to the sums over the serial blocks, in the change's own transaction; zero balances have no row;
 ``GET /balances`` and ``ledger verify`` read it; migration 0007 backfills it; concurrent
 operations on PostgreSQL neither deadlock nor lose an update."""
@@ -15,26 +15,18 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bridge.chain import Chain
-from bridge.engine import run_cycle
-from bridge.models import Redemption, RedemptionStatus
-from registry import balances as bt
-from registry import custody, redemption
-from registry import operations as ops
+from bridge.chain.client import Chain
+from bridge.engine.cycle import run_cycle
+from bridge.tables import Redemption, RedemptionStatus
+from registry.operations import balances as bt
+from registry.bridged import custody, redemption
+from registry.operations import credits as ops
 from registry.db import make_engine, transaction
 from registry.domain.lifecycle import RetirementDetails
-from registry.ledger import verify_ledger
-from registry.models import (
-    AccountBalance,
-    AccountType,
-    CancellationReason,
-    CreditClass,
-    CreditStatus,
-    Retirement,
-    SerialBlock,
-    WalletLink,
-)
-from registry.schema import alembic_config, create_schema
+from registry.operations.ledger import verify_ledger
+from registry.tables.core import AccountBalance, CreditClass, Retirement, SerialBlock, WalletLink
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus
+from bridge.schema import alembic_config, create_schema
 
 from ..bridge.harness import make_world
 

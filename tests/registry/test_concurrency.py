@@ -11,14 +11,15 @@ import time
 import pytest
 from sqlmodel import Session, select
 
-from registry import custody
-from registry import operations as ops
+from registry.bridged import custody
+from registry.operations import credits as ops
 from registry.db import make_engine, transaction
 from registry.domain.lifecycle import RetirementDetails
 from registry.errors import Conflict, RegistryError, RuleViolation
-from registry.ledger import verify_ledger
-from registry.models import AccountType, CreditClass, CreditStatus, SerialBlock
-from registry.schema import create_schema
+from registry.operations.ledger import verify_ledger
+from registry.domain.enums import AccountType, CreditStatus
+from registry.tables.core import CreditClass, SerialBlock
+from bridge.schema import create_schema
 
 pytestmark = pytest.mark.postgres
 

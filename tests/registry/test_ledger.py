@@ -8,12 +8,13 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from bridge.cli import app
-from registry import operations as ops
+from bridge.cli.main import app
+from registry.operations import credits as ops
 from registry.db import transaction
 from registry.domain.lifecycle import RetirementDetails
-from registry.ledger import GENESIS_HASH, entry_digest, verify_ledger
-from registry.models import AccountType, CancellationReason, LedgerEntry, SerialBlock
+from registry.operations.ledger import GENESIS_HASH, entry_digest, verify_ledger
+from registry.domain.enums import AccountType, CancellationReason
+from registry.tables.core import LedgerEntry, SerialBlock
 
 
 @pytest.fixture

@@ -6,25 +6,16 @@ from datetime import date
 import pytest
 from sqlmodel import Session, select
 
-from registry import operations as ops
+from registry.operations import credits as ops
 from registry.db import transaction
 from registry.domain import lifecycle as lc
 from registry.domain.blocks import Piece, plan_merges
 from registry.domain.classes import Purpose
 from registry.domain.serials import SerialRange
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.ledger import verify_ledger
-from registry.models import (
-    AccountType,
-    Cancellation,
-    CancellationReason,
-    CreditClass,
-    CreditStatus,
-    IssuanceKind,
-    LedgerEntry,
-    Retirement,
-    SerialBlock,
-)
+from registry.operations.ledger import verify_ledger
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
+from registry.tables.core import Cancellation, CreditClass, LedgerEntry, Retirement, SerialBlock
 
 H, C, B, A = AccountType.holding, AccountType.bridge_custody, AccountType.buffer, AccountType.adjustment
 ACTIVE, INACTIVE = CreditStatus.active, CreditStatus.inactive
@@ -436,7 +427,7 @@ def test_tokenization_requires_a_holding_account(engine, world):
     transfer(engine, world, 10, dst="buffer")
     with Session(engine) as s:
         credit_class = s.exec(select(CreditClass)).first()
-    from registry import custody
+    from registry.bridged import custody
 
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         custody.request_tokenization(s, account_id=world["buffer"], wallet="0x" + "11" * 20, class_id=credit_class.id,

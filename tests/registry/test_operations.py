@@ -6,13 +6,14 @@ import pytest
 from eth_account import Account
 from sqlmodel import Session, select
 
-from registry import custody
-from registry import operations as ops
+from registry.bridged import custody
+from registry.operations import credits as ops
 from registry.db import transaction
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, RuleViolation
-from registry.ledger import verify_chain
-from registry.models import AccountType, CreditClass, LedgerEntry, SerialBlock
+from registry.operations.ledger import verify_chain
+from registry.domain.enums import AccountType
+from registry.tables.core import CreditClass, LedgerEntry, SerialBlock
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from registry.db import make_engine
-from registry.schema import create_schema, drop_schema, metadata
+from bridge.schema import create_schema, drop_schema, metadata
 
 
 def test_migrations_match_the_models(db_url):

@@ -8,7 +8,7 @@
 - :func:`supply_bound_problems` (always, except while a reorganization is not yet rolled
   back): no class has more tokens on-chain than tonnes in bridge custody.
 - :func:`settled_problems` (when the engine has caught up): the conservation check of
-  bridge/reconcile.py, the full reconcile, and the chain agrees with a model of what the
+  bridge/engine/reconcile.py, the full reconcile, and the chain agrees with a model of what the
   test did (tonnes tokenized minus tonnes retired on-chain).
 - :func:`fingerprint`: a digest of the whole registry, to show a refused input changed nothing.
 """
@@ -20,11 +20,12 @@ from collections import defaultdict
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
-from bridge.reconcile import conservation, reconcile
-from registry.balances import table_problems
-from registry.ledger import verify_chain
-from registry.models import CreditClass, CreditStatus, Issuance, LedgerEntry, Retirement, SerialBlock, Serialization
-from registry.schema import metadata
+from bridge.engine.reconcile import conservation, reconcile
+from registry.operations.balances import table_problems
+from registry.operations.ledger import verify_chain
+from registry.tables.core import CreditClass, Issuance, LedgerEntry, Retirement, SerialBlock, Serialization
+from registry.domain.enums import CreditStatus
+from bridge.schema import metadata
 
 
 def fingerprint(engine) -> dict:
@@ -114,7 +115,7 @@ def bridged_retired_by_class(engine, chain_id: int) -> dict[str, int]:
 
 def redeemed_by_class(engine, chain_id: int) -> dict[str, int]:
     """Tonnes whose redemption the chain finalized (escrow burned) and the registry applied."""
-    from bridge.models import Redemption, RedemptionStatus
+    from bridge.tables import Redemption, RedemptionStatus
 
     with Session(engine) as s:
         rows = s.exec(

@@ -41,30 +41,22 @@ from eth_account import Account
 from sqlmodel import Session, select
 from web3.logs import DISCARD
 
-from bridge.chain import Chain, http_web3
-from bridge.deploy import BridgeKeys
-from bridge.engine import run_cycle
-from bridge.models import MintLeaf, Redemption, RedemptionStatus
-from bridge.reconcile import conservation, reconcile
-from bridge.sync import fetch_events
-from bridge.webhooks import EventKind, WebhookDelivery, WebhookEvent
-from registry import operations as ops
-from registry.auth import create_api_key
+from bridge.chain.client import Chain, http_web3
+from bridge.engine.deploy import BridgeKeys
+from bridge.engine.cycle import run_cycle
+from bridge.tables import MintLeaf, Redemption, RedemptionStatus
+from bridge.engine.reconcile import conservation, reconcile
+from bridge.engine.sync import fetch_events
+from bridge.webhooks.outbox import EventKind, WebhookDelivery, WebhookEvent
+from registry.operations import credits as ops
+from registry.api.auth import create_api_key
 from registry.db import make_engine, transaction
 from registry.domain.wallets import sign_wallet_link
-from registry.ledger import verify_ledger
-from registry.models import Account as RegistryAccount
-from registry.models import (
-    ApiKeyRole,
-    CreditClass,
-    CreditStatus,
-    Project,
-    Retirement,
-    SerialBlock,
-    Serialization,
-    TokenizationRequest,
-)
-from registry.schema import create_schema
+from registry.operations.ledger import verify_ledger
+from registry.tables.core import Account as RegistryAccount
+from registry.domain.enums import ApiKeyRole, CreditStatus
+from registry.tables.core import CreditClass, Project, Retirement, SerialBlock, Serialization, TokenizationRequest
+from bridge.schema import create_schema
 
 from ..bridge.browser import live_server
 from ..bridge.harness import make_world, seeded
@@ -380,7 +372,7 @@ def test_two_workers_chain_activity_and_parallel_api_clients_keep_every_tonne(lo
             r.close()
 
     # ---------------------------------------------------------------- run everything at once
-    from bridge.api import create_app
+    from bridge.app import create_app
 
     api_engine = make_engine(postgres_url)
     app = create_app(api_engine, chains=[Chain(http_web3(w["anvil_url"]), world.chain.address)])
@@ -545,7 +537,7 @@ def read_problems(body) -> list[str]:
 
 def _custody_units(engine) -> dict[str, int]:
     """Mirrored units in bridge custody per class token id."""
-    from bridge.models import Deployment
+    from bridge.tables import Deployment
 
     with Session(engine) as s:
         custody_ids = list(s.exec(select(Deployment.custody_account_id)))

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from bridge.api import create_app
-from bridge.chain import eth_tester_web3
+from bridge.app import create_app
+from bridge.chain.client import eth_tester_web3
 from bridge.demo import run_demo
 from registry.db import make_engine
-from registry.schema import create_schema
+from bridge.schema import create_schema
 
 from .counts import record
 from .invariants import fingerprint

@@ -16,16 +16,16 @@ from eth_utils import function_signature_to_4byte_selector
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bridge.chain import ChainRevert, eth_tester_web3
-from bridge.engine import run_cycle
-from bridge.retirement_data import (
+from bridge.chain.client import ChainRevert, eth_tester_web3
+from bridge.engine.cycle import run_cycle
+from bridge.chain.retirement_data import (
     RETIREMENT_DETAILS_TYPE,
     MalformedRetirementData,
     RetirementDetails,
     decode_retirement_data,
     encode_retirement_data,
 )
-from bridge.sync import sync_once
+from bridge.engine.sync import sync_once
 from registry.domain.classes import Purpose
 from registry.domain.serials import (
     CREDIT_TYPES,
@@ -196,7 +196,7 @@ def test_damaged_encodings_decode_or_are_flagged_malformed(details, data):
 
 @pytest.fixture(scope="module")
 def token():
-    from bridge.chain import Chain
+    from bridge.chain.client import Chain
     from tests.bridge.harness import seeded
 
     w3 = eth_tester_web3()

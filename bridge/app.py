@@ -1,0 +1,196 @@
+"""HTTP routes of the bridge: deployments, batch dumps and claim proofs; :func:`create_app` assembles
+the whole API (registry reads, token metadata and pages from :mod:`bridge.public.pages`, webhooks from
+:mod:`bridge.webhooks.routes`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Iterable, Optional
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlmodel import select
+
+from registry.api.routes.registry import (
+    PROBLEM_RESPONSES,
+    Limit,
+    Offset,
+    Problem,
+    SessionDep,
+    array_page_headers,
+    install_problem_handlers,
+    page_of,
+)
+from registry.api.routes.registry import router as registry_router
+from registry.errors import NotFound
+from registry.api.deps import PROBLEM_JSON
+
+from bridge.engine.batcher import LEAF_ENCODING, load_tree
+from bridge.chain.client import Chain
+from bridge.tables import Deployment, MintBatch, MintLeaf
+
+log = logging.getLogger("icr_bridge.api")
+router = APIRouter()
+
+
+class DeploymentPublic(BaseModel):
+    chain_id: int
+    address: str
+    deployed_block: int
+    custody_account_id: int
+
+
+class LeafProof(BaseModel):
+    batch_id: int
+    leaf_index: int
+    leaf: list[str]
+    leaf_encoding: list[str]
+    serial_block: str
+    minted: bool
+    proof: list[str]
+    root: str
+
+
+@router.get("/deployments", tags=["bridge"], responses=PROBLEM_RESPONSES)
+def list_deployments(session: SessionDep, request: Request, response: Response, offset: Offset = 0,
+                     limit: Limit = 500) -> list[DeploymentPublic]:
+    """The token contracts this registry mirrors into, one per chain (paginated like the other
+    array lists: ``X-Total-Count`` and a ``Link: rel="next"`` header)."""
+    page, rows = page_of(session, Deployment, [], [Deployment.chain_id], offset, limit)
+    array_page_headers(request, response, page.total, offset, limit)
+    return [DeploymentPublic.model_validate(d, from_attributes=True) for d in rows]
+
+
+def _batch(session, batch_id: int) -> MintBatch:
+    batch = session.get(MintBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"batch {batch_id} does not exist", field="batch_id")
+    return batch
+
+
+@router.get("/batches/{batch_id}/tree", tags=["bridge"], responses=PROBLEM_RESPONSES)
+def batch_tree(batch_id: int, session: SessionDep) -> dict:
+    """The batch as an OpenZeppelin StandardMerkleTree dump (``standard-v1``)."""
+    return json.loads(_batch(session, batch_id).tree_dump)
+
+
+@router.get("/batches/{batch_id}/leaves/{leaf_index}/proof", tags=["bridge"], responses=PROBLEM_RESPONSES)
+def leaf_proof(batch_id: int, leaf_index: int, session: SessionDep) -> LeafProof:
+    """Leaf and proof for ``ICCToken.claim`` (holders can pull their own tokens)."""
+    batch = _batch(session, batch_id)
+    leaf: Optional[MintLeaf] = session.exec(
+        select(MintLeaf).where(MintLeaf.batch_id == batch_id, MintLeaf.leaf_index == leaf_index)
+    ).first()
+    if leaf is None:
+        raise NotFound(f"batch {batch_id} has no leaf {leaf_index}", field="leaf_index")
+    tree = load_tree(batch)
+    value = [str(v) for v in (leaf.batch_id, leaf.leaf_index, int(leaf.token_id), leaf.recipient, leaf.amount,
+                              leaf.unit_first, leaf.unit_last)]
+    return LeafProof(
+        batch_id=batch_id,
+        leaf_index=leaf_index,
+        leaf=value,
+        leaf_encoding=LEAF_ENCODING,
+        serial_block=leaf.serial_block,
+        minted=leaf.minted,
+        proof=tree.get_proof(leaf_index),
+        root=batch.root,
+    )
+
+
+def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | None = None,
+               relayer=None) -> FastAPI:
+    """The HTTP app over a registry database. ``chains`` (optional) let token metadata and the
+    explorer read the on-chain supply live; ``public_base_url`` is the origin used in absolute
+    links (token metadata images, certificate links) when the app sits behind a proxy;
+    ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
+    from registry.api.routes.article6 import router as article6_router
+
+    from bridge.webhooks import events, routes as webhooks_api  # noqa: F401 - events: registry retirements -> webhooks
+    from bridge.public import pages, relay
+
+    app = FastAPI(
+        title="ICR Bridge API",
+        version="0.1.0",
+        description=(
+            "International Carbon Registry bridge: registry ledger, ERC-1155 token metadata, Merkle proofs, "
+            "retirement certificates, the explorer page and marketplace webhooks. Errors are RFC 9457 "
+            "problem+json naming the field or rule."
+        ),
+    )
+    app.state.engine = engine
+    app.state.chains = {chain.chain_id: chain for chain in chains}
+    app.state.public_base_url = public_base_url
+    app.state.relay = relay.Relay(relayer) if relayer is not None else None
+    install_problem_handlers(app)
+    _install_internal_error_handler(app)
+    _install_out_of_range_handler(app)
+    app.include_router(registry_router)
+    app.include_router(article6_router)
+    app.include_router(router)
+    app.include_router(pages.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(relay.router)
+    _document_errors_as_problems(app)
+    return app
+
+
+def _install_internal_error_handler(app: FastAPI) -> None:
+    """Unexpected failures are problem+json too (and logged); the detail says nothing internal."""
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+        body = {"type": "urn:icr-bridge:problem:internal-error", "title": "internal error", "status": 500,
+                "detail": "the server failed to answer this request; nothing was changed"}
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+
+def _install_out_of_range_handler(app: FastAPI) -> None:
+    """A number too large for the database (ids, offsets: SQLite and PostgreSQL store 64-bit
+    integers) is bad input, not a server failure: 422 problem+json, nothing read or changed.
+    Found by tests/reliability/test_fuzz_api.py."""
+    from sqlalchemy.exc import DataError
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception):
+        body = {"type": "urn:icr-bridge:problem:invalid-input", "title": "invalid input", "status": 422,
+                "detail": "a number in the request is out of range (at most 9223372036854775807)",
+                "rule": "integer-range"}
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+
+def _document_errors_as_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the server does: every error response is
+    ``application/problem+json`` (FastAPI would also list the route's own media type and its
+    HTTPValidationError shape), and routes without parameters or body cannot answer 422."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        problem_ref = {"$ref": "#/components/schemas/Problem"}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.get("responses", {})
+                if not operation.get("parameters") and "requestBody" not in operation:
+                    responses.pop("422", None)
+                for code, response in responses.items():
+                    if not code.startswith(("4", "5")):
+                        continue
+                    content = response.get("content", {})
+                    chosen = content.get(PROBLEM_JSON, {}).get("schema") or next(
+                        (c["schema"] for c in content.values() if "schema" in c), problem_ref)
+                    if chosen.get("$ref", "").endswith("/HTTPValidationError"):
+                        chosen = problem_ref
+                    response["content"] = {PROBLEM_JSON: {"schema": chosen}}
+        if "Problem" not in schema.setdefault("components", {}).setdefault("schemas", {}):
+            schema["components"]["schemas"]["Problem"] = Problem.model_json_schema()
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

@@ -1,0 +1,82 @@
+"""A local anvil node (Foundry's dev node, installed from npm into contracts/node_modules) for
+tests and benchmarks: started on a free port, waited for, stopped afterwards.
+
+    with start_anvil() as node:
+        w3 = http_web3(node.url)
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from bridge.chain.solidity import CONTRACTS_DIR
+
+ANVIL_BIN = CONTRACTS_DIR / "node_modules" / ".bin" / "anvil"
+
+
+class AnvilUnavailable(RuntimeError):
+    """The anvil binary is not installed (``make setup`` installs it from npm) or did not start."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class AnvilNode:
+    url: str
+    port: int
+    process: subprocess.Popen
+
+    def stop(self, timeout: float = 5) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=timeout)
+
+
+def launch(extra_args: Sequence[str] = (), binary: Path = ANVIL_BIN, startup_timeout: float = 15) -> AnvilNode:
+    """Start anvil on a free local port and return once it accepts connections.
+
+    ``extra_args`` go to anvil as they are (e.g. ``["--gas-limit", "100000000"]``)."""
+    if not binary.exists():
+        raise AnvilUnavailable(f"anvil is not installed at {binary}: run `make setup`")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent", *extra_args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    node = AnvilNode(f"http://127.0.0.1:{port}", port, process)
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return node
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                node.stop()
+                raise AnvilUnavailable(f"anvil did not start on port {port} (exit code {process.poll()})") from None
+            time.sleep(0.05)
+
+
+@contextmanager
+def start_anvil(extra_args: Sequence[str] = (), binary: Path = ANVIL_BIN) -> Iterator[AnvilNode]:
+    """A fresh anvil node for the duration of the block."""
+    node = launch(extra_args, binary)
+    try:
+        yield node
+    finally:
+        node.stop()

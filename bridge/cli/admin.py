@@ -1,0 +1,98 @@
+"""``icr-bridge admin``: registry administration from the operator's shell.
+
+``admin create-key`` is how the first administrator API key comes to exist (anyone with the
+database URL is already the operator); later keys can be made through ``POST /api-keys``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from registry.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, make_engine, transaction
+
+admin_app = typer.Typer(help="Registry administration: API keys.", no_args_is_help=True)
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    Optional[str],
+    typer.Option("--db", envvar=DATABASE_URL_ENV, help=f"Registry database URL [default: {DEFAULT_DATABASE_URL}]"),
+]
+
+
+def _engine(db: Optional[str]):
+    from bridge.schema import create_schema
+
+    engine = make_engine(db)
+    create_schema(engine)
+    return engine
+
+
+@admin_app.command("create-key")
+def create_key(
+    name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
+    organization_id: Annotated[Optional[int], typer.Option(
+        "--organization-id", help="Make an organization key for this organization (default: an administrator key).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from registry.api.auth import create_api_key
+    from registry.errors import RegistryError
+    from registry.domain.enums import ApiKeyRole
+
+    role = ApiKeyRole.administrator if organization_id is None else ApiKeyRole.organization
+    engine = _engine(db)
+    try:
+        with transaction(engine) as session:
+            row, key = create_api_key(session, name=name, role=role, organization_id=organization_id)
+    except RegistryError as exc:
+        err.print(f"[red]--{(exc.field or 'name').replace('_', '-')}: {exc.detail}[/]")
+        raise typer.Exit(2)
+    err.print(f"created {role.value} key {row.id} ({row.key_id}) '{row.name}'; store it now, it is not shown again:")
+    typer.echo(key)
+
+
+@admin_app.command("list-keys")
+def list_keys(db: DbOption = None) -> None:
+    """List API keys (never their secrets)."""
+    from sqlmodel import select
+
+    from registry.tables.core import ApiKey
+
+    engine = _engine(db)
+    with transaction(engine) as session:
+        rows = session.exec(select(ApiKey).order_by(ApiKey.id)).all()
+    table = Table(title="API keys")
+    for col in ("id", "key id", "role", "organization", "name", "created", "revoked"):
+        table.add_column(col)
+    for k in rows:
+        table.add_row(str(k.id), k.key_id, k.role.value, str(k.organization_id or ""), k.name,
+                      f"{k.created_at:%Y-%m-%d %H:%M}", f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
+    console.print(table)
+
+
+@admin_app.command("revoke-key")
+def revoke_key(api_key_id: Annotated[int, typer.Argument(help="The key's id (see list-keys).")],
+               db: DbOption = None) -> None:
+    """Revoke an API key at once."""
+    from registry.api.auth import revoke_api_key
+    from registry.errors import RegistryError
+
+    engine = _engine(db)
+    try:
+        with transaction(engine) as session:
+            row = revoke_api_key(session, api_key_id)
+    except RegistryError as exc:
+        err.print(f"[red]API_KEY_ID: {exc.detail}[/]")
+        raise typer.Exit(2)
+    console.print(f"key {row.id} ({row.key_id}) revoked")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(admin_app, name="admin")

@@ -1,0 +1,361 @@
+"""Operator commands: ``icr-bridge deploy | sync | status | reconcile | snapshot verify``.
+
+Settings come from ``ICR_*`` environment variables or ``--config FILE`` (see
+:mod:`bridge.settings`); the options below override them. Keys come only from the
+environment or encrypted keystores, never from options (they would land in shell history).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from registry.db import DATABASE_URL_ENV, make_engine
+
+from bridge import logs
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", envvar="ICR_CONFIG",
+                                                      help="Settings file (ICR_* variables, .env format).")]
+DbOption = Annotated[Optional[str], typer.Option("--db", envvar=DATABASE_URL_ENV, help="Registry database URL.")]
+RpcOption = Annotated[Optional[str], typer.Option("--rpc-url", help="JSON-RPC URL [env ICR_RPC_URL].")]
+ContractOption = Annotated[Optional[str], typer.Option("--contract", help="ICCToken address [env ICR_CONTRACT].")]
+ConfirmationsOption = Annotated[Optional[int], typer.Option(
+    "--confirmations", min=0, help="Depth before events apply when the chain has no finalized tag [env ICR_CONFIRMATIONS].")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+LogLevel = Annotated[str, typer.Option("--log-level", help="Structured log level (JSON lines on stderr).")]
+
+
+def _settings(config: Optional[Path], **overrides):
+    from bridge.settings import load_settings
+
+    try:
+        return load_settings(config, **overrides)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    except ValueError as exc:  # pydantic validation names the field
+        _fail(f"settings: {exc}")
+
+
+def _fail(message: str, code: int = 2):
+    err.print(f"[red]{message}[/]")
+    raise typer.Exit(code)
+
+
+def _open(settings, *, need_contract: bool = True, create_schema: bool = False):
+    from bridge.schema import create_schema as create
+
+    from bridge.operator import OperatorError, open_chain
+
+    engine = make_engine(settings.database_url)
+    if create_schema:
+        create(engine)
+    try:
+        chain = open_chain(settings, engine, need_contract=need_contract)
+    except OperatorError as exc:
+        _fail(str(exc))
+    return engine, chain
+
+
+def _keys(settings):
+    from bridge.operator import bridge_keys
+    from bridge.settings import KeyError_
+
+    try:
+        return bridge_keys(settings)
+    except KeyError_ as exc:
+        _fail(str(exc))
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def deploy(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    rpc_url: RpcOption = None,
+    metadata_uri: Annotated[Optional[str], typer.Option(
+        "--metadata-uri", help="ERC-1155 uri with {id} [env ICR_METADATA_URI].")] = None,
+    fund_from_dev_account: Annotated[bool, typer.Option(
+        "--fund-from-dev-account", help="Fund the three keys from the node's first unlocked account (anvil).")] = False,
+    as_json: JsonOption = False,
+    log_level: LogLevel = "WARNING",
+) -> None:
+    """Deploy the ICC token and record it, with its bridge custody account, in the registry.
+
+    Needs ICR_ADMIN_KEY, ICR_REGISTRY_SIGNER_KEY and ICR_RELAYER_KEY (or *_KEYSTORE)."""
+    from bridge.engine.deploy import deploy as do_deploy
+
+    logs.configure(log_level)
+    settings = _settings(config, database_url=db, rpc_url=rpc_url, metadata_uri=metadata_uri)
+    keys = _keys(settings)
+    engine, chain = _open(settings, need_contract=False, create_schema=True)
+    if fund_from_dev_account:
+        try:
+            chain.fund_from_dev_account(keys.admin.address, keys.registry_signer.address, keys.relayer.address)
+        except Exception as exc:  # noqa: BLE001 - the node decides whether it has unlocked accounts
+            _fail(f"--fund-from-dev-account: the node at {settings.rpc_url} has no unlocked account to fund from ({exc})")
+    with console.status(f"deploying ICCToken to chain {chain.chain_id}", spinner="dots") if not as_json else _quiet():
+        try:
+            deployment = do_deploy(engine, chain, keys, settings.metadata_uri)
+        except RuntimeError as exc:
+            _fail(str(exc), 1)
+    result = {"chain_id": deployment.chain_id, "contract": deployment.address, "block": deployment.deployed_block,
+              "custody_account_id": deployment.custody_account_id, "admin": keys.admin.address,
+              "registry_signer": keys.registry_signer.address, "relayer": keys.relayer.address}
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title="Deployed", show_header=False)
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+class _quiet:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def sync(
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit (the default).")] = False,
+    follow_: Annotated[bool, typer.Option("--follow", help="Run cycles until SIGTERM / Ctrl-C.")] = False,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    rpc_url: RpcOption = None,
+    contract: ContractOption = None,
+    confirmations: ConfirmationsOption = None,
+    metrics_port: Annotated[Optional[int], typer.Option(
+        "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (with --follow).")] = None,
+    metrics_host: Annotated[str, typer.Option("--metrics-host", help="Interface for the metrics endpoint.")] = "127.0.0.1",
+    max_cycles: Annotated[Optional[int], typer.Option("--max-cycles", min=1, help="Stop --follow after N cycles.")] = None,
+    as_json: JsonOption = False,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Run the bridge engine: batch pending tokenizations, commit roots, mint, apply final events."""
+    from bridge.operator import BridgeMetrics, StopFlag, follow
+
+    if once and follow_:
+        _fail("--once and --follow: choose one")
+    if metrics_port is not None and not follow_:
+        _fail("--metrics-port: only with --follow")
+    logs.configure(log_level)
+    settings = _settings(config, database_url=db, rpc_url=rpc_url, contract=contract, confirmations=confirmations)
+    keys = _keys(settings)
+    engine, chain = _open(settings)
+    if follow_:
+        metrics = BridgeMetrics()
+        if metrics_port is not None:
+            try:
+                metrics.serve(metrics_port, metrics_host)
+            except OSError as exc:
+                _fail(f"--metrics-port: cannot listen on {metrics_host}:{metrics_port} ({exc})")
+        stop = StopFlag()
+        stop.install()
+
+        def on_cycle(report, current):
+            if not as_json:
+                console.print(_cycle_line(report, current))
+
+        cycles = follow(engine, chain, keys, settings, metrics, stop, on_cycle=on_cycle, max_cycles=max_cycles)
+        console.print(f"stopped after {cycles} cycles")
+        return
+    report, current = _one_cycle(engine, chain, keys, settings, show_progress=not as_json)
+    if as_json:
+        _print_json({"cycle": _cycle_json(report), "status": current.as_json()})
+    else:
+        console.print(_cycle_line(report, current))
+
+
+def _one_cycle(engine, chain, keys, settings, show_progress: bool):
+    from bridge.engine.cycle import run_cycle
+    from bridge.operator import status
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, disable=not show_progress, transient=True) as progress:
+        minting = progress.add_task("mint transactions: leaves", total=None)
+        syncing = progress.add_task("sync: blocks", total=None)
+        report = run_cycle(
+            engine, chain, keys, confirmations=settings.confirmations, use_finalized_tag=settings.use_finalized_tag,
+            mint_chunk=settings.mint_chunk,
+            mint_progress=lambda n: progress.advance(minting, n),
+            sync_progress=lambda done, total: progress.update(syncing, completed=done, total=total),
+        )
+    return report, status(engine, chain, settings)
+
+
+def _cycle_json(report) -> dict:
+    sync = report.sync
+    return {
+        "batches_built": report.batches_built, "batches_committed": report.batches_committed,
+        "leaves_minted": report.leaves_minted, "mint_transactions": report.mint_transactions,
+        "revoked_batches": report.revoked_batches,
+        "rolled_back": report.rolled_back,
+        "applied": sync.applied if sync else {}, "skipped_duplicates": sync.skipped_duplicates if sync else 0,
+        "flagged": sync.flagged if sync else [], "busy": sync.busy if sync else False,
+        "to_block": sync.to_block if sync else None,
+    }
+
+
+def _cycle_line(report, current) -> str:
+    data = _cycle_json(report)
+    applied = ", ".join(f"{k} {v}" for k, v in data["applied"].items()) or "none"
+    line = (f"block {current.last_processed_block} (lag {current.sync_lag_blocks}): built {len(data['batches_built'])}"
+            f" batch(es), committed {len(data['batches_committed'])}, minted {data['leaves_minted']} leaves in "
+            f"{data['mint_transactions']} tx, applied {applied}, pending requests {current.pending_requests}")
+    if data["rolled_back"]:
+        line += f", [yellow]rolled back {data['rolled_back']} event(s) after a reorganization[/]"
+    for flag in data["flagged"]:
+        line += f"\n[yellow]flagged: {flag}[/]"
+    if report.revoked_batches:
+        line += (f"\n[yellow]batch(es) {', '.join(map(str, report.revoked_batches))} revoked on-chain: "
+                 "not minting; their unminted units return to the requesting accounts once the revocation is final[/]")
+    if data["busy"]:
+        line += "\n[yellow]another worker holds the sync for this contract[/]"
+    return line
+
+
+def status_command(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    rpc_url: RpcOption = None,
+    contract: ContractOption = None,
+    confirmations: ConfirmationsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where the bridge stands: chain head vs applied events, pending work, flagged retirements."""
+    from bridge.operator import status
+
+    settings = _settings(config, database_url=db, rpc_url=rpc_url, contract=contract, confirmations=confirmations)
+    engine, chain = _open(settings)
+    current = status(engine, chain, settings)
+    if as_json:
+        _print_json(current.as_json())
+        return
+    table = Table(title=f"Bridge status: chain {current.chain_id}, contract {current.contract}", show_header=False)
+    for key, value in current.as_json().items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+
+
+def reconcile_command(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    rpc_url: RpcOption = None,
+    contract: ContractOption = None,
+    confirmations: ConfirmationsOption = None,
+    snapshot: Annotated[Optional[Path], typer.Option(
+        "--snapshot", help="Also write a custody snapshot signed by the registry signer to this file.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Prove the registry and the chain agree up to the final head; exit 1 where they don't.
+
+    Per class: on-chain supply (+ units awaiting their mint) == registry custody; every
+    Retired event has exactly one registry retirement; every minted leaf matches its
+    tokenization request."""
+    from bridge.engine.reconcile import custody_snapshot, reconcile
+
+    settings = _settings(config, database_url=db, rpc_url=rpc_url, contract=contract, confirmations=confirmations)
+    engine, chain = _open(settings)
+    report = reconcile(engine, chain, settings.confirmations, settings.use_finalized_tag)
+    written = None
+    if snapshot is not None:
+        if not report.ok:
+            _fail(f"--snapshot: not written, the two sides disagree at block {report.head}", 1)
+        signer = _keys_for(settings, "registry_signer")
+        try:
+            document = custody_snapshot(engine, chain, signer, report.head)
+        except ValueError as exc:
+            _fail(f"--snapshot: {exc}", 1)
+        snapshot.write_text(json.dumps(document, indent=2) + "\n")
+        written = {"file": str(snapshot), "root": document["root"], "block": document["block"]}
+    if as_json:
+        _print_json({**report.as_json(), "snapshot": written})
+    else:
+        behind = f" (final head {report.final_head}: run the sync to compare up to it)" \
+            if report.final_head > report.head else ""
+        table = Table(title=f"Conservation at block {report.head}, the last the registry has applied{behind}")
+        for col in ("token id", "serialization"):
+            table.add_column(col)
+        for col in ("custody", "awaiting mint", "on-chain supply"):
+            table.add_column(col, justify="right")
+        table.add_column("result")
+        for c in report.conservation:
+            table.add_row(c.token_id, c.serialization, f"{c.registry_custody:,}", f"{c.awaiting_mint:,}",
+                          f"{c.onchain_supply:,}", "[green]OK[/]" if c.ok else "[red]MISMATCH[/]")
+        console.print(table)
+        console.print(f"{report.retirement_events} Retired and {report.minted_leaf_events} LeafMinted events checked")
+        for problem in report.problems:
+            console.print(f"[red]{problem}[/]")
+        if written:
+            console.print(f"snapshot root {written['root']} at block {written['block']} written to {written['file']}")
+        console.print("[bold green]the registry and the chain agree[/]" if report.ok
+                      else "[bold red]the registry and the chain DISAGREE[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _keys_for(settings, role: str):
+    from bridge.settings import KeyError_
+
+    try:
+        return settings.account(role)
+    except KeyError_ as exc:
+        _fail(str(exc))
+
+
+def snapshot_verify(
+    file: Annotated[Path, typer.Argument(help="A snapshot written by `icr-bridge reconcile --snapshot`.")],
+    config: ConfigOption = None,
+    rpc_url: RpcOption = None,
+) -> None:
+    """Check a published custody snapshot against the chain (needs no registry access)."""
+    from bridge.chain.client import Chain, http_web3
+    from bridge.engine.reconcile import verify_snapshot
+
+    settings = _settings(config, rpc_url=rpc_url)
+    if settings.rpc_url in ("", "eth-tester"):
+        _fail("ICR_RPC_URL / --rpc-url: give the JSON-RPC URL of the snapshot's chain")
+    try:
+        document = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        _fail(f"FILE: {file} is not a readable snapshot ({exc})")
+    missing = [k for k in ("chain_id", "contract", "block", "root", "signer", "signature", "custody", "tree")
+               if k not in document]
+    if missing:
+        _fail(f"FILE: {file} lacks {', '.join(missing)}")
+    chain = Chain(http_web3(settings.rpc_url))
+    if chain.chain_id != document["chain_id"]:
+        _fail(f"--rpc-url: the node serves chain {chain.chain_id}, the snapshot is for chain {document['chain_id']}")
+    problems = verify_snapshot(document, chain)
+    for problem in problems:
+        console.print(f"[red]{problem}[/]")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]snapshot root {document['root']} at block {document['block']} verified: "
+                  f"signed by {document['signer']} and equal to the on-chain supply[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy")(deploy)
+    app.command("sync")(sync)
+    app.command("status")(status_command)
+    app.command("reconcile")(reconcile_command)
+    snapshot_app = typer.Typer(help="Signed custody snapshots.")
+    snapshot_app.command("verify")(snapshot_verify)
+    app.add_typer(snapshot_app, name="snapshot")

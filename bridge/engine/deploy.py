@@ -1,0 +1,61 @@
+"""Deploying the token contract and recording it with its custody account in the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from registry.operations import credits as ops
+from registry.db import transaction
+from registry.operations.ledger import append_entry
+from registry.domain.enums import AccountType
+
+from bridge.chain.client import Chain
+from bridge.tables import Deployment
+
+DEFAULT_METADATA_URI = "http://127.0.0.1:8000/metadata/{id}.json"
+
+
+@dataclass
+class BridgeKeys:
+    """The three keys the bridge uses: they are separate on purpose.
+
+    ``admin`` holds DEFAULT_ADMIN_ROLE and PAUSER_ROLE; ``registry_signer`` holds REGISTRY_ROLE
+    and signs batch roots; ``relayer`` pays gas for commits and mints (which need no role) and
+    holds BRIDGE_OPERATOR_ROLE, the bridge's answers to redemption requests."""
+
+    admin: LocalAccount
+    registry_signer: LocalAccount
+    relayer: LocalAccount
+
+
+def deploy(engine: Engine, chain: Chain, keys: BridgeKeys, metadata_uri: str = DEFAULT_METADATA_URI) -> Deployment:
+    """Deploy ICCToken and open the bridge custody account for this chain, in one registry
+    transaction after the contract is mined. Refuses a chain that already has a deployment."""
+    with transaction(engine) as session:
+        if session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).first():
+            raise RuntimeError(f"chain {chain.chain_id} already has a deployment in this registry")
+    receipt = chain.deploy(
+        keys.admin, metadata_uri, keys.admin.address, keys.registry_signer.address,
+        pauser=keys.admin.address, bridge_operator=keys.relayer.address,
+    )
+    with transaction(engine) as session:
+        custody = ops.open_system_account(session, AccountType.bridge_custody, f"Bridge custody (chain {chain.chain_id})")
+        deployment = Deployment(
+            chain_id=chain.chain_id,
+            address=chain.address,
+            deployed_block=receipt.block_number,
+            custody_account_id=custody.id,
+        )
+        session.add(deployment)
+        session.flush()
+        append_entry(
+            session,
+            "bridge.deployed",
+            {"chain_id": chain.chain_id, "address": chain.address, "block": receipt.block_number,
+             "custody_account_id": custody.id, "tx_hash": receipt.tx_hash},
+        )
+    return deployment

@@ -1,0 +1,202 @@
+"""Gasless retirement for marketplaces: the API accepts a holder's EIP-712 ``Retire``
+signature (see :mod:`bridge.chain.retire_signature`) and relays it to
+``ICCToken.retireWithSignature``; the bridge's relayer key pays the gas.
+
+Before spending gas the relay checks what it can name a field for: the class is a registered
+credit class, the signature recovers to the holder (externally owned accounts; contract
+wallets are checked by the contract through ERC-1271), the deadline has not passed, the nonce
+is the holder's current one, and the holder holds the amount. The transaction is then
+simulated by gas estimation; a revert there is refused with the contract's custom error as
+the rule, and nothing is sent. The registry records the retirement, like any on-chain one,
+when the sync applies its final ``Retired`` event; the response names the certificate token
+whose metadata then links to the certificate.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Annotated, Any, Optional
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from sqlmodel import select
+from web3.logs import DISCARD
+
+from registry.api.routes.registry import Problem
+from registry.api.auth import PrincipalDep
+from registry.domain.classes import CERTIFICATE_FLAG
+from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
+from registry.api.deps import PROBLEM_JSON, SessionDep
+from registry.tables.core import CreditClass
+
+from bridge.chain.client import Chain, ChainRevert
+from bridge.tables import Deployment
+from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
+
+_HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
+_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+UINT256 = Annotated[int, Field(ge=0, lt=2**256)]
+
+#: Contract errors a relayed retirement can revert with, and the request field each is about.
+REVERT_FIELDS = {
+    "RetirementSignatureExpired": "deadline",
+    "InvalidRetirementSignature": "signature",
+    "InvalidAccountNonce": "nonce",
+    "ERC1155InsufficientBalance": "amount",
+    "ZeroAmount": "amount",
+    "NotACreditClass": "token_id",
+    "ClassNotRegistered": "token_id",
+    "MalformedRetirementData": "data",
+    "UnknownRetirementPurpose": "data",
+    "PurposeNotAuthorized": "data",
+    "ERC1155InvalidReceiver": "beneficiary",
+}
+
+
+class RelayUnavailable(RegistryError):
+    """This server has no chain connection or no relayer key for the requested chain."""
+
+    status = 503
+    type = "relay-unavailable"
+
+
+class RetirementRelayCreate(BaseModel):
+    """A holder's signed ``Retire`` message: the arguments of ``retire`` plus holder, nonce,
+    deadline and the 65-byte signature (or an ERC-1271 signature for contract wallets)."""
+
+    chain_id: int = Field(description="chain of the ICC token deployment")
+    holder: str = Field(pattern=_ADDRESS)
+    token_id: UINT256 = Field(description="credit class token id (decimal)")
+    amount: int = Field(ge=1, lt=2**256, description="whole tonnes")
+    beneficiary: Optional[str] = Field(None, pattern=_ADDRESS, description="null: the holder")
+    retiree_name: str = Field("", max_length=500)
+    custom_uri: str = Field("", max_length=2000)
+    comment: str = Field("", max_length=2000)
+    data: str = Field("0x", description="hex of abi.encode(RetirementDetails); 0x for a voluntary retirement")
+    nonce: UINT256 = Field(description="the holder's current nonces(holder)")
+    deadline: UINT256 = Field(description="unix seconds after which the signature is void")
+    signature: str = Field(description="hex signature over the EIP-712 Retire message")
+
+
+class RetirementRelayed(BaseModel):
+    chain_id: int
+    contract: str
+    tx_hash: str
+    block_number: int
+    gas_used: int = Field(description="paid by the bridge's relayer, not the holder")
+    holder: str
+    token_id: str
+    amount: int
+    onchain_retirement_id: int
+    certificate_token_id: str
+    certificate_metadata_url: str = Field(
+        description="ERC-1155 metadata of the certificate token; links to the registry certificate once synced")
+
+
+def _bytes(value: str, field: str) -> bytes:
+    if not _HEX.match(value):
+        raise RuleViolation(f"{field} is not 0x-prefixed hex bytes", field=field)
+    return bytes.fromhex(value[2:])
+
+
+class Relay:
+    """Relays signed retirements with one relayer key; one transaction at a time per relay, so
+    the relayer's nonces stay in order."""
+
+    def __init__(self, relayer):
+        self.relayer = relayer
+        self._lock = threading.Lock()
+
+    def check(self, chain: Chain, request: RetireRequest, signature: bytes) -> None:
+        token = chain.token
+        w3 = chain.w3
+        if not w3.eth.get_code(request.holder):
+            signer = recover_retirement_signer(request, signature, chain.chain_id, chain.address)
+            if signer != request.holder:
+                raise RuleViolation(f"the signature is by {signer}, not by the holder {request.holder}",
+                                    field="signature", rule="signature-by-holder")
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        if request.deadline < now:
+            raise RuleViolation(f"the signature expired at {request.deadline} (chain time {now})", field="deadline",
+                                rule="signature-not-expired")
+        current = token.functions.nonces(request.holder).call()
+        if request.nonce < current:
+            raise Conflict(f"nonce {request.nonce} of {request.holder} is used up (current {current}): this signature "
+                           "was relayed already or superseded", field="nonce", rule="nonce-unused")
+        if request.nonce > current:
+            raise RuleViolation(f"nonce {request.nonce} is ahead of the holder's current nonce {current}",
+                                field="nonce", rule="nonce-current")
+        balance = token.functions.balanceOf(request.holder, request.token_id).call()
+        if balance < request.amount:
+            raise RuleViolation(f"{request.holder} holds {balance} of class {request.token_id}, not {request.amount}",
+                                field="amount", rule="holder-balance")
+
+    def relay(self, chain: Chain, request: RetireRequest, signature: bytes) -> dict[str, Any]:
+        with self._lock:
+            self.check(chain, request, signature)
+            fn = chain.token.functions.retireWithSignature(request.as_call_args(), signature)
+            try:
+                receipt = chain.transact(self.relayer, fn, "retireWithSignature")
+            except ChainRevert as exc:
+                raise RuleViolation(f"the token refuses this retirement: {exc.error}{exc.args_ or ''}",
+                                    field=REVERT_FIELDS.get(exc.error), rule=exc.error) from exc
+        (event,) = chain.token.events.Retired().process_receipt(receipt.raw, errors=DISCARD)
+        return {"receipt": receipt, "retirement_id": int(event["args"]["retirementId"])}
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------------
+
+_DESCRIPTIONS = {
+    401: "No API key, or an unknown or revoked one",
+    404: "No deployment on that chain, or the token id is not a registered credit class",
+    409: "The nonce is used up: the signature was relayed already",
+    422: "Invalid input, a bad or expired signature, too few tokens, or the token refuses the retirement",
+    503: "This server relays no retirements on that chain (no chain connection or relayer key)",
+}
+router = APIRouter(tags=["relay"])
+
+
+@router.post("/relay/retirements", status_code=202,
+             responses={code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": text}
+                        for code, text in _DESCRIPTIONS.items()})
+def relay_retirement(body: RetirementRelayCreate, request: Request, session: SessionDep,
+                     principal: PrincipalDep) -> RetirementRelayed:
+    """Relay a holder's EIP-712 signed retirement (gasless for the holder: the bridge pays).
+
+    Needs an API key (the marketplace relaying for its users). The retirement is on-chain when
+    this answers; the registry records it when the sync applies the final ``Retired`` event,
+    and the certificate token's metadata then links to the registry certificate."""
+    deployment = session.exec(select(Deployment).where(Deployment.chain_id == body.chain_id)).first()
+    if deployment is None:
+        raise NotFound(f"no ICC token deployment is recorded for chain {body.chain_id}", field="chain_id")
+    chain: Chain | None = (getattr(request.app.state, "chains", {}) or {}).get(body.chain_id)
+    relay: Relay | None = getattr(request.app.state, "relay", None)
+    if chain is None or relay is None:
+        raise RelayUnavailable(f"this server relays no retirements on chain {body.chain_id}: start it with "
+                               "--rpc-url and --relay (the relayer key from ICR_RELAYER_KEY or its keystore)",
+                               field="chain_id")
+    if body.token_id & CERTIFICATE_FLAG or session.exec(
+            select(CreditClass).where(CreditClass.token_id == str(body.token_id))).first() is None:
+        raise NotFound(f"token id {body.token_id} is not a registered credit class", field="token_id")
+    try:
+        signed = RetireRequest(holder=body.holder, token_id=body.token_id, amount=body.amount, nonce=body.nonce,
+                               deadline=body.deadline, beneficiary=body.beneficiary, retiree_name=body.retiree_name,
+                               custom_uri=body.custom_uri, comment=body.comment, data=_bytes(body.data, "data"))
+    except ValueError as exc:
+        raise RuleViolation(str(exc), field="holder") from exc
+    signature = _bytes(body.signature, "signature")
+    if len(signature) == 0:
+        raise RuleViolation("the signature is empty", field="signature")
+    result = relay.relay(chain, signed, signature)
+    receipt = result["receipt"]
+    certificate = CERTIFICATE_FLAG | result["retirement_id"]
+    base = (getattr(request.app.state, "public_base_url", None) or str(request.base_url)).rstrip("/")
+    return RetirementRelayed(
+        chain_id=chain.chain_id, contract=chain.address, tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+        gas_used=receipt.gas_used, holder=signed.holder, token_id=str(body.token_id), amount=body.amount,
+        onchain_retirement_id=result["retirement_id"], certificate_token_id=str(certificate),
+        certificate_metadata_url=f"{base}/metadata/{certificate:064x}.json",
+    )

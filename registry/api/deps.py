@@ -1,0 +1,47 @@
+"""Shared pieces of the registry's HTTP layer: the session dependency and problem+json media
+type (imported by :mod:`registry.api.routes.registry`, :mod:`registry.api.auth` and other routers)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from registry.errors import Conflict
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """One session per request; nothing is committed unless an endpoint commits (closing rolls back)."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@contextmanager
+def committing(session: Session) -> Iterator[Session]:
+    """The endpoint's one transaction: commit if the block succeeds, roll back otherwise.
+
+    A unique-constraint race lost at commit (another request inserted the same row first)
+    becomes a 409 problem instead of a server error."""
+    try:
+        yield session
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"a concurrent change conflicted with this one; nothing was changed ({exc.orig})",
+                       rule="concurrent-change") from exc
+    except BaseException:
+        session.rollback()
+        raise

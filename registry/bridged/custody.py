@@ -1,0 +1,336 @@
+"""Bridge custody in the registry: tokenization requests move serials into custody, and
+on-chain retirements become registry retirements of specific custody serials.
+
+Like every registry operation these run inside the caller's transaction and append a ledger
+entry; bridged operations are keyed by their chain origin so applying one twice is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Optional
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from registry.domain import lifecycle as lc
+from registry.domain import serials as sr
+from registry.domain.blocks import move_record
+from registry.errors import NotFound, RuleViolation
+from registry.operations.ledger import append_entry
+from registry.tables.core import (
+    Account,
+    CreditClass,
+    Retirement,
+    SerialBlock,
+    Serialization,
+    TokenizationRequest,
+    WalletLink,
+)
+from registry.domain.enums import AccountType, CreditStatus
+from registry.operations.credits import (
+    MovedBlock,
+    check,
+    describe_blocks,
+    get_row,
+    lock_serialization,
+    locked_blocks,
+    place,
+    take_lowest_blocks,
+)
+
+
+def class_for_token(session: Session, token_id: int | str) -> CreditClass:
+    row = session.exec(select(CreditClass).where(CreditClass.token_id == str(token_id))).first()
+    if row is None:
+        raise NotFound(f"no credit class has token id {token_id}", field="token_id")
+    return row
+
+
+def tokenization_custody_blocks(
+    session: Session,
+    *,
+    custody_account_id: int,
+    serialization_id: int,
+    tokenization_id: int,
+    first: int,
+    last: int,
+    mirrored: bool,
+) -> list[SerialBlock]:
+    """The active custody blocks of a tokenization within units ``first..last`` (a mint leaf's
+    range), mirrored or not, lowest first, locked for update."""
+    return list(session.exec(
+        select(SerialBlock).where(
+            SerialBlock.serialization_id == serialization_id,
+            SerialBlock.account_id == custody_account_id,
+            SerialBlock.tokenization_id == tokenization_id,
+            SerialBlock.status == CreditStatus.active,
+            SerialBlock.mirrored == mirrored,
+            SerialBlock.unit_first >= first,
+            SerialBlock.unit_first <= last,  # bounds the index range scan
+            SerialBlock.unit_last <= last,
+        ).order_by(SerialBlock.unit_first).with_for_update()
+    ))
+
+
+def request_tokenization(
+    session: Session,
+    *,
+    account_id: int,
+    wallet: str,
+    class_id: int,
+    quantity: int,
+    custody_account_id: int,
+) -> tuple[TokenizationRequest, list[MovedBlock]]:
+    """Move ``quantity`` active ICCs of a class (lowest serials first) from a holding account to
+    bridge custody, recorded as a pending tokenization request to a linked wallet."""
+    if quantity < 1:
+        raise RuleViolation("quantity must be a positive whole number of tonnes", field="quantity")
+    account = get_row(session, Account, account_id, "account")
+    credit_class = get_row(session, CreditClass, class_id, "class")
+    custody = get_row(session, Account, custody_account_id, "custody_account")
+    if custody.type is not AccountType.bridge_custody:
+        raise RuleViolation(f"account {custody_account_id} is not a bridge custody account", field="custody_account_id")
+    check(lc.check_tokenization, account.type, CreditStatus.active)
+    link = session.exec(select(WalletLink).where(WalletLink.address == wallet)).first()
+    if link is None or link.account_id != account.id:
+        raise RuleViolation(
+            f"wallet {wallet} is not linked to account {account_id}", field="wallet", rule="wallet-must-be-linked"
+        )
+    serialization = lock_serialization(session, credit_class.serialization_id)
+    blocks = locked_blocks(
+        session, account_id=account_id, serialization_id=credit_class.serialization_id, status=CreditStatus.active,
+        covering=quantity,
+    )
+    try:
+        rows = take_lowest_blocks(session, blocks, quantity)
+    except sr.InsufficientCredits as exc:
+        raise RuleViolation(str(exc), field="quantity", rule="sufficient-active-credits") from exc
+    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (custody.id, CreditStatus.active.value))
+             for r in rows]
+    request = TokenizationRequest(account_id=account_id, class_id=class_id, wallet=link.address, quantity=quantity)
+    session.add(request)
+    session.flush()
+    for row in rows:
+        row.account_id = custody.id
+        row.tokenization_id = request.id
+        session.add(row)
+    session.flush()
+    moved = describe_blocks(session, rows)
+    append_entry(
+        session,
+        "tokenization.requested",
+        {
+            "tokenization_id": request.id,
+            "account_id": account_id,
+            "custody_account_id": custody.id,
+            "wallet": link.address,
+            "token_id": credit_class.token_id,
+            "serial_blocks": [m.serial_block for m in moved],
+            "quantity": quantity,
+            "moves": moves,
+        },
+    )
+    return request, moved
+
+
+@dataclass(frozen=True)
+class ChainOrigin:
+    """Where a bridged operation came from: its idempotency key."""
+
+    chain_id: int
+    tx_hash: str
+    log_index: int
+    block_number: int
+
+
+def find_bridged_retirement(session: Session, origin: ChainOrigin) -> Retirement | None:
+    return session.exec(
+        select(Retirement).where(
+            Retirement.chain_id == origin.chain_id,
+            Retirement.tx_hash == origin.tx_hash,
+            Retirement.log_index == origin.log_index,
+        )
+    ).first()
+
+
+def retire_from_custody(
+    session: Session,
+    *,
+    custody_account_id: int,
+    token_id: int,
+    quantity: int,
+    origin: ChainOrigin,
+    purpose: str = "voluntary",
+    beneficiary_name: str = "",
+    beneficiary_address: str = "",
+    retiree: str = "",
+    comment: str = "",
+    custom_uri: str = "",
+    holder_wallet: str | None = None,
+    beneficiary_wallet: str | None = None,
+    onchain_retirement_id: int | None = None,
+    corsia_operator: str | None = None,
+    corsia_state: str | None = None,
+    compliance_period_start: int | None = None,
+    compliance_period_end: int | None = None,
+    ndc_party: str | None = None,
+    purpose_detail: str | None = None,
+    consumption_start: date | int | None = None,
+    consumption_end: date | int | None = None,
+    jurisdiction: str | None = None,
+) -> tuple[Retirement, list[MovedBlock], bool]:
+    """Record an on-chain retirement as a registry retirement of specific custody serials.
+
+    Takes the lowest mirrored custody serials of the class. Idempotent on the chain origin: a
+    second call with the same (chain id, tx hash, log index) returns the first retirement and
+    ``created=False``. The tokens are already burned, so the record keeps what the chain says
+    (the contract checked the purpose against the class): empty or zero details are stored as
+    not given; consumption dates may be unix seconds as in the on-chain retirement data.
+    """
+    existing = find_bridged_retirement(session, origin)
+    if existing is not None:
+        rows = session.exec(select(SerialBlock).where(SerialBlock.retirement_id == existing.id)).all()
+        return existing, describe_blocks(session, sorted(rows, key=lambda r: r.unit_first)), False
+    credit_class = class_for_token(session, token_id)
+    serialization = lock_serialization(session, credit_class.serialization_id)
+    blocks = locked_blocks(
+        session,
+        account_id=custody_account_id,
+        serialization_id=credit_class.serialization_id,
+        status=CreditStatus.active,
+        mirrored=True,
+        covering=quantity,
+    )
+    try:
+        rows = take_lowest_blocks(session, blocks, quantity)
+    except sr.InsufficientCredits as exc:
+        raise RuleViolation(
+            f"custody holds too few ICCs of class {token_id} for this retirement: {exc}",
+            field="quantity",
+            rule="custody-covers-supply",
+        ) from exc
+    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (None, CreditStatus.retired.value))
+             for r in rows]
+    retirement = Retirement(
+        class_id=credit_class.id,
+        account_id=custody_account_id,
+        quantity=quantity,
+        purpose=purpose,
+        beneficiary_name=beneficiary_name,
+        beneficiary_address=beneficiary_address,
+        retiree=retiree,
+        comment=comment,
+        custom_uri=custom_uri,
+        chain_id=origin.chain_id,
+        tx_hash=origin.tx_hash,
+        log_index=origin.log_index,
+        block_number=origin.block_number,
+        holder_wallet=holder_wallet,
+        beneficiary_wallet=beneficiary_wallet,
+        onchain_retirement_id=onchain_retirement_id,
+        corsia_operator=corsia_operator or None,
+        corsia_state=(corsia_state or None) and corsia_state[:3],
+        compliance_period_start=compliance_period_start or None,
+        compliance_period_end=compliance_period_end or None,
+        ndc_party=(ndc_party or None) and ndc_party[:3],
+        purpose_detail=purpose_detail or None,
+        consumption_start=_as_date(consumption_start),
+        consumption_end=_as_date(consumption_end),
+        jurisdiction=jurisdiction or None,
+    )
+    session.add(retirement)
+    session.flush()
+    for row in rows:
+        row.status = CreditStatus.retired
+        row.account_id = None
+        row.retirement_id = retirement.id
+        session.add(row)
+    session.flush()
+    moved = describe_blocks(session, rows)
+    append_entry(
+        session,
+        "retirement.bridged",
+        {
+            "retirement_id": retirement.id,
+            "token_id": str(token_id),
+            "serial_blocks": [m.serial_block for m in moved],
+            "quantity": quantity,
+            "purpose": purpose,
+            "beneficiary_name": beneficiary_name,
+            "chain_id": origin.chain_id,
+            "tx_hash": origin.tx_hash,
+            "log_index": origin.log_index,
+            "custody_account_id": custody_account_id,
+            "moves": moves,
+        },
+    )
+    return retirement, moved, True
+
+
+def _as_date(value: date | int | None) -> Optional[date]:
+    if value is None or value == 0:
+        return None
+    if isinstance(value, date):
+        return value
+    return datetime.fromtimestamp(int(value), tz=timezone.utc).date()
+
+
+# --------------------------------------------------------------------------------------------
+# Reads
+# --------------------------------------------------------------------------------------------
+
+
+def custody_total(session: Session, custody_account_id: int, class_id: int, mirrored: bool | None = None) -> int:
+    """Tonnes of a class in custody; ``mirrored=True`` counts only units minted on-chain."""
+    credit_class = get_row(session, CreditClass, class_id, "class")
+    conditions = [
+        SerialBlock.account_id == custody_account_id,
+        SerialBlock.serialization_id == credit_class.serialization_id,
+        SerialBlock.status == CreditStatus.active,
+    ]
+    if mirrored is not None:
+        conditions.append(SerialBlock.mirrored == mirrored)
+    total = session.exec(select(func.coalesce(func.sum(SerialBlock.quantity), 0)).where(*conditions)).one()
+    return int(total)
+
+
+def revert_bridged_retirement(session: Session, origin: ChainOrigin, reason: str) -> Retirement | None:
+    """Undo a bridged retirement whose chain log was reorganized away: its serials go back to
+    custody (mirrored) and the retirement row is removed; the ledger keeps the record of both.
+    Returns the removed retirement, or None if no retirement has this origin."""
+    retirement = find_bridged_retirement(session, origin)
+    if retirement is None:
+        return None
+    lock_serialization(session, session.get(CreditClass, retirement.class_id).serialization_id)
+    rows = sorted(session.exec(select(SerialBlock).where(SerialBlock.retirement_id == retirement.id)).all(),
+                  key=lambda r: r.unit_first)
+    moved = describe_blocks(session, rows)
+    serialization = session.get(Serialization, rows[0].serialization_id) if rows else None
+    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r),
+                         (retirement.account_id, CreditStatus.active.value)) for r in rows]
+    for row in rows:
+        row.status = CreditStatus.active
+        row.account_id = retirement.account_id
+        row.mirrored = True
+        row.retirement_id = None
+        session.add(row)
+    session.flush()
+    session.delete(retirement)
+    session.flush()
+    append_entry(
+        session,
+        "retirement.reverted",
+        {
+            "retirement_id": retirement.id,
+            "serial_blocks": [m.serial_block for m in moved],
+            "quantity": retirement.quantity,
+            "chain_id": origin.chain_id,
+            "tx_hash": origin.tx_hash,
+            "log_index": origin.log_index,
+            "reason": reason,
+            "moves": moves,
+        },
+    )
+    return retirement

@@ -1,0 +1,49 @@
+"""Listeners for registry state changes, run inside the operation's own transaction.
+
+The registry knows nothing of what is built on it: an operation announces what it did with
+:func:`emit`, and whoever cares registers a listener with :func:`on`. The bridge's webhook
+outbox listens for ``retirement.recorded`` so that a retirement made in the registry (``POST
+/retirements``) reaches marketplaces like one synced from the chain. A listener runs in the
+caller's transaction and must not commit: if it raises, the whole operation rolls back, so an
+operation and what its listeners wrote land together or not at all.
+
+Kinds emitted:
+
+- ``retirement.recorded`` (``retirement``: the :class:`~registry.tables.core.Retirement`,
+  ``serial_blocks``: the retired serial blocks as text) by :func:`registry.operations.credits.retire`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable
+
+from sqlmodel import Session
+
+Listener = Callable[..., None]
+
+KINDS = frozenset({"retirement.recorded"})
+
+_listeners: dict[str, list[Listener]] = defaultdict(list)
+
+
+def on(kind: str, listener: Listener) -> Listener:
+    """Call ``listener(session, **details)`` whenever ``kind`` is emitted (once per listener,
+    however often it is registered)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown registry hook {kind!r}; known: {', '.join(sorted(KINDS))}")
+    if listener not in _listeners[kind]:
+        _listeners[kind].append(listener)
+    return listener
+
+
+def off(kind: str, listener: Listener) -> None:
+    """Stop calling ``listener`` for ``kind`` (no error if it was not registered)."""
+    if listener in _listeners.get(kind, []):
+        _listeners[kind].remove(listener)
+
+
+def emit(session: Session, kind: str, **details: Any) -> None:
+    """Run every listener of ``kind`` in the caller's transaction, in registration order."""
+    for listener in list(_listeners.get(kind, ())):
+        listener(session, **details)

@@ -1,0 +1,209 @@
+"""The append-only, hash-chained registry ledger.
+
+Each entry commits to the previous entry's hash: ``entry_hash = sha256(prev_hash | seq | kind |
+canonical JSON payload)``. Appending happens inside the caller's transaction, so an operation
+and its ledger entry land together or not at all. On PostgreSQL an append first takes a
+transaction-scoped advisory lock, so concurrent transactions append one after the other
+instead of colliding on ``seq`` (SQLite write transactions are exclusive already).
+
+Entries that change where credits are carry ``moves``: each one a unit range of a
+serialization and its place (account, status) before and after
+(:func:`registry.domain.blocks.move_record`). :func:`verify_balances` replays every move from
+the first entry and compares the result with the serial blocks in the database, unit by unit
+and as balances per account, serialization and status. Appending an entry with moves also
+applies them to the maintained balance table (:mod:`registry.operations.balances`), which
+:func:`verify_balances` checks against the blocks too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from registry.operations import balances as balance_table
+from registry.domain.blocks import ReplayError, UnitMap, normalize
+from registry.domain.enums import CreditStatus
+from registry.tables.core import LedgerEntry, SerialBlock, Serialization
+
+GENESIS_HASH = "0" * 64
+#: Advisory lock key serializing ledger appends on PostgreSQL ("ICRLEDGR").
+LEDGER_LOCK_KEY = 0x4943524C45444752
+
+#: Entry kinds that change where credits are: each must carry ``moves``.
+MOVING_KINDS = frozenset({
+    "issuance.ex_post", "issuance.ex_ante", "conversion.ex_ante", "transfer", "retirement", "cancellation",
+    "tokenization.requested", "retirement.bridged", "retirement.reverted",
+    "redemption.bridged", "redemption.reverted", "tokenization.returned", "tokenization.return_reverted",
+})
+
+
+def canonical_json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def entry_digest(prev_hash: str, seq: int, kind: str, payload_json: str) -> str:
+    material = f"{prev_hash}|{seq}|{kind}|{payload_json}".encode()
+    return hashlib.sha256(material).hexdigest()
+
+
+def lock_ledger(session: Session) -> None:
+    """Take the ledger's append lock for the rest of the transaction (PostgreSQL; a no-op on
+    SQLite, whose write transactions are exclusive). Credit operations take it before their
+    serialization lock, so every transaction acquires the two in the same order and a
+    transaction touching two serializations cannot deadlock with one touching the other."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=LEDGER_LOCK_KEY))
+
+
+def append_entry(session: Session, kind: str, payload: dict[str, Any]) -> LedgerEntry:
+    lock_ledger(session)
+    last = session.exec(select(LedgerEntry).order_by(LedgerEntry.seq.desc()).limit(1)).first()
+    seq = 1 if last is None else last.seq + 1
+    prev_hash = GENESIS_HASH if last is None else last.entry_hash
+    payload_json = canonical_json(payload)
+    entry = LedgerEntry(
+        seq=seq,
+        kind=kind,
+        payload=payload_json,
+        prev_hash=prev_hash,
+        entry_hash=entry_digest(prev_hash, seq, kind, payload_json),
+    )
+    session.add(entry)
+    session.flush()
+    moves = payload.get("moves")
+    if moves:
+        balance_table.apply_moves(session, moves)
+    return entry
+
+
+@dataclass
+class LedgerCheck:
+    entries: int
+    head: str
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_chain(session: Session) -> LedgerCheck:
+    """Recompute every hash; report the first sequence gaps, broken links and bad digests."""
+    problems: list[str] = []
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    for entry in session.exec(select(LedgerEntry).order_by(LedgerEntry.seq)):
+        count += 1
+        if entry.seq != expected_seq:
+            problems.append(f"entry {entry.seq}: expected sequence number {expected_seq}")
+        if entry.prev_hash != prev_hash:
+            problems.append(f"entry {entry.seq}: prev_hash does not match entry {entry.seq - 1}")
+        if entry_digest(entry.prev_hash, entry.seq, entry.kind, entry.payload) != entry.entry_hash:
+            problems.append(f"entry {entry.seq}: entry_hash does not match its content")
+        prev_hash = entry.entry_hash
+        expected_seq = entry.seq + 1
+    return LedgerCheck(entries=count, head=prev_hash, problems=problems)
+
+
+@dataclass
+class BalanceCheck:
+    """Replaying the ledger's moves against the serial blocks in the database."""
+
+    moves: int
+    serializations: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def replay(session: Session) -> tuple[UnitMap, int, list[str]]:
+    """Apply every entry's moves in sequence; (unit map, moves applied, problems)."""
+    units = UnitMap()
+    count = 0
+    problems: list[str] = []
+    for entry in session.exec(select(LedgerEntry).order_by(LedgerEntry.seq)):
+        try:
+            payload = json.loads(entry.payload)
+        except ValueError:
+            problems.append(f"entry {entry.seq}: payload is not JSON")
+            continue
+        moves = payload.get("moves") if isinstance(payload, dict) else None
+        if moves is None:
+            if entry.kind in MOVING_KINDS:
+                problems.append(f"entry {entry.seq} ({entry.kind}) changes credits but records no moves")
+            continue
+        for move in moves:
+            try:
+                units.apply(move)
+            except (ReplayError, KeyError, TypeError, ValueError) as exc:
+                problems.append(f"entry {entry.seq} ({entry.kind}): {exc}")
+                continue
+            count += 1
+    return units, count, problems
+
+
+def verify_balances(session: Session, max_problems: int = 50) -> BalanceCheck:
+    """Replay the ledger and compare with the database's serial blocks.
+
+    Reports every balance (account, serialization, status) that differs and, where balances
+    agree but units sit elsewhere, the serialization whose units differ. Also reports
+    overlapping serial blocks in the database, and every row of the maintained balance table
+    that differs from the blocks (``balance table: ...``)."""
+    units, count, problems = replay(session)
+    stored: dict[str, list] = defaultdict(list)
+    rows = session.exec(
+        select(SerialBlock, Serialization.text).join(Serialization, Serialization.id == SerialBlock.serialization_id)
+    ).all()
+    for block, serialization in rows:
+        if block.quantity != block.unit_last - block.unit_first + 1:
+            problems.append(f"{serialization}: block {block.id} says {block.quantity} t for units "
+                            f"{block.unit_first}-{block.unit_last}")
+        stored[serialization].append((block.unit_first, block.unit_last,
+                                      (block.account_id, CreditStatus(block.status).value)))
+    for serialization, ranges in stored.items():
+        ordered = sorted(ranges)
+        for a, b in zip(ordered, ordered[1:]):
+            if b[0] <= a[1]:
+                problems.append(f"{serialization}: serial blocks {a[0]}-{a[1]} and {b[0]}-{b[1]} overlap")
+    derived: dict[tuple, int] = defaultdict(int)
+    for serialization, ranges in stored.items():
+        for first, last, (account_id, status) in ranges:
+            derived[(account_id, serialization, status)] += last - first + 1
+    replayed = units.balances()
+    for key in sorted(set(derived) | set(replayed), key=lambda k: (str(k[1]), str(k[0]), k[2])):
+        if derived.get(key, 0) != replayed.get(key, 0):
+            account_id, serialization, status = key
+            problems.append(
+                f"balance of account {account_id if account_id is not None else '(none)'}, {serialization}, {status}: "
+                f"ledger replay gives {replayed.get(key, 0)} t, serial blocks hold {derived.get(key, 0)} t"
+            )
+    for serialization in sorted(set(stored) | set(units.serializations())):
+        if normalize(stored.get(serialization, [])) != normalize(units.ranges(serialization)):
+            problems.append(f"{serialization}: serial blocks do not place units as the ledger recorded")
+    problems.extend(balance_table.differences(balance_table.stored(session), dict(derived)))
+    return BalanceCheck(moves=count, serializations=len(set(stored) | set(units.serializations())),
+                        problems=problems[:max_problems])
+
+
+@dataclass
+class LedgerVerification:
+    chain: LedgerCheck
+    balances: BalanceCheck
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and self.balances.ok
+
+
+def verify_ledger(session: Session) -> LedgerVerification:
+    """The hash chain and the balances derived from it."""
+    return LedgerVerification(verify_chain(session), verify_balances(session))
