@@ -4,7 +4,7 @@ An administrator revokes a committed batch on-chain (``revokeBatch``, incident r
 wrong root, a compromised signer). From that block on, none of the batch's unminted leaves
 can ever be minted, so the custody units behind them would wait for tokens that never come.
 Once the ``BatchRevoked`` event is final, :func:`return_unminted` moves each unminted leaf's
-units from bridge custody back to the holding account of its tokenization request; leaves
+units from the bridge custody account back to the holding account of its tokenization request; leaves
 minted before the revocation stay minted (their tokens exist). A reorganization that removes
 the revocation is undone by :func:`revert_return`, which puts exactly those ranges back into
 custody, unmirrored and tagged with their tokenization again.
