@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 SOURCES_DIR = CONTRACTS_DIR / "src"
 #: Folders under contracts/ whose ``*.sol`` files are compiled (deployed, test-only, benchmark).
 SOURCE_FOLDERS = ("src", "test", "bench")
