@@ -108,8 +108,10 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
     from registry.api.routes.article6 import router as article6_router
 
-    from bridge.webhooks import events, routes as webhooks_api  # noqa: F401 - events: registry retirements -> webhooks
+    from bridge.webhooks import events, routes as webhooks_api
     from bridge.public import pages, relay
+
+    events.register_listeners()
 
     app = FastAPI(
         title="ICR Bridge API",

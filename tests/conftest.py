@@ -126,3 +126,14 @@ def anvil_w3(anvil_url):
     from bridge.chain.client import http_web3
 
     return http_web3(anvil_url)
+
+
+@pytest.fixture(autouse=True)
+def webhook_listeners():
+    """The bridge's registry-hook listeners (a registry retirement records its webhook), registered
+    explicitly as every process entry point does; a test may unregister them to see the registry alone."""
+    from bridge.webhooks.events import register_listeners, unregister_listeners
+
+    register_listeners()
+    yield
+    unregister_listeners()

@@ -6,23 +6,16 @@ database URL is already the operator); later keys can be made through ``POST /ap
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from registry.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, make_engine, transaction
+from registry.db import make_engine, transaction
+
+from bridge.cli.options import DbOption, console, err
 
 admin_app = typer.Typer(help="Registry administration: API keys.", no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
-
-DbOption = Annotated[
-    Optional[str],
-    typer.Option("--db", envvar=DATABASE_URL_ENV, help=f"Registry database URL [default: {DEFAULT_DATABASE_URL}]"),
-]
 
 
 def _engine(db: Optional[str]):

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from registry.db import DEFAULT_DATABASE_URL, DATABASE_URL_ENV, database_url, make_engine, sqlite_path, transaction
+from registry.db import DEFAULT_DATABASE_URL, database_url, make_engine, sqlite_path, transaction
 
 from bridge import logs
+from bridge.cli.options import DbOption, console, err
 
 app = typer.Typer(help="ICR bridge: mirror ICC serial blocks into ERC-1155 tokens and back.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Compile the Solidity contracts and check the committed artifacts.")
@@ -26,13 +26,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(batch_app, name="batch")
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
 
-DbOption = Annotated[
-    Optional[str],
-    typer.Option("--db", envvar=DATABASE_URL_ENV, help=f"Registry database URL [default: {DEFAULT_DATABASE_URL}]"),
-]
 LogLevel = Annotated[str, typer.Option("--log-level", help="Structured log level (JSON lines on stderr).")]
 
 

@@ -13,16 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from registry.db import DATABASE_URL_ENV, make_engine
 
 from bridge import logs
+from bridge.cli.options import console, err
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", envvar="ICR_CONFIG",
                                                       help="Settings file (ICR_* variables, .env format).")]

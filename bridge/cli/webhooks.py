@@ -8,15 +8,13 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from registry.db import DATABASE_URL_ENV, make_engine, transaction
 
 from bridge import logs
+from bridge.cli.options import console, err
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
 
 webhooks_app = typer.Typer(help="Marketplace webhooks: deliver due events, inspect the delivery log, redeliver.",
                            no_args_is_help=True)

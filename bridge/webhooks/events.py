@@ -192,4 +192,13 @@ def _registry_retirement_recorded(session: Session, *, retirement: Retirement, s
     retirement_recorded(session, retirement, serial_blocks)
 
 
-hooks.on("retirement.recorded", _registry_retirement_recorded)
+def register_listeners() -> None:
+    """Register the bridge's listeners for registry state changes (idempotent): a registry
+    retirement then records its ``retirement.recorded`` webhook in the same transaction. Called
+    by every process entry point that can make a registry retirement (:func:`bridge.app.create_app`)."""
+    hooks.on("retirement.recorded", _registry_retirement_recorded)
+
+
+def unregister_listeners() -> None:
+    """Undo :func:`register_listeners` (no error if they were not registered)."""
+    hooks.off("retirement.recorded", _registry_retirement_recorded)

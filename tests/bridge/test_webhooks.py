@@ -509,3 +509,26 @@ def test_a_failing_registry_hook_rolls_the_retirement_back(sqlite_engine):
         assert s.exec(select(Retirement)).all() == [] and s.exec(select(WebhookEvent)).all() == []
     with pytest.raises(ValueError, match="unknown registry hook"):
         hooks.on("retirement.maybe", broken)
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_a_registry_retirement_reaches_webhooks_only_through_registered_listeners(sqlite_engine, registered):
+    from bridge.webhooks.events import register_listeners, unregister_listeners
+    from registry.domain.lifecycle import RetirementDetails
+
+    (register_listeners if registered else unregister_listeners)()
+    with transaction(sqlite_engine) as s:
+        org = ops.create_organization(s, "Registry Org")
+        account = ops.open_account(s, org.id, "a")
+        project = ops.register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
+                                       credit_type="R", methodology="M")
+        sid = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id
+                                ).serialization_id
+        org_id, account_id = org.id, account.id
+    _subscribe(sqlite_engine, org_id, "http://127.0.0.1:9/hook", ["retirement.recorded"])
+    with transaction(sqlite_engine) as s:
+        ops.retire(s, account_id=account_id, serialization_id=sid, quantity=30, details=RetirementDetails())
+    with Session(sqlite_engine) as s:
+        events = s.exec(select(WebhookEvent).where(WebhookEvent.kind == "retirement.recorded")).all()
+    assert len(events) == (1 if registered else 0)
+    assert len(_deliveries(sqlite_engine)) == (1 if registered else 0)
