@@ -9,7 +9,7 @@ NODE_STAMP := contracts/node_modules/.installed
 SLITHER_VENV := .venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.installed
 
-.PHONY: setup browser demo test serve contracts lock bench bench-full test-counts clean analyze
+.PHONY: setup browser lint demo test serve contracts lock bench bench-full test-counts clean analyze
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -41,8 +41,12 @@ browser:
 	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "chromium is missing and apt needs root: run 'sudo apt-get install chromium chromium-driver' (browser tests skip)"; fi
 
-test: setup browser
+test: setup browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (pinned in requirements.lock; rules in pyproject.toml): lint failures fail `make test` and CI.
+lint: setup
+	$(VENV)/bin/ruff check bridge registry tests scripts
 
 serve: setup
 	$(CLI) serve

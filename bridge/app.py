@@ -13,6 +13,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlmodel import select
 
+from bridge.chain.client import Chain
+from bridge.engine.batcher import LEAF_ENCODING, load_tree
+from bridge.tables import Deployment, MintBatch, MintLeaf
+from registry.api.deps import PROBLEM_JSON
 from registry.api.routes.registry import (
     PROBLEM_RESPONSES,
     Limit,
@@ -25,11 +29,6 @@ from registry.api.routes.registry import (
 )
 from registry.api.routes.registry import router as registry_router
 from registry.errors import NotFound
-from registry.api.deps import PROBLEM_JSON
-
-from bridge.engine.batcher import LEAF_ENCODING, load_tree
-from bridge.chain.client import Chain
-from bridge.tables import Deployment, MintBatch, MintLeaf
 
 log = logging.getLogger("icr_bridge.api")
 router = APIRouter()
@@ -106,10 +105,10 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     explorer read the on-chain supply live; ``public_base_url`` is the origin used in absolute
     links (token metadata images, certificate links) when the app sits behind a proxy;
     ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
-    from registry.api.routes.article6 import router as article6_router
-
-    from bridge.webhooks import events, routes as webhooks_api
     from bridge.public import pages, relay
+    from bridge.webhooks import events
+    from bridge.webhooks import routes as webhooks_api
+    from registry.api.routes.article6 import router as article6_router
 
     events.register_listeners()
 

@@ -17,20 +17,19 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from web3 import Web3
 
+from bridge.chain.client import Chain
+from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.engine import batcher
+from bridge.engine.deploy import BridgeKeys, deploy
+from bridge.engine.reconcile import conservation
+from bridge.engine.sync import sync_once
 from registry.bridged import custody
-from registry.operations import credits as ops
 from registry.db import transaction
 from registry.domain.classes import Purpose
 from registry.domain.wallets import sign_wallet_link
+from registry.operations import credits as ops
 from registry.operations.ledger import verify_chain
 from registry.tables.core import CreditClass, Retirement
-
-from bridge.engine import batcher
-from bridge.chain.client import Chain
-from bridge.engine.deploy import BridgeKeys, deploy
-from bridge.engine.reconcile import conservation
-from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
-from bridge.engine.sync import sync_once
 
 ISSUED = 1_000
 TOKENIZED = 400

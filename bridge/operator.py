@@ -20,14 +20,13 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from registry.tables.core import Retirement, TokenizationRequest
-from registry.domain.enums import TokenizationStatus
-
 from bridge.chain.client import Chain, http_web3
-from bridge.engine.deploy import BridgeKeys
 from bridge.engine.cycle import CycleReport, run_cycle
-from bridge.tables import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf
+from bridge.engine.deploy import BridgeKeys
 from bridge.settings import BridgeSettings
+from bridge.tables import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf
+from registry.domain.enums import TokenizationStatus
+from registry.tables.core import Retirement, TokenizationRequest
 
 log = logging.getLogger("icr_bridge.operator")
 

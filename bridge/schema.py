@@ -46,9 +46,7 @@ def create_schema(engine: Engine) -> None:
 
 def drop_schema(engine: Engine) -> None:
     """Drop every table, including Alembic's version table (used by the demo's reset)."""
-    from sqlalchemy import MetaData
-
-    from sqlalchemy import Enum
+    from sqlalchemy import Enum, MetaData
 
     reflected = MetaData()
     reflected.reflect(bind=engine)

@@ -44,15 +44,15 @@ from benchlib import (
     tree_timing,
 )
 
-from bridge.engine import batcher  # noqa: E402 - benchlib puts the repository on sys.path
 from bridge.chain.client import eth_tester_web3, http_web3
-from bridge.tables import MintLeaf
+from bridge.engine import batcher  # noqa: E402 - benchlib puts the repository on sys.path
 from bridge.engine.reconcile import conservation
 from bridge.engine.sync import sync_once
+from bridge.tables import MintLeaf
 from registry.bridged import custody
 from registry.db import transaction
-from registry.tables.core import TokenizationRequest
 from registry.domain.enums import TokenizationStatus
+from registry.tables.core import TokenizationRequest
 
 #: Transactions per second the toolchain notes measured (gas given explicitly).
 TOOLCHAIN_TX_PER_S = {"eth-tester": 30, "anvil": 60}

@@ -28,10 +28,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from eth_account import Account  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 
-from bridge.engine.batcher import LEAF_ENCODING, mint_leaves_arguments  # noqa: E402
 from bridge.chain.client import Chain, eth_tester_web3  # noqa: E402
-from bridge.merkle.tree import StandardMerkleTree  # noqa: E402
 from bridge.chain.solidity import load_artifact  # noqa: E402
+from bridge.engine.batcher import LEAF_ENCODING, mint_leaves_arguments  # noqa: E402
+from bridge.merkle.tree import StandardMerkleTree  # noqa: E402
 from registry.domain.classes import ClassKey  # noqa: E402
 
 KEY = ClassKey(project_number=78040, vintage=2023)

@@ -42,11 +42,11 @@ import benchlib
 from benchlib import REPO, headline, open_registry, percentile, progress, table, temp_database
 
 from bridge.chain.anvil import free_port  # noqa: E402 - benchlib puts the repository on sys.path
-from registry.operations import balances as balance_table
 from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.classes import STANDARD_AUTHORIZED_USES, ClassKey
 from registry.domain.serials import VintageSerialization
+from registry.operations import balances as balance_table
 
 BASELINE_BLOCKS = 1_000
 HOLDING_ACCOUNTS = 100
@@ -234,8 +234,8 @@ def generate(engine, n: int, seed: int = 11, bar=None) -> Dataset:
 def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13) -> list[float]:
     from sqlmodel import Session, select
 
-    from registry.tables.core import CreditClass, SerialBlock
     from registry.domain.enums import CreditStatus
+    from registry.tables.core import CreditClass, SerialBlock
 
     rng = random.Random(seed)
     latencies = []
@@ -276,10 +276,10 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
     tonnes than the account's lowest block of the class holds, each in its own transaction."""
     from sqlmodel import Session, select
 
-    from registry.operations import credits as ops
     from registry.domain import lifecycle as lc
     from registry.domain.classes import Purpose
     from registry.domain.enums import CreditStatus
+    from registry.operations import credits as ops
     from registry.tables.core import SerialBlock
 
     rng = random.Random(seed)

@@ -37,9 +37,9 @@ from sqlmodel import Session, select
 
 from bridge.chain.anvil import start_anvil  # noqa: E402 - benchlib puts the repository on sys.path
 from bridge.chain.client import http_web3
+from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
 from bridge.engine.cycle import run_cycle
 from bridge.engine.reconcile import conservation, reconcile
-from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
 from bridge.engine.sync import rewind_cursor, sync_once
 from registry.bridged import custody
 from registry.db import transaction

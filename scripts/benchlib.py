@@ -89,8 +89,8 @@ def temp_database(kind: str) -> Iterator[str]:
 
 
 def open_registry(url: str):
-    from registry.db import make_engine
     from bridge.schema import create_schema
+    from registry.db import make_engine
 
     engine = make_engine(url)
     create_schema(engine)
@@ -175,8 +175,8 @@ def tree_timing(clock: Clock) -> Iterator[None]:
 def chain_client_timing(clock: Clock) -> Iterator[None]:
     """Attribute the chain client's work (building and signing transactions, waiting for
     receipts, fetching and decoding logs) to the ``chain`` bucket, with the RPC requests."""
-    from bridge.engine import sync
     from bridge.chain.client import Chain
+    from bridge.engine import sync
 
     with clock.patch("chain", Chain, "transact"), clock.patch("chain", Chain, "send_signed"), \
             clock.patch("chain", Chain, "call"), clock.patch("chain", Chain, "block_hash"), \
@@ -230,9 +230,9 @@ def make_bench_world(engine, w3, issued: int, seed: str = "bench") -> BenchWorld
 
     from bridge.chain.client import Chain
     from bridge.engine.deploy import BridgeKeys, deploy
-    from registry.operations import credits as ops
     from registry.db import transaction
     from registry.domain.wallets import sign_wallet_link
+    from registry.operations import credits as ops
     from registry.tables.core import CreditClass
 
     chain = Chain(w3)

@@ -14,8 +14,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from registry.db import make_engine
 from bridge.schema import create_schema
+from registry.db import make_engine
 
 POSTGRES_URL = os.environ.get("ICR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -11,9 +11,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from registry.db import make_engine, transaction
-
 from bridge.cli.options import DbOption, console, err
+from registry.db import make_engine, transaction
 
 admin_app = typer.Typer(help="Registry administration: API keys.", no_args_is_help=True)
 
@@ -36,8 +35,8 @@ def create_key(
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from registry.api.auth import create_api_key
-    from registry.errors import RegistryError
     from registry.domain.enums import ApiKeyRole
+    from registry.errors import RegistryError
 
     role = ApiKeyRole.administrator if organization_id is None else ApiKeyRole.organization
     engine = _engine(db)

@@ -13,10 +13,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from registry.db import DEFAULT_DATABASE_URL, database_url, make_engine, sqlite_path, transaction
-
 from bridge import logs
 from bridge.cli.options import DbOption, console, err
+from registry.db import DEFAULT_DATABASE_URL, database_url, make_engine, sqlite_path, transaction
 
 app = typer.Typer(help="ICR bridge: mirror ICC serial blocks into ERC-1155 tokens and back.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Compile the Solidity contracts and check the committed artifacts.")
@@ -59,10 +58,9 @@ def demo(
     """Run the whole bridge loop on an in-process eth-tester chain and print a summary.
 
     Exits 1 if the conservation check (registry custody == on-chain supply) fails."""
-    from bridge.schema import create_schema, drop_schema
-
     from bridge.chain.client import eth_tester_web3
     from bridge.demo import run_demo
+    from bridge.schema import create_schema, drop_schema
 
     logs.configure(log_level)
     url = database_url(db)
@@ -201,7 +199,13 @@ def contracts_build(
     check: Annotated[bool, typer.Option("--check", help="Only compare with the committed artifacts.")] = False,
 ) -> None:
     """Recompile contracts/src, test and bench with solc-js and write (or check) contracts/artifacts."""
-    from bridge.chain.solidity import ARTIFACTS_DIR, CompilationError, compile_contracts, render_artifact, write_artifacts
+    from bridge.chain.solidity import (
+        ARTIFACTS_DIR,
+        CompilationError,
+        compile_contracts,
+        render_artifact,
+        write_artifacts,
+    )
 
     with console.status("compiling with solc-js (via py-solc-x)", spinner="dots"):
         try:

@@ -16,11 +16,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from registry.db import DATABASE_URL_ENV, make_engine
-
 from bridge import logs
 from bridge.cli.options import console, err
-
+from registry.db import DATABASE_URL_ENV, make_engine
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", envvar="ICR_CONFIG",
                                                       help="Settings file (ICR_* variables, .env format).")]
@@ -50,9 +48,8 @@ def _fail(message: str, code: int = 2):
 
 
 def _open(settings, *, need_contract: bool = True, create_schema: bool = False):
-    from bridge.schema import create_schema as create
-
     from bridge.operator import OperatorError, open_chain
+    from bridge.schema import create_schema as create
 
     engine = make_engine(settings.database_url)
     if create_schema:

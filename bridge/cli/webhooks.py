@@ -10,11 +10,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from registry.db import DATABASE_URL_ENV, make_engine, transaction
-
 from bridge import logs
 from bridge.cli.options import console, err
-
+from registry.db import DATABASE_URL_ENV, make_engine, transaction
 
 webhooks_app = typer.Typer(help="Marketplace webhooks: deliver due events, inspect the delivery log, redeliver.",
                            no_args_is_help=True)
@@ -78,9 +76,8 @@ def redeliver(
     db: DbOption = None,
 ) -> None:
     """Queue a new delivery of the same event to the same subscription (the worker sends it)."""
-    from registry.errors import RegistryError
-
     from bridge.webhooks.outbox import redeliver as redeliver_op
+    from registry.errors import RegistryError
 
     engine = _engine(db)
     try:

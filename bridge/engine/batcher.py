@@ -20,16 +20,15 @@ from eth_utils import to_canonical_address
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from registry.db import transaction
-from registry.operations.ledger import append_entry
-from registry.tables.core import Account, CreditClass, Project, SerialBlock, Serialization, TokenizationRequest
-from registry.domain.enums import CreditStatus, TokenizationStatus
-
-from bridge.engine import faults
 from bridge.chain.client import Chain, Receipt
+from bridge.engine import faults
 from bridge.engine.locks import claim
 from bridge.merkle.tree import MultiProof, StandardMerkleTree
 from bridge.tables import BatchStatus, Deployment, MintBatch, MintLeaf
+from registry.db import transaction
+from registry.domain.enums import CreditStatus, TokenizationStatus
+from registry.operations.ledger import append_entry
+from registry.tables.core import Account, CreditClass, Project, SerialBlock, Serialization, TokenizationRequest
 
 log = logging.getLogger("icr_bridge.batcher")
 

@@ -21,13 +21,12 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from registry.operations import article6 as article6_ops
-from registry.db import transaction
-from registry.tables.core import CreditClass
-
-from bridge.engine import faults
 from bridge.chain.client import Chain
+from bridge.engine import faults
 from bridge.engine.locks import claim
+from registry.db import transaction
+from registry.operations import article6 as article6_ops
+from registry.tables.core import CreditClass
 
 log = logging.getLogger("icr_bridge.ca_push")
 

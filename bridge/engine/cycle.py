@@ -15,16 +15,15 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from registry.db import transaction
-
+from bridge.chain.client import Chain
 from bridge.engine import batcher, faults
 from bridge.engine.ca_push import CAPushReport, push_ca_statuses
-from bridge.chain.client import Chain
 from bridge.engine.deploy import BridgeKeys
 from bridge.engine.locks import claim
-from bridge.tables import BatchStatus, MintBatch
 from bridge.engine.redemptions import RedemptionAnswers, answer_redemptions
 from bridge.engine.sync import SyncReport, check_reorg, deployment_for, sync_once
+from bridge.tables import BatchStatus, MintBatch
+from registry.db import transaction
 
 log = logging.getLogger("icr_bridge.engine")
 

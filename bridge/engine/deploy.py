@@ -8,13 +8,12 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from registry.operations import credits as ops
-from registry.db import transaction
-from registry.operations.ledger import append_entry
-from registry.domain.enums import AccountType
-
 from bridge.chain.client import Chain
 from bridge.tables import Deployment
+from registry.db import transaction
+from registry.domain.enums import AccountType
+from registry.operations import credits as ops
+from registry.operations.ledger import append_entry
 
 DEFAULT_METADATA_URI = "http://127.0.0.1:8000/metadata/{id}.json"
 

@@ -32,19 +32,19 @@ def claim(engine: Engine, name: str, wait: bool = False) -> Iterator[bool]:
     """Yield True if this worker now holds job ``name``, False if another worker does.
     With ``wait=True`` block until the other worker lets go (always yields True)."""
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
+        # AUTOCOMMIT: each lock statement ends at once, so the session-level lock is held by the
+        # connection without holding a transaction open while the work runs.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if wait:
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _key(name)})
                 got = True
             else:
                 got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}).scalar()
-            conn.commit()
             try:
                 yield bool(got)
             finally:
                 if got:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(name)})
-                    conn.commit()
         return
     path = sqlite_path(engine.url.render_as_string(hide_password=False))
     lock_file = f"{path}.{_key(name) & 0xFFFFFFFF:08x}.lock" if path else None

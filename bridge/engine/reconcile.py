@@ -25,14 +25,13 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from registry.bridged import custody
-from registry.tables.core import CreditClass, Retirement, SerialBlock, Serialization, TokenizationRequest
-from registry.domain.enums import CreditStatus
-
 from bridge.chain.client import Chain
+from bridge.engine.sync import _hex, deployment_for, fetch_events
 from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import ChainCursor, Deployment, MintLeaf, Redemption, RedemptionStatus
-from bridge.engine.sync import _hex, deployment_for, fetch_events
+from registry.bridged import custody
+from registry.domain.enums import CreditStatus
+from registry.tables.core import CreditClass, Retirement, SerialBlock, Serialization, TokenizationRequest
 
 SNAPSHOT_ENCODING = ["uint256", "uint256", "uint256"]  # (classId, firstSerial, lastSerial)
 

@@ -19,16 +19,15 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bridge.chain.client import Chain, ChainRevert
+from bridge.engine import faults
+from bridge.engine.deploy import BridgeKeys
+from bridge.engine.locks import claim
+from bridge.tables import Redemption, RedemptionStatus
 from registry.bridged import redemption
 from registry.db import transaction
 from registry.operations.ledger import append_entry
 from registry.tables.core import utcnow
-
-from bridge.engine import faults
-from bridge.chain.client import Chain, ChainRevert
-from bridge.engine.deploy import BridgeKeys
-from bridge.engine.locks import claim
-from bridge.tables import Redemption, RedemptionStatus
 
 log = logging.getLogger("icr_bridge.redemptions")
 

@@ -31,18 +31,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from web3._utils.events import get_event_data
 
+from bridge.chain.client import Chain
+from bridge.chain.retirement_data import MalformedRetirementData, decode_retirement_data
+from bridge.engine import faults
+from bridge.engine.locks import claim
+from bridge.tables import (
+    BatchStatus,
+    ChainCursor,
+    ChainEvent,
+    Deployment,
+    MintBatch,
+    MintLeaf,
+    Redemption,
+    RedemptionStatus,
+)
+from bridge.webhooks import events
 from registry.bridged import custody, redemption, revocation
 from registry.db import transaction
+from registry.domain.enums import TokenizationStatus
 from registry.operations.ledger import append_entry
 from registry.tables.core import SerialBlock, TokenizationRequest
-from registry.domain.enums import TokenizationStatus
-
-from bridge.webhooks import events
-from bridge.engine import faults
-from bridge.chain.client import Chain
-from bridge.engine.locks import claim
-from bridge.tables import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf, Redemption, RedemptionStatus
-from bridge.chain.retirement_data import MalformedRetirementData, decode_retirement_data
 
 log = logging.getLogger("icr_bridge.sync")
 
@@ -708,11 +716,12 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
                             raise  # not a duplicate log: a constraint the event broke, never skipped
                         report.skipped_duplicates += 1
         faults.point("sync.before_cursor")
+        end_hash = chain.block_hash(end) or ""  # asked before the transaction: none is held across a chain call
         with transaction(engine) as session:
             cursor = _cursor(session, deployment, lock=True)
             if end > cursor.last_block:
                 cursor.last_block = end
-                cursor.last_block_hash = chain.block_hash(end) or ""
+                cursor.last_block_hash = end_hash
                 session.add(cursor)
         report.to_block = end
         if progress is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from registry.db import database_url, make_engine
 from bridge.schema import metadata
+from registry.db import database_url, make_engine
 
 config = context.config
 target_metadata = metadata()

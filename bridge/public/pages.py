@@ -17,10 +17,6 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from registry.api.routes.registry import Problem
-from registry.domain.classes import CERTIFICATE_FLAG
-from registry.api.deps import PROBLEM_JSON, SessionDep
-
 from bridge.public import views
 from bridge.public.views import (
     AdditionalityLevelPublic,
@@ -33,6 +29,9 @@ from bridge.public.views import (
     SerialRangePublic,
     SupplyPublic,
 )
+from registry.api.deps import PROBLEM_JSON, SessionDep
+from registry.api.routes.registry import Problem
+from registry.domain.classes import CERTIFICATE_FLAG
 
 # Autoescape HTML and SVG alike: names, comments and beneficiaries come from users and the chain.
 TEMPLATES = Jinja2Templates(env=jinja2.Environment(

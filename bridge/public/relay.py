@@ -23,16 +23,15 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 from web3.logs import DISCARD
 
-from registry.api.routes.registry import Problem
+from bridge.chain.client import Chain, ChainRevert
+from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
+from bridge.tables import Deployment
 from registry.api.auth import PrincipalDep
+from registry.api.deps import PROBLEM_JSON, SessionDep
+from registry.api.routes.registry import Problem
 from registry.domain.classes import CERTIFICATE_FLAG
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
-from registry.api.deps import PROBLEM_JSON, SessionDep
 from registry.tables.core import CreditClass
-
-from bridge.chain.client import Chain, ChainRevert
-from bridge.tables import Deployment
-from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
 
 _HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"

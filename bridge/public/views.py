@@ -20,16 +20,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
-from registry.bridged import custody
+from bridge.tables import Deployment
 from registry.api.routes.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
+from registry.bridged import custody
 from registry.domain import article6 as a6
 from registry.domain import serials as sr
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus, Purpose, decode_token_id
+from registry.domain.enums import CreditStatus
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.tables.core import CreditClass, Issuance, LedgerEntry, Project, Retirement, SerialBlock, Serialization
-from registry.domain.enums import CreditStatus
-
-from bridge.tables import Deployment
 
 log = logging.getLogger("icr_bridge.views")
 

@@ -12,8 +12,10 @@ from typing import Any, Iterable
 
 from sqlmodel import Session, select
 
-from registry.operations import hooks
+from bridge.tables import MintLeaf
+from bridge.webhooks.outbox import EventKind, WebhookEvent, _iso, record_event
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus
+from registry.operations import hooks
 from registry.tables.core import (
     Account,
     CreditClass,
@@ -23,9 +25,6 @@ from registry.tables.core import (
     TokenizationRequest,
     WalletLink,
 )
-
-from bridge.tables import MintLeaf
-from bridge.webhooks.outbox import EventKind, WebhookEvent, _iso, record_event
 
 
 def _class_facts(session: Session, class_id: int) -> dict[str, Any]:

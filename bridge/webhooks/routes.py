@@ -15,15 +15,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from registry.api.routes.registry import Page, Problem
-from registry.api.auth import PrincipalDep, authorize_organization
-from registry.domain.access import Principal
-from registry.errors import NotFound
-from registry.api.deps import PROBLEM_JSON, SessionDep, committing
-from registry.tables.core import Organization
-
 from bridge.webhooks import outbox as wh
 from bridge.webhooks.outbox import DeliveryStatus, EventKind, WebhookDelivery, WebhookEvent, WebhookSubscription
+from registry.api.auth import PrincipalDep, authorize_organization
+from registry.api.deps import PROBLEM_JSON, SessionDep, committing
+from registry.api.routes.registry import Page, Problem
+from registry.domain.access import Principal
+from registry.errors import NotFound
+from registry.tables.core import Organization
 
 _DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one",

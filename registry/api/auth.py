@@ -27,6 +27,7 @@ from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader
 from sqlmodel import Session, select
 
+from registry.api.deps import SessionDep
 from registry.domain.access import (
     MalformedApiKey,
     Principal,
@@ -37,11 +38,10 @@ from registry.domain.access import (
     may_act_for_organization,
     new_api_key,
 )
+from registry.domain.enums import ApiKeyRole
 from registry.errors import Forbidden, NotFound, RuleViolation, Unauthorized
-from registry.api.deps import SessionDep
 from registry.operations.ledger import append_entry
 from registry.tables.core import Account, ApiKey, Organization, utcnow
-from registry.domain.enums import ApiKeyRole
 
 # --------------------------------------------------------------------------------------------
 # Storage operations (the caller owns the transaction)

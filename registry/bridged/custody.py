@@ -17,18 +17,8 @@ from sqlmodel import Session, select
 from registry.domain import lifecycle as lc
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
-from registry.errors import NotFound, RuleViolation
-from registry.operations.ledger import append_entry
-from registry.tables.core import (
-    Account,
-    CreditClass,
-    Retirement,
-    SerialBlock,
-    Serialization,
-    TokenizationRequest,
-    WalletLink,
-)
 from registry.domain.enums import AccountType, CreditStatus
+from registry.errors import NotFound, RuleViolation
 from registry.operations.credits import (
     MovedBlock,
     check,
@@ -38,6 +28,16 @@ from registry.operations.credits import (
     locked_blocks,
     place,
     take_lowest_blocks,
+)
+from registry.operations.ledger import append_entry
+from registry.tables.core import (
+    Account,
+    CreditClass,
+    Retirement,
+    SerialBlock,
+    Serialization,
+    TokenizationRequest,
+    WalletLink,
 )
 
 

@@ -12,11 +12,19 @@ from registry.bridged.custody import ChainOrigin, class_for_token
 from registry.domain import redemption as rules
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
+from registry.domain.enums import CreditStatus
 from registry.errors import Conflict, RuleViolation
+from registry.operations.credits import (
+    MovedBlock,
+    coalesce,
+    describe_blocks,
+    lock_serialization,
+    locked_blocks,
+    place,
+    take_lowest_blocks,
+)
 from registry.operations.ledger import append_entry
 from registry.tables.core import Account, SerialBlock, Serialization
-from registry.domain.enums import CreditStatus
-from registry.operations.credits import MovedBlock, coalesce, describe_blocks, lock_serialization, locked_blocks, place, take_lowest_blocks
 
 
 def check_destination(session: Session, reference: str) -> tuple[int | None, str | None]:

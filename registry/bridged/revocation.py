@@ -18,13 +18,13 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from registry.bridged.custody import ChainOrigin, tokenization_custody_blocks
+from registry.bridged.redemption import carve_into_custody
 from registry.domain.blocks import move_record
+from registry.domain.enums import CreditStatus
 from registry.errors import Conflict
+from registry.operations.credits import coalesce, describe_blocks, lock_serialization, place
 from registry.operations.ledger import append_entry
 from registry.tables.core import CreditClass, SerialBlock, TokenizationRequest
-from registry.domain.enums import CreditStatus
-from registry.operations.credits import coalesce, describe_blocks, lock_serialization, place
-from registry.bridged.redemption import carve_into_custody
 
 
 def _request_and_serialization(session: Session, tokenization_id: int):

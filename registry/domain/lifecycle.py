@@ -36,8 +36,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Optional, Sequence
 
-from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.domain.classes import Purpose
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.domain.serials import InsufficientCredits, SerialRange, take_lowest
 
 TERMINAL = frozenset({CreditStatus.retired, CreditStatus.cancelled})

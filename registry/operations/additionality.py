@@ -20,18 +20,18 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from registry.domain import additionality as ad
+from registry.domain.additionality import AdditionalityError, Level, Level3Method, LevelStatus
+from registry.errors import Conflict, NotFound, RuleViolation
+from registry.operations.credits import get_row
+from registry.operations.ledger import append_entry
 from registry.tables.additionality import (
     AdditionalityClaim,
     AdditionalityProfile,
     AdditionalityReport,
     AdditionalityStatusChange,
 )
-from registry.domain import additionality as ad
-from registry.domain.additionality import AdditionalityError, Level, Level3Method, LevelStatus
-from registry.errors import Conflict, NotFound, RuleViolation
-from registry.operations.ledger import append_entry
 from registry.tables.core import Project, utcnow
-from registry.operations.credits import get_row
 
 # --------------------------------------------------------------------------------------------
 # Inputs

@@ -38,8 +38,25 @@ from typing import Collection, Iterable
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from registry.domain import article6 as a6
+from registry.domain import serials as sr
+from registry.domain.article6 import (
+    Article6Error,
+    AuthorizedUse,
+    CompensationKind,
+    IllegalTransition,
+    LetterContent,
+    LetterStatus,
+    ProjectStatus,
+    RulesFailed,
+)
+from registry.domain.classes import CAStatus, ClassKey, Purpose
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
+from registry.errors import Conflict, NotFound, RuleViolation
 from registry.operations import additionality as additionality_ops
 from registry.operations import credits as ops
+from registry.operations.credits import get_row, open_system_account, serialization_of
+from registry.operations.ledger import append_entry
 from registry.tables.article6 import (
     A6CAEvidence,
     A6CAHistory,
@@ -58,21 +75,6 @@ from registry.tables.article6 import (
     content_from_json,
     content_to_json,
 )
-from registry.domain import article6 as a6
-from registry.domain import serials as sr
-from registry.domain.article6 import (
-    Article6Error,
-    AuthorizedUse,
-    CompensationKind,
-    IllegalTransition,
-    LetterContent,
-    LetterStatus,
-    ProjectStatus,
-    RulesFailed,
-)
-from registry.domain.classes import CAStatus, ClassKey, Purpose
-from registry.errors import Conflict, NotFound, RuleViolation
-from registry.operations.ledger import append_entry
 from registry.tables.core import (
     Account,
     Cancellation,
@@ -86,8 +88,6 @@ from registry.tables.core import (
     TokenizationRequest,
     utcnow,
 )
-from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
-from registry.operations.credits import get_row, open_system_account, serialization_of
 
 ADJUSTMENT_ACCOUNT_NAME = "ICR Article 6.2 non-CA adjustment account"
 

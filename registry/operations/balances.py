@@ -35,8 +35,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from registry.domain.blocks import place_of
-from registry.tables.core import AccountBalance, SerialBlock, Serialization
 from registry.domain.enums import CreditStatus
+from registry.tables.core import AccountBalance, SerialBlock, Serialization
 
 #: (account id or None, serialization text, status value) -> tonnes
 Balances = dict[tuple[int | None, str, str], int]

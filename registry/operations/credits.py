@@ -18,6 +18,7 @@ from registry.domain import lifecycle as lc
 from registry.domain import serials as sr
 from registry.domain.blocks import Piece, Place, move_record, plan_merges
 from registry.domain.classes import STANDARD_AUTHORIZED_USES, ClassKey
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.domain.wallets import WalletLinkError, verify_wallet_link
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.operations import hooks
@@ -37,7 +38,6 @@ from registry.tables.core import (
     Transfer,
     WalletLink,
 )
-from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 
 
 def get_row(session: Session, model, ident: int, name: str, field: str | None = None):

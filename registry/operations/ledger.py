@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from registry.operations import balances as balance_table
 from registry.domain.blocks import ReplayError, UnitMap, normalize
 from registry.domain.enums import CreditStatus
+from registry.operations import balances as balance_table
 from registry.tables.core import LedgerEntry, SerialBlock, Serialization
 
 GENESIS_HASH = "0" * 64

@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from web3.logs import DISCARD
 from sqlmodel import Session, select
+from web3.logs import DISCARD
 
-from bridge.engine import batcher
 from bridge.chain.client import Chain
+from bridge.engine import batcher
 from bridge.engine.deploy import BridgeKeys, deploy
-from bridge.tables import Deployment, MintLeaf, Redemption
 from bridge.engine.reconcile import conservation
+from bridge.tables import Deployment, MintLeaf, Redemption
 from registry.bridged import custody
-from registry.operations import credits as ops
 from registry.db import transaction
 from registry.domain.wallets import sign_wallet_link
+from registry.operations import credits as ops
 from registry.tables.core import CreditClass, Retirement, SerialBlock
 
 

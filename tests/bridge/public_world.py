@@ -9,15 +9,15 @@ from datetime import date
 
 from sqlmodel import select
 
-from bridge.engine.cycle import run_cycle
 from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
-from registry.operations import additionality as adops
-from registry.operations import article6 as a6ops
+from bridge.engine.cycle import run_cycle
 from registry.bridged import custody
 from registry.db import transaction
 from registry.domain import article6 as a6
 from registry.domain.additionality import Level
 from registry.domain.classes import Purpose
+from registry.operations import additionality as adops
+from registry.operations import article6 as a6ops
 from registry.tables.core import CreditClass, Project
 
 VINTAGE = 2024

@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 from bridge.chain.client import Chain
 from bridge.demo import run_demo
 from bridge.engine.cycle import run_cycle
-from bridge.tables import MintLeaf
 from bridge.engine.redemptions import answer_redemptions
 from bridge.engine.sync import sync_once
+from bridge.tables import MintLeaf
 from registry.operations.ledger import verify_chain
 from registry.tables.core import Retirement
 

@@ -5,14 +5,14 @@ from fastapi.testclient import TestClient
 
 from bridge.app import create_app
 from bridge.demo import run_demo
-from bridge.merkle.tree import verify_proof, StandardMerkleTree
+from bridge.merkle.tree import StandardMerkleTree, verify_proof
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     from bridge.chain.client import eth_tester_web3
-    from registry.db import make_engine
     from bridge.schema import create_schema
+    from registry.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('api') / 'registry.sqlite'}")
     create_schema(engine)

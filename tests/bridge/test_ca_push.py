@@ -13,17 +13,17 @@ from sqlmodel import Session, select
 from web3.logs import DISCARD
 
 from bridge.chain.client import Chain, ChainRevert
-from bridge.engine.deploy import BridgeKeys, deploy
-from bridge.engine.cycle import run_cycle
 from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
-from registry.operations import article6 as a6ops
+from bridge.engine.cycle import run_cycle
+from bridge.engine.deploy import BridgeKeys, deploy
 from registry.bridged import custody
-from registry.operations import credits as ops
-from registry.tables.article6 import A6CAHistory
 from registry.db import transaction
 from registry.domain import article6 as a6
 from registry.domain.classes import CAStatus, Purpose
 from registry.domain.wallets import sign_wallet_link
+from registry.operations import article6 as a6ops
+from registry.operations import credits as ops
+from registry.tables.article6 import A6CAHistory
 from registry.tables.core import CreditClass, Retirement
 from tests.registry import a6_world
 

@@ -3,11 +3,11 @@ without the crash (same serials in the same states, same balances, conservation 
 
 import pytest
 
-from bridge.engine import faults
 from bridge.chain.client import eth_tester_web3
+from bridge.engine import faults
 from bridge.engine.cycle import run_cycle
-from registry.db import make_engine
 from bridge.schema import create_schema
+from registry.db import make_engine
 
 from .harness import make_world
 

@@ -5,13 +5,13 @@ import json
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from bridge.chain.client import Chain
 from bridge.cli.main import app
 from bridge.demo import run_demo
-from bridge.tables import ChainEvent, MintLeaf
 from bridge.engine.sync import rewind_cursor, sync_once
-from bridge.chain.client import Chain
-from registry.tables.core import Retirement, SerialBlock, TokenizationRequest
+from bridge.tables import ChainEvent, MintLeaf
 from registry.domain.enums import TokenizationStatus
+from registry.tables.core import Retirement, SerialBlock, TokenizationRequest
 
 
 def test_demo_flow(engine, w3):

@@ -5,8 +5,8 @@ import random
 import pytest
 from eth_account import Account
 
-from bridge.engine.batcher import LEAF_ENCODING, mint_leaves_arguments, minted_on_chain, sign_commit
 from bridge.chain.client import Chain, ChainRevert
+from bridge.engine.batcher import LEAF_ENCODING, mint_leaves_arguments, minted_on_chain, sign_commit
 from bridge.merkle.tree import MultiProof, StandardMerkleTree, verify_multi_proof
 from registry.domain.classes import ClassKey
 

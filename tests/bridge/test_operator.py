@@ -21,9 +21,9 @@ from bridge import operator
 from bridge.chain.client import Chain, http_web3
 from bridge.settings import BridgeSettings
 from registry.bridged import custody
-from registry.operations import credits as ops
 from registry.db import make_engine, transaction
 from registry.domain.wallets import sign_wallet_link
+from registry.operations import credits as ops
 from registry.tables.core import CreditClass
 
 from .harness import make_world, seeded

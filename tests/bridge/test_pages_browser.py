@@ -11,9 +11,9 @@ import pytest
 from bridge.app import create_app
 from bridge.chain.client import eth_tester_web3
 from bridge.engine.cycle import run_cycle
+from bridge.schema import create_schema
 from registry.db import make_engine
 from registry.domain.classes import CERTIFICATE_FLAG
-from bridge.schema import create_schema
 
 from . import browser
 from .harness import make_world

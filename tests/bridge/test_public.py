@@ -14,12 +14,12 @@ from sqlmodel import Session, select
 from bridge.app import create_app
 from bridge.chain.client import eth_tester_web3
 from bridge.engine.cycle import run_cycle
+from bridge.schema import create_schema
 from registry.db import make_engine, transaction
 from registry.domain.classes import CERTIFICATE_FLAG
 from registry.domain.serials import parse_serial_block
 from registry.operations.ledger import verify_chain
 from registry.tables.core import LedgerEntry, Retirement
-from bridge.schema import create_schema
 
 from .harness import make_world
 from .public_world import VINTAGE, add_article6_class
@@ -259,9 +259,9 @@ def test_openapi_documents_models_and_problem_errors_on_every_route(client):
 
 
 def test_certificate_of_a_registry_retirement_has_no_chain_part(sqlite_engine):
-    from registry.operations import credits as ops
     from registry.domain.classes import Purpose
     from registry.domain.lifecycle import RetirementDetails
+    from registry.operations import credits as ops
 
     with transaction(sqlite_engine) as s:
         org = ops.create_organization(s, "Harbour Ferries ehf.")

@@ -8,13 +8,13 @@ import pytest
 from sqlmodel import Session, select
 
 from bridge.engine.cycle import run_cycle
-from bridge.tables import Redemption, RedemptionStatus
 from bridge.engine.reconcile import reconcile
 from bridge.engine.sync import rewind_cursor, sync_once
-from registry.operations import credits as ops
+from bridge.tables import Redemption, RedemptionStatus
 from registry.db import transaction
-from registry.operations.ledger import verify_chain
 from registry.domain.enums import AccountType, CreditStatus
+from registry.operations import credits as ops
+from registry.operations.ledger import verify_chain
 from registry.tables.core import SerialBlock
 
 from .harness import make_world

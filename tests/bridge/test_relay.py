@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 
 from bridge.app import create_app
 from bridge.chain.client import eth_tester_web3
-from bridge.engine.cycle import run_cycle
 from bridge.chain.retire_signature import RetireRequest, sign_retirement
 from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.engine.cycle import run_cycle
 from bridge.webhooks.outbox import WebhookEvent
 from registry.api.auth import create_api_key
 from registry.db import transaction

@@ -9,13 +9,13 @@ from sqlmodel import Session, select
 
 from bridge.engine import batcher
 from bridge.engine.cycle import run_cycle
-from bridge.tables import BatchStatus, MintBatch, MintLeaf
 from bridge.engine.reconcile import reconcile
+from bridge.tables import BatchStatus, MintBatch, MintLeaf
 from bridge.webhooks.outbox import WebhookEvent
-from registry.operations import credits as ops
 from registry.db import transaction
-from registry.operations.ledger import verify_balances, verify_chain
 from registry.domain.enums import CreditStatus
+from registry.operations import credits as ops
+from registry.operations.ledger import verify_balances, verify_chain
 from registry.tables.core import SerialBlock, TokenizationRequest
 
 from .harness import make_world

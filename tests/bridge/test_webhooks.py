@@ -18,19 +18,19 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from bridge.webhooks import outbox as wh
 from bridge.app import create_app
 from bridge.chain.client import eth_tester_web3
 from bridge.cli.main import app as cli
 from bridge.engine.cycle import run_cycle
-from bridge.tables import ChainEvent, Deployment
 from bridge.engine.sync import undo_retired
+from bridge.tables import ChainEvent, Deployment
+from bridge.webhooks import outbox as wh
 from bridge.webhooks.outbox import DeliveryStatus, RetryPolicy, WebhookAttempt, WebhookDelivery, WebhookEvent
-from registry.operations import credits as ops
 from registry.api.auth import create_api_key
 from registry.db import transaction
-from registry.errors import RuleViolation
 from registry.domain.enums import ApiKeyRole
+from registry.errors import RuleViolation
+from registry.operations import credits as ops
 from registry.tables.core import Organization, WalletLink, utcnow
 
 from .harness import make_world
@@ -489,8 +489,8 @@ def test_a_retirement_made_through_the_registry_api_is_a_webhook_event(sqlite_en
 
 
 def test_a_failing_registry_hook_rolls_the_retirement_back(sqlite_engine):
-    from registry.operations import hooks
     from registry.domain.lifecycle import RetirementDetails
+    from registry.operations import hooks
     from registry.tables.core import Retirement
 
     _, account_id, serialization_id = _holding_of_ten(sqlite_engine)

@@ -6,10 +6,10 @@ import pytest
 from eth_account import Account
 
 from bridge.chain.client import Chain, http_web3
-from bridge.engine.deploy import BridgeKeys
 from bridge.engine.cycle import run_cycle
-from registry.db import make_engine
+from bridge.engine.deploy import BridgeKeys
 from bridge.schema import create_schema
+from registry.db import make_engine
 
 from .harness import make_world
 

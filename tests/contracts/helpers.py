@@ -14,10 +14,10 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from bridge.engine.batcher import LEAF_ENCODING, commit_typed_data, mint_leaves_arguments
 from bridge.chain.client import Chain, ChainRevert, Receipt, decode_revert
-from bridge.merkle.tree import StandardMerkleTree
 from bridge.chain.solidity import load_artifact
+from bridge.engine.batcher import LEAF_ENCODING, commit_typed_data, mint_leaves_arguments
+from bridge.merkle.tree import StandardMerkleTree
 from registry.domain.classes import ClassKey, Purpose
 
 ZERO = "0x" + "00" * 20

@@ -7,7 +7,6 @@ import pytest
 from eth_account import Account
 
 from bridge.engine.batcher import LEAF_ENCODING, PACKED_LEAF_BYTES, UnpackableLeaf
-from bridge.chain.client import ChainRevert
 from bridge.merkle.tree import StandardMerkleTree
 
 from .helpers import ARTICLE6, STANDARD, ZERO

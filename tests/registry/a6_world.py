@@ -9,11 +9,11 @@ from datetime import date, datetime, timezone
 
 from sqlmodel import Session, select
 
+from registry.db import transaction
+from registry.domain import article6 as a6
 from registry.operations import additionality as aops
 from registry.operations import article6 as a6ops
 from registry.operations import credits as ops
-from registry.db import transaction
-from registry.domain import article6 as a6
 from registry.tables.core import LedgerEntry, SerialBlock
 from tests.registry.test_article6 import content
 

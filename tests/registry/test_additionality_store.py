@@ -10,6 +10,9 @@ from datetime import date
 import pytest
 from sqlmodel import Session, select
 
+from registry.db import transaction
+from registry.domain.additionality import Level, LevelStatus, MonitoringPeriod
+from registry.errors import Conflict, NotFound, RuleViolation
 from registry.operations import additionality as aops
 from registry.operations import credits as ops
 from registry.tables.additionality import (
@@ -18,9 +21,6 @@ from registry.tables.additionality import (
     AdditionalityReport,
     AdditionalityStatusChange,
 )
-from registry.db import transaction
-from registry.domain.additionality import Level, LevelStatus, MonitoringPeriod
-from registry.errors import Conflict, NotFound, RuleViolation
 from registry.tables.core import LedgerEntry
 
 SRC = {"reference": "IRENA Renewable Capacity Statistics 2025", "authority": "IRENA", "published_on": "2025-03-01"}

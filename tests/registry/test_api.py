@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from bridge.app import create_app
+from bridge.schema import create_schema
 from registry.api.auth import create_api_key
 from registry.db import make_engine, transaction
+from registry.domain.enums import ApiKeyRole
 from registry.domain.wallets import sign_wallet_link
 from registry.tables.core import ApiKey
-from registry.domain.enums import ApiKeyRole
-from bridge.schema import create_schema
 
 S23 = "ICR-ISL-354-78040-14-R-0-2023"
 

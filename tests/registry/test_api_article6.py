@@ -14,14 +14,14 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from bridge.app import create_app
-from registry.operations import credits as ops
-from registry.tables.article6 import content_to_json
 from registry.api.auth import create_api_key
 from registry.db import transaction
 from registry.domain.classes import Purpose
-from registry.domain.lifecycle import RetirementDetails
-from registry.operations.ledger import verify_ledger
 from registry.domain.enums import ApiKeyRole
+from registry.domain.lifecycle import RetirementDetails
+from registry.operations import credits as ops
+from registry.operations.ledger import verify_ledger
+from registry.tables.article6 import content_to_json
 from registry.tables.core import Serialization
 
 from .a6_world import AT, MP, content, make_world

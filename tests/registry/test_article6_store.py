@@ -15,9 +15,18 @@ import pytest
 from eth_account import Account as EthAccount
 from sqlmodel import Session, select
 
-from registry.operations import article6 as a6ops
 from registry.bridged import custody
+from registry.db import transaction
+from registry.domain import article6 as a6
+from registry.domain.article6 import AuthorizedUse, Evidence, EvidenceKind, LetterStatus, ProjectStatus
+from registry.domain.classes import CAStatus, ClassKey, Purpose
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus
+from registry.domain.lifecycle import RetirementDetails
+from registry.domain.wallets import sign_wallet_link
+from registry.errors import Conflict, NotFound, RuleViolation
+from registry.operations import article6 as a6ops
 from registry.operations import credits as ops
+from registry.operations.ledger import verify_ledger
 from registry.tables.article6 import (
     A6CAHistory,
     A6CompensationStep,
@@ -25,16 +34,7 @@ from registry.tables.article6 import (
     A6NonCAEvent,
     A6ProjectHistory,
 )
-from registry.db import transaction
-from registry.domain import article6 as a6
-from registry.domain.article6 import AuthorizedUse, Evidence, EvidenceKind, LetterStatus, ProjectStatus
-from registry.domain.classes import CAStatus, ClassKey, Purpose
-from registry.domain.lifecycle import RetirementDetails
-from registry.domain.wallets import sign_wallet_link
-from registry.errors import Conflict, NotFound, RuleViolation
-from registry.operations.ledger import verify_ledger
 from registry.tables.core import Account, Cancellation, CreditClass, Retirement, SerialBlock, Serialization
-from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 
 from .a6_world import AT, MP, PROJECT, approve, authorized, content, issue, make_world, snapshot, submit, widen
 
@@ -717,8 +717,8 @@ def test_one_letter_per_article6_vintage(engine, world):
 
 @pytest.mark.postgres
 def test_concurrent_designations_never_exceed_the_cap(postgres_url):
-    from registry.db import make_engine
     from bridge.schema import create_schema
+    from registry.db import make_engine
     from tests.registry.test_concurrency import race
 
     engine = make_engine(postgres_url)

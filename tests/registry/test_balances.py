@@ -17,16 +17,16 @@ from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
 from bridge.engine.cycle import run_cycle
+from bridge.schema import alembic_config, create_schema
 from bridge.tables import Redemption, RedemptionStatus
-from registry.operations import balances as bt
 from registry.bridged import custody, redemption
-from registry.operations import credits as ops
 from registry.db import make_engine, transaction
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
+from registry.operations import balances as bt
+from registry.operations import credits as ops
 from registry.operations.ledger import verify_ledger
 from registry.tables.core import AccountBalance, CreditClass, Retirement, SerialBlock, WalletLink
-from registry.domain.enums import AccountType, CancellationReason, CreditStatus
-from bridge.schema import alembic_config, create_schema
 
 from ..bridge.harness import make_world
 
@@ -67,7 +67,7 @@ def registry(engine):
 
 def test_every_registry_operation_keeps_the_table_equal_to_the_blocks(engine, registry):
     w = registry
-    a, b, buffer, custody_id = w["a"], w["b"], w["buffer"], w["custody"]
+    a, b, buffer = w["a"], w["b"], w["buffer"]
     with transaction(engine) as s:
         post = ops.issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=1000, account_id=a)
         ante = ops.issue_ex_ante(s, project_id=w["project"], vintage=2024, quantity=300, account_id=a)

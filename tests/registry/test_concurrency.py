@@ -11,15 +11,15 @@ import time
 import pytest
 from sqlmodel import Session, select
 
+from bridge.schema import create_schema
 from registry.bridged import custody
-from registry.operations import credits as ops
 from registry.db import make_engine, transaction
+from registry.domain.enums import AccountType, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
 from registry.errors import Conflict, RegistryError, RuleViolation
+from registry.operations import credits as ops
 from registry.operations.ledger import verify_ledger
-from registry.domain.enums import AccountType, CreditStatus
 from registry.tables.core import CreditClass, SerialBlock
-from bridge.schema import create_schema
 
 pytestmark = pytest.mark.postgres
 

@@ -19,16 +19,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlmodel import Session, select
 
-from registry.operations import credits as ops
+from bridge.schema import create_schema
 from registry.db import make_engine, transaction
-from registry.operations.balances import table_problems
 from registry.domain.blocks import Piece, plan_merges
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
 from registry.errors import RuleViolation
+from registry.operations import credits as ops
+from registry.operations.balances import table_problems
 from registry.operations.ledger import verify_ledger
-from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.tables.core import Issuance, SerialBlock
-from bridge.schema import create_schema
 
 ACCOUNTS = ("h1", "h2", "h3", "buffer", "adjustment")
 HOLDING = {"h1", "h2", "h3"}

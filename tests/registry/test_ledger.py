@@ -9,11 +9,11 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bridge.cli.main import app
-from registry.operations import credits as ops
 from registry.db import transaction
-from registry.domain.lifecycle import RetirementDetails
-from registry.operations.ledger import GENESIS_HASH, entry_digest, verify_ledger
 from registry.domain.enums import AccountType, CancellationReason
+from registry.domain.lifecycle import RetirementDetails
+from registry.operations import credits as ops
+from registry.operations.ledger import GENESIS_HASH, entry_digest, verify_ledger
 from registry.tables.core import LedgerEntry, SerialBlock
 
 

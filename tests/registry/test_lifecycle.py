@@ -6,15 +6,15 @@ from datetime import date
 import pytest
 from sqlmodel import Session, select
 
-from registry.operations import credits as ops
 from registry.db import transaction
 from registry.domain import lifecycle as lc
 from registry.domain.blocks import Piece, plan_merges
 from registry.domain.classes import Purpose
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.domain.serials import SerialRange
 from registry.errors import Conflict, NotFound, RuleViolation
+from registry.operations import credits as ops
 from registry.operations.ledger import verify_ledger
-from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.tables.core import Cancellation, CreditClass, LedgerEntry, Retirement, SerialBlock
 
 H, C, B, A = AccountType.holding, AccountType.bridge_custody, AccountType.buffer, AccountType.adjustment

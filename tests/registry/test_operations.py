@@ -7,12 +7,12 @@ from eth_account import Account
 from sqlmodel import Session, select
 
 from registry.bridged import custody
-from registry.operations import credits as ops
 from registry.db import transaction
+from registry.domain.enums import AccountType
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, RuleViolation
+from registry.operations import credits as ops
 from registry.operations.ledger import verify_chain
-from registry.domain.enums import AccountType
 from registry.tables.core import CreditClass, LedgerEntry, SerialBlock
 
 

@@ -3,8 +3,8 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from registry.db import make_engine
 from bridge.schema import create_schema, drop_schema, metadata
+from registry.db import make_engine
 
 
 def test_migrations_match_the_models(db_url):

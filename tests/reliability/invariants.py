@@ -21,11 +21,11 @@ from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from bridge.engine.reconcile import conservation, reconcile
+from bridge.schema import metadata
+from registry.domain.enums import CreditStatus
 from registry.operations.balances import table_problems
 from registry.operations.ledger import verify_chain
 from registry.tables.core import CreditClass, Issuance, LedgerEntry, Retirement, SerialBlock, Serialization
-from registry.domain.enums import CreditStatus
-from bridge.schema import metadata
 
 
 def fingerprint(engine) -> dict:

@@ -42,21 +42,21 @@ from sqlmodel import Session, select
 from web3.logs import DISCARD
 
 from bridge.chain.client import Chain, http_web3
-from bridge.engine.deploy import BridgeKeys
 from bridge.engine.cycle import run_cycle
-from bridge.tables import MintLeaf, Redemption, RedemptionStatus
+from bridge.engine.deploy import BridgeKeys
 from bridge.engine.reconcile import conservation, reconcile
 from bridge.engine.sync import fetch_events
+from bridge.schema import create_schema
+from bridge.tables import MintLeaf, Redemption, RedemptionStatus
 from bridge.webhooks.outbox import EventKind, WebhookDelivery, WebhookEvent
-from registry.operations import credits as ops
 from registry.api.auth import create_api_key
 from registry.db import make_engine, transaction
+from registry.domain.enums import ApiKeyRole, CreditStatus
 from registry.domain.wallets import sign_wallet_link
+from registry.operations import credits as ops
 from registry.operations.ledger import verify_ledger
 from registry.tables.core import Account as RegistryAccount
-from registry.domain.enums import ApiKeyRole, CreditStatus
 from registry.tables.core import CreditClass, Project, Retirement, SerialBlock, Serialization, TokenizationRequest
-from bridge.schema import create_schema
 
 from ..bridge.browser import live_server
 from ..bridge.harness import make_world, seeded

@@ -20,8 +20,8 @@ from schemathesis import GenerationMode
 from bridge.app import create_app
 from bridge.chain.client import eth_tester_web3
 from bridge.demo import run_demo
-from registry.db import make_engine
 from bridge.schema import create_schema
+from registry.db import make_engine
 
 from .counts import record
 from .invariants import fingerprint

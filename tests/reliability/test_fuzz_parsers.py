@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bridge.chain.client import ChainRevert, eth_tester_web3
-from bridge.engine.cycle import run_cycle
 from bridge.chain.retirement_data import (
     RETIREMENT_DETAILS_TYPE,
     MalformedRetirementData,
@@ -25,6 +24,7 @@ from bridge.chain.retirement_data import (
     decode_retirement_data,
     encode_retirement_data,
 )
+from bridge.engine.cycle import run_cycle
 from bridge.engine.sync import sync_once
 from registry.domain.classes import Purpose
 from registry.domain.serials import (

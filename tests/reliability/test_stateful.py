@@ -59,24 +59,24 @@ from hypothesis.stateful import (
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
-from bridge.engine import batcher, faults
 from bridge.chain.client import Chain, ChainRevert, TransactionFailed, eth_tester_web3
-from bridge.engine.cycle import run_cycle
-from bridge.tables import MintLeaf, Redemption, RedemptionStatus
 from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.engine import batcher, faults
+from bridge.engine.cycle import run_cycle
 from bridge.engine.sync import rewind_cursor, sync_once
-from registry.operations import additionality as aops
-from registry.operations import article6 as a6ops
+from bridge.schema import create_schema
+from bridge.tables import MintLeaf, Redemption, RedemptionStatus
 from registry.bridged import custody
-from registry.operations import credits as ops
 from registry.db import make_engine, sqlite_path, transaction
 from registry.domain import article6 as a6
 from registry.domain import lifecycle as lc
 from registry.domain.classes import Purpose
-from registry.errors import RegistryError
-from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization
 from registry.domain.enums import IssuanceKind
-from bridge.schema import create_schema
+from registry.errors import RegistryError
+from registry.operations import additionality as aops
+from registry.operations import article6 as a6ops
+from registry.operations import credits as ops
+from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization
 
 from ..bridge.harness import make_world
 from ..registry import a6_world

@@ -20,10 +20,18 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
+from registry.api.auth import AdminDep, PrincipalDep
+from registry.api.deps import SessionDep, committing
+from registry.api.routes.registry import AUTH_RESPONSES, PROBLEM_RESPONSES, Limit, Offset, Page, Paged
+from registry.domain import additionality as ad
+from registry.domain import article6 as a6
+from registry.domain.additionality import Level
+from registry.domain.article6 import AuthorizedUse, LetterContent, LetterStatus
+from registry.domain.enums import IssuanceKind
+from registry.errors import Forbidden, NotFound, RuleViolation
 from registry.operations import additionality as aops
 from registry.operations import article6 as a6ops
 from registry.tables.additionality import AdditionalityClaim, AdditionalityProfile
-from registry.api.routes.registry import AUTH_RESPONSES, PROBLEM_RESPONSES, Limit, Offset, Page, Paged
 from registry.tables.article6 import (
     A6CompensationStep,
     A6Designation,
@@ -31,15 +39,7 @@ from registry.tables.article6 import (
     A6NonCAEvent,
     A6Project,
 )
-from registry.api.auth import AdminDep, PrincipalDep
-from registry.domain import additionality as ad
-from registry.domain import article6 as a6
-from registry.domain.additionality import Level
-from registry.domain.article6 import AuthorizedUse, LetterContent, LetterStatus
-from registry.errors import Forbidden, NotFound, RuleViolation
-from registry.api.deps import SessionDep, committing
 from registry.tables.core import CreditClass, Project
-from registry.domain.enums import IssuanceKind
 
 router = APIRouter(responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
 

@@ -31,13 +31,28 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from registry.api.auth import (
+    AdminDep,
+    PrincipalDep,
+    authorize_account,
+    authorize_organization,
+    create_api_key,
+    revoke_api_key,
+)
+from registry.api.deps import PROBLEM_JSON, SessionDep, committing, get_engine, get_session  # noqa: F401 - re-exported
 from registry.bridged import custody
-from registry.operations import credits as ops
-from registry.api.auth import AdminDep, PrincipalDep, authorize_account, authorize_organization, create_api_key, revoke_api_key
 from registry.domain.classes import Purpose
+from registry.domain.enums import (
+    AccountType,
+    ApiKeyRole,
+    CancellationReason,
+    CreditStatus,
+    IssuanceKind,
+    TokenizationStatus,
+)
 from registry.domain.lifecycle import RetirementDetails
 from registry.errors import Forbidden, NotFound, RegistryError
-from registry.api.deps import PROBLEM_JSON, SessionDep, committing, get_engine, get_session  # noqa: F401 - re-exported
+from registry.operations import credits as ops
 from registry.operations.ledger import verify_ledger
 from registry.tables.core import (
     Account,
@@ -55,14 +70,6 @@ from registry.tables.core import (
     TokenizationRequest,
     Transfer,
     WalletLink,
-)
-from registry.domain.enums import (
-    AccountType,
-    ApiKeyRole,
-    CancellationReason,
-    CreditStatus,
-    IssuanceKind,
-    TokenizationStatus,
 )
 
 T = TypeVar("T")
