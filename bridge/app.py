@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from bridge.chain.client import Chain
-from bridge.engine.batcher import LEAF_ENCODING, load_tree
+from bridge.chain.token import LEAF_ENCODING
+from bridge.engine.batcher import load_tree
 from bridge.tables import Deployment, MintBatch, MintLeaf
 from registry.api.deps import PROBLEM_JSON
 from registry.api.routes.registry import (

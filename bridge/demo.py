@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from web3 import Web3
 
 from bridge.chain.client import Chain
-from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.chain.token import RetirementData, encode_retirement_data
 from bridge.engine import batcher
 from bridge.engine.deploy import BridgeKeys, deploy
 from bridge.engine.reconcile import conservation
@@ -114,7 +114,7 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
         token.functions.safeTransferFrom(wallets.holder.address, wallets.second.address, token_id, TRANSFERRED, b""),
         "transfer 150 ICC",
     )
-    details = RetirementDetails(
+    details = RetirementData(
         purpose=Purpose.voluntary,
         beneficiary_name="Reykjavik Harbour Ferries ehf.",
         beneficiary_address="Geirsgata 1, 101 Reykjavik, Iceland",

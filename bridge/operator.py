@@ -21,10 +21,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain, http_web3
+from bridge.deployments import deployment_on
 from bridge.engine.cycle import CycleReport, run_cycle
 from bridge.engine.deploy import BridgeKeys
 from bridge.settings import BridgeSettings
-from bridge.tables import BatchStatus, ChainCursor, ChainEvent, Deployment, MintBatch, MintLeaf
+from bridge.tables import BatchStatus, ChainCursor, ChainEvent, MintBatch, MintLeaf
 from registry.domain.enums import TokenizationStatus
 from registry.tables.core import Retirement, TokenizationRequest
 
@@ -51,7 +52,7 @@ def open_chain(settings: BridgeSettings, engine: Engine | None = None, *, need_c
     address = settings.contract
     if address is None and engine is not None:
         with Session(engine) as session:
-            deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain_id)).first()
+            deployment = deployment_on(session, chain_id)
         address = deployment.address if deployment else None
     if address is None and need_contract:
         raise OperatorError(f"no ICC token deployment for chain {chain_id} in this registry: run `icr-bridge deploy`"
@@ -98,7 +99,7 @@ def status(engine: Engine, chain: Chain, settings: BridgeSettings) -> BridgeStat
     head = chain.w3.eth.block_number
     final_head = chain.safe_head(settings.confirmations, settings.use_finalized_tag)
     with Session(engine) as session:
-        deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).first()
+        deployment = deployment_on(session, chain.chain_id)
         if deployment is None:
             raise OperatorError(f"no ICC token deployment for chain {chain.chain_id} in this registry")
         cursor = session.exec(

@@ -30,12 +30,13 @@ from eth_utils import keccak  # noqa: E402
 
 from bridge.chain.client import Chain, eth_tester_web3  # noqa: E402
 from bridge.chain.solidity import load_artifact  # noqa: E402
-from bridge.engine.batcher import LEAF_ENCODING, mint_leaves_arguments  # noqa: E402
+from bridge.chain.token import LEAF_ENCODING, class_info, mint_leaves_arguments  # noqa: E402
 from bridge.merkle.tree import StandardMerkleTree  # noqa: E402
 from registry.domain.classes import ClassKey  # noqa: E402
 
 KEY = ClassKey(project_number=78040, vintage=2023)
-CLASS_INFO = (KEY.project_number, KEY.vintage, False, 0, b"ISL", 1, 0, False)
+CLASS_INFO = class_info(project_number=KEY.project_number, vintage=KEY.vintage, article6=False, letter_number=0,
+                        host_country="ISL", authorized_uses=1, ca_status=0)
 BLOCK = 1_000  # tonnes per serial block
 
 # Floor arithmetic from the toolchain notes (EIP-2929/2200/7623 costs), per fresh leaf.

@@ -37,7 +37,7 @@ from sqlmodel import Session, select
 
 from bridge.chain.anvil import start_anvil  # noqa: E402 - benchlib puts the repository on sys.path
 from bridge.chain.client import http_web3
-from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.chain.token import RetirementData, encode_retirement_data
 from bridge.engine.cycle import run_cycle
 from bridge.engine.reconcile import conservation, reconcile
 from bridge.engine.sync import rewind_cursor, sync_once
@@ -74,7 +74,7 @@ def setup(engine, w3, n: int, seed: int = 7):
         if share:
             world.chain.transact(world.holder, token.functions.safeTransferFrom(
                 world.holder.address, account, world.token_id, share, b""), "spread", gas=200_000)
-    details = encode_retirement_data(RetirementDetails(
+    details = encode_retirement_data(RetirementData(
         purpose=Purpose.voluntary, beneficiary_name="Reykjavik Harbour Ferries ehf.",
         beneficiary_address="Geirsgata 1, 101 Reykjavik", organization_id="42"))
     started = time.perf_counter()

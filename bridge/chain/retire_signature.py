@@ -18,10 +18,8 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.chain.token import EIP712_DOMAIN_FIELDS, RetirementData, eip712_domain, encode_retirement_data
 
-DOMAIN_NAME = "ICR Bridge ICC"
-DOMAIN_VERSION = "1"
 ZERO_ADDRESS = "0x" + "00" * 20
 
 #: Field order and types of the contract's ``RetireRequest`` struct and EIP-712 ``Retire`` type.
@@ -38,30 +36,12 @@ RETIRE_FIELDS: list[dict[str, str]] = [
     {"name": "deadline", "type": "uint256"},
 ]
 
-EIP712_DOMAIN_FIELDS = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-
-
-def eip712_domain(chain_id: int, contract: str) -> dict[str, Any]:
-    """The ICCToken EIP-712 domain on one chain and contract."""
-    return {
-        "name": DOMAIN_NAME,
-        "version": DOMAIN_VERSION,
-        "chainId": int(chain_id),
-        "verifyingContract": to_checksum_address(contract),
-    }
-
-
 @dataclass(frozen=True)
 class RetireRequest:
     """The arguments of ``retire`` plus the holder, its nonce and a deadline (unix seconds).
 
     ``beneficiary`` None means the holder itself (``address(0)`` on-chain); ``data`` is the raw
-    ``data`` bytes of ``retire`` (see :func:`with_details` to build it from RetirementDetails)."""
+    ``data`` bytes of ``retire`` (see :func:`with_details` to build it from RetirementData)."""
 
     holder: str
     token_id: int
@@ -88,8 +68,8 @@ class RetireRequest:
             raise ValueError("data must be bytes (empty for a voluntary retirement)")
 
     @classmethod
-    def with_details(cls, details: RetirementDetails | None, **fields: Any) -> RetireRequest:
-        """A request whose ``data`` is ``abi.encode(RetirementDetails)`` (empty for None)."""
+    def with_details(cls, details: RetirementData | None, **fields: Any) -> RetireRequest:
+        """A request whose ``data`` is ``abi.encode(RetirementData)`` (empty for None)."""
         return cls(data=encode_retirement_data(details), **fields)
 
     def message(self) -> dict[str, Any]:

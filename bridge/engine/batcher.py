@@ -11,104 +11,28 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_canonical_address
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bridge.chain import token
 from bridge.chain.client import Chain, Receipt
+from bridge.chain.token import LEAF_ENCODING, MAX_CLASSES_PER_MINT, Leaf, commit_typed_data, mint_leaves_arguments
 from bridge.engine import faults
 from bridge.engine.locks import claim
-from bridge.merkle.tree import MultiProof, StandardMerkleTree
+from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import BatchStatus, Deployment, MintBatch, MintLeaf
 from registry.db import transaction
 from registry.domain.enums import CreditStatus, TokenizationStatus
+from registry.domain.serials import serial_block_text
+from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
 from registry.tables.core import Account, CreditClass, Project, SerialBlock, Serialization, TokenizationRequest
 
 log = logging.getLogger("icr_bridge.batcher")
-
-#: (batchId, leafIndex, classId, recipient, amount, firstSerial, lastSerial), as ICCToken.Leaf.
-LEAF_ENCODING = ["uint256", "uint256", "uint256", "address", "uint256", "uint256", "uint256"]
-
-#: Bytes per leaf in ``ICCToken.mintLeaves``' packed encoding (its PACKED_LEAF_BYTES).
-PACKED_LEAF_BYTES = 37
-#: A packed leaf names its class by a one-byte index into the call's class list.
-MAX_CLASSES_PER_MINT = 256
-_UINT64_LIMIT = 1 << 64
-
-
-class UnpackableLeaf(ValueError):
-    """Leaves that ``mintLeaves``' packed encoding cannot carry (the claim path can)."""
-
-
-@dataclass(frozen=True)
-class PackedLeaves:
-    """``(firstLeafIndex, classIds, leaves)`` of ``ICCToken.mintLeaves``."""
-
-    first_leaf_index: int
-    class_ids: list[int]
-    leaves: bytes
-
-
-def pack_leaves(values: Sequence[Sequence]) -> PackedLeaves:
-    """Pack leaf values (LEAF_ENCODING order) of one batch with consecutive leaf indices, lowest
-    first, as a multiproof of a contiguous range lists them, for ``mintLeaves``.
-
-    Each leaf packs to PACKED_LEAF_BYTES big-endian bytes: recipient (20) | index of its class in
-    ``classIds`` (1) | amount (8) | first serial (8). The contract rebuilds the batch id, the leaf
-    index (``firstLeafIndex`` + position) and the last serial (first + amount - 1), so the hash is
-    the tree's own leaf hash, from about a sixth of the calldata of seven ABI words."""
-    if not values:
-        raise UnpackableLeaf("no leaves to pack")
-    batch_ids = {v[0] for v in values}
-    if len(batch_ids) > 1:
-        raise UnpackableLeaf(f"leaves of several batches in one mint: {sorted(batch_ids)}")
-    first_index = values[0][1]
-    class_ids: list[int] = []
-    class_index: dict[int, int] = {}
-    packed = bytearray()
-    for position, (_batch_id, leaf_index, class_id, recipient, amount, first, last) in enumerate(values):
-        if leaf_index != first_index + position:
-            raise UnpackableLeaf(f"leaf {leaf_index} at position {position}: a mint takes consecutive leaves "
-                                 f"from leaf {first_index}")
-        for field, value in (("amount", amount), ("firstSerial", first)):
-            if not 0 <= value < _UINT64_LIMIT:
-                raise UnpackableLeaf(f"leaf {leaf_index}: {field} {value} does not fit in 64 bits")
-        if amount < 1 or last != first + amount - 1:
-            raise UnpackableLeaf(f"leaf {leaf_index}: amount {amount} is not the size of serials {first}-{last}")
-        index = class_index.get(class_id)
-        if index is None:
-            if len(class_ids) == MAX_CLASSES_PER_MINT:
-                raise UnpackableLeaf(f"more than {MAX_CLASSES_PER_MINT} classes in one mint")
-            index = class_index[class_id] = len(class_ids)
-            class_ids.append(class_id)
-        packed += to_canonical_address(recipient)
-        packed += bytes((index,))
-        packed += amount.to_bytes(8, "big") + first.to_bytes(8, "big")
-    return PackedLeaves(first_index, class_ids, bytes(packed))
-
-
-def pack_proof_flags(flags: Sequence[bool]) -> list[int]:
-    """``mintLeaves``' ``proofFlagWords``: multiproof flag ``i`` is bit ``i % 256`` of word ``i // 256``."""
-    words = [0] * ((len(flags) + 255) // 256)
-    for i, flag in enumerate(flags):
-        if flag:
-            words[i >> 8] |= 1 << (i & 0xFF)
-    return words
-
-
-def mint_leaves_arguments(multi: MultiProof) -> tuple[int, list[int], bytes, list[bytes], list[int]]:
-    """``ICCToken.mintLeaves``' arguments after the batch id for a multiproof of consecutive
-    leaves: (firstLeafIndex, classIds, packed leaves, proof, packed proof flags)."""
-    packed = pack_leaves(multi.leaves)
-    proof = [bytes.fromhex(p[2:]) for p in multi.proof]
-    return packed.first_leaf_index, packed.class_ids, packed.leaves, proof, pack_proof_flags(multi.proof_flags)
-
 
 #: Leaves per mint transaction. ~32k gas per contiguous leaf (toolchain notes) keeps a
 #: 200-leaf chunk near 6.5M gas, well inside a 30M block.
@@ -122,7 +46,9 @@ class BatchRootMismatch(RuntimeError):
 
 
 def leaf_value(leaf: MintLeaf) -> list:
-    return [leaf.batch_id, leaf.leaf_index, int(leaf.token_id), leaf.recipient, leaf.amount, leaf.unit_first, leaf.unit_last]
+    """A stored leaf as the tree value the contract hashes."""
+    return Leaf(leaf.batch_id, leaf.leaf_index, int(leaf.token_id), leaf.recipient, leaf.amount, leaf.unit_first,
+                leaf.unit_last).value()
 
 
 def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
@@ -163,7 +89,7 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
                     amount=block.quantity,
                     unit_first=block.unit_first,
                     unit_last=block.unit_last,
-                    serial_block=f"{serialization.text}-{block.unit_first:06d}-{block.unit_last:06d}",
+                    serial_block=serial_block_text(serialization.text, block.unit_first, block.unit_last),
                     tokenization_id=request.id,
                 )
             )
@@ -215,35 +141,9 @@ def load_tree(batch: MintBatch) -> StandardMerkleTree:
     return StandardMerkleTree.load(json.loads(batch.tree_dump))
 
 
-def commit_typed_data(chain: Chain, batch_id: int, root: str, leaf_count: int) -> dict:
-    """EIP-712 ``CommitBatch`` message, domain bound to the chain id and the token contract."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "CommitBatch": [
-                {"name": "batchId", "type": "uint256"},
-                {"name": "root", "type": "bytes32"},
-                {"name": "leafCount", "type": "uint256"},
-            ],
-        },
-        "primaryType": "CommitBatch",
-        "domain": {
-            "name": "ICR Bridge ICC",
-            "version": "1",
-            "chainId": chain.chain_id,
-            "verifyingContract": chain.address,
-        },
-        "message": {"batchId": batch_id, "root": bytes.fromhex(root.removeprefix("0x")), "leafCount": leaf_count},
-    }
-
-
 def sign_commit(registry_signer: LocalAccount, chain: Chain, batch_id: int, root: str, leaf_count: int) -> bytes:
-    message = encode_typed_data(full_message=commit_typed_data(chain, batch_id, root, leaf_count))
+    message = encode_typed_data(full_message=commit_typed_data(chain.chain_id, chain.address, batch_id, root,
+                                                                leaf_count))
     return bytes(registry_signer.sign_message(message).signature)
 
 
@@ -251,28 +151,23 @@ def ensure_classes_registered(engine: Engine, chain: Chain, registry_signer: Loc
     """Register each class on-chain (registry role) before its first mint."""
     for token_id in sorted(token_ids):
         with Session(engine) as session:
-            credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == token_id)).one()
+            credit_class = class_for_token(session, token_id)
             serialization = session.get(Serialization, credit_class.serialization_id)
             project = session.get(Project, serialization.project_id)
         # One sender per registry-signer key at a time: workers would race for its nonce.
         with claim(engine, f"registry-signer:{chain.chain_id}", wait=True):
-            onchain = chain.call(chain.token.functions.creditClass(int(token_id)), "creditClass")
-            if not onchain[-1]:
-                info = (
-                    project.project_number,
-                    serialization.vintage,
-                    serialization.article6,
-                    credit_class.letter_number,
-                    project.country.encode(),
-                    credit_class.authorized_uses,
-                    credit_class.ca_status,
-                    False,
+            if not token.credit_class(chain, token_id)["registered"]:
+                info = token.class_info(
+                    project_number=project.project_number, vintage=serialization.vintage,
+                    article6=serialization.article6, letter_number=credit_class.letter_number,
+                    host_country=project.country, authorized_uses=credit_class.authorized_uses,
+                    ca_status=credit_class.ca_status,
                 )
                 fn = chain.token.functions.registerClass(int(token_id), info)
                 chain.transact(registry_signer, fn, "registerClass")
                 faults.point("batch.class_registered")
         with transaction(engine) as session:
-            credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == token_id)).one()
+            credit_class = class_for_token(session, token_id)
             if not credit_class.registered_on_chain:
                 credit_class.registered_on_chain = True
                 session.add(credit_class)
@@ -294,7 +189,7 @@ def commit_batch(
         leaves = session.exec(select(MintLeaf.token_id).where(MintLeaf.batch_id == batch_id)).all()
         root, leaf_count = batch.root, batch.leaf_count
     ensure_classes_registered(engine, chain, registry_signer, set(leaves))
-    onchain_root = "0x" + bytes(chain.call(chain.token.functions.batch(batch_id), "batch")[0]).hex()
+    onchain_root = "0x" + bytes(token.batch(chain, batch_id)["root"]).hex()
     tx_hash = None
     if int(onchain_root, 16) == 0:
         signature = sign_commit(registry_signer, chain, batch_id, root, leaf_count)
@@ -314,13 +209,13 @@ def commit_batch(
 
 
 def root_on_chain(chain: Chain, batch_id: int) -> bool:
-    return int.from_bytes(bytes(chain.call(chain.token.functions.batch(batch_id), "batch")[0]), "big") != 0
+    return int.from_bytes(bytes(token.batch(chain, batch_id)["root"]), "big") != 0
 
 
 def batch_revoked(chain: Chain, batch_id: int) -> bool:
     """Whether the admin voided the batch on-chain (``revokeBatch``): its unminted leaves can
     never be minted."""
-    return bool(chain.call(chain.token.functions.batch(batch_id), "batch")[3])
+    return bool(token.batch(chain, batch_id)["revoked"])
 
 
 def mark_uncommitted(engine: Engine, batch_id: int) -> None:
@@ -390,13 +285,12 @@ def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccoun
         pending = session.exec(
             select(MintLeaf.leaf_index).where(MintLeaf.batch_id == batch_id, MintLeaf.minted == False)  # noqa: E712
         ).all()
-    token = chain.token
     on_chain = minted_on_chain(chain, batch_id, pending)
     to_send = [i for i in pending if i not in on_chain]
     receipts = []
     chunk = chunk_size_for(chain, chunk)
     for run in contiguous_chunks(to_send, chunk):
-        fn = token.functions.mintLeaves(batch_id, *mint_leaves_arguments(tree.get_multi_proof(run)))
+        fn = chain.token.functions.mintLeaves(batch_id, *mint_leaves_arguments(tree.get_multi_proof(run)))
         gas = GAS_OVERHEAD + GAS_PER_LEAF * len(run)
         receipts.append(chain.transact(relayer, fn, f"mint batch {batch_id} leaves {run[0]}-{run[-1]}", gas=gas))
         faults.point("batch.mint_chunk_sent")

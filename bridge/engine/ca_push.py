@@ -21,6 +21,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bridge.chain import token
 from bridge.chain.client import Chain
 from bridge.engine import faults
 from bridge.engine.locks import claim
@@ -30,7 +31,6 @@ from registry.tables.core import CreditClass
 
 log = logging.getLogger("icr_bridge.ca_push")
 
-ONCHAIN_CA_STATUS = 6  # index of caStatus in ICCToken.creditClass(classId)
 GAS_SET_CA_STATUS = 150_000
 
 
@@ -49,18 +49,18 @@ def push_ca_statuses(engine: Engine, chain: Chain, registry_signer: LocalAccount
             .order_by(CreditClass.id)
         ).all()
         pending = {push.class_id: push for push in article6_ops.pending_ca_pushes(session, limit=len(classes) or 1)}
-    token = chain.token
+    contract = chain.token
     for class_id, token_id, desired in classes:
         push = pending.get(class_id)
-        onchain = chain.call(token.functions.creditClass(int(token_id)), "creditClass")[ONCHAIN_CA_STATUS]
+        onchain = token.credit_class(chain, token_id)["caStatus"]
         tx_hash = None
         if onchain != desired:
             evidence = push.evidence_hash if push is not None else article6_ops.ZERO_HASH
             # One sender per registry-signer key at a time: workers would race for its nonce.
             with claim(engine, f"registry-signer:{chain.chain_id}", wait=True):
-                current = chain.call(token.functions.creditClass(int(token_id)), "creditClass")[ONCHAIN_CA_STATUS]
+                current = token.credit_class(chain, token_id)["caStatus"]
                 if current != desired:
-                    fn = token.functions.setCAStatus(int(token_id), desired, bytes.fromhex(evidence[2:]))
+                    fn = contract.functions.setCAStatus(int(token_id), desired, bytes.fromhex(evidence[2:]))
                     receipt = chain.transact(registry_signer, fn, f"setCAStatus {token_id}", gas=GAS_SET_CA_STATUS)
                     tx_hash = receipt.tx_hash
                     report.pushed[token_id] = desired

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
-from sqlmodel import select
 
 from bridge.chain.client import Chain
+from bridge.deployments import deployment_on
 from bridge.tables import Deployment
 from registry.db import transaction
 from registry.domain.enums import AccountType
@@ -35,7 +35,7 @@ def deploy(engine: Engine, chain: Chain, keys: BridgeKeys, metadata_uri: str = D
     """Deploy ICCToken and open the bridge custody account for this chain, in one registry
     transaction after the contract is mined. Refuses a chain that already has a deployment."""
     with transaction(engine) as session:
-        if session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).first():
+        if deployment_on(session, chain.chain_id):
             raise RuntimeError(f"chain {chain.chain_id} already has a deployment in this registry")
     receipt = chain.deploy(
         keys.admin, metadata_uri, keys.admin.address, keys.registry_signer.address,

@@ -26,9 +26,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
+from bridge.deployments import require_deployment
 from bridge.engine.sync import _hex, deployment_for, fetch_events
 from bridge.merkle.tree import StandardMerkleTree
-from bridge.tables import ChainCursor, Deployment, MintLeaf, Redemption, RedemptionStatus
+from bridge.tables import ChainCursor, MintLeaf, Redemption, RedemptionStatus
 from registry.bridged import custody
 from registry.domain.enums import CreditStatus
 from registry.tables.core import CreditClass, Retirement, SerialBlock, Serialization, TokenizationRequest
@@ -54,7 +55,7 @@ class ClassConservation:
 
 def conservation(engine: Engine, chain: Chain, block: int | str = "latest") -> list[ClassConservation]:
     with Session(engine) as session:
-        deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).one()
+        deployment = require_deployment(session, chain.chain_id)
         rows = []
         for credit_class in session.exec(select(CreditClass).order_by(CreditClass.id)):
             in_custody = custody.custody_total(session, deployment.custody_account_id, credit_class.id)

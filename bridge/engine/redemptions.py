@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bridge.chain import token
 from bridge.chain.client import Chain, ChainRevert
 from bridge.engine import faults
 from bridge.engine.deploy import BridgeKeys
@@ -31,7 +32,6 @@ from registry.tables.core import utcnow
 
 log = logging.getLogger("icr_bridge.redemptions")
 
-ONCHAIN_PENDING = 1  # ICCToken.RedemptionStatus.Pending
 GAS_ANSWER = 200_000
 
 
@@ -78,8 +78,8 @@ def answer_redemptions(engine: Engine, chain: Chain, keys: BridgeKeys) -> Redemp
         ).all()
     if not open_ids:
         return answers
-    token = chain.token
-    paused = bool(chain.call(token.functions.paused(), "paused"))
+    contract = chain.token
+    paused = bool(chain.call(contract.functions.paused(), "paused"))
     for redemption_id in open_ids:
         with claim(engine, f"redemption:{chain.chain_id}:{redemption_id}") as mine:
             if not mine:
@@ -88,16 +88,15 @@ def answer_redemptions(engine: Engine, chain: Chain, keys: BridgeKeys) -> Redemp
             if row is None:
                 continue
             faults.point("redemptions.decided")
-            onchain = chain.call(token.functions.redemption(redemption_id), "redemption")
-            if onchain[2] != ONCHAIN_PENDING:  # answered or reclaimed: the sync will apply its event
-                continue
+            if token.redemption(chain, redemption_id)["status"] != token.REDEMPTION_PENDING:
+                continue  # answered or reclaimed: the sync will apply its event
             if row.decision == "finalize":
                 if paused:
                     answers.waiting.append(redemption_id)
                     continue
-                fn, action = token.functions.finalizeRedemption(redemption_id), f"finalize redemption {redemption_id}"
+                fn, action = contract.functions.finalizeRedemption(redemption_id), f"finalize redemption {redemption_id}"
             else:
-                fn = token.functions.rejectRedemption(redemption_id, row.decision_reason)
+                fn = contract.functions.rejectRedemption(redemption_id, row.decision_reason)
                 action = f"reject redemption {redemption_id}"
             try:
                 receipt = chain.transact(keys.relayer, fn, action, gas=GAS_ANSWER)

@@ -32,7 +32,8 @@ from sqlmodel import Session, select
 from web3._utils.events import get_event_data
 
 from bridge.chain.client import Chain
-from bridge.chain.retirement_data import MalformedRetirementData, decode_retirement_data
+from bridge.chain.token import MalformedRetirementData, decode_retirement_data
+from bridge.deployments import require_deployment
 from bridge.engine import faults
 from bridge.engine.locks import claim
 from bridge.tables import (
@@ -49,6 +50,7 @@ from bridge.webhooks import events
 from registry.bridged import custody, redemption, revocation
 from registry.db import transaction
 from registry.domain.enums import TokenizationStatus
+from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
 from registry.tables.core import SerialBlock, TokenizationRequest
 
@@ -88,9 +90,7 @@ def _hex(value: Any) -> str:
 
 def deployment_for(engine: Engine, chain: Chain) -> Deployment:
     with Session(engine) as session:
-        deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain.chain_id)).first()
-    if deployment is None:
-        raise LookupError(f"no ICC token deployment is recorded for chain {chain.chain_id}: run `icr-bridge deploy`")
+        deployment = require_deployment(session, chain.chain_id)
     if chain.address is None:
         chain.address = deployment.address
     return deployment
@@ -215,7 +215,7 @@ def _record_event(session: Session, chain: Chain, name: str, entry: Any, recorde
 def _leaf_blocks(session: Session, deployment: Deployment, leaf: MintLeaf, mirrored: bool) -> list[SerialBlock]:
     return custody.tokenization_custody_blocks(
         session, custody_account_id=deployment.custody_account_id,
-        serialization_id=custody.class_for_token(session, leaf.token_id).serialization_id,
+        serialization_id=class_for_token(session, leaf.token_id).serialization_id,
         tokenization_id=leaf.tokenization_id, first=leaf.unit_first, last=leaf.unit_last, mirrored=mirrored,
     )
 
@@ -392,7 +392,7 @@ def apply_redemption_requested(session: Session, chain: Chain, deployment: Deplo
     args = entry["args"]
     if _redemption_row(session, chain.chain_id, args["redemptionId"]) is not None:
         return
-    credit_class = custody.class_for_token(session, args["classId"])
+    credit_class = class_for_token(session, args["classId"])
     session.add(Redemption(
         chain_id=chain.chain_id, redemption_id=args["redemptionId"], holder=args["holder"], class_id=credit_class.id,
         token_id=str(args["classId"]), amount=args["amount"], account_reference=args["accountReference"],

@@ -20,18 +20,17 @@ from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from sqlmodel import select
 from web3.logs import DISCARD
 
 from bridge.chain.client import Chain, ChainRevert
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
-from bridge.tables import Deployment
+from bridge.deployments import deployment_on
 from registry.api.auth import PrincipalDep
 from registry.api.deps import PROBLEM_JSON, SessionDep
 from registry.api.routes.registry import Problem
 from registry.domain.classes import CERTIFICATE_FLAG
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
-from registry.tables.core import CreditClass
+from registry.operations.classes import find_class_by_token
 
 _HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
@@ -168,7 +167,7 @@ def relay_retirement(body: RetirementRelayCreate, request: Request, session: Ses
     Needs an API key (the marketplace relaying for its users). The retirement is on-chain when
     this answers; the registry records it when the sync applies the final ``Retired`` event,
     and the certificate token's metadata then links to the registry certificate."""
-    deployment = session.exec(select(Deployment).where(Deployment.chain_id == body.chain_id)).first()
+    deployment = deployment_on(session, body.chain_id)
     if deployment is None:
         raise NotFound(f"no ICC token deployment is recorded for chain {body.chain_id}", field="chain_id")
     chain: Chain | None = (getattr(request.app.state, "chains", {}) or {}).get(body.chain_id)
@@ -177,8 +176,7 @@ def relay_retirement(body: RetirementRelayCreate, request: Request, session: Ses
         raise RelayUnavailable(f"this server relays no retirements on chain {body.chain_id}: start it with "
                                "--rpc-url and --relay (the relayer key from ICR_RELAYER_KEY or its keystore)",
                                field="chain_id")
-    if body.token_id & CERTIFICATE_FLAG or session.exec(
-            select(CreditClass).where(CreditClass.token_id == str(body.token_id))).first() is None:
+    if body.token_id & CERTIFICATE_FLAG or find_class_by_token(session, body.token_id) is None:
         raise NotFound(f"token id {body.token_id} is not a registered credit class", field="token_id")
     try:
         signed = RetireRequest(holder=body.holder, token_id=body.token_id, amount=body.amount, nonce=body.nonce,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
+from bridge.deployments import deployment_on
 from bridge.tables import Deployment
 from registry.api.routes.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
 from registry.bridged import custody
@@ -28,6 +29,7 @@ from registry.domain import serials as sr
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus, Purpose, decode_token_id
 from registry.domain.enums import CreditStatus
 from registry.errors import Conflict, NotFound, RuleViolation
+from registry.operations.classes import find_class_by_token
 from registry.tables.core import CreditClass, Issuance, LedgerEntry, Project, Retirement, SerialBlock, Serialization
 
 log = logging.getLogger("icr_bridge.views")
@@ -354,7 +356,7 @@ def parse_hex_id(hex_id: str) -> int:
 
 
 def class_by_token(session: Session, token_id: int) -> CreditClass:
-    credit_class = session.exec(select(CreditClass).where(CreditClass.token_id == str(token_id))).first()
+    credit_class = find_class_by_token(session, token_id)
     if credit_class is None:
         raise NotFound(f"token id {token_hex(token_id)} is not a registered credit class", field="id")
     return credit_class
@@ -533,7 +535,7 @@ def certificate_view(session: Session, retirement: Retirement, base_url: str) ->
     key = decode_token_id(int(credit_class.token_id))
     chain = None
     if retirement.chain_id is not None and retirement.tx_hash:
-        deployment = session.exec(select(Deployment).where(Deployment.chain_id == retirement.chain_id)).first()
+        deployment = deployment_on(session, retirement.chain_id)
         cert_id = (CERTIFICATE_FLAG | retirement.onchain_retirement_id) if retirement.onchain_retirement_id else None
         chain = ChainOriginPublic(
             chain_id=retirement.chain_id, contract=deployment.address if deployment else None,
@@ -664,7 +666,7 @@ def deployed_chains(engine, rpc_url: str) -> list:
     w3 = connect(rpc_url)
     chain_id = w3.eth.chain_id
     with Session(engine) as session:
-        deployment = session.exec(select(Deployment).where(Deployment.chain_id == chain_id)).first()
+        deployment = deployment_on(session, chain_id)
     if deployment is None:
         raise LookupError(f"--rpc-url: no ICC token deployment is recorded for chain {chain_id}")
     return [Chain(w3, deployment.address)]

@@ -18,7 +18,8 @@ from registry.domain import lifecycle as lc
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import AccountType, CreditStatus
-from registry.errors import NotFound, RuleViolation
+from registry.errors import RuleViolation
+from registry.operations.classes import class_for_token
 from registry.operations.credits import (
     MovedBlock,
     check,
@@ -39,13 +40,6 @@ from registry.tables.core import (
     TokenizationRequest,
     WalletLink,
 )
-
-
-def class_for_token(session: Session, token_id: int | str) -> CreditClass:
-    row = session.exec(select(CreditClass).where(CreditClass.token_id == str(token_id))).first()
-    if row is None:
-        raise NotFound(f"no credit class has token id {token_id}", field="token_id")
-    return row
 
 
 def tokenization_custody_blocks(

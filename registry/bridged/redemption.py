@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from registry.bridged.custody import ChainOrigin, class_for_token
+from registry.bridged.custody import ChainOrigin
 from registry.domain import redemption as rules
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import CreditStatus
 from registry.errors import Conflict, RuleViolation
+from registry.operations.classes import class_for_token
 from registry.operations.credits import (
     MovedBlock,
     coalesce,

@@ -90,8 +90,16 @@ class SerialBlock:
         return self.units.quantity
 
     def __str__(self) -> str:
-        width = max(UNIT_DIGITS, len(str(self.units.last)))
-        return f"{self.serialization}-{self.units.first:0{width}d}-{self.units.last:0{width}d}"
+        return serial_block_text(str(self.serialization), self.units.first, self.units.last)
+
+
+def serial_block_text(serialization: str, first: int, last: int) -> str:
+    """The one text of a serial block: the serialization, then both unit numbers zero-padded to
+    the same width, at least UNIT_DIGITS and wide enough for the last unit
+    (``...-2023-000001-001000``, ``...-2023-0000005-1234567``). Every place that prints a block
+    prints this."""
+    width = max(UNIT_DIGITS, len(str(last)))
+    return f"{serialization}-{first:0{width}d}-{last:0{width}d}"
 
 
 def _parse_segments(value: str, segments: list[str]) -> VintageSerialization:

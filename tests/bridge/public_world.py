@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlmodel import select
 
-from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.chain.token import RetirementData, encode_retirement_data
 from bridge.engine.cycle import run_cycle
 from registry.bridged import custody
 from registry.db import transaction
@@ -84,8 +84,8 @@ def add_article6_class(world, issued: int = 500, tokenized: int = 200, ndc: int 
     run_cycle(engine, world.chain, world.keys)
     token_id = int(credit_class.token_id)
     for amount, details in (
-        (ndc, RetirementDetails(purpose=Purpose.ndc, beneficiary_name="Swiss Confederation (NDC)")),
-        (corsia, RetirementDetails(purpose=Purpose.corsia, beneficiary_name="Icelandic airline",
+        (ndc, RetirementData(purpose=Purpose.ndc, beneficiary_name="Swiss Confederation (NDC)")),
+        (corsia, RetirementData(purpose=Purpose.corsia, beneficiary_name="Icelandic airline",
                                    corsia_operator="ICE", corsia_state="ISL", compliance_period_start=2024,
                                    compliance_period_end=2026)),
     ):

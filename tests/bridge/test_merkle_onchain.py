@@ -6,12 +6,14 @@ import pytest
 from eth_account import Account
 
 from bridge.chain.client import Chain, ChainRevert
-from bridge.engine.batcher import LEAF_ENCODING, mint_leaves_arguments, minted_on_chain, sign_commit
+from bridge.chain.token import LEAF_ENCODING, Leaf, class_info, mint_leaves_arguments
+from bridge.engine.batcher import minted_on_chain, sign_commit
 from bridge.merkle.tree import MultiProof, StandardMerkleTree, verify_multi_proof
 from registry.domain.classes import ClassKey
 
 KEY = ClassKey(project_number=78040, vintage=2023)
-CLASS_INFO = (78040, 2023, False, 0, b"ISL", 1, 0, False)
+CLASS_INFO = class_info(project_number=78040, vintage=2023, article6=False, letter_number=0,
+                        host_country="ISL", authorized_uses=1, ca_status=0)
 
 
 @pytest.fixture
@@ -26,7 +28,8 @@ def deployed(w3):
 
 
 def _tree(batch_id, holders, n=13):
-    values = [[batch_id, i, KEY.token_id, holders[i % len(holders)].address, 10, 10 * i + 1, 10 * i + 10] for i in range(n)]
+    values = [Leaf(batch_id, i, KEY.token_id, holders[i % len(holders)].address, 10, 10 * i + 1, 10 * i + 10).value()
+              for i in range(n)]
     return values, StandardMerkleTree.of(values, LEAF_ENCODING, sort_leaves=False)
 
 

@@ -1,15 +1,15 @@
-"""The packed calldata of ``ICCToken.mintLeaves`` (bridge.engine.batcher.pack_leaves / pack_proof_flags)."""
+"""The packed calldata of ``ICCToken.mintLeaves`` (bridge.chain.token.pack_leaves / pack_proof_flags)."""
 
 import pytest
 
-from bridge.engine.batcher import PACKED_LEAF_BYTES, UnpackableLeaf, pack_leaves, pack_proof_flags
+from bridge.chain.token import PACKED_LEAF_BYTES, Leaf, UnpackableLeaf, pack_leaves, pack_proof_flags
 
 ALICE = "0x" + "11" * 20
 BOB = "0x" + "22" * 20
 
 
 def _leaf(index, class_id=7, recipient=ALICE, amount=10, first=1, batch=3):
-    return [batch, index, class_id, recipient, amount, first, first + amount - 1]
+    return Leaf(batch, index, class_id, recipient, amount, first, first + amount - 1).value()
 
 
 def test_layout_and_class_table():

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from bridge.app import create_app
 from bridge.chain.client import eth_tester_web3
 from bridge.chain.retire_signature import RetireRequest, sign_retirement
-from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.chain.token import RetirementData, encode_retirement_data
 from bridge.engine.cycle import run_cycle
 from bridge.webhooks.outbox import WebhookEvent
 from registry.api.auth import create_api_key
@@ -103,7 +103,7 @@ def test_relay_refuses_before_paying_gas(relayed):
         (_body(world, nonce=5), 422, "nonce", "nonce-current"),
         (_body(world, amount=201), 422, "amount", "holder-balance"),
         # Simulated on-chain: a CORSIA retirement of a class authorized for voluntary use only.
-        (_body(world, data=encode_retirement_data(RetirementDetails(purpose=Purpose.corsia))), 422, "data",
+        (_body(world, data=encode_retirement_data(RetirementData(purpose=Purpose.corsia))), 422, "data",
          "PurposeNotAuthorized"),
         ({**_body(world), "token_id": world.token_id + 1}, 404, "token_id", None),
         ({**_body(world), "chain_id": 1}, 404, "chain_id", None),

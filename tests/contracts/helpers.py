@@ -16,7 +16,8 @@ from web3.logs import DISCARD
 
 from bridge.chain.client import Chain, ChainRevert, Receipt, decode_revert
 from bridge.chain.solidity import load_artifact
-from bridge.engine.batcher import LEAF_ENCODING, commit_typed_data, mint_leaves_arguments
+from bridge.chain.token import LEAF_ENCODING, Leaf, commit_typed_data, mint_leaves_arguments
+from bridge.chain.token import class_info as token_class_info
 from bridge.merkle.tree import StandardMerkleTree
 from registry.domain.classes import ClassKey, Purpose
 
@@ -31,7 +32,9 @@ ARTICLE6_USES = (1 << Purpose.voluntary) | (1 << Purpose.corsia) | (1 << Purpose
 
 
 def class_info(key: ClassKey, uses: int, ca_status: int = 0) -> tuple:
-    return (key.project_number, key.vintage, key.article6, key.letter_number, b"ISL", uses, ca_status, False)
+    return token_class_info(project_number=key.project_number, vintage=key.vintage, article6=key.article6,
+                            letter_number=key.letter_number, host_country="ISL", authorized_uses=uses,
+                            ca_status=ca_status)
 
 
 def seeded(seed: str) -> LocalAccount:
@@ -102,7 +105,7 @@ class TokenWorld:
         for index, recipient in enumerate(recipients):
             first = self._serial + 1
             self._serial += amount
-            values.append([batch_id, index, class_id, recipient, amount, first, first + amount - 1])
+            values.append(Leaf(batch_id, index, class_id, recipient, amount, first, first + amount - 1).value())
         return Batch(batch_id, values, StandardMerkleTree.of(values, LEAF_ENCODING, sort_leaves=False))
 
     def commit(self, batch: Batch) -> Receipt:
@@ -123,7 +126,7 @@ class TokenWorld:
                     chain_id: int | None = None, contract: str | None = None) -> bytes:
         from eth_account.messages import encode_typed_data
 
-        data = commit_typed_data(self.chain, batch_id, root, leaf_count)
+        data = commit_typed_data(self.chain.chain_id, self.chain.address, batch_id, root, leaf_count)
         if chain_id is not None:
             data["domain"]["chainId"] = chain_id
         if contract is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from bridge.engine.batcher import LEAF_ENCODING, PACKED_LEAF_BYTES, UnpackableLeaf
+from bridge.chain.token import LEAF_ENCODING, PACKED_LEAF_BYTES, UnpackableLeaf
 from bridge.merkle.tree import StandardMerkleTree
 
 from .helpers import ARTICLE6, STANDARD, ZERO

@@ -7,7 +7,7 @@ import pytest
 from eth_abi import encode
 
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer, sign_retirement
-from bridge.chain.retirement_data import RETIREMENT_DETAILS_TYPE, RetirementDetails, encode_retirement_data
+from bridge.chain.token import RETIREMENT_DETAILS_TYPE, RetirementData, encode_retirement_data
 from registry.domain.classes import CERTIFICATE_FLAG, Purpose
 
 from .helpers import ARTICLE6, STANDARD, ZERO, seeded
@@ -16,7 +16,7 @@ DEADLINE = 2**40
 
 
 def _data(purpose: Purpose, **fields) -> bytes:
-    return encode_retirement_data(RetirementDetails(purpose=purpose, **fields))
+    return encode_retirement_data(RetirementData(purpose=purpose, **fields))
 
 
 # ------------------------------------------------------------------------------------ retire

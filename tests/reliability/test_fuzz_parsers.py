@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bridge.chain.client import ChainRevert, eth_tester_web3
-from bridge.chain.retirement_data import (
+from bridge.chain.token import (
     RETIREMENT_DETAILS_TYPE,
     MalformedRetirementData,
-    RetirementDetails,
+    RetirementData,
     decode_retirement_data,
     encode_retirement_data,
 )
@@ -128,7 +128,7 @@ def test_an_empty_or_missing_segment_is_refused(value, data):
 uint64 = st.integers(0, 2**64 - 1)
 uint16 = st.integers(0, 2**16 - 1)
 details_strategy = st.builds(
-    RetirementDetails,
+    RetirementData,
     purpose=st.sampled_from(list(Purpose)),
     beneficiary_name=st.text(max_size=40),
     beneficiary_address=st.text(max_size=40),
@@ -142,7 +142,7 @@ details_strategy = st.builds(
 )
 
 
-def decode_or_flag(data: bytes) -> RetirementDetails | None:
+def decode_or_flag(data: bytes) -> RetirementData | None:
     try:
         return decode_retirement_data(data)
     except MalformedRetirementData:
@@ -255,7 +255,7 @@ def test_retirement_data_the_contract_accepts_is_synced_and_malformed_data_flagg
     world = make_world(sqlite_engine, eth_tester_web3(), seed="fuzz-sync")
     world.tokenize(100)
     run_cycle(sqlite_engine, world.chain, world.keys)
-    good = encode_retirement_data(RetirementDetails(Purpose.voluntary, beneficiary_name="Ferry operator"))
+    good = encode_retirement_data(RetirementData(Purpose.voluntary, beneficiary_name="Ferry operator"))
     # Well-formed ABI whose purpose field is out of the Purpose range is refused on-chain...
     bad_purpose = bytearray(good)
     bad_purpose[63] = 200

@@ -60,7 +60,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain, ChainRevert, TransactionFailed, eth_tester_web3
-from bridge.chain.retirement_data import RetirementDetails, encode_retirement_data
+from bridge.chain.token import RetirementData, encode_retirement_data
 from bridge.engine import batcher, faults
 from bridge.engine.cycle import run_cycle
 from bridge.engine.sync import rewind_cursor, sync_once
@@ -491,7 +491,7 @@ def make_machine(t: Template):
             data = b""
             beneficiary = ZERO
             if form == "retirement details":
-                data = encode_retirement_data(RetirementDetails(
+                data = encode_retirement_data(RetirementData(
                     purpose=Purpose.voluntary, beneficiary_name="Ferry operator", organization_id="7"))
             elif form == "another beneficiary":
                 beneficiary = self.wallets[(holder + 1) % len(self.wallets)].address
