@@ -44,6 +44,7 @@ from benchlib import REPO, headline, open_registry, percentile, progress, table,
 from bridge.chain.anvil import free_port  # noqa: E402 - benchlib puts the repository on sys.path
 from registry.bridged import custody
 from registry.db import transaction
+from registry.domain import lifecycle as lc
 from registry.domain.classes import STANDARD_AUTHORIZED_USES, ClassKey
 from registry.domain.serials import VintageSerialization
 from registry.operations import balances as balance_table
@@ -263,8 +264,10 @@ def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13) -> l
         started = time.perf_counter()
         with transaction(engine) as s:
             _retirement, moved, created = custody.retire_from_custody(
-                s, custody_account_id=data.custody_account_id, token_id=int(token_id), quantity=quantity,
-                origin=origin, purpose="voluntary", beneficiary_name="Benchmark beneficiary",
+                s, custody_account_id=data.custody_account_id, retirement=custody.OnchainRetirement(
+                    token_id=int(token_id), quantity=quantity, origin=origin,
+                    details=lc.RetirementDetails(beneficiary_name="Benchmark beneficiary"),
+                ),
             )
         latencies.append(time.perf_counter() - started)
         assert created and sum(m.quantity for m in moved) == quantity

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,6 +26,7 @@ from eth_utils import to_canonical_address, to_checksum_address
 from bridge.chain.solidity import load_artifact
 from bridge.merkle.tree import MultiProof
 from registry.domain.classes import Purpose
+from registry.domain.lifecycle import RetirementDetails
 
 if TYPE_CHECKING:
     from bridge.chain.client import Chain
@@ -202,6 +204,28 @@ class RetirementData:
         out = asdict(self)
         out["purpose"] = self.purpose.name
         return out
+
+    def claim(self, *, retiree_name: str, comment: str) -> RetirementDetails:
+        """The registry's form of this claim, with the ``Retired`` event's own strings: a
+        beneficiary name falls back to the retiree's, zeros become not given and consumption
+        times (unix seconds) become UTC dates."""
+        return RetirementDetails(
+            purpose=self.purpose,
+            beneficiary_name=self.beneficiary_name or retiree_name,
+            beneficiary_address=self.beneficiary_address,
+            retiree=retiree_name,
+            comment=comment,
+            corsia_operator=self.corsia_operator or None,
+            corsia_state=self.corsia_state or None,
+            compliance_period_start=self.compliance_period_start or None,
+            compliance_period_end=self.compliance_period_end or None,
+            consumption_start=_utc_date(self.consumption_start),
+            consumption_end=_utc_date(self.consumption_end),
+        )
+
+
+def _utc_date(seconds: int) -> date | None:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).date() if seconds else None
 
 
 def encode_retirement_data(details: RetirementData | None) -> bytes:

@@ -32,7 +32,7 @@ from sqlmodel import Session, select
 from web3._utils.events import get_event_data
 
 from bridge.chain.client import Chain
-from bridge.chain.token import MalformedRetirementData, decode_retirement_data
+from bridge.chain.token import MalformedRetirementData, RetirementData, decode_retirement_data
 from bridge.deployments import require_deployment
 from bridge.engine import faults
 from bridge.engine.locks import claim
@@ -339,40 +339,27 @@ def apply_batch_revoked(session: Session, chain: Chain, deployment: Deployment, 
 
 def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
     args = entry["args"]
+    malformed = False
     try:
-        details = decode_retirement_data(bytes(args["data"]))
-        purpose = details.purpose.name
+        data = decode_retirement_data(bytes(args["data"]))
     except MalformedRetirementData as exc:
         # The tokens are burned whatever the data says: record the retirement, flag the data.
-        details = None
-        purpose = "malformed"
+        data, malformed = RetirementData(), True
         report.flagged.append(f"retirement {args['retirementId']} in {_hex(entry['transactionHash'])}: {exc}")
     if entry.get(LOSSY_STRINGS):
         report.flagged.append(f"retirement {args['retirementId']} in {_hex(entry['transactionHash'])}: names or "
                               "comment are not UTF-8; recorded with replacement characters (U+FFFD)")
-    retirement, moved, created = custody.retire_from_custody(
-        session,
-        custody_account_id=deployment.custody_account_id,
+    custody.retire_from_custody(session, custody_account_id=deployment.custody_account_id, retirement=custody.OnchainRetirement(
         token_id=args["tokenId"],
         quantity=args["amount"],
         origin=_origin(chain, entry),
-        purpose=purpose,
-        beneficiary_name=(details.beneficiary_name if details and details.beneficiary_name else args["retireeName"]),
-        beneficiary_address=details.beneficiary_address if details else "",
-        retiree=args["retireeName"],
-        comment=args["comment"],
+        details=data.claim(retiree_name=args["retireeName"], comment=args["comment"]),
+        data_malformed=malformed,
         custom_uri=args["customUri"],
         holder_wallet=args["holder"],
         beneficiary_wallet=args["beneficiary"],
         onchain_retirement_id=args["retirementId"],
-        corsia_operator=details.corsia_operator if details else None,
-        corsia_state=details.corsia_state if details else None,
-        compliance_period_start=details.compliance_period_start if details else None,
-        compliance_period_end=details.compliance_period_end if details else None,
-        consumption_start=details.consumption_start if details else None,
-        consumption_end=details.consumption_end if details else None,
-    )
-    _retirement_recorded(session, retirement, moved, created)
+    ))
 
 
 # Redemptions: the registry's credits move only on final events. A request is recorded; the
@@ -474,11 +461,6 @@ APPLIERS: dict[str, Callable[..., None]] = {
 # ------------------------------------------------------------------------------------------
 # Undoing events (reorganizations)
 # ------------------------------------------------------------------------------------------
-
-
-def _retirement_recorded(session: Session, retirement, moved, created: bool) -> None:
-    if created:  # webhook outbox, in the transaction that records the retirement
-        events.retirement_recorded(session, retirement, [m.serial_block for m in moved])
 
 
 def undo_leaf_minted(session: Session, deployment: Deployment, event: ChainEvent) -> None:
@@ -644,7 +626,11 @@ def sync_once(
     max_range: int = MAX_BLOCK_RANGE,
     progress: Callable[[int, int], None] | None = None,
 ) -> SyncReport:
-    """Apply every synced event from the cursor up to the final head; returns what it did."""
+    """Apply every synced event from the cursor up to the final head; returns what it did.
+
+    Registers the webhook listeners of registry hooks first (idempotent), so a retirement it
+    records writes its ``retirement.recorded`` webhook event in the same transaction."""
+    events.register_listeners()
     deployment = deployment_for(engine, chain)
     with claim(engine, f"sync:{deployment.chain_id}:{deployment.address}") as mine:
         if not mine:

@@ -8,8 +8,6 @@ entry; bridged operations are keyed by their chain origin so applying one twice 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Optional
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -17,8 +15,10 @@ from sqlmodel import Session, select
 from registry.domain import lifecycle as lc
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
+from registry.domain.classes import Purpose
 from registry.domain.enums import AccountType, CreditStatus
 from registry.errors import RuleViolation
+from registry.operations import hooks
 from registry.operations.classes import class_for_token
 from registry.operations.credits import (
     MovedBlock,
@@ -149,31 +149,33 @@ def find_bridged_retirement(session: Session, origin: ChainOrigin) -> Retirement
     ).first()
 
 
+@dataclass(frozen=True)
+class OnchainRetirement:
+    """An on-chain retirement (a final ``Retired`` event) as the registry records it: one typed
+    object from the log to the registry row.
+
+    ``details`` is the claim as the chain states it (empty strings and zeros mean not given).
+    ``data_malformed`` marks a retirement whose ``data`` did not decode: the tokens are burned
+    all the same, so it is recorded, with purpose ``malformed`` and only what the event's own
+    strings say."""
+
+    token_id: int
+    quantity: int
+    origin: ChainOrigin
+    details: lc.RetirementDetails = lc.RetirementDetails()
+    data_malformed: bool = False
+    custom_uri: str = ""
+    holder_wallet: str | None = None
+    beneficiary_wallet: str | None = None
+    onchain_retirement_id: int | None = None
+
+    @property
+    def purpose(self) -> str:
+        return "malformed" if self.data_malformed else Purpose(self.details.purpose).name
+
+
 def retire_from_custody(
-    session: Session,
-    *,
-    custody_account_id: int,
-    token_id: int,
-    quantity: int,
-    origin: ChainOrigin,
-    purpose: str = "voluntary",
-    beneficiary_name: str = "",
-    beneficiary_address: str = "",
-    retiree: str = "",
-    comment: str = "",
-    custom_uri: str = "",
-    holder_wallet: str | None = None,
-    beneficiary_wallet: str | None = None,
-    onchain_retirement_id: int | None = None,
-    corsia_operator: str | None = None,
-    corsia_state: str | None = None,
-    compliance_period_start: int | None = None,
-    compliance_period_end: int | None = None,
-    ndc_party: str | None = None,
-    purpose_detail: str | None = None,
-    consumption_start: date | int | None = None,
-    consumption_end: date | int | None = None,
-    jurisdiction: str | None = None,
+    session: Session, *, custody_account_id: int, retirement: OnchainRetirement
 ) -> tuple[Retirement, list[MovedBlock], bool]:
     """Record an on-chain retirement as a registry retirement of specific custody serials.
 
@@ -181,8 +183,10 @@ def retire_from_custody(
     second call with the same (chain id, tx hash, log index) returns the first retirement and
     ``created=False``. The tokens are already burned, so the record keeps what the chain says
     (the contract checked the purpose against the class): empty or zero details are stored as
-    not given; consumption dates may be unix seconds as in the on-chain retirement data.
+    not given. A new retirement emits the ``retirement.recorded`` registry hook, as
+    :func:`registry.operations.credits.retire` does.
     """
+    origin, token_id, quantity, d = retirement.origin, retirement.token_id, retirement.quantity, retirement.details
     existing = find_bridged_retirement(session, origin)
     if existing is not None:
         rows = session.exec(select(SerialBlock).where(SerialBlock.retirement_id == existing.id)).all()
@@ -207,39 +211,39 @@ def retire_from_custody(
         ) from exc
     moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (None, CreditStatus.retired.value))
              for r in rows]
-    retirement = Retirement(
+    record = Retirement(
         class_id=credit_class.id,
         account_id=custody_account_id,
         quantity=quantity,
-        purpose=purpose,
-        beneficiary_name=beneficiary_name,
-        beneficiary_address=beneficiary_address,
-        retiree=retiree,
-        comment=comment,
-        custom_uri=custom_uri,
+        purpose=retirement.purpose,
+        beneficiary_name=d.beneficiary_name,
+        beneficiary_address=d.beneficiary_address,
+        retiree=d.retiree,
+        comment=d.comment,
+        custom_uri=retirement.custom_uri,
         chain_id=origin.chain_id,
         tx_hash=origin.tx_hash,
         log_index=origin.log_index,
         block_number=origin.block_number,
-        holder_wallet=holder_wallet,
-        beneficiary_wallet=beneficiary_wallet,
-        onchain_retirement_id=onchain_retirement_id,
-        corsia_operator=corsia_operator or None,
-        corsia_state=(corsia_state or None) and corsia_state[:3],
-        compliance_period_start=compliance_period_start or None,
-        compliance_period_end=compliance_period_end or None,
-        ndc_party=(ndc_party or None) and ndc_party[:3],
-        purpose_detail=purpose_detail or None,
-        consumption_start=_as_date(consumption_start),
-        consumption_end=_as_date(consumption_end),
-        jurisdiction=jurisdiction or None,
+        holder_wallet=retirement.holder_wallet,
+        beneficiary_wallet=retirement.beneficiary_wallet,
+        onchain_retirement_id=retirement.onchain_retirement_id,
+        corsia_operator=d.corsia_operator or None,
+        corsia_state=(d.corsia_state or None) and d.corsia_state[:3],
+        compliance_period_start=d.compliance_period_start or None,
+        compliance_period_end=d.compliance_period_end or None,
+        ndc_party=(d.ndc_party or None) and d.ndc_party[:3],
+        purpose_detail=d.purpose_detail or None,
+        consumption_start=d.consumption_start,
+        consumption_end=d.consumption_end,
+        jurisdiction=d.jurisdiction or None,
     )
-    session.add(retirement)
+    session.add(record)
     session.flush()
     for row in rows:
         row.status = CreditStatus.retired
         row.account_id = None
-        row.retirement_id = retirement.id
+        row.retirement_id = record.id
         session.add(row)
     session.flush()
     moved = describe_blocks(session, rows)
@@ -247,12 +251,12 @@ def retire_from_custody(
         session,
         "retirement.bridged",
         {
-            "retirement_id": retirement.id,
+            "retirement_id": record.id,
             "token_id": str(token_id),
             "serial_blocks": [m.serial_block for m in moved],
             "quantity": quantity,
-            "purpose": purpose,
-            "beneficiary_name": beneficiary_name,
+            "purpose": retirement.purpose,
+            "beneficiary_name": d.beneficiary_name,
             "chain_id": origin.chain_id,
             "tx_hash": origin.tx_hash,
             "log_index": origin.log_index,
@@ -260,15 +264,8 @@ def retire_from_custody(
             "moves": moves,
         },
     )
-    return retirement, moved, True
-
-
-def _as_date(value: date | int | None) -> Optional[date]:
-    if value is None or value == 0:
-        return None
-    if isinstance(value, date):
-        return value
-    return datetime.fromtimestamp(int(value), tz=timezone.utc).date()
+    hooks.emit(session, "retirement.recorded", retirement=record, serial_blocks=[m.serial_block for m in moved])
+    return record, moved, True
 
 
 # --------------------------------------------------------------------------------------------

@@ -132,8 +132,8 @@ def test_custody_bridged_retirement_redemption_and_their_undo_keep_the_table(eng
     with transaction(engine) as s:  # what the sync does when the leaves are minted: no balance changes
         s.exec(update(SerialBlock).where(SerialBlock.account_id == custody_id).values(mirrored=True))
     with transaction(engine) as s:
-        custody.retire_from_custody(s, custody_account_id=custody_id, token_id=token_id, quantity=40, origin=ORIGIN,
-                                    beneficiary_name="B")
+        custody.retire_from_custody(s, custody_account_id=custody_id, retirement=custody.OnchainRetirement(
+            token_id=token_id, quantity=40, origin=ORIGIN, details=RetirementDetails(beneficiary_name="B")))
     assert table_matches_blocks(engine) == {(a, "active"): 200, (custody_id, "active"): 260, (None, "retired"): 40}
     with transaction(engine) as s:
         custody.revert_bridged_retirement(s, ORIGIN, "chain reorganization")

@@ -1,6 +1,7 @@
 """Registry operations on SQLite and PostgreSQL: each rule, each refusal, nothing half-applied."""
 
 import time
+from dataclasses import replace
 
 import pytest
 from eth_account import Account
@@ -8,6 +9,7 @@ from sqlmodel import Session, select
 
 from registry.bridged import custody
 from registry.db import transaction
+from registry.domain import lifecycle as lc
 from registry.domain.enums import AccountType
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, RuleViolation
@@ -137,8 +139,9 @@ def test_bridged_retirement_uses_lowest_mirrored_custody_serials_once(engine, se
             block.mirrored = True  # as the sync does when the leaf is minted
             s.add(block)
     origin = custody.ChainOrigin(chain_id=1, tx_hash="0x" + "ab" * 32, log_index=3, block_number=10)
-    kwargs = dict(custody_account_id=setup["custody"].id, token_id=int(setup["class"].token_id), quantity=100,
-                  origin=origin, beneficiary_name="B")
+    onchain = custody.OnchainRetirement(token_id=int(setup["class"].token_id), quantity=100, origin=origin,
+                                        details=lc.RetirementDetails(beneficiary_name="B"))
+    kwargs = dict(custody_account_id=setup["custody"].id, retirement=onchain)
     with transaction(engine) as s:
         retirement, moved, created = custody.retire_from_custody(s, **kwargs)
     assert created and [m.serial_block for m in moved] == ["ICR-ISL-354-78040-14-R-0-2023-000001-000100"]
@@ -148,7 +151,7 @@ def test_bridged_retirement_uses_lowest_mirrored_custody_serials_once(engine, se
     with Session(engine) as s:
         assert custody.custody_total(s, setup["custody"].id, setup["class"].id) == 300
     before = _snapshot(engine)
-    too_many = {**kwargs, "quantity": 301, "origin": custody.ChainOrigin(1, "0x" + "cd" * 32, 0, 11)}
+    too_many = {**kwargs, "retirement": replace(onchain, quantity=301, origin=custody.ChainOrigin(1, "0x" + "cd" * 32, 0, 11))}
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         custody.retire_from_custody(s, **too_many)
     assert info.value.rule == "custody-covers-supply"
