@@ -26,8 +26,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
+from bridge.chain.logs import fetch_events, to_hex
 from bridge.deployments import require_deployment
-from bridge.engine.sync import _hex, deployment_for, fetch_events
+from bridge.engine.sync import deployment_for
 from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import ChainCursor, MintLeaf, Redemption, RedemptionStatus
 from registry.bridged import custody
@@ -123,7 +124,7 @@ def reconcile(engine: Engine, chain: Chain, confirmations: int = 0, use_finalize
             )
         }
         for e in retired:
-            key = (_hex(e["transactionHash"]), int(e["logIndex"]))
+            key = (to_hex(e["transactionHash"]), int(e["logIndex"]))
             record = bridged.pop(key, None)
             args = e["args"]
             if record is None:

@@ -22,7 +22,7 @@ from bridge.app import create_app
 from bridge.chain.client import eth_tester_web3
 from bridge.cli.main import app as cli
 from bridge.engine.cycle import run_cycle
-from bridge.engine.sync import undo_retired
+from bridge.engine.undoers import undo_retired
 from bridge.tables import ChainEvent, Deployment
 from bridge.webhooks import outbox as wh
 from bridge.webhooks.outbox import DeliveryStatus, RetryPolicy, WebhookAttempt, WebhookDelivery, WebhookEvent

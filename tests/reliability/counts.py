@@ -46,7 +46,7 @@ _POINT = re.compile(r"""faults\.point\((f?)["']([^"']+)["']\)""")
 def crash_points() -> list[str]:
     """Every crash point in the bridge's code (``faults.point(...)`` calls), with the f-string
     points over synced events expanded (``sync.applied.{name}`` -> one per synced event)."""
-    from bridge.engine.sync import SYNCED_EVENTS
+    from bridge.chain.logs import SYNCED_EVENTS
 
     points: set[str] = set()
     for source in sorted((REPO / "bridge").rglob("*.py")):

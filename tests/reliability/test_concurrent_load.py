@@ -42,10 +42,10 @@ from sqlmodel import Session, select
 from web3.logs import DISCARD
 
 from bridge.chain.client import Chain, http_web3
+from bridge.chain.logs import fetch_events
 from bridge.engine.cycle import run_cycle
 from bridge.engine.deploy import BridgeKeys
 from bridge.engine.reconcile import conservation, reconcile
-from bridge.engine.sync import fetch_events
 from bridge.schema import create_schema
 from bridge.tables import MintLeaf, Redemption, RedemptionStatus
 from bridge.webhooks.outbox import EventKind, WebhookDelivery, WebhookEvent

@@ -1,0 +1,72 @@
+"""Reading the token contract's logs: the synced events, fetched and decoded in (block, log
+index) order. Strings that are not UTF-8 are decoded with replacement characters and marked
+(``LOSSY_STRINGS``), never refused: the event happened on-chain whatever its bytes say.
+
+JSON-RPC and ABI only; no database code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_abi.codec import ABICodec
+from eth_abi.decoding import StringDecoder
+from eth_abi.registry import BaseEquals
+from web3._utils.events import get_event_data
+
+from bridge.chain.client import Chain
+
+SYNCED_EVENTS = (
+    "LeafMinted", "Retired", "BatchRevoked",
+    "RedemptionRequested", "RedemptionFinalized", "RedemptionRejected", "RedemptionReclaimed",
+)
+
+
+def to_hex(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    text = value.hex() if hasattr(value, "hex") and not isinstance(value, str) else str(value)
+    return text if text.startswith("0x") else "0x" + text
+
+
+def _signature(event) -> str:
+    abi = event.abi
+    return f"{abi['name']}({','.join(_abi_type(i) for i in abi['inputs'])})"
+
+
+def _abi_type(item: dict) -> str:
+    if item["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+    return item["type"]
+
+
+def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str, Any]]:
+    """Decoded (event name, log) pairs of the synced events, in (block, log index) order."""
+    token = chain.token
+    events = {name: getattr(token.events, name)() for name in SYNCED_EVENTS}
+    topics = {"0x" + bytes(chain.w3.keccak(text=_signature(e))).hex(): name for name, e in events.items()}
+    logs = chain.w3.eth.get_logs(
+        {"fromBlock": from_block, "toBlock": to_block, "address": chain.address, "topics": [list(topics)]}
+    )
+    decoded = []
+    for raw in sorted(logs, key=lambda r: (r["blockNumber"], r["logIndex"])):
+        name = topics[to_hex(raw["topics"][0])]
+        try:
+            decoded.append((name, events[name].process_log(raw)))
+        except UnicodeDecodeError:
+            # Anyone can put bytes that are not UTF-8 into an event's strings (a retiree name).
+            # The event still happened (the tokens are burned): decode with replacement
+            # characters and mark it, so the applier records it and flags it for the operator.
+            entry = dict(get_event_data(_lenient_codec(chain.w3), events[name].abi, raw))
+            entry[LOSSY_STRINGS] = True
+            decoded.append((name, entry))
+    return decoded
+
+
+LOSSY_STRINGS = "lossyStrings"  # set on an event whose strings were not valid UTF-8
+
+
+def _lenient_codec(w3) -> ABICodec:
+    registry = w3.codec._registry.copy()
+    registry.unregister_decoder("string")
+    registry.register_decoder(BaseEquals("string"), StringDecoder(handle_string_errors="replace"), label="string")
+    return ABICodec(registry)

@@ -1,0 +1,288 @@
+"""Applying one final chain event to the registry, inside the sync's transaction: one applier
+per synced event (``APPLIERS``), each idempotent with the ChainEvent row the sync inserts
+with it. Registry state moves through :mod:`registry.bridged`; webhook events are written by
+the same transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from sqlmodel import Session, select
+
+from bridge.chain.client import Chain
+from bridge.chain.logs import LOSSY_STRINGS, to_hex
+from bridge.chain.token import MalformedRetirementData, RetirementData, decode_retirement_data
+from bridge.tables import (
+    BatchStatus,
+    Deployment,
+    MintBatch,
+    MintLeaf,
+    Redemption,
+    RedemptionStatus,
+)
+from bridge.webhooks import events
+from registry.bridged import custody, redemption, revocation
+from registry.domain.enums import TokenizationStatus
+from registry.operations.classes import class_for_token
+from registry.operations.ledger import append_entry
+from registry.tables.core import SerialBlock, TokenizationRequest
+
+if TYPE_CHECKING:
+    from bridge.engine.sync import SyncReport
+
+
+def origin_of(chain: Chain, entry: Any) -> custody.ChainOrigin:
+    return custody.ChainOrigin(
+        chain_id=chain.chain_id,
+        tx_hash=to_hex(entry["transactionHash"]),
+        log_index=int(entry["logIndex"]),
+        block_number=int(entry["blockNumber"]),
+    )
+
+
+def leaf_blocks(session: Session, deployment: Deployment, leaf: MintLeaf, mirrored: bool) -> list[SerialBlock]:
+    return custody.tokenization_custody_blocks(
+        session, custody_account_id=deployment.custody_account_id,
+        serialization_id=class_for_token(session, leaf.token_id).serialization_id,
+        tokenization_id=leaf.tokenization_id, first=leaf.unit_first, last=leaf.unit_last, mirrored=mirrored,
+    )
+
+
+def apply_leaf_minted(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+    args = entry["args"]
+    leaf = session.exec(
+        select(MintLeaf).where(MintLeaf.batch_id == args["batchId"], MintLeaf.leaf_index == args["leafIndex"])
+    ).first()
+    if leaf is None or (leaf.unit_first, leaf.unit_last) != (args["firstSerial"], args["lastSerial"]):
+        raise RuntimeError(
+            f"LeafMinted batch {args['batchId']} leaf {args['leafIndex']} does not match a persisted leaf"
+        )
+    leaf.minted = True
+    leaf.mint_tx = to_hex(entry["transactionHash"])
+    session.add(leaf)
+    blocks = leaf_blocks(session, deployment, leaf, mirrored=False)
+    if sum(b.quantity for b in blocks) != leaf.amount:
+        raise RuntimeError(f"custody does not hold the unminted units of leaf {leaf.serial_block}")
+    for block in blocks:
+        block.mirrored = True
+        session.add(block)
+    _touched(session).add(leaf)
+    append_entry(
+        session,
+        "leaf.minted",
+        {"batch_id": leaf.batch_id, "leaf_index": leaf.leaf_index, "serial_block": leaf.serial_block,
+         "recipient": leaf.recipient, "tx_hash": leaf.mint_tx},
+    )
+
+
+@dataclass
+class _Touched:
+    """Tokenizations and batches whose leaves an event transaction minted: whether each is
+    now fully minted is checked once, when the transaction's events are applied."""
+
+    tokenizations: set[int] = field(default_factory=set)
+    batches: set[int] = field(default_factory=set)
+
+    def add(self, leaf: MintLeaf) -> None:
+        self.tokenizations.add(leaf.tokenization_id)
+        self.batches.add(leaf.batch_id)
+
+
+def _touched(session: Session) -> _Touched:
+    return session.info.setdefault("icr_bridge.sync.touched", _Touched())
+
+
+def complete_minted(session: Session, chain: Chain) -> None:
+    """Mark the tokenizations and batches the transaction's ``LeafMinted`` events finished as
+    minted (and write the ``tokenization.minted`` webhook event, in the same transaction)."""
+    touched = session.info.pop("icr_bridge.sync.touched", None)
+    if touched is None:
+        return
+    session.flush()
+    for tokenization_id in sorted(touched.tokenizations):
+        remaining = session.exec(
+            select(MintLeaf.id).where(MintLeaf.tokenization_id == tokenization_id, MintLeaf.minted == False)  # noqa: E712
+        ).first()
+        request = session.get(TokenizationRequest, tokenization_id)
+        if remaining is None and request.status is not TokenizationStatus.minted:
+            request.status = TokenizationStatus.minted
+            session.add(request)
+            session.flush()
+            events.tokenization_minted(session, request, chain.chain_id)
+    for batch_id in sorted(touched.batches):
+        remaining = session.exec(
+            select(MintLeaf.id).where(MintLeaf.batch_id == batch_id, MintLeaf.minted == False)  # noqa: E712
+        ).first()
+        if remaining is None:
+            batch = session.get(MintBatch, batch_id)
+            batch.status = BatchStatus.minted
+            session.add(batch)
+    session.flush()
+
+
+def unminted_by_tokenization(session: Session, batch_id: int) -> dict[int, list[MintLeaf]]:
+    leaves = session.exec(
+        select(MintLeaf).where(MintLeaf.batch_id == batch_id, MintLeaf.minted == False)  # noqa: E712
+        .order_by(MintLeaf.leaf_index)
+    ).all()
+    grouped: dict[int, list[MintLeaf]] = {}
+    for leaf in leaves:
+        grouped.setdefault(leaf.tokenization_id, []).append(leaf)
+    return grouped
+
+
+def _any_minted(session: Session, tokenization_id: int) -> bool:
+    return session.exec(
+        select(MintLeaf.id).where(MintLeaf.tokenization_id == tokenization_id, MintLeaf.minted == True)  # noqa: E712
+    ).first() is not None
+
+
+def apply_batch_revoked(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+    """The admin revoked a batch: none of its unminted leaves can be minted any more, so their
+    custody units go back to the accounts that asked for them (see :mod:`registry.bridged.revocation`)."""
+    batch_id = entry["args"]["batchId"]
+    batch = session.get(MintBatch, batch_id)
+    if batch is None or batch.chain_id != chain.chain_id:
+        report.flagged.append(f"BatchRevoked for batch {batch_id} in {to_hex(entry['transactionHash'])}: "
+                              "no batch of this registry on this chain has that id")
+        return
+    origin = origin_of(chain, entry)
+    for tokenization_id, leaves in sorted(unminted_by_tokenization(session, batch_id).items()):
+        serial_blocks = revocation.return_unminted(
+            session, custody_account_id=deployment.custody_account_id, tokenization_id=tokenization_id,
+            ranges=[(leaf.unit_first, leaf.unit_last) for leaf in leaves], batch_id=batch_id, origin=origin,
+        )
+        request = session.get(TokenizationRequest, tokenization_id)
+        request.status = (TokenizationStatus.partially_returned if _any_minted(session, tokenization_id)
+                          else TokenizationStatus.returned)
+        session.add(request)
+        session.flush()
+        events.tokenization_returned(session, request, chain.chain_id, batch_id, sum(leaf.amount for leaf in leaves),
+                                     serial_blocks, origin.tx_hash)
+    batch.status = BatchStatus.revoked
+    batch.revoked_tx = origin.tx_hash
+    session.add(batch)
+    session.flush()
+
+
+def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+    args = entry["args"]
+    malformed = False
+    try:
+        data = decode_retirement_data(bytes(args["data"]))
+    except MalformedRetirementData as exc:
+        # The tokens are burned whatever the data says: record the retirement, flag the data.
+        data, malformed = RetirementData(), True
+        report.flagged.append(f"retirement {args['retirementId']} in {to_hex(entry['transactionHash'])}: {exc}")
+    if entry.get(LOSSY_STRINGS):
+        report.flagged.append(f"retirement {args['retirementId']} in {to_hex(entry['transactionHash'])}: names or "
+                              "comment are not UTF-8; recorded with replacement characters (U+FFFD)")
+    custody.retire_from_custody(session, custody_account_id=deployment.custody_account_id, retirement=custody.OnchainRetirement(
+        token_id=args["tokenId"],
+        quantity=args["amount"],
+        origin=origin_of(chain, entry),
+        details=data.claim(retiree_name=args["retireeName"], comment=args["comment"]),
+        data_malformed=malformed,
+        custom_uri=args["customUri"],
+        holder_wallet=args["holder"],
+        beneficiary_wallet=args["beneficiary"],
+        onchain_retirement_id=args["retirementId"],
+    ))
+
+
+# Redemptions: the registry's credits move only on final events. A request is recorded; the
+# engine decides and answers (bridge/engine/redemptions.py); the burn moves the serials out of
+# custody; a rejection or reclaim just closes the request (the tokens went back on-chain).
+
+
+def _redemption_row(session: Session, chain_id: int, redemption_id: int) -> Redemption | None:
+    return session.exec(
+        select(Redemption).where(Redemption.chain_id == chain_id, Redemption.redemption_id == redemption_id)
+        .with_for_update()
+    ).first()
+
+
+def apply_redemption_requested(session: Session, chain: Chain, deployment: Deployment, entry: Any,
+                               report: SyncReport) -> None:
+    args = entry["args"]
+    if _redemption_row(session, chain.chain_id, args["redemptionId"]) is not None:
+        return
+    credit_class = class_for_token(session, args["classId"])
+    session.add(Redemption(
+        chain_id=chain.chain_id, redemption_id=args["redemptionId"], holder=args["holder"], class_id=credit_class.id,
+        token_id=str(args["classId"]), amount=args["amount"], account_reference=args["accountReference"],
+        reclaimable_at=args["reclaimableAt"], request_tx=to_hex(entry["transactionHash"]),
+    ))
+    session.flush()
+    append_entry(session, "redemption.requested", {
+        "chain_id": chain.chain_id, "redemption_id": args["redemptionId"], "holder": args["holder"],
+        "token_id": str(args["classId"]), "amount": args["amount"], "account_reference": args["accountReference"],
+        "tx_hash": to_hex(entry["transactionHash"]),
+    })
+
+
+def apply_redemption_finalized(session: Session, chain: Chain, deployment: Deployment, entry: Any,
+                               report: SyncReport) -> None:
+    """The escrow is burned: move that many custody serials to the decided account. If the
+    burn came without this registry's decision (another holder of the operator role), the
+    account reference is checked now; if it names no valid account, the serials stay in
+    custody and the event is flagged: reconcile will show the gap until an operator acts."""
+    args = entry["args"]
+    row = _redemption_row(session, chain.chain_id, args["redemptionId"])
+    if row is None:
+        raise RuntimeError(f"RedemptionFinalized for unknown redemption {args['redemptionId']}: its request was not applied")
+    account_id = row.decided_account_id if row.decision == "finalize" else None
+    if account_id is None:
+        account_id, reason = redemption.check_destination(session, row.account_reference)
+        if reason is not None:
+            report.flagged.append(f"redemption {row.redemption_id} was burned without a registry decision and "
+                                  f"{reason}: its {row.amount} t stay in custody")
+            row.status = RedemptionStatus.finalized
+            row.answered_tx = to_hex(entry["transactionHash"])
+            session.add(row)
+            return
+    ranges, serial_blocks = redemption.redeem_from_custody(
+        session, custody_account_id=deployment.custody_account_id, token_id=args["classId"], account_id=account_id,
+        quantity=args["amount"], origin=origin_of(chain, entry), redemption_id=row.redemption_id,
+    )
+    row.status = RedemptionStatus.finalized
+    row.account_id = account_id
+    row.moved_ranges = json.dumps(ranges)
+    row.answered_tx = to_hex(entry["transactionHash"])
+    session.add(row)
+    session.flush()
+    events.redemption_answered(session, row, serial_blocks)
+
+
+def _close_redemption(status: RedemptionStatus):
+    def apply(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+        args = entry["args"]
+        row = _redemption_row(session, chain.chain_id, args["redemptionId"])
+        if row is None:
+            raise RuntimeError(f"{status.value} redemption {args['redemptionId']} was never requested in this registry")
+        row.status = status
+        row.answered_tx = to_hex(entry["transactionHash"])
+        if status is RedemptionStatus.rejected and not row.decision_reason:
+            row.decision_reason = args["reason"]
+        session.add(row)
+        append_entry(session, f"redemption.{status.value}", {
+            "chain_id": chain.chain_id, "redemption_id": row.redemption_id, "amount": row.amount,
+            "reason": args.get("reason", ""), "tx_hash": row.answered_tx,
+        })
+        if status is RedemptionStatus.rejected:
+            session.flush()
+            events.redemption_answered(session, row)
+    return apply
+
+
+APPLIERS: dict[str, Callable[..., None]] = {
+    "LeafMinted": apply_leaf_minted,
+    "BatchRevoked": apply_batch_revoked,
+    "Retired": apply_retired,
+    "RedemptionRequested": apply_redemption_requested,
+    "RedemptionFinalized": apply_redemption_finalized,
+    "RedemptionRejected": _close_redemption(RedemptionStatus.rejected),
+    "RedemptionReclaimed": _close_redemption(RedemptionStatus.reclaimed),
+}
