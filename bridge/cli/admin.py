@@ -11,21 +11,13 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bridge.cli.options import DbOption, console, err
-from registry.db import make_engine, transaction
+from bridge.cli.options import DbOption, console, err, open_registry
+from registry.db import transaction
 
-admin_app = typer.Typer(help="Registry administration: API keys.", no_args_is_help=True)
-
-
-def _engine(db: Optional[str]):
-    from bridge.schema import create_schema
-
-    engine = make_engine(db)
-    create_schema(engine)
-    return engine
+app = typer.Typer(help="Registry administration: API keys.", no_args_is_help=True)
 
 
-@admin_app.command("create-key")
+@app.command("create-key")
 def create_key(
     name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
     organization_id: Annotated[Optional[int], typer.Option(
@@ -39,7 +31,7 @@ def create_key(
     from registry.errors import RegistryError
 
     role = ApiKeyRole.administrator if organization_id is None else ApiKeyRole.organization
-    engine = _engine(db)
+    engine = open_registry(db)
     try:
         with transaction(engine) as session:
             row, key = create_api_key(session, name=name, role=role, organization_id=organization_id)
@@ -50,14 +42,14 @@ def create_key(
     typer.echo(key)
 
 
-@admin_app.command("list-keys")
+@app.command("list-keys")
 def list_keys(db: DbOption = None) -> None:
     """List API keys (never their secrets)."""
     from sqlmodel import select
 
     from registry.tables.core import ApiKey
 
-    engine = _engine(db)
+    engine = open_registry(db)
     with transaction(engine) as session:
         rows = session.exec(select(ApiKey).order_by(ApiKey.id)).all()
     table = Table(title="API keys")
@@ -69,14 +61,14 @@ def list_keys(db: DbOption = None) -> None:
     console.print(table)
 
 
-@admin_app.command("revoke-key")
+@app.command("revoke-key")
 def revoke_key(api_key_id: Annotated[int, typer.Argument(help="The key's id (see list-keys).")],
                db: DbOption = None) -> None:
     """Revoke an API key at once."""
     from registry.api.auth import revoke_api_key
     from registry.errors import RegistryError
 
-    engine = _engine(db)
+    engine = open_registry(db)
     try:
         with transaction(engine) as session:
             row = revoke_api_key(session, api_key_id)
@@ -84,7 +76,3 @@ def revoke_key(api_key_id: Annotated[int, typer.Argument(help="The key's id (see
         err.print(f"[red]API_KEY_ID: {exc.detail}[/]")
         raise typer.Exit(2)
     console.print(f"key {row.id} ({row.key_id}) revoked")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(admin_app, name="admin")

@@ -17,18 +17,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bridge import logs
-from bridge.cli.options import console, err
-from registry.db import DATABASE_URL_ENV, make_engine
+from bridge.cli.options import LogLevel, ServiceDbOption, console, err
+from registry.db import make_engine
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", envvar="ICR_CONFIG",
                                                       help="Settings file (ICR_* variables, .env format).")]
-DbOption = Annotated[Optional[str], typer.Option("--db", envvar=DATABASE_URL_ENV, help="Registry database URL.")]
 RpcOption = Annotated[Optional[str], typer.Option("--rpc-url", help="JSON-RPC URL [env ICR_RPC_URL].")]
 ContractOption = Annotated[Optional[str], typer.Option("--contract", help="ICCToken address [env ICR_CONTRACT].")]
 ConfirmationsOption = Annotated[Optional[int], typer.Option(
     "--confirmations", min=0, help="Depth before events apply when the chain has no finalized tag [env ICR_CONFIRMATIONS].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-LogLevel = Annotated[str, typer.Option("--log-level", help="Structured log level (JSON lines on stderr).")]
 
 
 def _settings(config: Optional[Path], **overrides):
@@ -77,7 +75,7 @@ def _print_json(value: Any) -> None:
 
 def deploy(
     config: ConfigOption = None,
-    db: DbOption = None,
+    db: ServiceDbOption = None,
     rpc_url: RpcOption = None,
     metadata_uri: Annotated[Optional[str], typer.Option(
         "--metadata-uri", help="ERC-1155 uri with {id} [env ICR_METADATA_URI].")] = None,
@@ -129,7 +127,7 @@ def sync(
     once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit (the default).")] = False,
     follow_: Annotated[bool, typer.Option("--follow", help="Run cycles until SIGTERM / Ctrl-C.")] = False,
     config: ConfigOption = None,
-    db: DbOption = None,
+    db: ServiceDbOption = None,
     rpc_url: RpcOption = None,
     contract: ContractOption = None,
     confirmations: ConfirmationsOption = None,
@@ -225,7 +223,7 @@ def _cycle_line(report, current) -> str:
 
 def status_command(
     config: ConfigOption = None,
-    db: DbOption = None,
+    db: ServiceDbOption = None,
     rpc_url: RpcOption = None,
     contract: ContractOption = None,
     confirmations: ConfirmationsOption = None,
@@ -250,7 +248,7 @@ def status_command(
 
 def reconcile_command(
     config: ConfigOption = None,
-    db: DbOption = None,
+    db: ServiceDbOption = None,
     rpc_url: RpcOption = None,
     contract: ContractOption = None,
     confirmations: ConfirmationsOption = None,
@@ -346,11 +344,11 @@ def snapshot_verify(
                   f"signed by {document['signer']} and equal to the on-chain supply[/]")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("deploy")(deploy)
-    app.command("sync")(sync)
-    app.command("status")(status_command)
-    app.command("reconcile")(reconcile_command)
-    snapshot_app = typer.Typer(help="Signed custody snapshots.")
-    snapshot_app.command("verify")(snapshot_verify)
-    app.add_typer(snapshot_app, name="snapshot")
+app = typer.Typer()
+app.command("deploy")(deploy)
+app.command("sync")(sync)
+app.command("status")(status_command)
+app.command("reconcile")(reconcile_command)
+
+snapshot_app = typer.Typer(help="Signed custody snapshots.")
+snapshot_app.command("verify")(snapshot_verify)

@@ -1,6 +1,6 @@
 """What the ``icr-bridge`` command modules share: the Rich consoles (``console`` for output,
-``err`` for errors on stderr) and the database URL option of the registry commands (``--db``,
-from ``ICR_DATABASE_URL``, its help naming the default URL)."""
+``err`` for errors on stderr), the database URL options (``--db``, from ``ICR_DATABASE_URL``),
+the log level option, and opening the registry database."""
 
 from __future__ import annotations
 
@@ -10,12 +10,27 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from registry.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
+from registry.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, make_engine
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
+#: ``--db`` of the registry commands, its help naming the default URL.
 DbOption = Annotated[
     Optional[str],
     typer.Option("--db", envvar=DATABASE_URL_ENV, help=f"Registry database URL [default: {DEFAULT_DATABASE_URL}]"),
 ]
+#: ``--db`` of the service commands (operator, webhooks), whose settings say the default.
+ServiceDbOption = Annotated[Optional[str], typer.Option("--db", envvar=DATABASE_URL_ENV, help="Registry database URL.")]
+
+LogLevel = Annotated[str, typer.Option("--log-level", help="Structured log level (JSON lines on stderr).")]
+
+
+def open_registry(db: Optional[str], *, create: bool = True):
+    """The registry database engine for ``--db`` (tables created unless ``create`` is False)."""
+    from bridge.schema import create_schema
+
+    engine = make_engine(db)
+    if create:
+        create_schema(engine)
+    return engine

@@ -11,27 +11,17 @@ import typer
 from rich.table import Table
 
 from bridge import logs
-from bridge.cli.options import console, err
-from registry.db import DATABASE_URL_ENV, make_engine, transaction
+from bridge.cli.options import LogLevel, ServiceDbOption, console, err, open_registry
+from registry.db import transaction
 
-webhooks_app = typer.Typer(help="Marketplace webhooks: deliver due events, inspect the delivery log, redeliver.",
-                           no_args_is_help=True)
-
-DbOption = Annotated[Optional[str], typer.Option("--db", envvar=DATABASE_URL_ENV, help="Registry database URL.")]
-LogLevel = Annotated[str, typer.Option("--log-level", help="Structured log level (JSON lines on stderr).")]
+app = typer.Typer(help="Marketplace webhooks: deliver due events, inspect the delivery log, redeliver.",
+                  no_args_is_help=True)
 
 
-def _engine(db: Optional[str]):
-    from bridge.schema import create_schema
 
-    engine = make_engine(db)
-    create_schema(engine)
-    return engine
-
-
-@webhooks_app.command("deliver")
+@app.command("deliver")
 def deliver(
-    db: DbOption = None,
+    db: ServiceDbOption = None,
     once: Annotated[bool, typer.Option("--once", help="Attempt every due delivery once, then exit.")] = False,
     follow: Annotated[bool, typer.Option("--follow", help="Keep delivering until interrupted.")] = False,
     poll_interval: Annotated[float, typer.Option("--poll-interval", min=0.05, help="Seconds between passes (--follow).")] = 2.0,
@@ -49,7 +39,7 @@ def deliver(
         err.print("[red]--once/--follow: give exactly one of them[/]")
         raise typer.Exit(2)
     logs.configure(log_level)
-    engine = _engine(db)
+    engine = open_registry(db)
     policy = RetryPolicy(base_seconds=backoff, max_attempts=max_attempts, timeout_seconds=timeout)
     if once:
         report = deliver_due(engine, policy=policy)
@@ -70,16 +60,16 @@ def deliver(
     deliver_forever(engine, policy=policy, poll_interval=poll_interval, should_stop=lambda: stop["now"])
 
 
-@webhooks_app.command("redeliver")
+@app.command("redeliver")
 def redeliver(
     delivery_id: Annotated[str, typer.Argument(help="Delivery id (x-icr-delivery) to deliver again.")],
-    db: DbOption = None,
+    db: ServiceDbOption = None,
 ) -> None:
     """Queue a new delivery of the same event to the same subscription (the worker sends it)."""
     from bridge.webhooks.outbox import redeliver as redeliver_op
     from registry.errors import RegistryError
 
-    engine = _engine(db)
+    engine = open_registry(db)
     try:
         with transaction(engine) as session:
             delivery = redeliver_op(session, delivery_id)
@@ -90,9 +80,9 @@ def redeliver(
     console.print(f"queued delivery {new_id} (redelivers {delivery_id})")
 
 
-@webhooks_app.command("log")
+@app.command("log")
 def delivery_log(
-    db: DbOption = None,
+    db: ServiceDbOption = None,
     subscription: Annotated[Optional[int], typer.Option("--subscription", help="Only this subscription.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -102,7 +92,7 @@ def delivery_log(
 
     from bridge.webhooks.outbox import WebhookDelivery, WebhookEvent
 
-    engine = _engine(db)
+    engine = open_registry(db)
     with Session(engine) as session:
         stmt = select(WebhookDelivery, WebhookEvent).join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
         if subscription is not None:
@@ -121,7 +111,3 @@ def delivery_log(
         answer = str(i["last_status_code"]) if i["last_status_code"] is not None else (i["last_error"] or "—")
         table.add_row(i["delivery_id"], i["event"], str(i["subscription_id"]), i["status"], str(i["attempts"]), answer)
     console.print(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(webhooks_app, name="webhooks")

@@ -1,0 +1,38 @@
+"""``icr-bridge batch``: mint batches as OpenZeppelin StandardMerkleTree dumps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bridge.cli.options import DbOption, console, err, open_registry
+from registry.db import database_url, transaction
+
+app = typer.Typer(help="Mint batches.")
+
+
+@app.command("export")
+def batch_export(
+    batch_id: Annotated[int, typer.Argument(help="Batch id (as committed on-chain).")],
+    db: DbOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Write a batch as an OpenZeppelin StandardMerkleTree JSON dump (standard-v1)."""
+    from bridge.tables import MintBatch
+
+    engine = open_registry(db, create=False)
+    with transaction(engine) as session:
+        batch = session.get(MintBatch, batch_id)
+    if batch is None:
+        err.print(f"[red]BATCH_ID: batch {batch_id} does not exist in {database_url(db)}[/]")
+        raise typer.Exit(2)
+    text = json.dumps(json.loads(batch.tree_dump), indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out} (root {batch.root}, {batch.leaf_count} leaves)")
