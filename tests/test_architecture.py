@@ -8,6 +8,7 @@ transaction when a JSON-RPC request leaves the process.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -100,6 +101,28 @@ def test_only_the_two_transaction_helpers_commit():
 
 
 # --- at run time: an engine step never holds a database transaction across a chain call ---
+
+
+# One definition per concept: the text that only the one place that defines a concept may hold.
+ONE_PLACE = {
+    "deployment by chain id": (r"Deployment\.chain_id ==", "bridge/deployments.py"),
+    "credit class by token id": (r"CreditClass\.token_id ==", "registry/operations/classes.py"),
+    "the EIP-712 domain name": (r'"ICR Bridge ICC"', "bridge/chain/token.py"),
+    "the mint leaf encoding": (r'"uint256", "uint256", "uint256", "address"', "bridge/chain/token.py"),
+    "ICCToken structs read from the chain": (r"functions\.(creditClass|batch|redemption)\(", "bridge/chain/token.py"),
+    "the serial-block text": (r"UNIT_DIGITS|:0?6d\}", "registry/domain/serials.py"),
+}
+
+
+def holders_of(pattern: str) -> list[str]:
+    regex = re.compile(pattern)
+    return sorted(str(p.relative_to(REPO)) for p in modules(*PACKAGES, "scripts") if regex.search(p.read_text()))
+
+
+@pytest.mark.parametrize("concept", sorted(ONE_PLACE))
+def test_each_concept_is_defined_in_one_place(concept):
+    pattern, home = ONE_PLACE[concept]
+    assert holders_of(pattern) == [home], f"{concept} belongs in {home} only"
 
 
 class TransactionWatch:

@@ -4,8 +4,9 @@
 Pure message building and signing (no chain access): the relay reads the holder's current
 nonce (``token.functions.nonces(holder)``) and the chain id, the holder signs, and the relay
 sends ``RetireRequest.as_call_args()`` with the signature. The domain is the token's EIP-712
-domain (name "ICR Bridge ICC", version "1", chain id, token address), so a signature is valid
-on one chain and one contract only, and the nonce makes it valid once.
+domain (:func:`bridge.chain.token.eip712_domain`: its name and version, chain id, token
+address), so a signature is valid on one chain and one contract only, and the nonce makes it
+valid once.
 """
 
 from __future__ import annotations
