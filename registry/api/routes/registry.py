@@ -51,6 +51,7 @@ from registry.domain.enums import (
     TokenizationStatus,
 )
 from registry.domain.lifecycle import RetirementDetails
+from registry.domain.serials import serial_block_text
 from registry.errors import Forbidden, NotFound, RegistryError
 from registry.operations import credits as ops
 from registry.operations.ledger import verify_ledger
@@ -440,8 +441,7 @@ def array_page_headers(request: Request, response: Response, total: int, offset:
 
 
 def _serial_text(session: Session, serialization_id: int, first: int, last: int) -> str:
-    text = session.get(Serialization, serialization_id).text
-    return f"{text}-{first:06d}-{last:06d}"
+    return serial_block_text(session.get(Serialization, serialization_id).text, first, last)
 
 
 def _blocks_of(session: Session, *condition) -> list[str]:
@@ -603,7 +603,7 @@ def list_serial_blocks(
     ).all()
     items = [
         SerialBlockPublic(
-            serial_block=f"{text}-{b.unit_first:06d}-{b.unit_last:06d}",
+            serial_block=serial_block_text(text, b.unit_first, b.unit_last),
             serialization=text,
             unit_first=b.unit_first,
             unit_last=b.unit_last,
