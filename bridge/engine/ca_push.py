@@ -1,10 +1,10 @@
 """Pushing the registry's corresponding-adjustment (CA) decisions on-chain (an engine step).
 
 The registry is the source of truth: each credit class carries the CA status of its project
-and vintage (``CreditClass.ca_status``, kept by :mod:`registry.operations.article6`). For every
-class registered on-chain whose on-chain status differs, the registry signer (REGISTRY_ROLE)
-sends ``setCAStatus(classId, status, evidenceHash)``, where the evidence hash is the sha256
-of the latest evidence reference of the CA record. The change emits ``CAStatusChanged`` and
+and vintage (``CreditClass.ca_status``, kept by :mod:`registry.operations.article6.adjustments`).
+For every class registered on-chain whose on-chain status differs, the registry signer
+(REGISTRY_ROLE) sends ``setCAStatus(classId, status, evidenceHash)``, where the evidence hash
+is the sha256 of the latest evidence reference of the CA record. The change emits ``CAStatusChanged`` and
 the ERC-1155 ``URI`` event so indexers refresh the metadata.
 
 Comparing with the chain each cycle, rather than trusting a "pushed" flag alone, makes the
@@ -26,7 +26,8 @@ from bridge.chain.client import Chain
 from bridge.engine import faults
 from bridge.engine.locks import claim
 from registry.db import transaction
-from registry.operations import article6 as article6_ops
+from registry.operations.article6 import adjustments as adjustment_ops
+from registry.operations.article6.adjustments import ZERO_HASH
 from registry.tables.core import CreditClass
 
 log = logging.getLogger("icr_bridge.ca_push")
@@ -48,14 +49,14 @@ def push_ca_statuses(engine: Engine, chain: Chain, registry_signer: LocalAccount
             .where(CreditClass.registered_on_chain == True)  # noqa: E712
             .order_by(CreditClass.id)
         ).all()
-        pending = {push.class_id: push for push in article6_ops.pending_ca_pushes(session, limit=len(classes) or 1)}
+        pending = {push.class_id: push for push in adjustment_ops.pending_ca_pushes(session, limit=len(classes) or 1)}
     contract = chain.token
     for class_id, token_id, desired in classes:
         push = pending.get(class_id)
         onchain = token.credit_class(chain, token_id)["caStatus"]
         tx_hash = None
         if onchain != desired:
-            evidence = push.evidence_hash if push is not None else article6_ops.ZERO_HASH
+            evidence = push.evidence_hash if push is not None else ZERO_HASH
             # One sender per registry-signer key at a time: workers would race for its nonce.
             with claim(engine, f"registry-signer:{chain.chain_id}", wait=True):
                 current = token.credit_class(chain, token_id)["caStatus"]
@@ -69,5 +70,5 @@ def push_ca_statuses(engine: Engine, chain: Chain, registry_signer: LocalAccount
             faults.point("ca.pushed")
         if push is not None:
             with transaction(engine) as session:
-                article6_ops.mark_ca_pushed(session, push.history_ids, tx_hash=tx_hash)
+                adjustment_ops.mark_ca_pushed(session, push.history_ids, tx_hash=tx_hash)
     return report

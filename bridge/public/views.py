@@ -24,8 +24,9 @@ from bridge.deployments import deployment_on
 from bridge.tables import Deployment
 from registry.api.routes.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
 from registry.bridged import custody
-from registry.domain import article6 as a6
 from registry.domain import serials as sr
+from registry.domain.article6 import reports as a6_reports
+from registry.domain.article6.reports import IssuedRecord, RetiredRecord
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus, Purpose, decode_token_id
 from registry.domain.enums import CreditStatus
 from registry.errors import Conflict, NotFound, RuleViolation
@@ -218,13 +219,14 @@ class AnnualReportPublic(Article6AnnualReport):
 # --------------------------------------------------------------------------------------------
 
 
-def _article6_ops():
-    """The Article 6.2 storage (letters, CA records), when this registry has it."""
+def _article6_ops(concept: str):
+    """A module of the Article 6.2 storage (``adjustments``: CA records, ``letters`` or
+    ``reports``), when this registry has it."""
     try:
-        from registry.operations import article6 as article6_ops
+        from registry.operations.article6 import adjustments, letters, reports
     except ImportError:  # pragma: no cover - registries without Article 6.2 storage
         return None
-    return article6_ops
+    return {"adjustments": adjustments, "letters": letters, "reports": reports}[concept]
 
 
 def _additionality_ops():
@@ -240,7 +242,7 @@ def ca_status_view(session: Session, credit_class: CreditClass, project: Project
     """Current CA status with its history: from the project-and-vintage CA record (§IV) when
     the registry stores one, else the class's status and the CA changes journaled in the ledger."""
     status = CAStatus(credit_class.ca_status)
-    ops6 = _article6_ops()
+    ops6 = _article6_ops("adjustments")
     if article6 and ops6 is not None:
         try:
             record = ops6.ca_status(session, project.id, vintage)
@@ -297,7 +299,7 @@ def letter_view(session: Session, credit_class: CreditClass, project: Project, u
     the token id), as the registry publishes it."""
     if not credit_class.letter_number:
         return None
-    ops6 = _article6_ops()
+    ops6 = _article6_ops("letters")
     letter = None
     if ops6 is not None:
         try:
@@ -602,8 +604,8 @@ def _year(at: datetime | None) -> int:
 
 def _report_records(session: Session):
     """Plain §III records from the registry's Article 6.2 serializations."""
-    issued: list[a6.IssuedRecord] = []
-    retired: list[a6.RetiredRecord] = []
+    issued: list[IssuedRecord] = []
+    retired: list[RetiredRecord] = []
     rows = session.exec(
         select(Issuance, Project.country)
         .join(Serialization, Serialization.id == Issuance.serialization_id)
@@ -611,7 +613,7 @@ def _report_records(session: Session):
         .where(Serialization.article6 == True)  # noqa: E712
     ).all()
     for issuance, country in rows:
-        issued.append(a6.IssuedRecord(country, _year(issuance.created_at), issuance.quantity))
+        issued.append(IssuedRecord(country, _year(issuance.created_at), issuance.quantity))
     rows = session.exec(
         select(Retirement, CreditClass.ca_status, Project.country)
         .join(CreditClass, CreditClass.id == Retirement.class_id)
@@ -632,8 +634,8 @@ def _report_records(session: Session):
             start = getattr(retirement, "compliance_period_start", None)
             end = getattr(retirement, "compliance_period_end", None)
             period = f"{start}-{end}" if start and end else "unspecified"
-        retired.append(a6.RetiredRecord(country, _year(retirement.created_at), retirement.quantity, purpose, status,
-                                        period))
+        retired.append(RetiredRecord(country, _year(retirement.created_at), retirement.quantity, purpose, status,
+                                     period))
     return issued, retired
 
 
@@ -642,16 +644,16 @@ def annual_report_view(session: Session, year: int | None = None) -> AnnualRepor
     years = sorted({r.year for r in issued} | {r.year for r in retired} | {datetime.now(timezone.utc).year})
     if year is None:
         year = max(y for y in years if y <= datetime.now(timezone.utc).year)
-    ops6 = _article6_ops()
+    ops6 = _article6_ops("reports")
     if ops6 is not None:
         report = ops6.annual_report_for(session, year)
         source = ("registry Article 6.2 storage: designations, retirements with their CA records, double-claim "
                   "cancellations and replacements, letters in force")
     else:
-        report = a6.annual_report(year, issued, retired, (), ())
+        report = a6_reports.annual_report(year, issued, retired, (), ())
         source = ("registry Article 6.2 issuances and retirements (no letters or cancellations are stored in this "
                   "registry)")
-    data = a6.report_to_dict(report)
+    data = a6_reports.report_to_dict(report)
     return AnnualReportPublic(
         year=data["year"], due_by=data["due_by"], countries=[CountryYearPublic(**c) for c in data["countries"]],
         corsia_by_compliance_period=[CorsiaPeriodPublic(**c) for c in data["corsia_by_compliance_period"]],

@@ -4,7 +4,7 @@ and :mod:`registry.operations.article6` applies them.
 
 Every state table has a history table next to it, appended in the same transaction as the
 change (and mirrored by a ledger entry). Letter content is stored as canonical JSON of the
-domain's :class:`~registry.domain.article6.LetterContent` (see :func:`content_to_json`).
+domain's :class:`~registry.domain.article6.letters.LetterContent` (see :func:`content_to_json`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
-from registry.domain.article6 import LetterContent, LetterStatus, NonCATrigger, ProjectStatus
+from registry.domain.article6.adjustments import NonCATrigger
+from registry.domain.article6.letters import LetterContent, LetterStatus
+from registry.domain.article6.projects import ProjectStatus
 from registry.tables.core import utcnow
 
 _CONTENT = TypeAdapter(LetterContent)
@@ -189,7 +191,7 @@ class A6CAEvidence(SQLModel, table=True):
 class A6CAHistory(SQLModel, table=True):
     """One change of a CA record. ``class_id`` is the Article 6.2 credit class (token id) whose
     on-chain CA status mirrors the record; ``pushed_at``/``onchain_tx`` are set once the
-    bridge has sent ``setCAStatus`` for it (see :func:`registry.operations.article6.pending_ca_pushes`)."""
+    bridge has sent ``setCAStatus`` for it (see :func:`registry.operations.article6.adjustments.pending_ca_pushes`)."""
 
     __tablename__ = "a6cahistory"
     __table_args__ = (Index("ix_a6cahistory_unpushed", "pushed_at", "class_id"),)

@@ -13,11 +13,27 @@ from bridge.chain.token import RetirementData, encode_retirement_data
 from bridge.engine.cycle import run_cycle
 from registry.bridged import custody
 from registry.db import transaction
-from registry.domain import article6 as a6
 from registry.domain.additionality import Level
+from registry.domain.article6.adjustments import Evidence, EvidenceKind
+from registry.domain.article6.letters import (
+    AuthorizedActivity,
+    AuthorizedOutcomes,
+    AuthorizedUse,
+    AuthorizingParty,
+    CooperativeApproach,
+    FirstTransfer,
+    LetterContent,
+    MitigationType,
+    Period,
+    Validity,
+    VintageRange,
+)
 from registry.domain.classes import Purpose
 from registry.operations import additionality as adops
-from registry.operations import article6 as a6ops
+from registry.operations.article6 import adjustments as adjustment_ops
+from registry.operations.article6 import designation as designation_ops
+from registry.operations.article6 import letters as letter_ops
+from registry.operations.article6 import projects as project_ops
 from registry.tables.core import CreditClass, Project
 
 VINTAGE = 2024
@@ -35,18 +51,18 @@ class Article6Class:
     retired_corsia: int
 
 
-def letter_content(project_number: int) -> a6.LetterContent:
-    return a6.LetterContent(
-        authorizing_party=a6.AuthorizingParty("ISL", "Ministry of Environment", "A. Jónsdóttir", "Director",
-                                              "Environment Agency of Iceland", "Reykjavík, +354 000 0000"),
-        cooperative_approach=a6.CooperativeApproach(("ISL", "CHE"), "ICR registry", "ISL-CHE bilateral", "CA-1"),
-        activity=a6.AuthorizedActivity("P", project_number, "Proponent ehf.", "14 CCS", "M", "ISL"),
-        outcomes=a6.AuthorizedOutcomes(a6.MitigationType.removal, a6.VintageRange(2021, 2030),
-                                       a6.Period(date(2021, 1, 1), date(2030, 12, 31)), quantity_cap=10_000),
-        uses=frozenset({a6.AuthorizedUse.ndc, a6.AuthorizedUse.corsia}),
-        validity=a6.Validity(date(2025, 6, 1), date(2025, 7, 1), date(2031, 12, 31)),
+def letter_content(project_number: int) -> LetterContent:
+    return LetterContent(
+        authorizing_party=AuthorizingParty("ISL", "Ministry of Environment", "A. Jónsdóttir", "Director",
+                                           "Environment Agency of Iceland", "Reykjavík, +354 000 0000"),
+        cooperative_approach=CooperativeApproach(("ISL", "CHE"), "ICR registry", "ISL-CHE bilateral", "CA-1"),
+        activity=AuthorizedActivity("P", project_number, "Proponent ehf.", "14 CCS", "M", "ISL"),
+        outcomes=AuthorizedOutcomes(MitigationType.removal, VintageRange(2021, 2030),
+                                    Period(date(2021, 1, 1), date(2030, 12, 31)), quantity_cap=10_000),
+        uses=frozenset({AuthorizedUse.ndc, AuthorizedUse.corsia}),
+        validity=Validity(date(2025, 6, 1), date(2025, 7, 1), date(2031, 12, 31)),
         change_terms="The authority notifies ICR in writing without delay.",
-        first_transfer=a6.FirstTransfer.use,
+        first_transfer=FirstTransfer.use,
         ca_timing="in the year of first transfer",
         accounting_method="multi-year emissions trajectory",
     )
@@ -64,17 +80,17 @@ def add_article6_class(world, issued: int = 500, tokenized: int = 200, ndc: int 
                 adops.ClaimIn(level=Level.L2A, justification="No law requires direct air capture.",
                               sources=[adops.SourceIn(reference="Act 70/2022", authority="Althingi")]),
             ]), actor="admin")
-        a6ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 70/2022", actor="admin")
-        a6ops.configure_project(s, project.id, adjustment_percentage="5", risk_assessment="ICR risk assessment 1",
-                                methodology_approved=True, actor="admin")
-        letter = a6ops.submit_letter(s, project_id=project.id, content=letter_content(project.project_number),
-                                     document="sha256:letter", actor="admin")
-        a6ops.start_letter_review(s, letter.id, actor="reviewer")
-        a6ops.approve_letter(s, letter.id, authenticity_confirmed=True, published_ref="https://registry.example/l/1",
-                             actor="reviewer")
-        result = a6ops.issue_article6(s, project_id=project.id, vintage=VINTAGE, quantity=issued,
-                                      account_id=world.account_id, monitoring_start=date(VINTAGE, 1, 1),
-                                      monitoring_end=date(VINTAGE, 12, 31), actor="admin")
+        project_ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 70/2022", actor="admin")
+        project_ops.configure_project(s, project.id, adjustment_percentage="5", risk_assessment="ICR risk assessment 1",
+                                      methodology_approved=True, actor="admin")
+        letter = letter_ops.submit_letter(s, project_id=project.id, content=letter_content(project.project_number),
+                                          document="sha256:letter", actor="admin")
+        letter_ops.start_letter_review(s, letter.id, actor="reviewer")
+        letter_ops.approve_letter(s, letter.id, authenticity_confirmed=True,
+                                  published_ref="https://registry.example/l/1", actor="reviewer")
+        result = designation_ops.issue_article6(s, project_id=project.id, vintage=VINTAGE, quantity=issued,
+                                                account_id=world.account_id, monitoring_start=date(VINTAGE, 1, 1),
+                                                monitoring_end=date(VINTAGE, 12, 31), actor="admin")
         credit_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
         letter_number, project_id = letter.id, project.id
     with transaction(engine) as s:
@@ -95,8 +111,8 @@ def add_article6_class(world, issued: int = 500, tokenized: int = 200, ndc: int 
     run_cycle(engine, world.chain, world.keys)
     if confirm_ca:
         with transaction(engine) as s:
-            a6ops.confirm_ca_applied(s, project_id, VINTAGE,
-                                     a6.Evidence(a6.EvidenceKind.ca_applied, "BTR1 table 4", date(2026, 4, 1)),
-                                     actor="admin")
+            adjustment_ops.confirm_ca_applied(s, project_id, VINTAGE,
+                                              Evidence(EvidenceKind.ca_applied, "BTR1 table 4", date(2026, 4, 1)),
+                                              actor="admin")
     return Article6Class(credit_class.id, token_id, letter_number, issued, result.designation.deposit, tokenized,
                          ndc, corsia)

@@ -18,11 +18,11 @@ from bridge.engine.cycle import run_cycle
 from bridge.engine.deploy import BridgeKeys, deploy
 from registry.bridged import custody
 from registry.db import transaction
-from registry.domain import article6 as a6
+from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.classes import CAStatus, Purpose
 from registry.domain.wallets import sign_wallet_link
-from registry.operations import article6 as a6ops
 from registry.operations import credits as ops
+from registry.operations.article6 import adjustments as adjustment_ops
 from registry.tables.article6 import A6CAHistory
 from registry.tables.core import CreditClass, Retirement
 from tests.registry import a6_world
@@ -63,7 +63,7 @@ def test_ca_decisions_are_pushed_on_chain_with_their_evidence(sqlite_engine, cha
 
     reference = "BTR1 2026 table 4, ICR-78040"
     with transaction(sqlite_engine) as s:
-        a6ops.confirm_ca_applied(s, world.project, 2023, a6.Evidence(a6.EvidenceKind.ca_applied, reference,
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, Evidence(EvidenceKind.ca_applied, reference,
                                                                        date(2026, 6, 1)), actor="admin")
     report = run_cycle(sqlite_engine, chain, keys)
     assert report.ca.pushed == {result.token_id: CAStatus.applied}

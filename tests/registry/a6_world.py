@@ -10,10 +10,12 @@ from datetime import date, datetime, timezone
 from sqlmodel import Session, select
 
 from registry.db import transaction
-from registry.domain import article6 as a6
 from registry.operations import additionality as aops
-from registry.operations import article6 as a6ops
 from registry.operations import credits as ops
+from registry.operations.article6 import designation as designation_ops
+from registry.operations.article6 import letters as letter_ops
+from registry.operations.article6 import projects as project_ops
+from registry.operations.article6.designation import DesignationResult
 from registry.tables.core import LedgerEntry, SerialBlock
 from tests.registry.test_article6 import content
 
@@ -53,25 +55,25 @@ def make_world(engine, *, pct: str = "10", level2: str = "2a", configure: bool =
         buyer_account = ops.open_account(s, buyer.id, "buyer")
         project = ops.register_project(s, project_number=PROJECT, name="Geothermal CO2 mineralization", country="ISL",
                                        dial_code="354", sector=14, credit_type="R", methodology="ICR-M-001")
-        a6ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 2024/12", actor="admin")
+        project_ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 2024/12", actor="admin")
         if configure:
-            a6ops.configure_project(s, project.id, adjustment_percentage=pct, risk_assessment="RA-2026-01",
-                                    methodology_approved=True, proponent_organization_id=org.id, actor="admin")
+            project_ops.configure_project(s, project.id, adjustment_percentage=pct, risk_assessment="RA-2026-01",
+                                          methodology_approved=True, proponent_organization_id=org.id, actor="admin")
         aops.register_additionality(s, project.id, claims(level2), actor="vvb")
     return World(engine, org.id, account.id, buyer.id, buyer_account.id, project.id)
 
 
 def submit(world: World, **changes) -> int:
     with transaction(world.engine) as s:
-        return a6ops.submit_letter(s, project_id=world.project, content=content(**changes), document="sha256:abc",
-                                   actor="proponent").id
+        return letter_ops.submit_letter(s, project_id=world.project, content=content(**changes), document="sha256:abc",
+                                        actor="proponent").id
 
 
 def approve(world: World, letter_id: int) -> None:
     with transaction(world.engine) as s:
-        a6ops.start_letter_review(s, letter_id, actor="reviewer")
-        a6ops.approve_letter(s, letter_id, authenticity_confirmed=True, published_ref=f"https://icr/letters/{letter_id}",
-                             actor="reviewer")
+        letter_ops.start_letter_review(s, letter_id, actor="reviewer")
+        letter_ops.approve_letter(s, letter_id, authenticity_confirmed=True,
+                                  published_ref=f"https://icr/letters/{letter_id}", actor="reviewer")
 
 
 def authorized(world: World, **changes) -> int:
@@ -80,12 +82,12 @@ def authorized(world: World, **changes) -> int:
     return letter_id
 
 
-def issue(world: World, quantity: int = 1000, vintage: int = 2023, **kwargs) -> a6ops.DesignationResult:
+def issue(world: World, quantity: int = 1000, vintage: int = 2023, **kwargs) -> DesignationResult:
     args = dict(project_id=world.project, vintage=vintage, quantity=quantity, account_id=world.account,
                 monitoring_start=date(vintage, 1, 1), monitoring_end=date(vintage, 12, 31), actor="admin")
     args.update(kwargs)
     with transaction(world.engine) as s:
-        return a6ops.issue_article6(s, **args)
+        return designation_ops.issue_article6(s, **args)
 
 
 def snapshot(engine) -> tuple:
@@ -106,5 +108,5 @@ def widen(**outcomes) -> dict:
     return {"outcomes": replace(content().outcomes, **outcomes)}
 
 
-__all__ = ["AT", "MP", "ON", "PROJECT", "World", "a6", "approve", "authorized", "claims", "content", "issue",
+__all__ = ["AT", "MP", "ON", "PROJECT", "World", "approve", "authorized", "claims", "content", "issue",
            "make_world", "snapshot", "submit", "widen"]

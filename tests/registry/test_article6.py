@@ -14,30 +14,89 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.domain import article6 as a6
 from registry.domain.additionality import Level
-from registry.domain.article6 import (
-    AuthorizedUse,
-    CompensationKind,
-    CompensationSources,
-    DesignationRefused,
+from registry.domain.article6.adjustments import (
+    CARecord,
     Evidence,
     EvidenceKind,
     Exposure,
-    FirstTransfer,
-    Holding,
-    IllegalTransition,
-    IssuanceFacts,
-    LetterIncomplete,
-    LetterStatus,
-    Location,
     NonCATrigger,
-    Period,
-    ProjectArticle6,
-    ProjectFacts,
-    ProjectStatus,
-    VintageRange,
+    add_ca_evidence,
+    ca_reporting_deadline,
+    confirm_ca_applied,
+    detect_non_ca_events,
+    first_transfer_year,
+    non_ca_cutoff,
+    open_ca_record,
+    record_no_ca,
 )
+from registry.domain.article6.compensation import (
+    CompensationKind,
+    CompensationSources,
+    add_business_days,
+    plan_compensation,
+)
+from registry.domain.article6.designation import (
+    Holding,
+    IssuanceFacts,
+    Location,
+    ProjectFacts,
+    adjustment_deposit,
+    check_designation,
+    plan_conversion,
+    remaining_cap,
+    require_designation,
+)
+from registry.domain.article6.letters import (
+    AuthorizedActivity,
+    AuthorizedOutcomes,
+    AuthorizedUse,
+    AuthorizingParty,
+    CooperativeApproach,
+    FirstTransfer,
+    Letter,
+    LetterContent,
+    LetterStatus,
+    MitigationType,
+    Period,
+    Validity,
+    VintageRange,
+    amend_letter,
+    approve_and_publish,
+    authorized_purposes,
+    authorized_uses_mask,
+    check_retirement_purpose,
+    letter_defects,
+    receive_letter,
+    reduce_letter_scope,
+    reject_letter,
+    start_review,
+    withdraw_letter,
+)
+from registry.domain.article6.projects import (
+    ProjectArticle6,
+    ProjectStatus,
+    authorize_project,
+    decline_authorization,
+    reinstate_project,
+    request_authorization,
+    revoke_authorization,
+    suspend_project,
+)
+from registry.domain.article6.reports import (
+    CSV_COLUMNS,
+    AnnualReport,
+    AuthorizedRecord,
+    CancelledRecord,
+    CountryYear,
+    IssuedRecord,
+    RetiredRecord,
+    annual_report,
+    authorized_record,
+    report_to_csv,
+    report_to_json,
+)
+from registry.domain.article6.rules import Article6Error, DesignationRefused, IllegalTransition, LetterIncomplete
 from registry.domain.classes import CAStatus, Purpose
 from registry.domain.serials import parse_serial_block
 
@@ -46,17 +105,17 @@ ON = date(2026, 3, 10)
 PROJECT = 78040
 
 
-def content(**changes) -> a6.LetterContent:
-    base = a6.LetterContent(
-        authorizing_party=a6.AuthorizingParty("ISL", "Ministry of Environment", "A. Jónsdóttir", "Director",
-                                              "Environment Agency of Iceland", "Reykjavík, +354 000 0000"),
-        cooperative_approach=a6.CooperativeApproach(("ISL", "CHE"), "ICR registry", "ISL-CHE bilateral", "CA-1"),
-        activity=a6.AuthorizedActivity("Geothermal CO2 mineralization", PROJECT, "Proponent ehf.", "14 CCS",
-                                       "ICR-M-001", "ISL"),
-        outcomes=a6.AuthorizedOutcomes(a6.MitigationType.removal, VintageRange(2020, 2030),
-                                       Period(date(2020, 1, 1), date(2030, 12, 31)), quantity_cap=10_000),
+def content(**changes) -> LetterContent:
+    base = LetterContent(
+        authorizing_party=AuthorizingParty("ISL", "Ministry of Environment", "A. Jónsdóttir", "Director",
+                                           "Environment Agency of Iceland", "Reykjavík, +354 000 0000"),
+        cooperative_approach=CooperativeApproach(("ISL", "CHE"), "ICR registry", "ISL-CHE bilateral", "CA-1"),
+        activity=AuthorizedActivity("Geothermal CO2 mineralization", PROJECT, "Proponent ehf.", "14 CCS",
+                                    "ICR-M-001", "ISL"),
+        outcomes=AuthorizedOutcomes(MitigationType.removal, VintageRange(2020, 2030),
+                                    Period(date(2020, 1, 1), date(2030, 12, 31)), quantity_cap=10_000),
         uses=frozenset({AuthorizedUse.ndc, AuthorizedUse.corsia}),
-        validity=a6.Validity(date(2025, 6, 1), date(2025, 7, 1), date(2031, 12, 31)),
+        validity=Validity(date(2025, 6, 1), date(2025, 7, 1), date(2031, 12, 31)),
         change_terms="The authority notifies ICR in writing without delay.",
         first_transfer=FirstTransfer.use,
         ca_timing="in the year of first transfer",
@@ -65,11 +124,11 @@ def content(**changes) -> a6.LetterContent:
     return replace(base, **changes)
 
 
-def approved_letter(**changes) -> a6.Letter:
-    letter = a6.receive_letter(7, content(**changes), "sha256:abc", AT, "registry-admin")
-    letter = a6.start_review(letter, AT, "reviewer")
-    return a6.approve_and_publish(letter, AT, "reviewer", authenticity_confirmed=True,
-                                  published_ref="https://registry.example/letters/7")
+def approved_letter(**changes) -> Letter:
+    letter = receive_letter(7, content(**changes), "sha256:abc", AT, "registry-admin")
+    letter = start_review(letter, AT, "reviewer")
+    return approve_and_publish(letter, AT, "reviewer", authenticity_confirmed=True,
+                               published_ref="https://registry.example/letters/7")
 
 
 def project(**changes) -> ProjectFacts:
@@ -94,38 +153,38 @@ def rules(refusals) -> list[str]:
 
 
 def test_complete_letter_has_no_defects():
-    assert a6.letter_defects(content()) == ()
+    assert letter_defects(content()) == ()
 
 
 @pytest.mark.parametrize("changes, field, section", [
-    ({"authorizing_party": a6.AuthorizingParty("isl", "M", "N", "T", "F", "C"),
-      "activity": a6.AuthorizedActivity("P", PROJECT, "Prop", "14", "M", "isl")}, "authorizing_party.host_country",
+    ({"authorizing_party": AuthorizingParty("isl", "M", "N", "T", "F", "C"),
+      "activity": AuthorizedActivity("P", PROJECT, "Prop", "14", "M", "isl")}, "authorizing_party.host_country",
      "§I.1.1"),
-    ({"authorizing_party": a6.AuthorizingParty("ISL", " ", "N", "T", "F", "C")}, "authorizing_party.authority",
+    ({"authorizing_party": AuthorizingParty("ISL", " ", "N", "T", "F", "C")}, "authorizing_party.authority",
      "§I.1.2"),
-    ({"cooperative_approach": a6.CooperativeApproach((), "ICR")}, "cooperative_approach.participating_parties",
+    ({"cooperative_approach": CooperativeApproach((), "ICR")}, "cooperative_approach.participating_parties",
      "§I.2.3"),
-    ({"activity": a6.AuthorizedActivity("P", PROJECT, "Prop", "14", "M", "NOR")}, "activity.location_country",
+    ({"activity": AuthorizedActivity("P", PROJECT, "Prop", "14", "M", "NOR")}, "activity.location_country",
      "§I.3.5"),
     ({"uses": frozenset()}, "uses", "§I.5"),
     ({"uses": frozenset({AuthorizedUse.other})}, "other_uses_description", "§I.5.4"),
     ({"applies_ca": False}, "applies_ca", "§I.6.1"),
     ({"reports_adjustments": False}, "reports_adjustments", "§I.6.2"),
     ({"ca_timing": ""}, "ca_timing", "§I.7.2"),
-    ({"validity": a6.Validity(date(2025, 7, 1), date(2025, 6, 1))}, "validity.effective_from", "§I.9.2"),
+    ({"validity": Validity(date(2025, 7, 1), date(2025, 6, 1))}, "validity.effective_from", "§I.9.2"),
     ({"change_terms": ""}, "change_terms", "§I.10"),
     ({"authority_legally_empowered": False}, "authority_legally_empowered", "§I.11.1"),
     ({"complies_with_national_framework": False}, "complies_with_national_framework", "§I.11.2"),
 ])
 def test_letter_defect_names_field_and_section(changes, field, section):
-    defects = a6.letter_defects(content(**changes))
+    defects = letter_defects(content(**changes))
     assert [(d.field, d.rule.section) for d in defects] == [(field, section)]
     assert defects[0].rule.id == "letter-content"
 
 
 def test_quantity_cap_must_be_positive():
     c = content(outcomes=replace(content().outcomes, quantity_cap=0))
-    assert [d.field for d in a6.letter_defects(c)] == ["outcomes.quantity_cap"]
+    assert [d.field for d in letter_defects(c)] == ["outcomes.quantity_cap"]
 
 
 def test_inverted_ranges_are_rejected():
@@ -145,45 +204,45 @@ def test_letter_life_cycle_records_history():
 
 
 def test_approval_needs_authenticity_and_publication():
-    letter = a6.start_review(a6.receive_letter(7, content(), "doc", AT, "x"), AT, "x")
+    letter = start_review(receive_letter(7, content(), "doc", AT, "x"), AT, "x")
     with pytest.raises(LetterIncomplete) as exc:
-        a6.approve_and_publish(letter, AT, "x", authenticity_confirmed=False, published_ref="")
+        approve_and_publish(letter, AT, "x", authenticity_confirmed=False, published_ref="")
     assert rules(exc.value.refusals) == ["letter-authentic", "letter-approved-and-published"]
 
 
 def test_approval_of_incomplete_letter_lists_every_defect():
-    letter = a6.start_review(a6.receive_letter(7, content(applies_ca=False, change_terms=""), "doc", AT, "x"), AT, "x")
+    letter = start_review(receive_letter(7, content(applies_ca=False, change_terms=""), "doc", AT, "x"), AT, "x")
     with pytest.raises(LetterIncomplete) as exc:
-        a6.approve_and_publish(letter, AT, "x", authenticity_confirmed=True, published_ref="url")
+        approve_and_publish(letter, AT, "x", authenticity_confirmed=True, published_ref="url")
     assert [r.field for r in exc.value.refusals] == ["applies_ca", "change_terms"]
     assert "letter-content" in str(exc.value) and "§I.6.1" in str(exc.value)
 
 
 def test_rejection_is_terminal():
-    letter = a6.reject_letter(a6.start_review(a6.receive_letter(7, content(), "doc", AT, "x"), AT, "x"),
-                              AT, "x", "not authentic")
+    letter = reject_letter(start_review(receive_letter(7, content(), "doc", AT, "x"), AT, "x"),
+                           AT, "x", "not authentic")
     assert letter.status is LetterStatus.rejected
     with pytest.raises(IllegalTransition):
-        a6.approve_and_publish(letter, AT, "x", authenticity_confirmed=True, published_ref="u")
+        approve_and_publish(letter, AT, "x", authenticity_confirmed=True, published_ref="u")
 
 
 def _received():
-    return a6.receive_letter(7, content(), "doc", AT, "x")
+    return receive_letter(7, content(), "doc", AT, "x")
 
 
 @pytest.mark.parametrize("make, call, transition", [
-    (_received, lambda l: a6.approve_and_publish(l, AT, "x", authenticity_confirmed=True, published_ref="u"),
+    (_received, lambda l: approve_and_publish(l, AT, "x", authenticity_confirmed=True, published_ref="u"),
      "approve_and_publish"),
-    (_received, lambda l: a6.reject_letter(l, AT, "x", "r"), "reject"),
-    (_received, lambda l: a6.amend_letter(l, content(), AT, "x", "n"), "amend"),
-    (_received, lambda l: a6.withdraw_letter(l, AT, "x", "n"), "withdraw"),
-    (approved_letter, lambda l: a6.start_review(l, AT, "x"), "start_review"),
-    (approved_letter, lambda l: a6.reject_letter(l, AT, "x", "r"), "reject"),
-    (lambda: a6.withdraw_letter(approved_letter(), AT, "x", "n"), lambda l: a6.amend_letter(l, content(), AT, "x", "n"),
+    (_received, lambda l: reject_letter(l, AT, "x", "r"), "reject"),
+    (_received, lambda l: amend_letter(l, content(), AT, "x", "n"), "amend"),
+    (_received, lambda l: withdraw_letter(l, AT, "x", "n"), "withdraw"),
+    (approved_letter, lambda l: start_review(l, AT, "x"), "start_review"),
+    (approved_letter, lambda l: reject_letter(l, AT, "x", "r"), "reject"),
+    (lambda: withdraw_letter(approved_letter(), AT, "x", "n"), lambda l: amend_letter(l, content(), AT, "x", "n"),
      "amend"),
-    (lambda: a6.withdraw_letter(approved_letter(), AT, "x", "n"),
-     lambda l: a6.reduce_letter_scope(l, content(), AT, "x", "n"), "reduce_scope"),
-    (lambda: a6.withdraw_letter(approved_letter(), AT, "x", "n"), lambda l: a6.withdraw_letter(l, AT, "x", "n"),
+    (lambda: withdraw_letter(approved_letter(), AT, "x", "n"),
+     lambda l: reduce_letter_scope(l, content(), AT, "x", "n"), "reduce_scope"),
+    (lambda: withdraw_letter(approved_letter(), AT, "x", "n"), lambda l: withdraw_letter(l, AT, "x", "n"),
      "withdraw"),
 ])
 def test_illegal_letter_transition_names_it(make, call, transition):
@@ -198,25 +257,25 @@ def test_illegal_letter_transition_names_it(make, call, transition):
 def test_amendment_replaces_content_and_records_changed_fields():
     new = content(uses=frozenset({AuthorizedUse.ndc, AuthorizedUse.corsia, AuthorizedUse.international_mitigation}),
                   outcomes=replace(content().outcomes, quantity_cap=20_000))
-    letter = a6.amend_letter(approved_letter(), new, AT, "x", "host country notice 2026-01")
+    letter = amend_letter(approved_letter(), new, AT, "x", "host country notice 2026-01")
     assert letter.status is LetterStatus.amended and letter.in_force
     assert letter.content.outcomes.quantity_cap == 20_000
     assert set(letter.history[-1].changes) == {"content.outcomes.quantity_cap", "content.uses"}
-    again = a6.amend_letter(letter, content(), AT, "x", "second amendment")
+    again = amend_letter(letter, content(), AT, "x", "second amendment")
     assert again.status is LetterStatus.amended
 
 
 def test_amendment_cannot_change_project_or_host_country():
     other = content(activity=replace(content().activity, project_number=1))
     with pytest.raises(LetterIncomplete) as exc:
-        a6.amend_letter(approved_letter(), other, AT, "x", "n")
+        amend_letter(approved_letter(), other, AT, "x", "n")
     assert rules(exc.value.refusals) == ["letter-same-subject"]
 
 
 def test_scope_reduction_narrows():
     narrower = content(outcomes=replace(content().outcomes, vintages=VintageRange(2022, 2025), quantity_cap=5000),
                        uses=frozenset({AuthorizedUse.ndc}))
-    letter = a6.reduce_letter_scope(approved_letter(), narrower, AT, "x", "n")
+    letter = reduce_letter_scope(approved_letter(), narrower, AT, "x", "n")
     assert letter.status is LetterStatus.scope_reduced and letter.in_force
 
 
@@ -230,23 +289,23 @@ def test_scope_reduction_narrows():
 ])
 def test_scope_reduction_refuses_widening(changes, field):
     with pytest.raises(LetterIncomplete) as exc:
-        a6.reduce_letter_scope(approved_letter(), content(**changes), AT, "x", "n")
+        reduce_letter_scope(approved_letter(), content(**changes), AT, "x", "n")
     assert [(r.rule.id, r.field) for r in exc.value.refusals] == [("scope-reduction", field)]
 
 
 def test_withdrawn_letter_no_longer_authorizes_designation():
-    letter = a6.withdraw_letter(approved_letter(), AT, "x", "withdrawn by host country")
+    letter = withdraw_letter(approved_letter(), AT, "x", "withdrawn by host country")
     assert letter.status is LetterStatus.withdrawn and not letter.in_force
-    assert rules(a6.check_designation(letter, project(), issuance(), designated_so_far=0, on=ON)) == [
+    assert rules(check_designation(letter, project(), issuance(), designated_so_far=0, on=ON)) == [
         "letter-approved-and-published"]
 
 
 def test_authorized_uses_map_to_retirement_purposes():
     letter = approved_letter()
-    assert a6.authorized_purposes(letter) == {Purpose.ndc, Purpose.corsia}
-    assert a6.authorized_uses_mask(letter) == (1 << Purpose.ndc) | (1 << Purpose.corsia)
-    assert a6.check_retirement_purpose(letter, Purpose.corsia) is None
-    refusal = a6.check_retirement_purpose(letter, Purpose.voluntary)
+    assert authorized_purposes(letter) == {Purpose.ndc, Purpose.corsia}
+    assert authorized_uses_mask(letter) == (1 << Purpose.ndc) | (1 << Purpose.corsia)
+    assert check_retirement_purpose(letter, Purpose.corsia) is None
+    refusal = check_retirement_purpose(letter, Purpose.voluntary)
     assert refusal.rule.id == "retirement-use-authorized" and refusal.field == "purpose"
 
 
@@ -256,49 +315,49 @@ def test_authorized_uses_map_to_retirement_purposes():
 
 
 def test_project_status_life():
-    p = a6.request_authorization(ProjectArticle6(PROJECT), AT, "x", "letter 7 received")
+    p = request_authorization(ProjectArticle6(PROJECT), AT, "x", "letter 7 received")
     assert p.status is ProjectStatus.authorization_pending
     assert p.status.value == "Article 6.2 authorization pending"
-    p = a6.authorize_project(p, approved_letter(), AT, "x")
+    p = authorize_project(p, approved_letter(), AT, "x")
     assert p.status is ProjectStatus.authorized and p.history[-1].evidence == "letter 7"
-    p = a6.suspend_project(p, AT, "x", "non-CA event 2024")
-    p = a6.reinstate_project(p, AT, "x", ca_applied_confirmed=True, outstanding_compensation=0, evidence="BTR2")
+    p = suspend_project(p, AT, "x", "non-CA event 2024")
+    p = reinstate_project(p, AT, "x", ca_applied_confirmed=True, outstanding_compensation=0, evidence="BTR2")
     assert p.status is ProjectStatus.authorized
     assert [h.transition for h in p.history] == ["request_authorization", "authorize", "suspend", "reinstate"]
-    assert a6.revoke_authorization(a6.suspend_project(p, AT, "x", "n"), AT, "x", "withdrawn").status is \
+    assert revoke_authorization(suspend_project(p, AT, "x", "n"), AT, "x", "withdrawn").status is \
         ProjectStatus.standard
-    declined = a6.decline_authorization(a6.request_authorization(ProjectArticle6(1), AT, "x"), AT, "x", "rejected")
+    declined = decline_authorization(request_authorization(ProjectArticle6(1), AT, "x"), AT, "x", "rejected")
     assert declined.status is ProjectStatus.standard
 
 
 def test_authorization_needs_a_letter_in_force_for_the_project():
-    pending = a6.request_authorization(ProjectArticle6(PROJECT), AT, "x")
-    under_review = a6.start_review(_received(), AT, "x")
+    pending = request_authorization(ProjectArticle6(PROJECT), AT, "x")
+    under_review = start_review(_received(), AT, "x")
     with pytest.raises(DesignationRefused) as exc:
-        a6.authorize_project(pending, under_review, AT, "x")
+        authorize_project(pending, under_review, AT, "x")
     assert rules(exc.value.refusals) == ["letter-approved-and-published"]
-    other = a6.request_authorization(ProjectArticle6(1), AT, "x")
+    other = request_authorization(ProjectArticle6(1), AT, "x")
     with pytest.raises(DesignationRefused) as exc:
-        a6.authorize_project(other, approved_letter(), AT, "x")
+        authorize_project(other, approved_letter(), AT, "x")
     assert rules(exc.value.refusals) == ["letter-covers-project"]
 
 
 def test_reinstatement_requires_rectification():
     p = ProjectArticle6(PROJECT, ProjectStatus.suspended)
     with pytest.raises(DesignationRefused) as exc:
-        a6.reinstate_project(p, AT, "x", ca_applied_confirmed=False, outstanding_compensation=12, evidence="")
+        reinstate_project(p, AT, "x", ca_applied_confirmed=False, outstanding_compensation=12, evidence="")
     assert [r.field for r in exc.value.refusals] == ["ca_applied_confirmed", "outstanding_compensation"]
     assert exc.value.rule.id == "rectified-before-reinstatement"
 
 
 @pytest.mark.parametrize("status, call, transition", [
-    (ProjectStatus.standard, lambda p: a6.suspend_project(p, AT, "x", "n"), "suspend"),
-    (ProjectStatus.standard, lambda p: a6.authorize_project(p, approved_letter(), AT, "x"), "authorize"),
-    (ProjectStatus.authorized, lambda p: a6.request_authorization(p, AT, "x"), "request_authorization"),
-    (ProjectStatus.authorized, lambda p: a6.reinstate_project(p, AT, "x", ca_applied_confirmed=True,
-                                                              outstanding_compensation=0, evidence="e"), "reinstate"),
-    (ProjectStatus.suspended, lambda p: a6.suspend_project(p, AT, "x", "n"), "suspend"),
-    (ProjectStatus.authorization_pending, lambda p: a6.revoke_authorization(p, AT, "x", "n"), "revoke"),
+    (ProjectStatus.standard, lambda p: suspend_project(p, AT, "x", "n"), "suspend"),
+    (ProjectStatus.standard, lambda p: authorize_project(p, approved_letter(), AT, "x"), "authorize"),
+    (ProjectStatus.authorized, lambda p: request_authorization(p, AT, "x"), "request_authorization"),
+    (ProjectStatus.authorized, lambda p: reinstate_project(p, AT, "x", ca_applied_confirmed=True,
+                                                           outstanding_compensation=0, evidence="e"), "reinstate"),
+    (ProjectStatus.suspended, lambda p: suspend_project(p, AT, "x", "n"), "suspend"),
+    (ProjectStatus.authorization_pending, lambda p: revoke_authorization(p, AT, "x", "n"), "revoke"),
 ])
 def test_illegal_project_transition(status, call, transition):
     with pytest.raises(IllegalTransition) as exc:
@@ -312,8 +371,8 @@ def test_illegal_project_transition(status, call, transition):
 
 
 def test_eligible_issuance_has_no_refusals():
-    assert a6.check_designation(approved_letter(), project(), issuance(), designated_so_far=0, on=ON) == ()
-    a6.require_designation(approved_letter(), project(), issuance(), designated_so_far=0, on=ON)
+    assert check_designation(approved_letter(), project(), issuance(), designated_so_far=0, on=ON) == ()
+    require_designation(approved_letter(), project(), issuance(), designated_so_far=0, on=ON)
 
 
 @pytest.mark.parametrize("project_changes, issuance_changes, rule, field", [
@@ -335,81 +394,81 @@ def test_eligible_issuance_has_no_refusals():
     ({}, {"credit_type": "A"}, "mitigation-type-authorized", "issuance.credit_type"),
 ])
 def test_each_designation_refusal_names_its_rule(project_changes, issuance_changes, rule, field):
-    refusals = a6.check_designation(approved_letter(), project(**project_changes), issuance(**issuance_changes),
-                                    designated_so_far=0, on=ON)
+    refusals = check_designation(approved_letter(), project(**project_changes), issuance(**issuance_changes),
+                                 designated_so_far=0, on=ON)
     assert [(r.rule.id, r.field) for r in refusals] == [(rule, field)]
     assert refusals[0].rule.section in str(refusals[0])
 
 
 def test_fractional_tonnes_are_refused():
-    refusals = a6.check_designation(approved_letter(), project(), issuance(quantity=1.5), designated_so_far=0, on=ON)
+    refusals = check_designation(approved_letter(), project(), issuance(quantity=1.5), designated_so_far=0, on=ON)
     assert rules(refusals) == ["whole-tonnes"]
 
 
 def test_vintage_2020_is_refused_and_2021_accepted():
     p2020 = Period(date(2020, 1, 1), date(2020, 12, 31))
-    refusals = a6.check_designation(approved_letter(), project(), issuance(vintage=2020, monitoring_period=p2020),
-                                    designated_so_far=0, on=ON)
+    refusals = check_designation(approved_letter(), project(), issuance(vintage=2020, monitoring_period=p2020),
+                                 designated_so_far=0, on=ON)
     assert rules(refusals) == ["vintage-from-2021"]
     p2021 = Period(date(2021, 1, 1), date(2021, 12, 31))
-    assert a6.check_designation(approved_letter(), project(), issuance(vintage=2021, monitoring_period=p2021),
-                                designated_so_far=0, on=ON) == ()
+    assert check_designation(approved_letter(), project(), issuance(vintage=2021, monitoring_period=p2021),
+                             designated_so_far=0, on=ON) == ()
 
 
 def test_cap_reached_exactly_is_allowed_one_more_is_refused():
     letter = approved_letter()
-    assert a6.check_designation(letter, project(), issuance(quantity=1000), designated_so_far=9000, on=ON) == ()
-    refusals = a6.check_designation(letter, project(), issuance(quantity=1001), designated_so_far=9000, on=ON)
+    assert check_designation(letter, project(), issuance(quantity=1000), designated_so_far=9000, on=ON) == ()
+    refusals = check_designation(letter, project(), issuance(quantity=1001), designated_so_far=9000, on=ON)
     assert rules(refusals) == ["quantity-cap"]
-    assert a6.remaining_cap(letter, 9000) == 1000 and a6.remaining_cap(letter, 12_000) == 0
+    assert remaining_cap(letter, 9000) == 1000 and remaining_cap(letter, 12_000) == 0
 
 
 def test_letter_without_cap_has_no_quantity_limit():
     letter = approved_letter(outcomes=replace(content().outcomes, quantity_cap=None))
-    assert a6.check_designation(letter, project(), issuance(quantity=10**9), designated_so_far=10**9, on=ON) == ()
-    assert a6.remaining_cap(letter, 5) is None
+    assert check_designation(letter, project(), issuance(quantity=10**9), designated_so_far=10**9, on=ON) == ()
+    assert remaining_cap(letter, 5) is None
 
 
 @pytest.mark.parametrize("day, ok", [
     (date(2025, 6, 30), False), (date(2025, 7, 1), True), (date(2031, 12, 31), True), (date(2032, 1, 1), False)])
 def test_letter_validity_dates(day, ok):
-    refusals = a6.check_designation(approved_letter(), project(), issuance(), designated_so_far=0, on=day)
+    refusals = check_designation(approved_letter(), project(), issuance(), designated_so_far=0, on=day)
     assert rules(refusals) == ([] if ok else ["letter-valid-on-date"])
 
 
 def test_crediting_period_boundaries():
     letter = approved_letter()
     edge = Period(date(2030, 1, 1), date(2030, 12, 31))
-    assert a6.check_designation(letter, project(), issuance(vintage=2030, monitoring_period=edge),
-                                designated_so_far=0, on=ON) == ()
+    assert check_designation(letter, project(), issuance(vintage=2030, monitoring_period=edge),
+                             designated_so_far=0, on=ON) == ()
 
 
 def test_requested_uses_must_be_authorized():
     letter = approved_letter()
-    assert a6.check_designation(letter, project(), issuance(), designated_so_far=0, on=ON,
-                                uses={AuthorizedUse.corsia}) == ()
-    refusals = a6.check_designation(letter, project(), issuance(), designated_so_far=0, on=ON,
-                                    uses={AuthorizedUse.corsia, AuthorizedUse.other})
+    assert check_designation(letter, project(), issuance(), designated_so_far=0, on=ON,
+                             uses={AuthorizedUse.corsia}) == ()
+    refusals = check_designation(letter, project(), issuance(), designated_so_far=0, on=ON,
+                                 uses={AuthorizedUse.corsia, AuthorizedUse.other})
     assert rules(refusals) == ["uses-authorized"] and "other" in refusals[0].detail
-    assert rules(a6.check_designation(letter, project(), issuance(), designated_so_far=0, on=ON, uses=set())) == [
+    assert rules(check_designation(letter, project(), issuance(), designated_so_far=0, on=ON, uses=set())) == [
         "uses-authorized"]
 
 
 def test_no_letter_is_refused():
-    assert rules(a6.check_designation(None, project(), issuance(), designated_so_far=0, on=ON)) == [
+    assert rules(check_designation(None, project(), issuance(), designated_so_far=0, on=ON)) == [
         "letter-approved-and-published"]
 
 
 def test_letter_under_review_is_refused():
-    letter = a6.start_review(_received(), AT, "x")
-    assert rules(a6.check_designation(letter, project(), issuance(), designated_so_far=0, on=ON)) == [
+    letter = start_review(_received(), AT, "x")
+    assert rules(check_designation(letter, project(), issuance(), designated_so_far=0, on=ON)) == [
         "letter-approved-and-published"]
 
 
 def test_require_designation_raises_with_every_refusal():
     with pytest.raises(DesignationRefused) as exc:
-        a6.require_designation(approved_letter(), project(methodology_approved=False),
-                               issuance(ex_ante=True, quantity=20_000), designated_so_far=0, on=ON)
+        require_designation(approved_letter(), project(methodology_approved=False),
+                            issuance(ex_ante=True, quantity=20_000), designated_so_far=0, on=ON)
     assert rules(exc.value.refusals) == ["approved-methodology", "ex-post-only", "quantity-cap"]
     assert exc.value.rule.id == "approved-methodology"
     assert "seed 003 §4.1" in str(exc.value) and "quantity-cap" in str(exc.value)
@@ -440,7 +499,7 @@ def test_conversion_excludes_ineligible_and_fills_cap_lowest_serial_first():
         holding(block(2021, 1, 100, flag=1)),
         holding(block(2024, 1, 9000)),
     ]
-    plan = a6.plan_conversion(approved_letter(), project(), holdings, designated_so_far=2000, on=ON)
+    plan = plan_conversion(approved_letter(), project(), holdings, designated_so_far=2000, on=ON)
     assert [(str(i.block), i.quantity) for i in plan.convert] == [
         ("ICR-ISL-354-78040-14-R-0-2022-000001-003000", 3000),
         ("ICR-ISL-354-78040-14-R-0-2023-000001-004000", 4000),
@@ -458,15 +517,15 @@ def test_conversion_excludes_ineligible_and_fills_cap_lowest_serial_first():
 
 
 def test_conversion_after_cap_is_reached_excludes_with_cap_rule():
-    plan = a6.plan_conversion(approved_letter(), project(), [holding(block(2023, 1, 10))], designated_so_far=10_000,
-                              on=ON)
+    plan = plan_conversion(approved_letter(), project(), [holding(block(2023, 1, 10))], designated_so_far=10_000,
+                           on=ON)
     assert plan.convert == () and rules(plan.excluded[0][1]) == ["quantity-cap"]
 
 
 def test_conversion_refused_for_suspended_project():
     with pytest.raises(DesignationRefused) as exc:
-        a6.plan_conversion(approved_letter(), project(status=ProjectStatus.suspended), [holding(block(2023, 1, 10))],
-                           designated_so_far=0, on=ON)
+        plan_conversion(approved_letter(), project(status=ProjectStatus.suspended), [holding(block(2023, 1, 10))],
+                        designated_so_far=0, on=ON)
     assert exc.value.rule.id == "project-not-suspended"
 
 
@@ -479,7 +538,7 @@ def test_conversion_never_exceeds_cap_or_eligible_total(sizes, so_far, custody):
         b = block(2023, start, start + size - 1)
         holdings.append(holding(b, Location.bridge_custody if custody[i] else Location.holding))
         start += size
-    plan = a6.plan_conversion(approved_letter(), project(), holdings, designated_so_far=so_far, on=ON)
+    plan = plan_conversion(approved_letter(), project(), holdings, designated_so_far=so_far, on=ON)
     eligible = sum(s for s, c in zip(sizes, custody) if not c)
     assert plan.total == min(eligible, max(0, 10_000 - so_far))
     assert all(0 < i.quantity <= i.block.quantity for i in plan.convert)
@@ -495,19 +554,19 @@ def test_conversion_never_exceeds_cap_or_eligible_total(sizes, so_far, custody):
     (1000, 7, 70), (1001, 7, 71), (1000, "1.1", 11), (1000, 1.1, 11), (1000, Decimal("2.5"), 25),
     (1, 5, 1), (0, 5, 0), (999, 0, 0), (999, 100, 999)])
 def test_adjustment_deposit_rounds_up_to_whole_tonnes(issued, pct, deposit):
-    split = a6.adjustment_deposit(issued, pct)
+    split = adjustment_deposit(issued, pct)
     assert split.deposit == deposit and split.to_proponent == issued - deposit
 
 
 @pytest.mark.parametrize("issued, pct", [(-1, 5), (10, -1), (10, 101), (10, "abc"), (1.5, 5)])
 def test_adjustment_deposit_rejects_bad_input(issued, pct):
     with pytest.raises(ValueError):
-        a6.adjustment_deposit(issued, pct)
+        adjustment_deposit(issued, pct)
 
 
 @given(issued=st.integers(0, 10**9), pct=st.decimals(0, 100, places=3))
 def test_adjustment_deposit_is_never_short_and_less_than_a_tonne_over(issued, pct):
-    split = a6.adjustment_deposit(issued, pct)
+    split = adjustment_deposit(issued, pct)
     exact = Decimal(issued) * pct / 100
     assert split.deposit >= exact > split.deposit - 1
     assert split.deposit + split.to_proponent == issued and split.to_proponent >= 0
@@ -521,37 +580,37 @@ BTR = Evidence(EvidenceKind.ca_applied, "BTR2 table 4, ICR 78040, letter 7", dat
 
 
 def test_ca_record_life_and_labels():
-    record = a6.open_ca_record(PROJECT, 2023, AT, "x")
+    record = open_ca_record(PROJECT, 2023, AT, "x")
     assert record.status is CAStatus.pending and record.label == "Pending CA"
-    record = a6.add_ca_evidence(record, Evidence(EvidenceKind.intention, "AEF 2025", date(2026, 4, 1)), AT, "x")
+    record = add_ca_evidence(record, Evidence(EvidenceKind.intention, "AEF 2025", date(2026, 4, 1)), AT, "x")
     assert record.status is CAStatus.pending and len(record.evidence) == 1
-    record = a6.confirm_ca_applied(record, BTR, AT, "x")
+    record = confirm_ca_applied(record, BTR, AT, "x")
     assert record.label == "CA applied"
     assert [h.transition for h in record.history] == ["open", "add_evidence", "confirm_applied"]
     assert record.history[-1].evidence == BTR.reference and record.evidence[-1] == BTR
 
 
 def test_no_ca_by_decision_then_late_confirmation():
-    record = a6.record_no_ca(a6.open_ca_record(PROJECT, 2023, AT, "x"), AT, "x", "BTR shows no adjustment")
+    record = record_no_ca(open_ca_record(PROJECT, 2023, AT, "x"), AT, "x", "BTR shows no adjustment")
     assert record.label == "No CA applied"
-    assert a6.confirm_ca_applied(record, BTR, AT, "x").status is CAStatus.applied
+    assert confirm_ca_applied(record, BTR, AT, "x").status is CAStatus.applied
 
 
 def test_ca_confirmation_needs_evidence_of_the_ca():
-    with pytest.raises(a6.Article6Error) as exc:
-        a6.confirm_ca_applied(a6.open_ca_record(PROJECT, 2023, AT, "x"),
-                              Evidence(EvidenceKind.intention, "letter", date(2026, 1, 1)), AT, "x")
+    with pytest.raises(Article6Error) as exc:
+        confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"),
+                           Evidence(EvidenceKind.intention, "letter", date(2026, 1, 1)), AT, "x")
     assert exc.value.rule.id == "ca-evidence" and exc.value.field == "evidence.kind"
 
 
 @pytest.mark.parametrize("status, call, transition", [
-    (CAStatus.applied, lambda r: a6.record_no_ca(r, AT, "x", "n"), "record_not_applied"),
-    (CAStatus.not_applied, lambda r: a6.record_no_ca(r, AT, "x", "n"), "record_not_applied"),
-    (CAStatus.applied, lambda r: a6.confirm_ca_applied(r, BTR, AT, "x"), "confirm_applied"),
+    (CAStatus.applied, lambda r: record_no_ca(r, AT, "x", "n"), "record_not_applied"),
+    (CAStatus.not_applied, lambda r: record_no_ca(r, AT, "x", "n"), "record_not_applied"),
+    (CAStatus.applied, lambda r: confirm_ca_applied(r, BTR, AT, "x"), "confirm_applied"),
 ])
 def test_illegal_ca_transition(status, call, transition):
     with pytest.raises(IllegalTransition) as exc:
-        call(a6.CARecord(PROJECT, 2023, status))
+        call(CARecord(PROJECT, 2023, status))
     assert exc.value.transition == transition
 
 
@@ -561,51 +620,51 @@ def test_illegal_ca_transition(status, call, transition):
 
 
 def test_reporting_deadline_and_cutoff():
-    assert a6.ca_reporting_deadline(2024) == date(2025, 4, 15)
-    assert a6.non_ca_cutoff(2024) == date(2026, 4, 15)
+    assert ca_reporting_deadline(2024) == date(2025, 4, 15)
+    assert non_ca_cutoff(2024) == date(2026, 4, 15)
 
 
 def test_first_transfer_year_follows_the_letters_definition():
     kw = dict(authorized_on=date(2025, 7, 1), issued_on=date(2026, 2, 1), used_on=date(2027, 5, 5))
-    assert a6.first_transfer_year(FirstTransfer.authorization, **kw) == 2025
-    assert a6.first_transfer_year(FirstTransfer.issuance, **kw) == 2026
-    assert a6.first_transfer_year(FirstTransfer.use, **kw) == 2027
-    assert a6.first_transfer_year(FirstTransfer.use, **{**kw, "used_on": None}) is None
+    assert first_transfer_year(FirstTransfer.authorization, **kw) == 2025
+    assert first_transfer_year(FirstTransfer.issuance, **kw) == 2026
+    assert first_transfer_year(FirstTransfer.use, **kw) == 2027
+    assert first_transfer_year(FirstTransfer.use, **{**kw, "used_on": None}) is None
 
 
 def test_date_rule_cutoff_day_versus_day_after():
-    record = a6.open_ca_record(PROJECT, 2023, AT, "x")
+    record = open_ca_record(PROJECT, 2023, AT, "x")
     exposures = [Exposure(2024, 500)]
-    assert a6.detect_non_ca_events(record, exposures, date(2026, 4, 15)) == ()
-    events = a6.detect_non_ca_events(record, exposures, date(2026, 4, 16))
+    assert detect_non_ca_events(record, exposures, date(2026, 4, 15)) == ()
+    events = detect_non_ca_events(record, exposures, date(2026, 4, 16))
     assert [(e.first_transfer_year, e.quantity, e.trigger) for e in events] == [(2024, 500, NonCATrigger.date_rule)]
     assert events[0].detected_on == date(2026, 4, 16)
 
 
 def test_credible_evidence_on_the_cutoff_day_prevents_the_event_a_day_later_does_not():
-    record = a6.open_ca_record(PROJECT, 2023, AT, "x")
-    on_time = a6.add_ca_evidence(record, Evidence(EvidenceKind.intention, "AEF", date(2026, 4, 15)), AT, "x")
-    late = a6.add_ca_evidence(record, Evidence(EvidenceKind.intention, "AEF", date(2026, 4, 16)), AT, "x")
-    no_ca = a6.add_ca_evidence(record, Evidence(EvidenceKind.no_ca, "BTR", date(2026, 1, 1)), AT, "x")
+    record = open_ca_record(PROJECT, 2023, AT, "x")
+    on_time = add_ca_evidence(record, Evidence(EvidenceKind.intention, "AEF", date(2026, 4, 15)), AT, "x")
+    late = add_ca_evidence(record, Evidence(EvidenceKind.intention, "AEF", date(2026, 4, 16)), AT, "x")
+    no_ca = add_ca_evidence(record, Evidence(EvidenceKind.no_ca, "BTR", date(2026, 1, 1)), AT, "x")
     day = date(2026, 6, 1)
-    assert a6.detect_non_ca_events(on_time, [Exposure(2024, 5)], day) == ()
-    assert len(a6.detect_non_ca_events(late, [Exposure(2024, 5)], day)) == 1
-    assert len(a6.detect_non_ca_events(no_ca, [Exposure(2024, 5)], day)) == 1
+    assert detect_non_ca_events(on_time, [Exposure(2024, 5)], day) == ()
+    assert len(detect_non_ca_events(late, [Exposure(2024, 5)], day)) == 1
+    assert len(detect_non_ca_events(no_ca, [Exposure(2024, 5)], day)) == 1
 
 
 def test_each_exposure_year_has_its_own_cutoff():
-    record = a6.open_ca_record(PROJECT, 2023, AT, "x")
-    events = a6.detect_non_ca_events(record, [Exposure(2024, 5), Exposure(2025, 7), Exposure(2023, 0)],
-                                     date(2026, 4, 16))
+    record = open_ca_record(PROJECT, 2023, AT, "x")
+    events = detect_non_ca_events(record, [Exposure(2024, 5), Exposure(2025, 7), Exposure(2023, 0)],
+                                  date(2026, 4, 16))
     assert [(e.first_transfer_year, e.quantity) for e in events] == [(2024, 5)]
 
 
 def test_non_ca_by_decision_and_none_once_applied():
-    record = a6.record_no_ca(a6.open_ca_record(PROJECT, 2023, AT, "x"), AT, "x", "decision")
-    events = a6.detect_non_ca_events(record, [Exposure(2025, 9)], date(2026, 1, 1))
+    record = record_no_ca(open_ca_record(PROJECT, 2023, AT, "x"), AT, "x", "decision")
+    events = detect_non_ca_events(record, [Exposure(2025, 9)], date(2026, 1, 1))
     assert [e.trigger for e in events] == [NonCATrigger.decision]
-    applied = a6.confirm_ca_applied(record, BTR, AT, "x")
-    assert a6.detect_non_ca_events(applied, [Exposure(2020, 9)], date(2030, 1, 1)) == ()
+    applied = confirm_ca_applied(record, BTR, AT, "x")
+    assert detect_non_ca_events(applied, [Exposure(2020, 9)], date(2030, 1, 1)) == ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -614,15 +673,15 @@ def test_non_ca_by_decision_and_none_once_applied():
 
 
 def test_business_days_skip_weekends_and_holidays():
-    assert a6.add_business_days(date(2026, 3, 6), 1) == date(2026, 3, 9)  # Friday -> Monday
-    assert a6.add_business_days(date(2026, 3, 2), 60) == date(2026, 5, 25)
-    assert a6.add_business_days(date(2026, 3, 2), 60, {date(2026, 4, 3)}) == date(2026, 5, 26)
+    assert add_business_days(date(2026, 3, 6), 1) == date(2026, 3, 9)  # Friday -> Monday
+    assert add_business_days(date(2026, 3, 2), 60) == date(2026, 5, 25)
+    assert add_business_days(date(2026, 3, 2), 60, {date(2026, 4, 3)}) == date(2026, 5, 26)
 
 
 def test_compensation_follows_the_order_of_v_b_with_partial_availability():
     sources = CompensationSources(own_excess=10, other_projects_excess={7: 5, 3: 4}, proponent_deposit=6,
                                   replacement_purchase=8, proponent_holdings=2)
-    plan = a6.plan_compensation(50, sources, notified_on=date(2026, 3, 2))
+    plan = plan_compensation(50, sources, notified_on=date(2026, 3, 2))
     assert [(s.kind, s.quantity, s.from_project) for s in plan.steps] == [
         (CompensationKind.cancel_own_excess, 10, None),
         (CompensationKind.cancel_other_excess, 4, 3),
@@ -637,24 +696,24 @@ def test_compensation_follows_the_order_of_v_b_with_partial_availability():
 
 
 def test_compensation_stops_at_the_first_sufficient_step():
-    plan = a6.plan_compensation(8, CompensationSources(own_excess=3, other_projects_excess={1: 100}),
-                                notified_on=ON)
+    plan = plan_compensation(8, CompensationSources(own_excess=3, other_projects_excess={1: 100}),
+                             notified_on=ON)
     assert [(s.kind, s.quantity) for s in plan.steps] == [
         (CompensationKind.cancel_own_excess, 3), (CompensationKind.cancel_other_excess, 5)]
 
 
 def test_additional_double_claim_bars_step_five_and_leaves_a_remainder():
-    plan = a6.plan_compensation(20, CompensationSources(own_excess=5, proponent_holdings=50,
-                                                        additional_double_claim=True), notified_on=ON)
+    plan = plan_compensation(20, CompensationSources(own_excess=5, proponent_holdings=50,
+                                                     additional_double_claim=True), notified_on=ON)
     assert [s.kind for s in plan.steps] == [CompensationKind.cancel_own_excess]
     assert plan.unresolved == 15
 
 
 def test_compensation_rejects_negative_or_fractional_quantities():
     with pytest.raises(ValueError, match="other_projects_excess\\[4\\]"):
-        a6.plan_compensation(5, CompensationSources(other_projects_excess={4: -1}), notified_on=ON)
+        plan_compensation(5, CompensationSources(other_projects_excess={4: -1}), notified_on=ON)
     with pytest.raises(ValueError, match="shortfall"):
-        a6.plan_compensation(2.5, CompensationSources(), notified_on=ON)
+        plan_compensation(2.5, CompensationSources(), notified_on=ON)
 
 
 @given(shortfall=st.integers(0, 10_000), own=st.integers(0, 3000),
@@ -664,7 +723,7 @@ def test_compensation_rejects_negative_or_fractional_quantities():
 def test_compensation_steps_sum_to_the_shortfall_or_report_the_remainder(shortfall, own, others, deposit,
                                                                          purchase, holdings, barred):
     sources = CompensationSources(own, others, deposit, purchase, holdings, barred)
-    plan = a6.plan_compensation(shortfall, sources, notified_on=ON)
+    plan = plan_compensation(shortfall, sources, notified_on=ON)
     assert plan.covered + plan.unresolved == shortfall
     assert all(s.quantity > 0 for s in plan.steps)
     order = list(CompensationKind)
@@ -680,51 +739,51 @@ def test_compensation_steps_sum_to_the_shortfall_or_report_the_remainder(shortfa
 # --------------------------------------------------------------------------------------------
 
 
-def _report() -> a6.AnnualReport:
-    issued = [a6.IssuedRecord("ISL", 2025, 1000), a6.IssuedRecord("ISL", 2025, 500),
-              a6.IssuedRecord("GHA", 2025, 300), a6.IssuedRecord("ISL", 2024, 9999)]
+def _report() -> AnnualReport:
+    issued = [IssuedRecord("ISL", 2025, 1000), IssuedRecord("ISL", 2025, 500),
+              IssuedRecord("GHA", 2025, 300), IssuedRecord("ISL", 2024, 9999)]
     retired = [
-        a6.RetiredRecord("ISL", 2025, 100, Purpose.corsia, CAStatus.pending, "2024-2026"),
-        a6.RetiredRecord("ISL", 2025, 50, Purpose.corsia, CAStatus.applied, "2021-2023"),
-        a6.RetiredRecord("ISL", 2025, 40, Purpose.ndc, CAStatus.applied),
-        a6.RetiredRecord("ISL", 2025, 30, Purpose.voluntary, CAStatus.not_applied),
-        a6.RetiredRecord("GHA", 2025, 20, Purpose.other_international, CAStatus.pending),
-        a6.RetiredRecord("GHA", 2024, 777, Purpose.ndc, CAStatus.pending),
+        RetiredRecord("ISL", 2025, 100, Purpose.corsia, CAStatus.pending, "2024-2026"),
+        RetiredRecord("ISL", 2025, 50, Purpose.corsia, CAStatus.applied, "2021-2023"),
+        RetiredRecord("ISL", 2025, 40, Purpose.ndc, CAStatus.applied),
+        RetiredRecord("ISL", 2025, 30, Purpose.voluntary, CAStatus.not_applied),
+        RetiredRecord("GHA", 2025, 20, Purpose.other_international, CAStatus.pending),
+        RetiredRecord("GHA", 2024, 777, Purpose.ndc, CAStatus.pending),
     ]
-    cancelled = [a6.CancelledRecord("ISL", 2025, 30, double_claim=True),
-                 a6.CancelledRecord("ISL", 2025, 60, double_claim=False)]
-    authorized = [a6.authorized_record(approved_letter()),
-                  a6.AuthorizedRecord("ISL", 2025, None), a6.AuthorizedRecord("GHA", 2025, 2000)]
-    return a6.annual_report(2025, issued, retired, cancelled, authorized)
+    cancelled = [CancelledRecord("ISL", 2025, 30, double_claim=True),
+                 CancelledRecord("ISL", 2025, 60, double_claim=False)]
+    authorized = [authorized_record(approved_letter()),
+                  AuthorizedRecord("ISL", 2025, None), AuthorizedRecord("GHA", 2025, 2000)]
+    return annual_report(2025, issued, retired, cancelled, authorized)
 
 
 def test_annual_report_aggregates_by_host_country():
     report = _report()
     assert report.due_by == date(2026, 6, 30)
     gha, isl = report.countries
-    assert isl == a6.CountryYear("ISL", issued=1500, retired_corsia=150, retired_ndc=40, retired_voluntary=30,
-                                 cancelled_double_claim=30, max_authorized=10_000, uncapped_letters=1,
-                                 ca_pending=100, ca_applied=90, ca_not_applied=30)
-    assert gha == a6.CountryYear("GHA", issued=300, retired_other_international=20, max_authorized=2000,
-                                 ca_pending=20)
+    assert isl == CountryYear("ISL", issued=1500, retired_corsia=150, retired_ndc=40, retired_voluntary=30,
+                              cancelled_double_claim=30, max_authorized=10_000, uncapped_letters=1,
+                              ca_pending=100, ca_applied=90, ca_not_applied=30)
+    assert gha == CountryYear("GHA", issued=300, retired_other_international=20, max_authorized=2000,
+                              ca_pending=20)
     assert report.corsia_by_period == (("ISL", "2021-2023", 50), ("ISL", "2024-2026", 100))
 
 
 def test_annual_report_json():
-    data = json.loads(a6.report_to_json(_report()))
+    data = json.loads(report_to_json(_report()))
     assert data["year"] == 2025 and data["due_by"] == "2026-06-30"
     assert [c["host_country"] for c in data["countries"]] == ["GHA", "ISL"]
     assert data["countries"][1]["retired_corsia"] == 150 and data["countries"][1]["ca_not_applied"] == 30
     assert data["corsia_by_compliance_period"] == [
         {"host_country": "ISL", "compliance_period": "2021-2023", "quantity": 50},
         {"host_country": "ISL", "compliance_period": "2024-2026", "quantity": 100}]
-    assert a6.report_to_json(_report()) == a6.report_to_json(_report())
+    assert report_to_json(_report()) == report_to_json(_report())
 
 
 def test_annual_report_csv():
-    text = a6.report_to_csv(_report())
+    text = report_to_csv(_report())
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert tuple(rows[0]) == a6.CSV_COLUMNS
+    assert tuple(rows[0]) == CSV_COLUMNS
     value = {(r["host_country"], r["metric"], r["compliance_period"]): int(r["quantity"]) for r in rows}
     assert value[("ISL", "issued", "")] == 1500
     assert value[("ISL", "cancelled_double_claim", "")] == 30
@@ -736,11 +795,11 @@ def test_annual_report_csv():
 
 def test_annual_report_refusals():
     with pytest.raises(ValueError, match="corsia_compliance_period"):
-        a6.annual_report(2025, [], [a6.RetiredRecord("ISL", 2025, 1, Purpose.corsia, CAStatus.pending)], [], [])
+        annual_report(2025, [], [RetiredRecord("ISL", 2025, 1, Purpose.corsia, CAStatus.pending)], [], [])
     with pytest.raises(ValueError, match="ca_status"):
-        a6.annual_report(2025, [], [a6.RetiredRecord("ISL", 2025, 1, Purpose.ndc, CAStatus.not_applicable)], [], [])
+        annual_report(2025, [], [RetiredRecord("ISL", 2025, 1, Purpose.ndc, CAStatus.not_applicable)], [], [])
 
 
 def test_empty_annual_report():
-    report = a6.annual_report(2025, [], [], [], [])
-    assert report.countries == () and a6.report_to_csv(report) == ",".join(a6.CSV_COLUMNS) + "\n"
+    report = annual_report(2025, [], [], [], [])
+    assert report.countries == () and report_to_csv(report) == ",".join(CSV_COLUMNS) + "\n"

@@ -17,23 +17,26 @@ from sqlmodel import Session, select
 
 from registry.bridged import custody
 from registry.db import transaction
-from registry.domain import article6 as a6
-from registry.domain.article6 import AuthorizedUse, Evidence, EvidenceKind, LetterStatus, ProjectStatus
+from registry.domain.article6 import reports as a6_reports
+from registry.domain.article6.adjustments import Evidence, EvidenceKind, NonCATrigger
+from registry.domain.article6.letters import AuthorizedUse, LetterStatus, MitigationType
+from registry.domain.article6.projects import ProjectStatus
 from registry.domain.classes import CAStatus, ClassKey, Purpose
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.operations import article6 as a6ops
 from registry.operations import credits as ops
+from registry.operations.article6 import adjustments as adjustment_ops
+from registry.operations.article6 import compensation as compensation_ops
+from registry.operations.article6 import designation as designation_ops
+from registry.operations.article6 import letters as letter_ops
+from registry.operations.article6 import projects as project_ops
+from registry.operations.article6 import reports as report_ops
+from registry.operations.article6.adjustments import ZERO_HASH
+from registry.operations.article6.designation import DesignationResult
 from registry.operations.ledger import verify_ledger
-from registry.tables.article6 import (
-    A6CAHistory,
-    A6CompensationStep,
-    A6LetterHistory,
-    A6NonCAEvent,
-    A6ProjectHistory,
-)
+from registry.tables.article6 import A6CAHistory, A6CompensationStep, A6LetterHistory, A6NonCAEvent, A6ProjectHistory
 from registry.tables.core import Account, Cancellation, CreditClass, Retirement, SerialBlock, Serialization
 
 from .a6_world import AT, MP, PROJECT, approve, authorized, content, issue, make_world, snapshot, submit, widen
@@ -71,12 +74,12 @@ def ledger_ok(engine):
 def test_letter_life_moves_project_status_with_history(engine, world):
     letter_id = submit(world)
     with Session(engine) as s:
-        assert a6ops.project_article6(s, world.project).status is ProjectStatus.authorization_pending
-        assert a6ops.get_letter(s, letter_id).status is LetterStatus.received
+        assert project_ops.project_article6(s, world.project).status is ProjectStatus.authorization_pending
+        assert letter_ops.get_letter(s, letter_id).status is LetterStatus.received
     approve(world, letter_id)
     with Session(engine) as s:
-        letter = a6ops.get_letter(s, letter_id)
-        project = a6ops.project_article6(s, world.project)
+        letter = letter_ops.get_letter(s, letter_id)
+        project = project_ops.project_article6(s, world.project)
     assert letter.status is LetterStatus.approved and letter.published_ref.endswith(f"/{letter_id}")
     assert [h.transition for h in letter.history] == ["receive", "start_review", "approve_and_publish"]
     assert project.status is ProjectStatus.authorized
@@ -84,14 +87,14 @@ def test_letter_life_moves_project_status_with_history(engine, world):
     assert project.history[-1].evidence == f"letter {letter_id}"
     narrower = content(uses=frozenset({AuthorizedUse.ndc}), outcomes=replace(content().outcomes, quantity_cap=5000))
     with transaction(engine) as s:
-        a6ops.reduce_letter_scope(s, letter_id, content=narrower, note="host country notice", actor="admin")
+        letter_ops.reduce_letter_scope(s, letter_id, content=narrower, note="host country notice", actor="admin")
     with transaction(engine) as s:
-        a6ops.withdraw_letter(s, letter_id, note="withdrawn by the host country", actor="admin")
+        letter_ops.withdraw_letter(s, letter_id, note="withdrawn by the host country", actor="admin")
     with Session(engine) as s:
-        letter = a6ops.get_letter(s, letter_id)
+        letter = letter_ops.get_letter(s, letter_id)
         history = s.exec(select(A6LetterHistory).where(A6LetterHistory.letter_id == letter_id)
                          .order_by(A6LetterHistory.id)).all()
-        project = a6ops.project_article6(s, world.project)
+        project = project_ops.project_article6(s, world.project)
     assert letter.status is LetterStatus.withdrawn and letter.content.uses == {AuthorizedUse.ndc}
     reduced = history[3]
     assert reduced.transition == "reduce_scope"
@@ -104,45 +107,45 @@ def test_letter_life_moves_project_status_with_history(engine, world):
 def test_rejected_letter_returns_project_to_standard(engine, world):
     letter_id = submit(world)
     with transaction(engine) as s:
-        a6ops.start_letter_review(s, letter_id, actor="reviewer")
-        a6ops.reject_letter(s, letter_id, reason="signature not authentic", actor="reviewer")
+        letter_ops.start_letter_review(s, letter_id, actor="reviewer")
+        letter_ops.reject_letter(s, letter_id, reason="signature not authentic", actor="reviewer")
     with Session(engine) as s:
-        assert a6ops.get_letter(s, letter_id).status is LetterStatus.rejected
-        assert a6ops.project_article6(s, world.project).status is ProjectStatus.standard
+        assert letter_ops.get_letter(s, letter_id).status is LetterStatus.rejected
+        assert project_ops.project_article6(s, world.project).status is ProjectStatus.standard
 
 
 def test_amendment_keeps_authorization_and_records_changes(engine, world):
     letter_id = authorized(world)
     wider = content(outcomes=replace(content().outcomes, quantity_cap=20_000))
     with transaction(engine) as s:
-        a6ops.amend_letter(s, letter_id, content=wider, note="amended", actor="admin")
+        letter_ops.amend_letter(s, letter_id, content=wider, note="amended", actor="admin")
     with Session(engine) as s:
-        letter = a6ops.get_letter(s, letter_id)
+        letter = letter_ops.get_letter(s, letter_id)
         assert letter.status is LetterStatus.amended and letter.content.outcomes.quantity_cap == 20_000
         assert letter.history[-1].changes == ("content.outcomes.quantity_cap",)
-        assert a6ops.project_article6(s, world.project).status is ProjectStatus.authorized
+        assert project_ops.project_article6(s, world.project).status is ProjectStatus.authorized
 
 
 def test_letter_refusals_change_nothing(engine, world):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.submit_letter(s, project_id=world.project, document="doc", actor="x",
-                            content=content(activity=replace(content().activity, project_number=1)))
+        letter_ops.submit_letter(s, project_id=world.project, document="doc", actor="x",
+                                 content=content(activity=replace(content().activity, project_number=1)))
     assert info.value.rule == "letter-covers-project"
     letter_id = submit(world, applies_ca=False)
     with transaction(engine) as s:
-        a6ops.start_letter_review(s, letter_id, actor="reviewer")
+        letter_ops.start_letter_review(s, letter_id, actor="reviewer")
     before = snapshot(engine)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.approve_letter(s, letter_id, authenticity_confirmed=True, published_ref="u", actor="reviewer")
+        letter_ops.approve_letter(s, letter_id, authenticity_confirmed=True, published_ref="u", actor="reviewer")
     assert (info.value.rule, info.value.field) == ("letter-content", "applies_ca")
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.approve_letter(s, letter_id, authenticity_confirmed=False, published_ref="u", actor="reviewer")
+        letter_ops.approve_letter(s, letter_id, authenticity_confirmed=False, published_ref="u", actor="reviewer")
     assert "letter-authentic" in info.value.detail
     with pytest.raises(Conflict) as info, transaction(engine) as s:
-        a6ops.withdraw_letter(s, letter_id, note="n", actor="x")
+        letter_ops.withdraw_letter(s, letter_id, note="n", actor="x")
     assert info.value.rule == "letter-transition"
     with pytest.raises(NotFound), transaction(engine) as s:
-        a6ops.start_letter_review(s, 999, actor="x")
+        letter_ops.start_letter_review(s, 999, actor="x")
     assert snapshot(engine) == before
 
 
@@ -150,22 +153,22 @@ def test_scope_reduction_that_widens_is_refused(engine, world):
     letter_id = authorized(world)
     before = snapshot(engine)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.reduce_letter_scope(s, letter_id, content=content(**widen(quantity_cap=20_000)), note="n", actor="x")
+        letter_ops.reduce_letter_scope(s, letter_id, content=content(**widen(quantity_cap=20_000)), note="n", actor="x")
     assert (info.value.rule, info.value.field) == ("scope-reduction", "outcomes.quantity_cap")
     assert snapshot(engine) == before
 
 
 def test_configuration_refusals(engine, world):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.configure_project(s, world.project, adjustment_percentage="101", risk_assessment="RA",
-                                methodology_approved=True, actor="x")
+        project_ops.configure_project(s, world.project, adjustment_percentage="101", risk_assessment="RA",
+                                      methodology_approved=True, actor="x")
     assert info.value.field == "adjustment_percentage"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.configure_project(s, world.project, adjustment_percentage="5", risk_assessment=" ",
-                                methodology_approved=True, actor="x")
+        project_ops.configure_project(s, world.project, adjustment_percentage="5", risk_assessment=" ",
+                                      methodology_approved=True, actor="x")
     assert info.value.rule == "risk-assessment"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.set_host_country(s, "Iceland", article6_framework=True, reference="", actor="x")
+        project_ops.set_host_country(s, "Iceland", article6_framework=True, reference="", actor="x")
     assert info.value.field == "country"
 
 
@@ -189,8 +192,8 @@ def test_designation_issues_article6_serials_and_deposits(engine, world):
         assert credit_class.letter_number == letter_id
         assert credit_class.authorized_uses == (1 << Purpose.ndc) | (1 << Purpose.corsia)
         assert credit_class.ca_status == CAStatus.pending
-        assert a6ops.ca_status(s, world.project, 2023).status is CAStatus.pending
-        assert a6ops.designated_so_far(s, letter_id) == 1005
+        assert adjustment_ops.ca_status(s, world.project, 2023).status is CAStatus.pending
+        assert designation_ops.designated_so_far(s, letter_id) == 1005
     second = issue(world, 10)
     assert second.deposit_blocks == ["ICR-ISL-354-78040-14-R-1-2023-001006-001006"]
     assert blocks_of(engine, world.account) == [("ICR-ISL-354-78040-14-R-1-2023", 102, 1005, "active"),
@@ -200,7 +203,7 @@ def test_designation_issues_article6_serials_and_deposits(engine, world):
 
 def _suspend(world):
     with transaction(world.engine) as s:
-        a6ops.suspend_project(s, world.project, note="non-CA", actor="admin")
+        project_ops.suspend_project(s, world.project, note="non-CA", actor="admin")
 
 
 def _ex_ante(world):
@@ -210,20 +213,20 @@ def _ex_ante(world):
 
 def _no_framework(world):
     with transaction(world.engine) as s:
-        a6ops.set_host_country(s, "ISL", article6_framework=False, reference="repealed", actor="admin")
+        project_ops.set_host_country(s, "ISL", article6_framework=False, reference="repealed", actor="admin")
 
 
 def _unapproved_methodology(world):
     with transaction(world.engine) as s:
-        a6ops.configure_project(s, world.project, adjustment_percentage="10", risk_assessment="RA",
-                                methodology_approved=False, actor="admin")
+        project_ops.configure_project(s, world.project, adjustment_percentage="10", risk_assessment="RA",
+                                      methodology_approved=False, actor="admin")
 
 
 def _reduction_type(world):
     with transaction(world.engine) as s:
-        letter_id = a6ops.list_letters(s, project_id=world.project)[1][0].id
-        a6ops.amend_letter(s, letter_id, actor="admin", note="n",
-                           content=content(**widen(mitigation_type=a6.MitigationType.reduction)))
+        letter_id = letter_ops.list_letters(s, project_id=world.project)[1][0].id
+        letter_ops.amend_letter(s, letter_id, actor="admin", note="n",
+                                content=content(**widen(mitigation_type=MitigationType.reduction)))
 
 
 @pytest.mark.parametrize("prepare, kwargs, rule, field", [
@@ -273,7 +276,7 @@ def test_designation_refused_for_level_2b(engine):
 def test_designation_needs_a_risk_assessment(engine):
     world = make_world(engine, configure=False)
     with transaction(engine) as s:
-        a6ops.set_host_country(s, "ISL", article6_framework=True, reference="Act", actor="admin")
+        project_ops.set_host_country(s, "ISL", article6_framework=True, reference="Act", actor="admin")
     authorized(world)
     with pytest.raises(RuleViolation) as info:
         issue(world)
@@ -289,7 +292,7 @@ def test_cumulative_cap_counts_every_designation(engine, world):
     assert info.value.rule == "quantity-cap" and "6000 t designated + 4001 t" in info.value.detail
     issue(world, 4000)
     with Session(engine) as s:
-        assert a6ops.designated_so_far(s, letter_id) == 10_000
+        assert designation_ops.designated_so_far(s, letter_id) == 10_000
 
 
 def test_designation_refuses_a_non_holding_account(engine, world):
@@ -326,8 +329,9 @@ def test_conversion_cancels_originals_and_issues_article6_serials(engine, world)
     custody_id = _tokenize(world, 100)  # units 1-100 are in bridge custody
     letter_id = authorized(world)
     with transaction(engine) as s:
-        result = a6ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
-                                           monitoring_start=MP[0], monitoring_end=MP[1], quantity=600, actor="admin")
+        result = designation_ops.convert_to_article6(s, project_id=world.project, account_id=world.account,
+                                                     vintage=2023, monitoring_start=MP[0], monitoring_end=MP[1],
+                                                     quantity=600, actor="admin")
     assert result.cancelled_blocks == ["ICR-ISL-354-78040-14-R-0-2023-000101-000700"]
     assert result.deposit_blocks == ["ICR-ISL-354-78040-14-R-1-2023-000001-000060"]
     assert result.issued_blocks == ["ICR-ISL-354-78040-14-R-1-2023-000061-000600"]
@@ -338,17 +342,17 @@ def test_conversion_cancels_originals_and_issues_article6_serials(engine, world)
         cancellation = s.exec(select(Cancellation)).one()
         assert (cancellation.reason, cancellation.quantity) == (CancellationReason.conversion_article6, 600)
         assert cancellation.reference == f"a6-designation:{result.designation.id}"
-        assert a6ops.designated_so_far(s, letter_id) == 600
+        assert designation_ops.designated_so_far(s, letter_id) == 600
         assert json.loads(result.designation.converted_from) == result.cancelled_blocks
     # the rest converts without a quantity; custody credits never do
     with transaction(engine) as s:
-        rest = a6ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
-                                         monitoring_start=MP[0], monitoring_end=MP[1], actor="admin")
+        rest = designation_ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
+                                                   monitoring_start=MP[0], monitoring_end=MP[1], actor="admin")
     assert rest.designation.quantity == 300
     before = snapshot(engine)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
-                                  monitoring_start=MP[0], monitoring_end=MP[1], actor="admin")
+        designation_ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
+                                            monitoring_start=MP[0], monitoring_end=MP[1], actor="admin")
     assert (info.value.rule, info.value.field) == ("not-in-bridge-custody", "location")
     assert snapshot(engine) == before
     ledger_ok(engine)
@@ -361,22 +365,22 @@ def test_conversion_refusals(engine, world):
     args = dict(project_id=world.project, account_id=world.account, monitoring_start=MP[0], monitoring_end=MP[1],
                 actor="admin")
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.convert_to_article6(s, vintage=2023, **args)
+        designation_ops.convert_to_article6(s, vintage=2023, **args)
     assert info.value.rule == "project-authorized"  # no letter yet
     authorized(world)
     buffer_id = adjustment_or_buffer(engine)
     before = snapshot(engine)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.convert_to_article6(s, vintage=2019, **args)
+        designation_ops.convert_to_article6(s, vintage=2019, **args)
     assert info.value.rule == "vintage-from-2021" and "vintage-authorized" in info.value.detail
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.convert_to_article6(s, vintage=2023, quantity=51, **args)
+        designation_ops.convert_to_article6(s, vintage=2023, quantity=51, **args)
     assert info.value.rule == "sufficient-active-credits"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.convert_to_article6(s, vintage=2025, **args)
+        designation_ops.convert_to_article6(s, vintage=2025, **args)
     assert info.value.rule == "sufficient-active-credits"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.convert_to_article6(s, vintage=2023, **{**args, "account_id": buffer_id})
+        designation_ops.convert_to_article6(s, vintage=2023, **{**args, "account_id": buffer_id})
     assert info.value.rule == "remaining-active-ex-post"
     assert snapshot(engine) == before
 
@@ -408,30 +412,31 @@ def test_ca_status_with_evidence_history_and_retired_labels(engine, world):
     result = issue(world, 1000)
     _retire(world, 100)
     with Session(engine) as s:
-        total, rows = a6ops.retired_article6(s)
+        total, rows = report_ops.retired_article6(s)
     assert total == 1 and rows[0].ca_label == "Pending CA" and rows[0].vintage == 2023
     evidence = Evidence(EvidenceKind.ca_applied, "BTR1 table 4: ICR-78040 vintage 2023, letter 1", date(2026, 3, 1))
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.confirm_ca_applied(s, world.project, 2023, replace(evidence, kind=EvidenceKind.intention), actor="admin")
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, replace(evidence, kind=EvidenceKind.intention),
+                                          actor="admin")
     assert (info.value.rule, info.value.field) == ("ca-evidence", "evidence.kind")
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.confirm_ca_applied(s, world.project, 2023, replace(evidence, reference=" "), actor="admin")
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, replace(evidence, reference=" "), actor="admin")
     assert info.value.field == "evidence.reference"
     with transaction(engine) as s:
-        record = a6ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
+        record = adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
     assert record.status is CAStatus.applied and record.label == "CA applied"
     assert [h.transition for h in record.history] == ["open", "confirm_applied"]
     assert record.evidence == (evidence,) and record.history[-1].evidence == evidence.reference
     with Session(engine) as s:
-        assert a6ops.retired_article6(s)[1][0].ca_label == "CA applied"
+        assert report_ops.retired_article6(s)[1][0].ca_label == "CA applied"
         credit_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
         assert credit_class.ca_status == CAStatus.applied
-        assert a6ops.ca_status_for_class(s, credit_class.id) is CAStatus.applied
+        assert adjustment_ops.ca_status_for_class(s, credit_class.id) is CAStatus.applied
     with pytest.raises(Conflict) as info, transaction(engine) as s:
-        a6ops.record_no_ca(s, world.project, 2023, reason="n", actor="admin")
+        adjustment_ops.record_no_ca(s, world.project, 2023, reason="n", actor="admin")
     assert info.value.rule == "CA status-transition"
     with pytest.raises(NotFound), transaction(engine) as s:
-        a6ops.confirm_ca_applied(s, world.project, 2030, evidence, actor="admin")
+        adjustment_ops.confirm_ca_applied(s, world.project, 2030, evidence, actor="admin")
 
 
 def test_bridge_sees_ca_changes_to_push(engine, world):
@@ -441,27 +446,27 @@ def test_bridge_sees_ca_changes_to_push(engine, world):
         ops.issue_ex_post(s, project_id=world.project, vintage=2023, quantity=5, account_id=world.account)
         standard_id = str(ClassKey(PROJECT, 2023).token_id)
         standard = s.exec(select(CreditClass).where(CreditClass.token_id == standard_id)).one()
-        assert a6ops.ca_status_for_class(s, standard.id) is CAStatus.not_applicable
+        assert adjustment_ops.ca_status_for_class(s, standard.id) is CAStatus.not_applicable
         credit_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
-        assert a6ops.ca_status_for_class(s, credit_class.id) is CAStatus.pending
-        assert a6ops.pending_ca_pushes(s) == []  # not registered on-chain: registration carries the status
+        assert adjustment_ops.ca_status_for_class(s, credit_class.id) is CAStatus.pending
+        assert adjustment_ops.pending_ca_pushes(s) == []  # not registered on-chain: registration carries the status
         credit_class.registered_on_chain = True
         s.add(credit_class)
     with Session(engine) as s:
-        (push,) = a6ops.pending_ca_pushes(s)
-    assert (push.token_id, push.status, push.evidence_hash) == (result.token_id, CAStatus.pending, a6ops.ZERO_HASH)
+        (push,) = adjustment_ops.pending_ca_pushes(s)
+    assert (push.token_id, push.status, push.evidence_hash) == (result.token_id, CAStatus.pending, ZERO_HASH)
     evidence = Evidence(EvidenceKind.ca_applied, "BTR1 annex", date(2026, 3, 1))
     with transaction(engine) as s:
-        a6ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
     with Session(engine) as s:
-        (push,) = a6ops.pending_ca_pushes(s)
+        (push,) = adjustment_ops.pending_ca_pushes(s)
     assert push.status is CAStatus.applied and len(push.history_ids) == 2
-    assert push.evidence_hash == a6ops.evidence_hash("BTR1 annex") != a6ops.ZERO_HASH
+    assert push.evidence_hash == adjustment_ops.evidence_hash("BTR1 annex") != ZERO_HASH
     with transaction(engine) as s:
-        assert a6ops.mark_ca_pushed(s, push.history_ids, tx_hash="0x" + "ab" * 32) == 2
-        assert a6ops.mark_ca_pushed(s, push.history_ids, tx_hash="0x" + "cd" * 32) == 0
+        assert adjustment_ops.mark_ca_pushed(s, push.history_ids, tx_hash="0x" + "ab" * 32) == 2
+        assert adjustment_ops.mark_ca_pushed(s, push.history_ids, tx_hash="0x" + "cd" * 32) == 0
     with Session(engine) as s:
-        assert a6ops.pending_ca_pushes(s) == []
+        assert adjustment_ops.pending_ca_pushes(s) == []
         rows = s.exec(select(A6CAHistory).order_by(A6CAHistory.id)).all()
         assert [r.onchain_tx for r in rows] == ["0x" + "ab" * 32] * 2
 
@@ -478,22 +483,22 @@ def test_non_ca_event_by_date_rule(engine, world):
     _retire(world, 50, when=datetime(2025, 2, 1, tzinfo=timezone.utc))
     # first transfer at use: 2024 -> reporting deadline 2025-04-15 -> evidence until 2026-04-15
     with transaction(engine) as s:
-        assert a6ops.detect_non_ca_events(s, on=date(2026, 4, 15), actor="cron") == []
+        assert adjustment_ops.detect_non_ca_events(s, on=date(2026, 4, 15), actor="cron") == []
     with transaction(engine) as s:
-        events = a6ops.detect_non_ca_events(s, on=date(2026, 4, 16), actor="cron")
+        events = adjustment_ops.detect_non_ca_events(s, on=date(2026, 4, 16), actor="cron")
     # 2024 by the date rule; ICR's determination then covers the vintage's later use too
     assert [(e.first_transfer_year, e.quantity, e.trigger) for e in events] == [
-        (2024, 100, a6.NonCATrigger.date_rule), (2025, 50, a6.NonCATrigger.decision)]
+        (2024, 100, NonCATrigger.date_rule), (2025, 50, NonCATrigger.decision)]
     with Session(engine) as s:
-        record = a6ops.ca_status(s, world.project, 2023)
-        project = a6ops.project_article6(s, world.project)
+        record = adjustment_ops.ca_status(s, world.project, 2023)
+        project = project_ops.project_article6(s, world.project)
     assert record.status is CAStatus.not_applied and "date rule" in record.history[-1].note
     assert project.status is ProjectStatus.suspended
     with transaction(engine) as s:  # idempotent
-        assert a6ops.detect_non_ca_events(s, on=date(2026, 5, 1), actor="cron") == []
+        assert adjustment_ops.detect_non_ca_events(s, on=date(2026, 5, 1), actor="cron") == []
     _retire(world, 20, when=datetime(2025, 3, 1, tzinfo=timezone.utc))
     with transaction(engine) as s:  # more use of the vintage: the event of that year grows
-        (grown,) = a6ops.detect_non_ca_events(s, on=date(2026, 6, 1), actor="cron")
+        (grown,) = adjustment_ops.detect_non_ca_events(s, on=date(2026, 6, 1), actor="cron")
     assert (grown.first_transfer_year, grown.quantity) == (2025, 70)
     with pytest.raises(RuleViolation) as info:
         issue(world, 10)
@@ -506,10 +511,10 @@ def test_credible_evidence_before_the_cutoff_prevents_the_event(engine, world):
     issue(world, 1000)
     _retire(world, 100, when=datetime(2024, 5, 2, tzinfo=timezone.utc))
     with transaction(engine) as s:
-        a6ops.add_ca_evidence(s, world.project, 2023, Evidence(EvidenceKind.intention, "ministry letter",
-                                                               date(2026, 4, 1)), actor="admin")
-        assert a6ops.detect_non_ca_events(s, on=date(2026, 6, 1), actor="cron") == []
-        assert a6ops.ca_status(s, world.project, 2023).status is CAStatus.pending
+        adjustment_ops.add_ca_evidence(s, world.project, 2023, Evidence(EvidenceKind.intention, "ministry letter",
+                                                                        date(2026, 4, 1)), actor="admin")
+        assert adjustment_ops.detect_non_ca_events(s, on=date(2026, 6, 1), actor="cron") == []
+        assert adjustment_ops.ca_status(s, world.project, 2023).status is CAStatus.pending
 
 
 def test_non_ca_by_decision_suspends_until_rectified(engine, world):
@@ -517,44 +522,44 @@ def test_non_ca_by_decision_suspends_until_rectified(engine, world):
     issue(world, 1000)  # deposit 100 of vintage 2023
     _retire(world, 100)
     with transaction(engine) as s:
-        events = a6ops.record_no_ca(s, world.project, 2023, reason="BTR shows no CA", actor="admin")
-    assert [(e.quantity, e.trigger) for e in events] == [(100, a6.NonCATrigger.decision)]
+        events = adjustment_ops.record_no_ca(s, world.project, 2023, reason="BTR shows no CA", actor="admin")
+    assert [(e.quantity, e.trigger) for e in events] == [(100, NonCATrigger.decision)]
     with Session(engine) as s:
-        assert a6ops.project_article6(s, world.project).status is ProjectStatus.suspended
-        assert a6ops.outstanding_compensation(s, world.project) == 100
+        assert project_ops.project_article6(s, world.project).status is ProjectStatus.suspended
+        assert compensation_ops.outstanding_compensation(s, world.project) == 100
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.reinstate_project(s, world.project, evidence="x", actor="admin")
+        project_ops.reinstate_project(s, world.project, evidence="x", actor="admin")
     assert info.value.rule == "rectified-before-reinstatement"
     assert "no CA confirmed" in info.value.detail and "100 t of non-CA compensation" in info.value.detail
     # the deposit of 2023 is itself subject to the double claim: the proponent deposits instead
     with transaction(engine) as s:
-        steps = a6ops.compensate_non_ca_event(s, events[0].id, notified_on=date(2026, 11, 2), actor="admin",
-                                              replacement_purchase=100, replacement_evidence="")
+        steps = compensation_ops.compensate_non_ca_event(s, events[0].id, notified_on=date(2026, 11, 2), actor="admin",
+                                                         replacement_purchase=100, replacement_evidence="")
     assert [(st.kind, st.quantity, st.status.value) for st in steps] == [("purchase_replacements", 100, "due")]
     assert steps[0].due_by == date(2027, 1, 25)  # 60 business days after 2 November 2026
     with transaction(engine) as s:
-        a6ops.complete_replacement(s, steps[0].id, evidence="Registry X cancellation 77", actor="admin")
+        compensation_ops.complete_replacement(s, steps[0].id, evidence="Registry X cancellation 77", actor="admin")
     with pytest.raises(Conflict) as info, transaction(engine) as s:
-        a6ops.complete_replacement(s, steps[0].id, evidence="again", actor="admin")
+        compensation_ops.complete_replacement(s, steps[0].id, evidence="again", actor="admin")
     assert info.value.rule == "replacement-due"
     with Session(engine) as s:
-        assert a6ops.outstanding_compensation(s, world.project) == 0
+        assert compensation_ops.outstanding_compensation(s, world.project) == 0
         assert s.get(A6NonCAEvent, events[0].id).status.value == "compensated"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.reinstate_project(s, world.project, evidence="x", actor="admin")
+        project_ops.reinstate_project(s, world.project, evidence="x", actor="admin")
     assert info.value.rule == "rectified-before-reinstatement" and "no CA confirmed" in info.value.detail
     evidence = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied for 2023", date(2027, 1, 5))
     with transaction(engine) as s:
-        a6ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
-        a6ops.reinstate_project(s, world.project, evidence="BTR2", actor="admin")
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
+        project_ops.reinstate_project(s, world.project, evidence="BTR2", actor="admin")
     with Session(engine) as s:
-        project = a6ops.project_article6(s, world.project)
+        project = project_ops.project_article6(s, world.project)
         history = s.exec(select(A6ProjectHistory).where(A6ProjectHistory.project_id == world.project)).all()
     assert project.status is ProjectStatus.authorized
     assert [h.transition for h in history] == ["request_authorization", "authorize", "suspend", "reinstate"]
     issue(world, 10)
     with pytest.raises(Conflict) as info, transaction(engine) as s:
-        a6ops.compensate_non_ca_event(s, events[0].id, notified_on=date(2026, 11, 2), actor="admin")
+        compensation_ops.compensate_non_ca_event(s, events[0].id, notified_on=date(2026, 11, 2), actor="admin")
     assert info.value.rule == "event-compensated"
 
 
@@ -566,21 +571,22 @@ def test_compensation_follows_the_order_of_section_v_b(engine, world):
     with transaction(engine) as s:
         other = ops.register_project(s, project_number=90001, name="Other", country="ISL", dial_code="354",
                                      sector=14, credit_type="R", methodology="ICR-M-001")
-        a6ops.configure_project(s, other.id, adjustment_percentage="20", risk_assessment="RA-2", actor="admin",
-                                methodology_approved=True)
-        letter = a6ops.submit_letter(s, project_id=other.id, document="d", actor="p", content=content(
+        project_ops.configure_project(s, other.id, adjustment_percentage="20", risk_assessment="RA-2", actor="admin",
+                                      methodology_approved=True)
+        letter = letter_ops.submit_letter(s, project_id=other.id, document="d", actor="p", content=content(
             activity=replace(content().activity, project_number=90001)))
-        a6ops.start_letter_review(s, letter.id, actor="r")
-        a6ops.approve_letter(s, letter.id, authenticity_confirmed=True, published_ref="u", actor="r")
-        a6ops.issue_article6(s, project_id=other.id, vintage=2023, quantity=100, account_id=world.buyer_account,
-                             monitoring_start=MP[0], monitoring_end=MP[1], actor="admin")  # deposit 20
+        letter_ops.start_letter_review(s, letter.id, actor="r")
+        letter_ops.approve_letter(s, letter.id, authenticity_confirmed=True, published_ref="u", actor="r")
+        designation_ops.issue_article6(s, project_id=other.id, vintage=2023, quantity=100,
+                                       account_id=world.buyer_account, monitoring_start=MP[0], monitoring_end=MP[1],
+                                       actor="admin")  # deposit 20
     _retire(world, 400)
     with transaction(engine) as s:
-        (event,) = a6ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin", suspend=False)
+        (event,) = adjustment_ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin", suspend=False)
     with transaction(engine) as s:
-        steps = a6ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
-                                              proponent_account_id=world.account, proponent_deposit=30,
-                                              replacement_purchase=100, replacement_evidence="Registry X #9")
+        steps = compensation_ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
+                                                         proponent_account_id=world.account, proponent_deposit=30,
+                                                         replacement_purchase=100, replacement_evidence="Registry X #9")
     # 400 t: 50 own 2024 excess, 20 of project 90001, 30 deposited, 100 replaced, then the
     # proponent's 2024 holdings (450 - 30 deposited = 420 -> 200 needed)
     assert [(st.seq, st.kind, st.quantity, st.status.value) for st in steps] == [
@@ -597,7 +603,7 @@ def test_compensation_follows_the_order_of_section_v_b(engine, world):
         assert [(c.quantity, c.reference) for c in cancelled] == [
             (50, f"a6-compensation:{steps[0].id}"), (20, f"a6-compensation:{steps[1].id}"),
             (30, f"a6-compensation:{steps[2].id}"), (200, f"a6-compensation:{steps[4].id}")]
-        assert a6ops.outstanding_compensation(s, world.project) == 0
+        assert compensation_ops.outstanding_compensation(s, world.project) == 0
     # the 2023 deposit (subject to the double claim) stayed where it was
     adjustment = blocks_of(engine, adjustment_id(engine))
     assert ("ICR-ISL-354-78040-14-R-1-2023", 1, 100, "active") in adjustment
@@ -609,8 +615,8 @@ def test_compensation_deducts_from_future_issuances(engine, world):
     issue(world, 100, vintage=2023)  # deposit 10 of 2023 (subject to the double claim)
     _retire(world, 80)
     with transaction(engine) as s:
-        (event,) = a6ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin", suspend=False)
-        steps = a6ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin")
+        (event,) = adjustment_ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin", suspend=False)
+        steps = compensation_ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin")
     # the proponent's 10 remaining 2023 ICCs are subject to the double claim too: all 80 deferred
     assert [(st.kind, st.quantity, st.status.value) for st in steps] == [("deduct_future_issuances", 80, "outstanding")]
     first = issue(world, 50, vintage=2024)  # deposit 5, 45 to the proponent: all deducted
@@ -621,7 +627,7 @@ def test_compensation_deducts_from_future_issuances(engine, world):
     with Session(engine) as s:
         step = s.get(A6CompensationStep, steps[0].id)
         assert (step.completed, step.status.value) == (80, "done")
-        assert a6ops.outstanding_compensation(s, world.project) == 0
+        assert compensation_ops.outstanding_compensation(s, world.project) == 0
     third = issue(world, 10, vintage=2024)
     assert third.designation.deducted == 0
     ledger_ok(engine)
@@ -632,19 +638,19 @@ def test_compensation_with_additional_double_claim_leaves_the_rest_unresolved(en
     issue(world, 100)
     _retire(world, 50)
     with transaction(engine) as s:
-        (event,) = a6ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin", suspend=False)
-        steps = a6ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
-                                              additional_double_claim=True)
+        (event,) = adjustment_ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin", suspend=False)
+        steps = compensation_ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
+                                                         additional_double_claim=True)
         assert steps == []
-        assert a6ops.outstanding_compensation(s, world.project) == 50
+        assert compensation_ops.outstanding_compensation(s, world.project) == 50
     before = snapshot(engine)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
-                                      proponent_deposit=10)
+        compensation_ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
+                                                 proponent_deposit=10)
     assert info.value.rule == "proponent-deposit-account"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        a6ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
-                                      proponent_account_id=world.account, proponent_deposit=10)
+        compensation_ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
+                                                 proponent_account_id=world.account, proponent_deposit=10)
     assert info.value.rule == "sufficient-active-credits"  # its 2023 ICCs are subject to the double claim
     assert snapshot(engine) == before
 
@@ -660,8 +666,8 @@ def test_annual_report_from_stored_data(engine, world):
     issue(world, 1000)
     with transaction(engine) as s:
         ops.issue_ex_post(s, project_id=world.project, vintage=2023, quantity=200, account_id=world.account)
-        a6ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
-                                  monitoring_start=MP[0], monitoring_end=MP[1], quantity=200, actor="admin")
+        designation_ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
+                                            monitoring_start=MP[0], monitoring_end=MP[1], quantity=200, actor="admin")
     _retire(world, 100, Purpose.ndc)
     _retire(world, 70, Purpose.corsia, corsia_operator="Icelandair", corsia_state="ISL", compliance_period_start=2024,
             compliance_period_end=2026)
@@ -669,7 +675,7 @@ def test_annual_report_from_stored_data(engine, world):
     _retire(world, 5, Purpose.ndc, when=datetime(2024, 6, 1, tzinfo=timezone.utc))  # another year
     year = AT.year
     with Session(engine) as s:
-        report = a6ops.annual_report_for(s, year)
+        report = report_ops.annual_report_for(s, year)
     (isl,) = report.countries
     assert (isl.host_country, isl.issued) == ("ISL", 1200)
     assert (isl.retired_ndc, isl.retired_corsia, isl.retired_voluntary) == (100, 70, 30)
@@ -677,11 +683,11 @@ def test_annual_report_from_stored_data(engine, world):
     assert (isl.max_authorized, isl.uncapped_letters) == (0, 0)  # the letter was issued in 2025
     assert report.corsia_by_period == (("ISL", "2024-2026", 70),)
     with Session(engine) as s:
-        earlier = a6ops.annual_report_for(s, 2025)
+        earlier = report_ops.annual_report_for(s, 2025)
     assert earlier.countries[0].max_authorized == 10_000 and earlier.countries[0].issued == 0
-    data = json.loads(a6.report_to_json(report))
+    data = json.loads(a6_reports.report_to_json(report))
     assert data["year"] == year and data["countries"][0]["retired_ndc"] == 100
-    rows = list(csv.DictReader(io.StringIO(a6.report_to_csv(report))))
+    rows = list(csv.DictReader(io.StringIO(a6_reports.report_to_csv(report))))
     assert {"year": str(year), "host_country": "ISL", "metric": "retired_corsia_period",
             "compliance_period": "2024-2026", "quantity": "70"} in rows
 
@@ -701,7 +707,7 @@ def test_one_letter_per_article6_vintage(engine, world):
     first = authorized(world)
     issue(world, 10)
     with transaction(engine) as s:
-        a6ops.withdraw_letter(s, first, note="replaced", actor="admin")
+        letter_ops.withdraw_letter(s, first, note="replaced", actor="admin")
     authorized(world)
     with pytest.raises(Conflict) as info:
         issue(world, 10)
@@ -728,20 +734,21 @@ def test_concurrent_designations_never_exceed_the_cap(postgres_url):
         letter_id = authorized(world)
         args = dict(project_id=world.project, vintage=2023, quantity=6000, account_id=world.account,
                     monitoring_start=MP[0], monitoring_end=MP[1], actor="admin")
-        results = race(engine, lambda s: a6ops.issue_article6(s, **args), lambda s: a6ops.issue_article6(s, **args))
-        done = [r for r in results if isinstance(r, a6ops.DesignationResult)]
+        results = race(engine, lambda s: designation_ops.issue_article6(s, **args),
+                       lambda s: designation_ops.issue_article6(s, **args))
+        done = [r for r in results if isinstance(r, DesignationResult)]
         refused = [r for r in results if isinstance(r, RuleViolation)]
         assert len(done) == 1 and len(refused) == 1, results
         assert refused[0].rule == "quantity-cap"
         with Session(engine) as s:
-            assert a6ops.designated_so_far(s, letter_id) == 6000
+            assert designation_ops.designated_so_far(s, letter_id) == 6000
         _retire(world, 100)
         with transaction(engine) as s:
-            (event,) = a6ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin", suspend=False)
+            (event,) = adjustment_ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin", suspend=False)
         compensate = dict(notified_on=date(2026, 11, 2), actor="admin", replacement_purchase=100,
                           replacement_evidence="Registry X")
-        results = race(engine, lambda s: a6ops.compensate_non_ca_event(s, event.id, **compensate),
-                       lambda s: a6ops.compensate_non_ca_event(s, event.id, **compensate))
+        results = race(engine, lambda s: compensation_ops.compensate_non_ca_event(s, event.id, **compensate),
+                       lambda s: compensation_ops.compensate_non_ca_event(s, event.id, **compensate))
         assert sorted(type(r).__name__ for r in results) == ["Conflict", "list"], results
         with Session(engine) as s:
             assert len(s.exec(select(A6CompensationStep)).all()) == 1

@@ -68,14 +68,17 @@ from bridge.schema import create_schema
 from bridge.tables import MintLeaf, Redemption, RedemptionStatus
 from registry.bridged import custody
 from registry.db import make_engine, sqlite_path, transaction
-from registry.domain import article6 as a6
 from registry.domain import lifecycle as lc
+from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.classes import Purpose
 from registry.domain.enums import IssuanceKind
 from registry.errors import RegistryError
 from registry.operations import additionality as aops
-from registry.operations import article6 as a6ops
 from registry.operations import credits as ops
+from registry.operations.article6 import adjustments as adjustment_ops
+from registry.operations.article6 import designation as designation_ops
+from registry.operations.article6 import letters as letter_ops
+from registry.operations.article6 import projects as project_ops
 from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization
 
 from ..bridge.harness import make_world
@@ -166,19 +169,20 @@ def _authorized_article6_class(s, world, project_id: int, org_id: int) -> Credit
     approved), issue 200 t of vintage 2023 designated as Article 6.2 ICCs and ask to tokenize
     A6_TOKENIZED of them (minted by the first engine cycle of every example)."""
     project = s.get(Project, project_id)
-    a6ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 2024/12", actor="admin")
-    a6ops.configure_project(s, project_id, adjustment_percentage="10", risk_assessment="RA-2026-01",
-                            methodology_approved=True, proponent_organization_id=org_id, actor="admin")
+    project_ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 2024/12", actor="admin")
+    project_ops.configure_project(s, project_id, adjustment_percentage="10", risk_assessment="RA-2026-01",
+                                  methodology_approved=True, proponent_organization_id=org_id, actor="admin")
     aops.register_additionality(s, project_id, a6_world.claims(), actor="vvb")
     letter = a6_world.content()
     letter = replace(letter, activity=replace(letter.activity, methodology=project.methodology))
-    submitted = a6ops.submit_letter(s, project_id=project_id, content=letter, document="sha256:abc", actor="proponent")
-    a6ops.start_letter_review(s, submitted.id, actor="reviewer")
-    a6ops.approve_letter(s, submitted.id, authenticity_confirmed=True, published_ref="https://icr/letters/1",
-                         actor="reviewer")
-    result = a6ops.issue_article6(s, project_id=project_id, vintage=A6_VINTAGE, quantity=200,
-                                  account_id=world.account_id, monitoring_start=date(A6_VINTAGE, 1, 1),
-                                  monitoring_end=date(A6_VINTAGE, 12, 31), actor="admin")
+    submitted = letter_ops.submit_letter(s, project_id=project_id, content=letter, document="sha256:abc",
+                                         actor="proponent")
+    letter_ops.start_letter_review(s, submitted.id, actor="reviewer")
+    letter_ops.approve_letter(s, submitted.id, authenticity_confirmed=True, published_ref="https://icr/letters/1",
+                              actor="reviewer")
+    result = designation_ops.issue_article6(s, project_id=project_id, vintage=A6_VINTAGE, quantity=200,
+                                            account_id=world.account_id, monitoring_start=date(A6_VINTAGE, 1, 1),
+                                            monitoring_end=date(A6_VINTAGE, 12, 31), actor="admin")
     a6_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
     custody.request_tokenization(s, account_id=world.account_id, wallet=world.holder.address, class_id=a6_class.id,
                                  quantity=A6_TOKENIZED, custody_account_id=world.deployment.custody_account_id)
@@ -415,12 +419,13 @@ def make_machine(t: Template):
             """The registry's CA decision for the Article 6.2 vintage; the engine pushes it."""
             def decide(s):
                 if applied:
-                    evidence = a6.Evidence(a6.EvidenceKind.ca_applied, f"BTR1 table 4 ({uuid.uuid4().hex[:8]})",
-                                           date(2026, 6, 1))
-                    a6ops.confirm_ca_applied(s, t.project_id, A6_VINTAGE, evidence, actor="admin")
+                    evidence = Evidence(EvidenceKind.ca_applied, f"BTR1 table 4 ({uuid.uuid4().hex[:8]})",
+                                        date(2026, 6, 1))
+                    adjustment_ops.confirm_ca_applied(s, t.project_id, A6_VINTAGE, evidence, actor="admin")
                 else:
-                    a6ops.record_no_ca(s, t.project_id, A6_VINTAGE, reason="the host country's report omits it",
-                                       suspend=False, actor="admin")
+                    adjustment_ops.record_no_ca(s, t.project_id, A6_VINTAGE,
+                                                reason="the host country's report omits it", suspend=False,
+                                                actor="admin")
 
             if self.refused("CA decision", decide):
                 return
@@ -557,7 +562,7 @@ def make_machine(t: Template):
                 minted = {k: v - self.revoked.get(k, 0) for k, v in self.tokenized.items()}
                 assert settled_problems(self.engine, self.chain, minted, self.retired_onchain) == []
                 with Session(self.engine) as s:
-                    registry_ca = a6ops.ca_status_for_class(s, t.a6_class_id)
+                    registry_ca = adjustment_ops.ca_status_for_class(s, t.a6_class_id)
                 onchain_ca = self.chain.token.functions.creditClass(int(t.a6_token_id)).call()[6]
                 assert onchain_ca == registry_ca, f"CA status on-chain {onchain_ca}, in the registry {registry_ca!r}"
                 record("settled checks", t.kind)

@@ -24,21 +24,23 @@ from registry.api.auth import AdminDep, PrincipalDep
 from registry.api.deps import SessionDep, committing
 from registry.api.routes.registry import AUTH_RESPONSES, PROBLEM_RESPONSES, Limit, Offset, Page, Paged
 from registry.domain import additionality as ad
-from registry.domain import article6 as a6
 from registry.domain.additionality import Level
-from registry.domain.article6 import AuthorizedUse, LetterContent, LetterStatus
+from registry.domain.article6 import reports as a6_reports
+from registry.domain.article6.adjustments import Evidence, EvidenceKind
+from registry.domain.article6.letters import AuthorizedUse, LetterContent, LetterStatus
+from registry.domain.article6.projects import ProjectStatus
 from registry.domain.enums import IssuanceKind
 from registry.errors import Forbidden, NotFound, RuleViolation
 from registry.operations import additionality as aops
-from registry.operations import article6 as a6ops
+from registry.operations.article6 import adjustments as adjustment_ops
+from registry.operations.article6 import compensation as compensation_ops
+from registry.operations.article6 import designation as designation_ops
+from registry.operations.article6 import letters as letter_ops
+from registry.operations.article6 import projects as project_ops
+from registry.operations.article6 import reports as report_ops
+from registry.operations.article6.designation import DesignationResult
 from registry.tables.additionality import AdditionalityClaim, AdditionalityProfile
-from registry.tables.article6 import (
-    A6CompensationStep,
-    A6Designation,
-    A6Letter,
-    A6NonCAEvent,
-    A6Project,
-)
+from registry.tables.article6 import A6CompensationStep, A6Designation, A6Letter, A6NonCAEvent, A6Project
 from registry.tables.core import CreditClass, Project
 
 router = APIRouter(responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
@@ -92,7 +94,7 @@ class ProjectArticle6Update(BaseModel):
 class ProjectArticle6Public(BaseModel):
     project_id: int
     project_number: int
-    status: a6.ProjectStatus
+    status: ProjectStatus
     letter_number: Optional[int]
     adjustment_percentage: str
     risk_assessment: str
@@ -195,8 +197,8 @@ class EvidenceIn(BaseModel):
     reference: str = Field(min_length=1, max_length=500, description="e.g. BTR table and row naming the project.")
     received_on: date
 
-    def domain(self) -> a6.Evidence:
-        return a6.Evidence(a6.EvidenceKind[self.kind], self.reference, self.received_on)
+    def domain(self) -> Evidence:
+        return Evidence(EvidenceKind[self.kind], self.reference, self.received_on)
 
 
 class EvidencePublic(BaseModel):
@@ -294,8 +296,8 @@ def set_host_country(country: str, body: HostCountryUpdate, session: SessionDep,
                      ) -> HostCountryPublic:
     """Record whether a host country has a national Article 6.2 framework (§4.1)."""
     with committing(session):
-        row = a6ops.set_host_country(session, country, article6_framework=body.article6_framework,
-                                     reference=body.reference, actor=_actor(principal))
+        row = project_ops.set_host_country(session, country, article6_framework=body.article6_framework,
+                                           reference=body.reference, actor=_actor(principal))
         return HostCountryPublic(country=row.country, article6_framework=row.article6_framework,
                                  reference=row.reference)
 
@@ -305,13 +307,13 @@ def _project_public(session: Session, project_id: int) -> ProjectArticle6Public:
     if project is None:
         raise NotFound(f"project {project_id} does not exist", field="project_id")
     row = session.get(A6Project, project_id) or A6Project(project_id=project_id)
-    status = a6ops.project_article6(session, project_id)
+    status = project_ops.project_article6(session, project_id)
     return ProjectArticle6Public(
         project_id=project_id, project_number=project.project_number, status=status.status,
         letter_number=row.letter_id, adjustment_percentage=row.adjustment_percentage,
         risk_assessment=row.risk_assessment, methodology_approved=row.methodology_approved,
         proponent_organization_id=row.proponent_organization_id,
-        outstanding_compensation=a6ops.outstanding_compensation(session, project_id),
+        outstanding_compensation=compensation_ops.outstanding_compensation(session, project_id),
         history=_history(status.history))
 
 
@@ -326,9 +328,10 @@ def configure_project(project_id: int, body: ProjectArticle6Update, session: Ses
                       ) -> ProjectArticle6Public:
     """Set the adjustment percentage from ICR's risk assessment, methodology approval and proponent."""
     with committing(session):
-        a6ops.configure_project(session, project_id, adjustment_percentage=body.adjustment_percentage,
-                                risk_assessment=body.risk_assessment, methodology_approved=body.methodology_approved,
-                                proponent_organization_id=body.proponent_organization_id, actor=_actor(principal))
+        project_ops.configure_project(session, project_id, adjustment_percentage=body.adjustment_percentage,
+                                      risk_assessment=body.risk_assessment,
+                                      methodology_approved=body.methodology_approved,
+                                      proponent_organization_id=body.proponent_organization_id, actor=_actor(principal))
         return _project_public(session, project_id)
 
 
@@ -337,7 +340,7 @@ def suspend_project(project_id: int, body: ProjectNote, session: SessionDep, pri
                     ) -> ProjectArticle6Public:
     """Suspend further Article 6.2 issuance of a project exposed to a non-CA event (§V.b)."""
     with committing(session):
-        a6ops.suspend_project(session, project_id, note=body.note, actor=_actor(principal))
+        project_ops.suspend_project(session, project_id, note=body.note, actor=_actor(principal))
         return _project_public(session, project_id)
 
 
@@ -346,7 +349,7 @@ def reinstate_project(project_id: int, body: ReinstateRequest, session: SessionD
                       ) -> ProjectArticle6Public:
     """Lift a suspension: needs a CA confirmed applied and no outstanding non-CA compensation (§V.b)."""
     with committing(session):
-        a6ops.reinstate_project(session, project_id, evidence=body.evidence, actor=_actor(principal))
+        project_ops.reinstate_project(session, project_id, evidence=body.evidence, actor=_actor(principal))
         return _project_public(session, project_id)
 
 
@@ -356,7 +359,7 @@ def reinstate_project(project_id: int, body: ReinstateRequest, session: SessionD
 
 
 def _letter_public(session: Session, row: A6Letter) -> AuthorizationLetterPublic:
-    letter = a6ops.letter_of(session, row)
+    letter = letter_ops.letter_of(session, row)
     return AuthorizationLetterPublic(number=row.id, project_id=row.project_id, status=row.status, document=row.document,
                         published_ref=row.published_ref, content=json.loads(row.content),
                         history=_history(letter.history))
@@ -372,8 +375,8 @@ def submit_letter(body: LetterCreate, session: SessionDep, principal: PrincipalD
             raise Forbidden("only the project's proponent organization or an administrator submits its letter",
                             field="project_id", rule="own-projects-only")
     with committing(session):
-        row = a6ops.submit_letter(session, project_id=body.project_id, content=body.content, document=body.document,
-                                  actor=_actor(principal))
+        row = letter_ops.submit_letter(session, project_id=body.project_id, content=body.content,
+                                       document=body.document, actor=_actor(principal))
         return _letter_public(session, row)
 
 
@@ -381,7 +384,7 @@ def submit_letter(body: LetterCreate, session: SessionDep, principal: PrincipalD
 def list_letters(session: SessionDep, project_id: Optional[int] = None, status: Optional[LetterStatus] = None,
                  offset: Offset = 0, limit: Limit = 50) -> Paged[AuthorizationLetterPublic]:
     """Letters are public on the registry (§I)."""
-    total, rows = a6ops.list_letters(session, project_id=project_id, status=status, offset=offset, limit=limit)
+    total, rows = letter_ops.list_letters(session, project_id=project_id, status=status, offset=offset, limit=limit)
     return Paged[AuthorizationLetterPublic](page=Page(offset=offset, limit=limit, total=total),
                                items=[_letter_public(session, r) for r in rows])
 
@@ -403,28 +406,28 @@ def _letter_write(session: Session, number: int, fn, **kwargs) -> AuthorizationL
 @router.post("/article6/letters/{number}/review", tags=A6)
 def start_review(number: int, session: SessionDep, principal: AdminDep) -> AuthorizationLetterPublic:
     """received -> under review."""
-    return _letter_write(session, number, a6ops.start_letter_review, actor=_actor(principal))
+    return _letter_write(session, number, letter_ops.start_letter_review, actor=_actor(principal))
 
 
 @router.post("/article6/letters/{number}/approve", tags=A6)
 def approve_letter(number: int, body: LetterApproval, session: SessionDep,
                    principal: AdminDep) -> AuthorizationLetterPublic:
     """under review -> approved and published: complete (§I.1-I.11), authentic and published (§I.12)."""
-    return _letter_write(session, number, a6ops.approve_letter, authenticity_confirmed=body.authenticity_confirmed,
+    return _letter_write(session, number, letter_ops.approve_letter, authenticity_confirmed=body.authenticity_confirmed,
                          published_ref=body.published_ref, actor=_actor(principal))
 
 
 @router.post("/article6/letters/{number}/reject", tags=A6)
 def reject_letter(number: int, body: LetterRejection, session: SessionDep,
                   principal: AdminDep) -> AuthorizationLetterPublic:
-    return _letter_write(session, number, a6ops.reject_letter, reason=body.reason, actor=_actor(principal))
+    return _letter_write(session, number, letter_ops.reject_letter, reason=body.reason, actor=_actor(principal))
 
 
 @router.post("/article6/letters/{number}/amend", tags=A6)
 def amend_letter(number: int, body: LetterChange, session: SessionDep,
                  principal: AdminDep) -> AuthorizationLetterPublic:
     """The host country amended the authorization (§I.10.1)."""
-    return _letter_write(session, number, a6ops.amend_letter, content=body.content, note=body.note,
+    return _letter_write(session, number, letter_ops.amend_letter, content=body.content, note=body.note,
                          actor=_actor(principal))
 
 
@@ -432,7 +435,7 @@ def amend_letter(number: int, body: LetterChange, session: SessionDep,
 def reduce_scope(number: int, body: LetterChange, session: SessionDep,
                  principal: AdminDep) -> AuthorizationLetterPublic:
     """The host country reduced the scope (§I.10.2): the new content may only narrow it."""
-    return _letter_write(session, number, a6ops.reduce_letter_scope, content=body.content, note=body.note,
+    return _letter_write(session, number, letter_ops.reduce_letter_scope, content=body.content, note=body.note,
                          actor=_actor(principal))
 
 
@@ -440,7 +443,7 @@ def reduce_scope(number: int, body: LetterChange, session: SessionDep,
 def withdraw_letter(number: int, body: ProjectNote, session: SessionDep,
                     principal: AdminDep) -> AuthorizationLetterPublic:
     """The host country withdrew the authorization (§I.10.3); the project's authorization ends."""
-    return _letter_write(session, number, a6ops.withdraw_letter, note=body.note, actor=_actor(principal))
+    return _letter_write(session, number, letter_ops.withdraw_letter, note=body.note, actor=_actor(principal))
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,7 +462,7 @@ def _designation_public(session: Session, d: A6Designation) -> DesignationPublic
                              created_at=d.created_at)
 
 
-def _result_public(session: Session, r: a6ops.DesignationResult) -> DesignationResultPublic:
+def _result_public(session: Session, r: DesignationResult) -> DesignationResultPublic:
     return DesignationResultPublic(**_designation_public(session, r.designation).model_dump(),
                                    issued_blocks=r.issued_blocks, deposit_blocks=r.deposit_blocks,
                                    deducted_blocks=r.deducted_blocks, cancelled_blocks=r.cancelled_blocks)
@@ -470,10 +473,11 @@ def issue_article6(body: DesignationCreate, session: SessionDep, principal: Admi
     """Issue ICCs designated as Article 6.2 ICCs (§II.1) within §4.1 and the letter's scope; the
     adjustment deposit goes to the non-CA adjustment account. Each refusal names its rule."""
     with committing(session):
-        result = a6ops.issue_article6(session, project_id=body.project_id, vintage=body.vintage,
-                                      quantity=body.quantity, account_id=body.account_id,
-                                      monitoring_start=body.monitoring_start, monitoring_end=body.monitoring_end,
-                                      uses=body.uses, kind=body.kind, on=body.on, actor=_actor(principal))
+        result = designation_ops.issue_article6(session, project_id=body.project_id, vintage=body.vintage,
+                                                quantity=body.quantity, account_id=body.account_id,
+                                                monitoring_start=body.monitoring_start,
+                                                monitoring_end=body.monitoring_end, uses=body.uses, kind=body.kind,
+                                                on=body.on, actor=_actor(principal))
         return _result_public(session, result)
 
 
@@ -482,17 +486,17 @@ def convert(body: Article6ConversionCreate, session: SessionDep, principal: Admi
     """Convert standard ICCs to Article 6.2 ICCs (§I.12): originals cancelled, new serials issued.
     Credits in bridge custody cannot be converted."""
     with committing(session):
-        result = a6ops.convert_to_article6(session, project_id=body.project_id, account_id=body.account_id,
-                                           vintage=body.vintage, monitoring_start=body.monitoring_start,
-                                           monitoring_end=body.monitoring_end, quantity=body.quantity, on=body.on,
-                                           actor=_actor(principal))
+        result = designation_ops.convert_to_article6(session, project_id=body.project_id, account_id=body.account_id,
+                                                     vintage=body.vintage, monitoring_start=body.monitoring_start,
+                                                     monitoring_end=body.monitoring_end, quantity=body.quantity,
+                                                     on=body.on, actor=_actor(principal))
         return _result_public(session, result)
 
 
 @router.get("/article6/designations", tags=A6)
 def list_designations(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
                       limit: Limit = 50) -> Paged[DesignationPublic]:
-    total, rows = a6ops.list_designations(session, project_id=project_id, offset=offset, limit=limit)
+    total, rows = designation_ops.list_designations(session, project_id=project_id, offset=offset, limit=limit)
     return Paged[DesignationPublic](page=Page(offset=offset, limit=limit, total=total),
                                     items=[_designation_public(session, d) for d in rows])
 
@@ -503,7 +507,7 @@ def list_designations(session: SessionDep, project_id: Optional[int] = None, off
 
 
 def _ca_public(session: Session, project_id: int, vintage: int) -> CARecordPublic:
-    record = a6ops.ca_status(session, project_id, vintage)
+    record = adjustment_ops.ca_status(session, project_id, vintage)
     return CARecordPublic(project_id=project_id, project_number=record.project_number, vintage=vintage,
                           status=record.status.name, label=record.label,
                           evidence=[EvidencePublic(kind=e.kind.name, reference=e.reference, received_on=e.received_on)
@@ -515,7 +519,7 @@ def _ca_public(session: Session, project_id: int, vintage: int) -> CARecordPubli
 def list_ca(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
             limit: Limit = 50) -> Paged[CARecordPublic]:
     """CA status per project and vintage (§IV), public (§II.2)."""
-    total, rows = a6ops.list_ca_records(session, project_id=project_id, offset=offset, limit=limit)
+    total, rows = adjustment_ops.list_ca_records(session, project_id=project_id, offset=offset, limit=limit)
     return Paged[CARecordPublic](page=Page(offset=offset, limit=limit, total=total),
                                  items=[_ca_public(session, r.project_id, r.vintage) for r in rows])
 
@@ -530,7 +534,7 @@ def add_evidence(project_id: int, vintage: int, body: EvidenceIn, session: Sessi
                  ) -> CARecordPublic:
     """Attach evidence (e.g. of the intention to apply the CA) without changing the status."""
     with committing(session):
-        a6ops.add_ca_evidence(session, project_id, vintage, body.domain(), actor=_actor(principal))
+        adjustment_ops.add_ca_evidence(session, project_id, vintage, body.domain(), actor=_actor(principal))
         return _ca_public(session, project_id, vintage)
 
 
@@ -539,7 +543,7 @@ def confirm_applied(project_id: int, vintage: int, body: EvidenceIn, session: Se
                     ) -> CARecordPublic:
     """Confirm the CA applied, on evidence from the host country's reports (§IV)."""
     with committing(session):
-        a6ops.confirm_ca_applied(session, project_id, vintage, body.domain(), actor=_actor(principal))
+        adjustment_ops.confirm_ca_applied(session, project_id, vintage, body.domain(), actor=_actor(principal))
         return _ca_public(session, project_id, vintage)
 
 
@@ -548,9 +552,9 @@ def record_no_ca(project_id: int, vintage: int, body: NoCADecision, session: Ses
                  ) -> list[NonCAEventPublic]:
     """ICR determines that no CA was applied: No CA applied, and non-CA events by decision (§V)."""
     with committing(session):
-        events = a6ops.record_no_ca(session, project_id, vintage, reason=body.reason,
-                                    evidence=body.evidence.domain() if body.evidence else None,
-                                    suspend=body.suspend, actor=_actor(principal))
+        events = adjustment_ops.record_no_ca(session, project_id, vintage, reason=body.reason,
+                                             evidence=body.evidence.domain() if body.evidence else None,
+                                             suspend=body.suspend, actor=_actor(principal))
         return [_event_public(session, e) for e in events]
 
 
@@ -558,7 +562,7 @@ def record_no_ca(project_id: int, vintage: int, body: NoCADecision, session: Ses
 def retired_article6(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
                      limit: Limit = 50) -> Paged[RetiredArticle6Public]:
     """Retired Article 6.2 ICCs with their CA status: Pending CA, CA applied or No CA applied (§II.2)."""
-    total, rows = a6ops.retired_article6(session, project_id=project_id, offset=offset, limit=limit)
+    total, rows = report_ops.retired_article6(session, project_id=project_id, offset=offset, limit=limit)
     items = [RetiredArticle6Public(retirement_id=r.retirement.id, project_number=r.project_number,
                                    host_country=r.host_country, vintage=r.vintage, token_id=r.token_id,
                                    quantity=r.retirement.quantity, purpose=r.retirement.purpose,
@@ -582,21 +586,21 @@ def _event_public(session: Session, e: A6NonCAEvent) -> NonCAEventPublic:
     return NonCAEventPublic(id=e.id, project_id=e.project_id, vintage=e.vintage,
                             first_transfer_year=e.first_transfer_year, quantity=e.quantity, trigger=e.trigger.name,
                             detected_on=e.detected_on, status=e.status.value, notified_on=e.notified_on,
-                            steps=[_step_public(s) for s in a6ops.event_steps(session, e.id)])
+                            steps=[_step_public(s) for s in compensation_ops.event_steps(session, e.id)])
 
 
 @router.post("/article6/non-ca-events/detect", tags=A6)
 def detect_events(body: DetectRequest, session: SessionDep, principal: AdminDep) -> list[NonCAEventPublic]:
     """Apply the date rule: no credible evidence within 12 months after the 15 April deadline (§V)."""
     with committing(session):
-        events = a6ops.detect_non_ca_events(session, on=body.on, suspend=body.suspend, actor=_actor(principal))
+        events = adjustment_ops.detect_non_ca_events(session, on=body.on, suspend=body.suspend, actor=_actor(principal))
         return [_event_public(session, e) for e in events]
 
 
 @router.get("/article6/non-ca-events", tags=A6)
 def list_events(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
                 limit: Limit = 50) -> Paged[NonCAEventPublic]:
-    total, rows = a6ops.list_events(session, project_id=project_id, offset=offset, limit=limit)
+    total, rows = compensation_ops.list_events(session, project_id=project_id, offset=offset, limit=limit)
     return Paged[NonCAEventPublic](page=Page(offset=offset, limit=limit, total=total),
                                    items=[_event_public(session, e) for e in rows])
 
@@ -614,12 +618,14 @@ def compensate(event_id: int, body: CompensationRequest, session: SessionDep, pr
                ) -> NonCAEventPublic:
     """Compensate the event in the order of §V.b; each step is recorded."""
     with committing(session):
-        a6ops.compensate_non_ca_event(session, event_id, notified_on=body.notified_on, actor=_actor(principal),
-                                      proponent_account_id=body.proponent_account_id,
-                                      proponent_deposit=body.proponent_deposit,
-                                      replacement_purchase=body.replacement_purchase,
-                                      replacement_evidence=body.replacement_evidence,
-                                      additional_double_claim=body.additional_double_claim, holidays=body.holidays)
+        compensation_ops.compensate_non_ca_event(session, event_id, notified_on=body.notified_on,
+                                                 actor=_actor(principal),
+                                                 proponent_account_id=body.proponent_account_id,
+                                                 proponent_deposit=body.proponent_deposit,
+                                                 replacement_purchase=body.replacement_purchase,
+                                                 replacement_evidence=body.replacement_evidence,
+                                                 additional_double_claim=body.additional_double_claim,
+                                                 holidays=body.holidays)
         return _event_public(session, session.get(A6NonCAEvent, event_id))
 
 
@@ -627,8 +633,8 @@ def compensate(event_id: int, body: CompensationRequest, session: SessionDep, pr
 def complete_step(step_id: int, body: StepCompletion, session: SessionDep, principal: AdminDep) -> StepPublic:
     """Evidence that replacement credits were purchased and cancelled (§V.b step 4)."""
     with committing(session):
-        return _step_public(a6ops.complete_replacement(session, step_id, evidence=body.evidence,
-                                                       actor=_actor(principal)))
+        return _step_public(compensation_ops.complete_replacement(session, step_id, evidence=body.evidence,
+                                                                  actor=_actor(principal)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,11 +682,11 @@ def annual_report(year: int, session: SessionDep, format: ReportFormat = ReportF
     """Annual report for a calendar year (§III), computed from the registry's data."""
     if not 1000 <= year <= 9999:
         raise RuleViolation(f"{year} is not a four-digit year", field="year")
-    report = a6ops.annual_report_for(session, year)
+    report = report_ops.annual_report_for(session, year)
     if format is ReportFormat.csv:
-        return Response(a6.report_to_csv(report), media_type="text/csv",
+        return Response(a6_reports.report_to_csv(report), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="icr-article6-{year}.csv"'})
-    return Response(a6.report_to_json(report), media_type="application/json")
+    return Response(a6_reports.report_to_json(report), media_type="application/json")
 
 
 # --------------------------------------------------------------------------------------------

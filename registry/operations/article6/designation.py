@@ -1,0 +1,342 @@
+"""Designation at issuance (§4.1, §II.1) and conversion of standard ICCs (§I.12): the rules
+checked against the stored data, then Article 6.2 ICCs issued, the adjustment deposit
+included (§II.3.b).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Collection
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from registry.domain import serials as sr
+from registry.domain.article6 import designation as a6_designation
+from registry.domain.article6 import letters as a6_letters
+from registry.domain.article6.designation import Holding, IssuanceFacts, Location, ProjectFacts
+from registry.domain.article6.letters import AuthorizedUse, Letter, Period
+from registry.domain.article6.rules import R_CONVERTIBLE_HOLDING, R_WHOLE_TONNES, Article6Error, Refusal, Rule
+from registry.domain.classes import CAStatus, ClassKey
+from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
+from registry.errors import Conflict, RuleViolation
+from registry.operations import additionality as additionality_ops
+from registry.operations import credits as ops
+from registry.operations.article6.adjustments import _ensure_ca_record
+from registry.operations.article6.common import _a6project, _now, _refuse, violation
+from registry.operations.article6.compensation import _refresh_event, adjustment_account
+from registry.operations.article6.letters import get_letter
+from registry.operations.credits import get_row, serialization_of
+from registry.operations.ledger import append_entry
+from registry.tables.article6 import (
+    A6CARecord,
+    A6CompensationStep,
+    A6Designation,
+    A6HostCountry,
+    A6NonCAEvent,
+    A6Project,
+    DesignationKind,
+    StepStatus,
+)
+from registry.tables.core import (
+    Account,
+    CreditClass,
+    Issuance,
+    Project,
+    SerialBlock,
+    Serialization,
+    TokenizationRequest,
+)
+
+R_RISK_ASSESSMENT = Rule("risk-assessment", "§II.3.b",
+                         "the adjustment deposit percentage is set by ICR's risk assessment of the project")
+
+
+def _risk_refusals(a6row: A6Project) -> tuple[Refusal, ...]:
+    if a6row.risk_assessment.strip():
+        return ()
+    return (Refusal(R_RISK_ASSESSMENT, "no risk assessment sets the project's adjustment percentage",
+                    "project.risk_assessment"),)
+
+
+def _current_letter(session: Session, a6row: A6Project) -> Letter | None:
+    return None if a6row.letter_id is None else get_letter(session, a6row.letter_id)
+
+
+def _ex_ante_in_crediting_period(session: Session, project_id: int, letter: Letter | None) -> bool:
+    conditions = [Serialization.project_id == project_id, Issuance.kind == IssuanceKind.ex_ante]
+    if letter is not None:
+        period = letter.content.outcomes.crediting_period
+        conditions += [Serialization.vintage >= period.start.year, Serialization.vintage <= period.end.year]
+    return session.exec(select(func.count()).select_from(Issuance).join(
+        Serialization, Serialization.id == Issuance.serialization_id).where(*conditions)).one() > 0
+
+
+def project_facts(session: Session, project: Project, a6row: A6Project, letter: Letter | None) -> ProjectFacts:
+    """What §4.1 asks about the project, from the stored data."""
+    host = session.get(A6HostCountry, project.country)
+    return ProjectFacts(
+        project_number=project.project_number, host_country=project.country, status=a6row.status,
+        host_country_framework=bool(host and host.article6_framework),
+        methodology_approved=a6row.methodology_approved,
+        additionality_levels=additionality_ops.additionality_levels(session, project.id),
+        ex_ante_issued_in_crediting_period=_ex_ante_in_crediting_period(session, project.id, letter))
+
+
+def designated_so_far(session: Session, letter_id: int) -> int:
+    """Tonnes designated under a letter (issuances and conversions), for its cumulative cap."""
+    return int(session.exec(select(func.coalesce(func.sum(A6Designation.quantity), 0))
+                            .where(A6Designation.letter_id == letter_id)).one())
+
+
+def article6_class(session: Session, project: Project, vintage: int, letter: Letter) -> tuple[Serialization,
+                                                                                                     CreditClass]:
+    """The Article 6.2 serialization of a vintage and its credit class (token id with the letter
+    number), created on first designation with the letter's authorized uses."""
+    text = str(serialization_of(project, vintage, True))
+    serialization = session.exec(select(Serialization).where(Serialization.text == text)).first()
+    if serialization is None:
+        serialization = Serialization(project_id=project.id, vintage=vintage, article6=True, text=text)
+        session.add(serialization)
+        session.flush()
+        record = session.exec(select(A6CARecord).where(A6CARecord.project_id == project.id,
+                                                       A6CARecord.vintage == vintage)).first()
+        session.add(CreditClass(token_id=str(ClassKey(project.project_number, vintage, True, letter.number).token_id),
+                                serialization_id=serialization.id, letter_number=letter.number,
+                                authorized_uses=a6_letters.authorized_uses_mask(letter),
+                                ca_status=int(record.status if record else CAStatus.pending)))
+        session.flush()
+    credit_class = session.exec(select(CreditClass).where(CreditClass.serialization_id == serialization.id)).one()
+    if credit_class.letter_number != letter.number:
+        raise Conflict(f"vintage {vintage} of project {project.project_number} is designated under letter "
+                       f"{credit_class.letter_number}, not letter {letter.number}", field="vintage",
+                       rule="one-letter-per-article6-vintage")
+    return serialization, credit_class
+
+
+@dataclass(frozen=True)
+class DesignationResult:
+    designation: A6Designation
+    issued_blocks: list[str]  # the new Article 6.2 serials in the proponent's account
+    deposit_blocks: list[str]  # issued into the non-CA adjustment account
+    deducted_blocks: list[str]  # cancelled from the proponent's account for outstanding non-CA compensation
+    cancelled_blocks: list[str]  # the converted standard serials (conversion only)
+    token_id: str
+
+
+def _outstanding_deductions(session: Session, project_id: int) -> list[A6CompensationStep]:
+    return list(session.exec(
+        select(A6CompensationStep).join(A6NonCAEvent, A6NonCAEvent.id == A6CompensationStep.event_id)
+        .where(A6NonCAEvent.project_id == project_id, A6CompensationStep.status == StepStatus.outstanding)
+        .order_by(A6CompensationStep.id).with_for_update()).all())
+
+
+def _issued_text(session: Session, issuance: Issuance | None) -> list[str]:
+    if issuance is None:
+        return []
+    text = session.get(Serialization, issuance.serialization_id).text
+    return [str(sr.SerialBlock(sr.parse_serialization(text), sr.SerialRange(issuance.unit_first, issuance.unit_last)))]
+
+
+def _issue_article6_units(session: Session, *, project: Project, a6row: A6Project, letter: Letter, vintage: int,
+                          quantity: int, account: Account, kind: DesignationKind, period: Period, at: datetime,
+                          actor: str) -> DesignationResult:
+    """Issue ``quantity`` new Article 6.2 ICCs of a vintage (:func:`registry.operations.credits.issue_ex_post`):
+    the lowest ``deposit`` units into the non-CA adjustment account (§II.3.b), the rest into
+    ``account``, then cancel what outstanding non-CA compensation deducts (§V.b step 5)."""
+    serialization, credit_class = article6_class(session, project, vintage, letter)
+    split = a6_designation.adjustment_deposit(quantity, a6row.adjustment_percentage)
+    deductions = _outstanding_deductions(session, project.id)
+    deducted = min(split.to_proponent, sum(s.quantity - s.completed for s in deductions))
+    deposit_issuance = issuance = None
+    if split.deposit:
+        deposit_issuance = ops.issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.deposit,
+                                             account_id=adjustment_account(session).id, article6=True)
+    if split.to_proponent:
+        issuance = ops.issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.to_proponent,
+                                     account_id=account.id, article6=True)
+    designation = A6Designation(project_id=project.id, letter_id=letter.number, serialization_id=serialization.id,
+                                issuance_id=issuance.id if issuance else None,
+                                deposit_issuance_id=deposit_issuance.id if deposit_issuance else None,
+                                kind=kind, account_id=account.id, quantity=quantity, deposit=split.deposit,
+                                deducted=deducted, adjustment_percentage=a6row.adjustment_percentage,
+                                monitoring_start=period.start, monitoring_end=period.end, created_at=at)
+    session.add(designation)
+    session.flush()
+    deducted_blocks: list[str] = []
+    if deducted:
+        left, used = deducted, []
+        for step in deductions:
+            take = min(left, step.quantity - step.completed)
+            if take <= 0:
+                continue
+            step.completed += take
+            if step.completed == step.quantity:
+                step.status = StepStatus.done
+                step.completed_at = at
+            session.add(step)
+            used.append(step)
+            left -= take
+        _, moved = ops.cancel(session, account_id=account.id, serialization_id=serialization.id, quantity=deducted,
+                              reason=CancellationReason.non_ca_compensation,
+                              note=f"deducted from Article 6.2 designation {designation.id} for non-CA compensation "
+                                   "(seed 003 §V.b step 5)",
+                              reference=",".join(f"a6-compensation:{s.id}" for s in used))
+        deducted_blocks = [m.serial_block for m in moved]
+        for step in used:
+            _refresh_event(session, step.event_id, at)
+    _ensure_ca_record(session, project, vintage, credit_class, at, actor)
+    return DesignationResult(designation, _issued_text(session, issuance), _issued_text(session, deposit_issuance),
+                             deducted_blocks, [], credit_class.token_id)
+
+
+def _designation_context(session: Session, project_id: int):
+    project = get_row(session, Project, project_id, "project")
+    a6row = _a6project(session, project_id, lock=True)
+    letter = _current_letter(session, a6row)
+    return project, a6row, letter
+
+
+def _period(start: date, end: date) -> Period:
+    try:
+        return Period(start, end)
+    except ValueError as exc:
+        raise RuleViolation(str(exc), field="monitoring_end", rule="period-ordered") from exc
+
+
+def _designation_entry(session: Session, kind: str, result: DesignationResult, project: Project, vintage: int,
+                       actor: str) -> None:
+    d = result.designation
+    append_entry(session, kind, {
+        "designation_id": d.id, "issuance_id": d.issuance_id, "deposit_issuance_id": d.deposit_issuance_id,
+        "letter_number": d.letter_id, "project_number": project.project_number, "vintage": vintage,
+        "quantity": d.quantity, "deposit": d.deposit, "deducted": d.deducted,
+        "adjustment_percentage": d.adjustment_percentage, "account_id": d.account_id,
+        "monitoring_period": [str(d.monitoring_start), str(d.monitoring_end)], "token_id": result.token_id,
+        "issued_blocks": result.issued_blocks, "deposit_blocks": result.deposit_blocks,
+        "deducted_blocks": result.deducted_blocks, "cancelled_blocks": result.cancelled_blocks, "actor": actor})
+
+
+def issue_article6(session: Session, *, project_id: int, vintage: int, quantity: int, account_id: int,
+                   monitoring_start: date, monitoring_end: date, uses: Collection[AuthorizedUse] | None = None,
+                   kind: IssuanceKind = IssuanceKind.ex_post, on: date | None = None, actor: str,
+                   at: datetime | None = None) -> DesignationResult:
+    """Issue ``quantity`` ICCs of a vintage designated as Article 6.2 ICCs (§II.1).
+
+    Only when every §4.1 rule and the letter's scope allow it (each refusal names its rule):
+    project authorized and not suspended, letter approved, published and valid on ``on``,
+    host country framework, not level 2b, no ex-ante issuance in the crediting period,
+    approved methodology, vintage from 2021 and within the letter's vintages, monitoring
+    period within its crediting period, credit type, whole tonnes, cumulative cap, uses, and a
+    risk assessment setting the adjustment deposit (§II.3.b), which goes to the non-CA
+    adjustment account."""
+    at = _now(at)
+    on = on or at.date()
+    project, a6row, letter = _designation_context(session, project_id)
+    account = get_row(session, Account, account_id, "account")
+    period = _period(monitoring_start, monitoring_end)
+    facts = project_facts(session, project, a6row, letter)
+    issuance = IssuanceFacts(vintage=vintage, quantity=quantity, monitoring_period=period,
+                             credit_type=project.credit_type, ex_ante=IssuanceKind(kind) is IssuanceKind.ex_ante)
+    so_far = designated_so_far(session, letter.number) if letter else 0
+    _refuse(a6_designation.check_designation(letter, facts, issuance, designated_so_far=so_far, on=on,
+                                             uses=None if uses is None else frozenset(uses)) + _risk_refusals(a6row))
+    if account.type is not AccountType.holding:
+        raise RuleViolation(f"account {account_id} is not a holding account", field="account_id",
+                            rule="issue-into-holding-account")
+    result = _issue_article6_units(session, project=project, a6row=a6row, letter=letter, vintage=vintage,
+                                   quantity=quantity, account=account, kind=DesignationKind.issuance, period=period,
+                                   at=at, actor=actor)
+    _designation_entry(session, "article6.issuance", result, project, vintage, actor)
+    return result
+
+
+def _holdings(session: Session, project: Project, vintage: int, account_id: int,
+              period: Period) -> tuple[Serialization | None, list[Holding]]:
+    """The standard ICCs of a vintage in the account, and those it moved into bridge custody."""
+    text = str(serialization_of(project, vintage, False))
+    serialization = session.exec(select(Serialization).where(Serialization.text == text)).first()
+    if serialization is None:
+        return None, []
+    serialization = ops.lock_serialization(session, serialization.id)
+    in_account = session.exec(select(SerialBlock).where(
+        SerialBlock.serialization_id == serialization.id, SerialBlock.account_id == account_id,
+        SerialBlock.status.in_((CreditStatus.active, CreditStatus.inactive)))
+        .order_by(SerialBlock.unit_first)).all()
+    in_custody = session.exec(select(SerialBlock).join(
+        TokenizationRequest, TokenizationRequest.id == SerialBlock.tokenization_id).join(
+        Account, Account.id == SerialBlock.account_id).where(
+        SerialBlock.serialization_id == serialization.id, TokenizationRequest.account_id == account_id,
+        Account.type == AccountType.bridge_custody, SerialBlock.status == CreditStatus.active)).all()
+    vs = sr.parse_serialization(text)
+    holdings = [Holding(sr.SerialBlock(vs, sr.SerialRange(r.unit_first, r.unit_last)), Location.holding,
+                        r.status is CreditStatus.active, period) for r in in_account]
+    holdings += [Holding(sr.SerialBlock(vs, sr.SerialRange(r.unit_first, r.unit_last)), Location.bridge_custody,
+                         True, period) for r in in_custody]
+    return serialization, holdings
+
+
+def convert_to_article6(session: Session, *, project_id: int, account_id: int, vintage: int, monitoring_start: date,
+                        monitoring_end: date, quantity: int | None = None, on: date | None = None, actor: str,
+                        at: datetime | None = None) -> DesignationResult:
+    """Convert remaining eligible standard ICCs of a vintage held in ``account_id`` to Article
+    6.2 ICCs (§I.12): the originals are cancelled (reason: conversion to Article 6.2, lowest
+    serials first) and as many new Article 6.2 ICCs issued as at designation (deposit
+    included). Credits in bridge custody cannot be converted: tokens exist for them.
+    ``quantity`` None converts everything eligible within the letter's cap."""
+    at = _now(at)
+    on = on or at.date()
+    project, a6row, letter = _designation_context(session, project_id)
+    account = get_row(session, Account, account_id, "account")
+    if account.type is not AccountType.holding:
+        raise RuleViolation(f"account {account_id} is not a holding account", field="account_id",
+                            rule=R_CONVERTIBLE_HOLDING.id)
+    if quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1):
+        raise RuleViolation("quantity must be a positive whole number of tonnes", field="quantity",
+                            rule=R_WHOLE_TONNES.id)
+    period = _period(monitoring_start, monitoring_end)
+    facts = project_facts(session, project, a6row, letter)
+    if letter is None:
+        _refuse(a6_designation.check_designation(None, facts, IssuanceFacts(vintage, 1, period, project.credit_type),
+                                                 designated_so_far=0, on=on))
+    _refuse(_risk_refusals(a6row))
+    serialization, holdings = _holdings(session, project, vintage, account_id, period)
+    try:
+        plan = a6_designation.plan_conversion(letter, facts, holdings,
+                                              designated_so_far=designated_so_far(session, letter.number), on=on)
+    except Article6Error as exc:
+        raise violation(exc) from exc
+    wanted = plan.total if quantity is None else quantity
+    if plan.total == 0 or plan.total < wanted:
+        excluded = [r for _, refusals in plan.excluded for r in refusals]
+        if excluded:
+            _refuse(excluded)
+        raise RuleViolation(f"account {account_id} holds {plan.total} convertible standard ICCs of vintage {vintage}, "
+                            f"not {wanted}", field="quantity", rule="sufficient-active-credits")
+    result = _issue_article6_units(session, project=project, a6row=a6row, letter=letter, vintage=vintage,
+                                   quantity=wanted, account=account, kind=DesignationKind.conversion, period=period,
+                                   at=at, actor=actor)
+    # The plan converts active holding blocks in serial order: exactly the lowest serials cancel() takes.
+    _, moved = ops.cancel(session, account_id=account_id, serialization_id=serialization.id, quantity=wanted,
+                          reason=CancellationReason.conversion_article6,
+                          note=f"converted to Article 6.2 ICCs under letter {letter.number} (seed 003 §I.12)",
+                          reference=f"a6-designation:{result.designation.id}")
+    cancelled = [m.serial_block for m in moved]
+    result.designation.converted_from = json.dumps(cancelled)
+    session.add(result.designation)
+    session.flush()
+    result = DesignationResult(result.designation, result.issued_blocks, result.deposit_blocks,
+                               result.deducted_blocks, cancelled, result.token_id)
+    _designation_entry(session, "article6.conversion", result, project, vintage, actor)
+    return result
+
+
+def list_designations(session: Session, *, project_id: int | None = None, offset: int = 0,
+                      limit: int = 50) -> tuple[int, list[A6Designation]]:
+    conditions = [] if project_id is None else [A6Designation.project_id == project_id]
+    total = session.exec(select(func.count()).select_from(A6Designation).where(*conditions)).one()
+    rows = session.exec(select(A6Designation).where(*conditions).order_by(A6Designation.id)
+                        .offset(offset).limit(limit)).all()
+    return total, list(rows)
