@@ -15,7 +15,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bridge.merkle.tree import KECCAK_BACKEND, StandardMerkleTree  # noqa: E402
+from bridge.merkle.hashing import KECCAK_BACKEND  # noqa: E402
+from bridge.merkle.tree import StandardMerkleTree  # noqa: E402
 
 # (batchId, leafIndex, classId, recipient, amount, firstSerial, lastSerial)
 LEAF_ENCODING = ["uint256", "uint256", "uint256", "address", "uint256", "uint256", "uint256"]

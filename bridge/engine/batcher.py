@@ -23,7 +23,8 @@ from sqlmodel import Session, select
 from bridge.chain.client import Chain, Receipt
 from bridge.engine import faults
 from bridge.engine.locks import claim
-from bridge.merkle.tree import MultiProof, StandardMerkleTree
+from bridge.merkle.proofs import MultiProof
+from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import BatchStatus, Deployment, MintBatch, MintLeaf
 from registry.db import transaction
 from registry.domain.enums import CreditStatus, TokenizationStatus
