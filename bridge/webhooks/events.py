@@ -13,7 +13,8 @@ from typing import Any, Iterable
 from sqlmodel import Session, select
 
 from bridge.tables import MintLeaf
-from bridge.webhooks.outbox import EventKind, WebhookEvent, _iso, record_event
+from bridge.webhooks.outbox import _iso, record_event
+from bridge.webhooks.tables import EventKind, WebhookEvent
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus
 from registry.operations import hooks
 from registry.tables.core import (

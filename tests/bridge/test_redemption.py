@@ -144,7 +144,7 @@ def test_replaying_redemption_events_changes_nothing(world):
 
 
 def test_answers_reach_marketplaces_as_webhook_events(world):
-    from bridge.webhooks.outbox import WebhookEvent
+    from bridge.webhooks.tables import WebhookEvent
 
     finalized = world.request_redemption(world.holder, 15)
     rejected = world.request_redemption(world.holder, 5, "999999")

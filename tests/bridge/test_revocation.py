@@ -11,7 +11,7 @@ from bridge.engine import batcher
 from bridge.engine.cycle import run_cycle
 from bridge.engine.reconcile import reconcile
 from bridge.tables import BatchStatus, MintBatch, MintLeaf
-from bridge.webhooks.outbox import WebhookEvent
+from bridge.webhooks.tables import WebhookEvent
 from registry.db import transaction
 from registry.domain.enums import CreditStatus
 from registry.operations import credits as ops

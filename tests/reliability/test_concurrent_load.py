@@ -48,7 +48,7 @@ from bridge.engine.reconcile import conservation, reconcile
 from bridge.engine.sync import fetch_events
 from bridge.schema import create_schema
 from bridge.tables import MintLeaf, Redemption, RedemptionStatus
-from bridge.webhooks.outbox import EventKind, WebhookDelivery, WebhookEvent
+from bridge.webhooks.tables import EventKind, WebhookDelivery, WebhookEvent
 from registry.api.auth import create_api_key
 from registry.db import make_engine, transaction
 from registry.domain.enums import ApiKeyRole, CreditStatus
