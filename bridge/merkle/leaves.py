@@ -7,13 +7,7 @@ from typing import Any, Callable, Sequence
 import eth_abi
 from eth_abi import grammar as _abi_grammar
 
-from bridge.merkle.abi_values import (
-    _column_encoder,
-    _column_normalizer,
-    _columns,
-    _normalize,
-    _word_encoder,
-)
+from bridge.merkle.abi_values import _column_encoder, _column_normalizer, _columns, _normalize, _word_encoder
 from bridge.merkle.hashing import _double_hash_many, _hex, keccak
 
 __all__ = ["standard_leaf_hash"]

@@ -19,17 +19,16 @@ from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import AccountType, CreditStatus
 from registry.errors import NotFound, RuleViolation
-from registry.operations.credits import (
+from registry.operations.ledger import append_entry
+from registry.operations.preconditions import check, get_row
+from registry.operations.serial_blocks import (
     MovedBlock,
-    check,
     describe_blocks,
-    get_row,
     lock_serialization,
     locked_blocks,
     place,
     take_lowest_blocks,
 )
-from registry.operations.ledger import append_entry
 from registry.tables.core import (
     Account,
     CreditClass,

@@ -14,7 +14,8 @@ from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import CreditStatus
 from registry.errors import Conflict, RuleViolation
-from registry.operations.credits import (
+from registry.operations.ledger import append_entry
+from registry.operations.serial_blocks import (
     MovedBlock,
     coalesce,
     describe_blocks,
@@ -23,7 +24,6 @@ from registry.operations.credits import (
     place,
     take_lowest_blocks,
 )
-from registry.operations.ledger import append_entry
 from registry.tables.core import Account, SerialBlock, Serialization
 
 

@@ -54,9 +54,14 @@ from registry.domain.classes import CAStatus, ClassKey, Purpose
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.operations import additionality as additionality_ops
-from registry.operations import credits as ops
-from registry.operations.credits import get_row, open_system_account, serialization_of
+from registry.operations.accounts import open_system_account
+from registry.operations.cancellations import cancel
+from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import append_entry
+from registry.operations.preconditions import get_row
+from registry.operations.projects import serialization_of
+from registry.operations.serial_blocks import lock_serialization
+from registry.operations.transfers import transfer
 from registry.tables.article6 import (
     A6CAEvidence,
     A6CAHistory,
@@ -512,10 +517,10 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
     deducted = min(split.to_proponent, sum(s.quantity - s.completed for s in deductions))
     deposit_issuance = issuance = None
     if split.deposit:
-        deposit_issuance = ops.issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.deposit,
+        deposit_issuance = issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.deposit,
                                              account_id=adjustment_account(session).id, article6=True)
     if split.to_proponent:
-        issuance = ops.issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.to_proponent,
+        issuance = issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.to_proponent,
                                      account_id=account.id, article6=True)
     designation = A6Designation(project_id=project.id, letter_id=letter.number, serialization_id=serialization.id,
                                 issuance_id=issuance.id if issuance else None,
@@ -539,7 +544,7 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
             session.add(step)
             used.append(step)
             left -= take
-        _, moved = ops.cancel(session, account_id=account.id, serialization_id=serialization.id, quantity=deducted,
+        _, moved = cancel(session, account_id=account.id, serialization_id=serialization.id, quantity=deducted,
                               reason=CancellationReason.non_ca_compensation,
                               note=f"deducted from Article 6.2 designation {designation.id} for non-CA compensation "
                                    "(seed 003 §V.b step 5)",
@@ -620,7 +625,7 @@ def _holdings(session: Session, project: Project, vintage: int, account_id: int,
     serialization = session.exec(select(Serialization).where(Serialization.text == text)).first()
     if serialization is None:
         return None, []
-    serialization = ops.lock_serialization(session, serialization.id)
+    serialization = lock_serialization(session, serialization.id)
     in_account = session.exec(select(SerialBlock).where(
         SerialBlock.serialization_id == serialization.id, SerialBlock.account_id == account_id,
         SerialBlock.status.in_((CreditStatus.active, CreditStatus.inactive)))
@@ -679,7 +684,7 @@ def convert_to_article6(session: Session, *, project_id: int, account_id: int, v
                                    quantity=wanted, account=account, kind=DesignationKind.conversion, period=period,
                                    at=at, actor=actor)
     # The plan converts active holding blocks in serial order: exactly the lowest serials cancel() takes.
-    _, moved = ops.cancel(session, account_id=account_id, serialization_id=serialization.id, quantity=wanted,
+    _, moved = cancel(session, account_id=account_id, serialization_id=serialization.id, quantity=wanted,
                           reason=CancellationReason.conversion_article6,
                           note=f"converted to Article 6.2 ICCs under letter {letter.number} (seed 003 §I.12)",
                           reference=f"a6-designation:{result.designation.id}")
@@ -1089,7 +1094,7 @@ def _cancel_held(session: Session, held: list[_Held], quantity: int, *, note: st
             break
         take = min(left, h.quantity)
         if take:
-            _, moved = ops.cancel(session, account_id=h.account_id, serialization_id=h.serialization_id,
+            _, moved = cancel(session, account_id=h.account_id, serialization_id=h.serialization_id,
                                   quantity=take, reason=CancellationReason.non_ca_compensation, note=note,
                                   reference=reference)
             blocks += [m.serial_block for m in moved]
@@ -1194,7 +1199,7 @@ def compensate_non_ca_event(session: Session, event_id: int, *, notified_on: dat
             for h in deposit_from:  # deposited into the adjustment account, then cancelled there by ICR
                 take = min(left, h.quantity)
                 if take:
-                    ops.transfer(session, from_account_id=h.account_id, to_account_id=adjustment.id,
+                    transfer(session, from_account_id=h.account_id, to_account_id=adjustment.id,
                                  serialization_id=h.serialization_id, quantity=take)
                     deposited.append(_Held(adjustment.id, h.serialization_id, h.project_id, h.project_number, take))
                     left -= take

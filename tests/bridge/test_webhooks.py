@@ -33,8 +33,12 @@ from registry.api.auth import create_api_key
 from registry.db import transaction
 from registry.domain.enums import ApiKeyRole
 from registry.errors import RuleViolation
-from registry.operations import credits as ops
-from registry.tables.core import Organization, WalletLink, utcnow
+from registry.operations.accounts import create_organization, open_account
+from registry.operations.issuances import issue_ex_post
+from registry.operations.preconditions import get_row
+from registry.operations.projects import register_project
+from registry.operations.retirements import retire
+from registry.tables.core import Account, Organization, WalletLink, utcnow
 
 from .harness import make_world
 
@@ -115,7 +119,7 @@ def free_port() -> int:
 
 def _orgs(engine, *names):
     with transaction(engine) as s:
-        return [ops.create_organization(s, name).id for name in names]
+        return [create_organization(s, name).id for name in names]
 
 
 def _subscribe(engine, org_id, url, events, secret=SECRET):
@@ -131,7 +135,7 @@ def _deliveries(engine):
 def _holder_org(world) -> int:
     with Session(world.engine) as s:
         link = s.exec(select(WalletLink).where(WalletLink.address == world.holder.address)).one()
-        return ops.get_row(s, ops.Account, link.account_id, "account").organization_id
+        return get_row(s, Account, link.account_id, "account").organization_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,7 +254,7 @@ def _admin_and_org_keys(engine, org_id):
     with transaction(engine) as s:
         _, admin = create_api_key(s, name="registry admin", role=ApiKeyRole.administrator)
         _, own = create_api_key(s, name="marketplace", role=ApiKeyRole.organization, organization_id=org_id)
-        (other_org,) = [ops.create_organization(s, "Someone else").id]
+        (other_org,) = [create_organization(s, "Someone else").id]
         _, other = create_api_key(s, name="someone else", role=ApiKeyRole.organization, organization_id=other_org)
     return admin, own, other
 
@@ -447,11 +451,11 @@ def test_follow_mode_delivers_until_stopped(sqlite_engine):
 def _holding_of_ten(engine) -> tuple[int, int, int]:
     """An organization's holding account with 10 ICCs: (organization, account, serialization) ids."""
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Ferries")
-        account = ops.open_account(s, org.id, "holding")
-        project = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=10, account_id=account.id)
+        org = create_organization(s, "Ferries")
+        account = open_account(s, org.id, "holding")
+        project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=10, account_id=account.id)
         return org.id, account.id, issuance.serialization_id
 
 
@@ -461,8 +465,8 @@ def test_registry_retirement_event_belongs_to_the_retiring_account(sqlite_engine
 
     org_id, account_id, serialization_id = _holding_of_ten(sqlite_engine)
     with transaction(sqlite_engine) as s:
-        retirement, moved = ops.retire(s, account_id=account_id, serialization_id=serialization_id,
-                                       quantity=4, details=RetirementDetails())
+        retirement, moved = retire(s, account_id=account_id, serialization_id=serialization_id,
+                                   quantity=4, details=RetirementDetails())
         event = retirement_recorded(s, retirement, [m.serial_block for m in moved])
     assert event.organization_id == org_id
     data = json.loads(event.data)["retirement"]
@@ -504,8 +508,8 @@ def test_a_failing_registry_hook_rolls_the_retirement_back(sqlite_engine):
     hooks.on("retirement.recorded", broken)
     try:
         with pytest.raises(RuntimeError), transaction(sqlite_engine) as s:
-            ops.retire(s, account_id=account_id, serialization_id=serialization_id, quantity=4,
-                       details=RetirementDetails())
+            retire(s, account_id=account_id, serialization_id=serialization_id, quantity=4,
+                   details=RetirementDetails())
     finally:
         hooks.off("retirement.recorded", broken)
     with Session(sqlite_engine) as s:
@@ -521,16 +525,16 @@ def test_a_registry_retirement_reaches_webhooks_only_through_registered_listener
 
     (register_listeners if registered else unregister_listeners)()
     with transaction(sqlite_engine) as s:
-        org = ops.create_organization(s, "Registry Org")
-        account = ops.open_account(s, org.id, "a")
-        project = ops.register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        sid = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id
-                                ).serialization_id
+        org = create_organization(s, "Registry Org")
+        account = open_account(s, org.id, "a")
+        project = register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        sid = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id
+                            ).serialization_id
         org_id, account_id = org.id, account.id
     _subscribe(sqlite_engine, org_id, "http://127.0.0.1:9/hook", ["retirement.recorded"])
     with transaction(sqlite_engine) as s:
-        ops.retire(s, account_id=account_id, serialization_id=sid, quantity=30, details=RetirementDetails())
+        retire(s, account_id=account_id, serialization_id=sid, quantity=30, details=RetirementDetails())
     with Session(sqlite_engine) as s:
         events = s.exec(select(WebhookEvent).where(WebhookEvent.kind == "retirement.recorded")).all()
     assert len(events) == (1 if registered else 0)
