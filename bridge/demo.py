@@ -27,8 +27,12 @@ from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.classes import Purpose
 from registry.domain.wallets import sign_wallet_link
-from registry.operations import credits as ops
+from registry.operations import holdings
+from registry.operations.accounts import create_organization, link_wallet, open_account
+from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import verify_chain
+from registry.operations.projects import register_project
+from registry.operations.retirements import retirement_blocks
 from registry.tables.core import CreditClass, Retirement
 
 ISSUED = 1_000
@@ -65,9 +69,9 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
 
     step("registry: organization, account, project, ex-post issuance of 1,000 ICCs")
     with transaction(engine) as session:
-        org = ops.create_organization(session, "Nordic Removals hf.")
-        account = ops.open_account(session, org.id, "Nordic Removals main holding account")
-        project = ops.register_project(
+        org = create_organization(session, "Nordic Removals hf.")
+        account = open_account(session, org.id, "Nordic Removals main holding account")
+        project = register_project(
             session,
             project_number=78040,
             name="Demo direct air capture and storage project",
@@ -77,7 +81,7 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
             credit_type="R",
             methodology="ICR-DAC-CCS v1.0",
         )
-        issuance = ops.issue_ex_post(session, project_id=project.id, vintage=2023, quantity=ISSUED, account_id=account.id)
+        issuance = issue_ex_post(session, project_id=project.id, vintage=2023, quantity=ISSUED, account_id=account.id)
         credit_class = session.exec(
             select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)
         ).one()
@@ -86,7 +90,7 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
     now = int(time.time())
     address, signature = sign_wallet_link(wallets.holder.key, account.id, now)
     with transaction(engine) as session:
-        ops.link_wallet(session, account.id, address, now, signature, now)
+        link_wallet(session, account.id, address, now, signature, now)
 
     step("tokenize 400 ICCs: serials move to bridge custody")
     with transaction(engine) as session:
@@ -150,11 +154,11 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
 def summarize(engine: Engine, chain: Chain, wallet_labels: dict[str, str]) -> dict:
     """Registry balances, on-chain balances, retirements and the conservation check."""
     with Session(engine) as session:
-        balances = [b.__dict__ for b in ops.balances(session)]
+        balances = [b.__dict__ for b in holdings.balances(session)]
         classes = session.exec(select(CreditClass).order_by(CreditClass.id)).all()
         retirements = []
         for r in session.exec(select(Retirement).order_by(Retirement.id)):
-            blocks = ops.retirement_blocks(session, r.id)
+            blocks = retirement_blocks(session, r.id)
             retirements.append(
                 {
                     "retirement_id": r.id,

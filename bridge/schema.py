@@ -13,7 +13,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def metadata():
     import bridge.tables  # noqa: F401 - registers the bridge tables
-    import bridge.webhooks.outbox  # noqa: F401 - webhook subscriptions, outbox and delivery log
+    import bridge.webhooks.tables  # noqa: F401 - webhook subscriptions, outbox and delivery log
     import registry.tables.additionality  # noqa: F401 - additionality claims, reports, status history
     import registry.tables.article6  # noqa: F401 - Article 6.2 letters, designations, CA, non-CA events
     import registry.tables.core  # noqa: F401

@@ -282,7 +282,7 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
     from registry.domain import lifecycle as lc
     from registry.domain.classes import Purpose
     from registry.domain.enums import CreditStatus
-    from registry.operations import credits as ops
+    from registry.operations import retirements as retirements_ops
     from registry.tables.core import SerialBlock
 
     rng = random.Random(seed)
@@ -315,8 +315,8 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
         quantity = rng.randint(1, lowest - 1)
         started = time.perf_counter()
         with transaction(engine) as s:
-            _retirement, moved = ops.retire(s, account_id=account_id, serialization_id=serialization_id,
-                                            quantity=quantity, details=details)
+            _retirement, moved = retirements_ops.retire(s, account_id=account_id, serialization_id=serialization_id,
+                                                        quantity=quantity, details=details)
         latencies.append(time.perf_counter() - started)
         assert sum(m.quantity for m in moved) == quantity
     return latencies

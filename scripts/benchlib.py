@@ -232,7 +232,9 @@ def make_bench_world(engine, w3, issued: int, seed: str = "bench") -> BenchWorld
     from bridge.engine.deploy import BridgeKeys, deploy
     from registry.db import transaction
     from registry.domain.wallets import sign_wallet_link
-    from registry.operations import credits as ops
+    from registry.operations.accounts import create_organization, link_wallet, open_account
+    from registry.operations.issuances import issue_ex_post
+    from registry.operations.projects import register_project
     from registry.tables.core import CreditClass
 
     chain = Chain(w3)
@@ -242,16 +244,16 @@ def make_bench_world(engine, w3, issued: int, seed: str = "bench") -> BenchWorld
     chain.fund_from_dev_account(keys.admin.address, keys.registry_signer.address, keys.relayer.address, holder.address)
     deployment = deploy(engine, chain, keys)
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Benchmark Removals hf.")
-        account = ops.open_account(s, org.id, "Benchmark holding account")
-        project = ops.register_project(s, project_number=78040, name="Benchmark project", country="ISL",
-                                       dial_code="354", sector=14, credit_type="R", methodology="ICR-DAC-CCS v1.0")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=issued, account_id=account.id)
+        org = create_organization(s, "Benchmark Removals hf.")
+        account = open_account(s, org.id, "Benchmark holding account")
+        project = register_project(s, project_number=78040, name="Benchmark project", country="ISL",
+                                   dial_code="354", sector=14, credit_type="R", methodology="ICR-DAC-CCS v1.0")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=issued, account_id=account.id)
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     now = int(time.time())
     address, signature = sign_wallet_link(holder.key, account.id, now)
     with transaction(engine) as s:
-        ops.link_wallet(s, account.id, address, now, signature, now)
+        link_wallet(s, account.id, address, now, signature, now)
     return BenchWorld(engine, chain, keys, deployment, account.id, credit_class.id, int(credit_class.token_id), holder)
 
 

@@ -33,7 +33,7 @@ def deliver(
 ) -> None:
     """Send due webhook deliveries (ICR scheme: signedData + x-icr-signature-256), retrying
     failures with exponential backoff. Exactly one of --once and --follow."""
-    from bridge.webhooks.outbox import RetryPolicy, deliver_due, deliver_forever
+    from bridge.webhooks.worker import RetryPolicy, deliver_due, deliver_forever
 
     if once == follow:
         err.print("[red]--once/--follow: give exactly one of them[/]")
@@ -90,7 +90,7 @@ def delivery_log(
     """The newest deliveries with their status, attempts and last answer."""
     from sqlmodel import Session, select
 
-    from bridge.webhooks.outbox import WebhookDelivery, WebhookEvent
+    from bridge.webhooks.tables import WebhookDelivery, WebhookEvent
 
     engine = open_registry(db)
     with Session(engine) as session:

@@ -12,7 +12,7 @@ from bridge.deployments import deployment_on
 from bridge.tables import Deployment
 from registry.db import transaction
 from registry.domain.enums import AccountType
-from registry.operations import credits as ops
+from registry.operations.accounts import open_system_account
 from registry.operations.ledger import append_entry
 
 DEFAULT_METADATA_URI = "http://127.0.0.1:8000/metadata/{id}.json"
@@ -42,7 +42,7 @@ def deploy(engine: Engine, chain: Chain, keys: BridgeKeys, metadata_uri: str = D
         pauser=keys.admin.address, bridge_operator=keys.relayer.address,
     )
     with transaction(engine) as session:
-        custody = ops.open_system_account(session, AccountType.bridge_custody, f"Bridge custody (chain {chain.chain_id})")
+        custody = open_system_account(session, AccountType.bridge_custody, f"Bridge custody (chain {chain.chain_id})")
         deployment = Deployment(
             chain_id=chain.chain_id,
             address=chain.address,

@@ -13,7 +13,8 @@ from typing import Any, Iterable
 from sqlmodel import Session, select
 
 from bridge.tables import MintLeaf
-from bridge.webhooks.outbox import EventKind, WebhookEvent, _iso, record_event
+from bridge.webhooks.outbox import _iso, record_event
+from bridge.webhooks.tables import EventKind, WebhookEvent
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus
 from registry.operations import hooks
 from registry.tables.core import (
@@ -147,7 +148,7 @@ def retirement_reverted(session: Session, retirement: Retirement, serial_blocks:
 def bridged_retirement_blocks(session: Session, origin) -> list[str]:
     """Serial blocks of the bridged retirement with this chain origin (read before undoing it)."""
     from registry.bridged import custody
-    from registry.operations.credits import retirement_blocks
+    from registry.operations.retirements import retirement_blocks
 
     retirement = custody.find_bridged_retirement(session, origin)
     return [] if retirement is None else [m.serial_block for m in retirement_blocks(session, retirement.id)]

@@ -15,8 +15,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bridge.webhooks import outbox as wh
-from bridge.webhooks.outbox import DeliveryStatus, EventKind, WebhookDelivery, WebhookEvent, WebhookSubscription
+from bridge.webhooks import outbox, subscriptions
+from bridge.webhooks.tables import (
+    EVENT_DESCRIPTIONS,
+    DeliveryStatus,
+    EventKind,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 from registry.api.auth import PrincipalDep, authorize_organization
 from registry.api.deps import PROBLEM_JSON, SessionDep, committing
 from registry.api.routes.registry import Page, Problem
@@ -128,18 +135,18 @@ def delivery_public(session: Session, d: WebhookDelivery) -> WebhookDeliveryPubl
         next_attempt_at=d.next_attempt_at if d.status is DeliveryStatus.pending else None,
         last_status_code=d.last_status_code, last_error=d.last_error, delivered_at=d.delivered_at,
         redelivery_of=original.delivery_id if original else None, created_at=d.created_at,
-        log=[WebhookAttemptPublic.model_validate(a, from_attributes=True) for a in wh.attempts_of(session, d)],
+        log=[WebhookAttemptPublic.model_validate(a, from_attributes=True) for a in outbox.attempts_of(session, d)],
     )
 
 
 def _own_subscription(session: Session, principal: Principal, subscription_id: int) -> WebhookSubscription:
-    subscription = wh.get_subscription(session, subscription_id)
+    subscription = subscriptions.get_subscription(session, subscription_id)
     authorize_organization(principal, subscription.organization_id, field="subscription_id")
     return subscription
 
 
 def _own_delivery(session: Session, principal: Principal, delivery_id: str) -> WebhookDelivery:
-    delivery = wh.get_delivery(session, delivery_id)
+    delivery = outbox.get_delivery(session, delivery_id)
     subscription = session.get(WebhookSubscription, delivery.subscription_id)
     authorize_organization(principal, subscription.organization_id, field="delivery_id")
     return delivery
@@ -148,7 +155,7 @@ def _own_delivery(session: Session, principal: Principal, delivery_id: str) -> W
 @router.get("/webhooks/events")
 def list_event_kinds() -> list[EventKindPublic]:
     """The event kinds a subscription can name."""
-    return [EventKindPublic(kind=k, description=wh.EVENT_DESCRIPTIONS[k]) for k in EventKind]
+    return [EventKindPublic(kind=k, description=EVENT_DESCRIPTIONS[k]) for k in EventKind]
 
 
 @router.post("/organizations/{organization_id}/webhooks", status_code=201, responses=problems(*AUTH, 404, 422))
@@ -158,7 +165,7 @@ def create_subscription(organization_id: int, body: WebhookSubscriptionCreate, s
     secret; it is not shown again (rotate it with PATCH)."""
     authorize_organization(principal, organization_id)
     with committing(session):
-        s = wh.create_subscription(session, organization_id, body.url, [k.value for k in body.events],
+        s = subscriptions.create_subscription(session, organization_id, body.url, [k.value for k in body.events],
                                    secret=body.secret, description=body.description)
     return _with_secret(s, show=True)
 
@@ -187,7 +194,7 @@ def update_subscription(subscription_id: int, body: WebhookSubscriptionUpdate, s
     (the new one is in the response, once)."""
     _own_subscription(session, principal, subscription_id)
     with committing(session):
-        s = wh.update_subscription(
+        s = subscriptions.update_subscription(
             session, subscription_id, url=body.url,
             events=[k.value for k in body.events] if body.events is not None else None,
             active=body.active, description=body.description, rotate_secret=body.rotate_secret,
@@ -201,7 +208,7 @@ def deactivate_subscription(subscription_id: int, session: SessionDep, principal
     """Deactivate a subscription: no new deliveries, pending ones fail; its delivery log is kept."""
     _own_subscription(session, principal, subscription_id)
     with committing(session):
-        wh.update_subscription(session, subscription_id, active=False)
+        subscriptions.update_subscription(session, subscription_id, active=False)
     return Response(status_code=204)
 
 
@@ -239,5 +246,5 @@ def redeliver(delivery_id: str, session: SessionDep, principal: PrincipalDep) ->
     still pending (409) or when the subscription is deactivated (422)."""
     _own_delivery(session, principal, delivery_id)
     with committing(session):
-        d = wh.redeliver(session, delivery_id)
+        d = outbox.redeliver(session, delivery_id)
     return delivery_public(session, d)

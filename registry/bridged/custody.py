@@ -20,17 +20,16 @@ from registry.domain.enums import AccountType, CreditStatus
 from registry.errors import RuleViolation
 from registry.operations import hooks
 from registry.operations.classes import class_for_token
-from registry.operations.credits import (
+from registry.operations.ledger import append_entry
+from registry.operations.preconditions import check, get_row
+from registry.operations.serial_blocks import (
     MovedBlock,
-    check,
     describe_blocks,
-    get_row,
     lock_serialization,
     locked_blocks,
     place,
     take_lowest_blocks,
 )
-from registry.operations.ledger import append_entry
 from registry.tables.core import (
     Account,
     CreditClass,
@@ -184,7 +183,7 @@ def retire_from_custody(
     ``created=False``. The tokens are already burned, so the record keeps what the chain says
     (the contract checked the purpose against the class): empty or zero details are stored as
     not given. A new retirement emits the ``retirement.recorded`` registry hook, as
-    :func:`registry.operations.credits.retire` does.
+    :func:`registry.operations.retirements.retire` does.
     """
     origin, token_id, quantity, d = retirement.origin, retirement.token_id, retirement.quantity, retirement.details
     existing = find_bridged_retirement(session, origin)

@@ -15,7 +15,8 @@ from registry.domain.blocks import move_record
 from registry.domain.enums import CreditStatus
 from registry.errors import Conflict, RuleViolation
 from registry.operations.classes import class_for_token
-from registry.operations.credits import (
+from registry.operations.ledger import append_entry
+from registry.operations.serial_blocks import (
     MovedBlock,
     coalesce,
     describe_blocks,
@@ -24,7 +25,6 @@ from registry.operations.credits import (
     place,
     take_lowest_blocks,
 )
-from registry.operations.ledger import append_entry
 from registry.tables.core import Account, SerialBlock, Serialization
 
 

@@ -22,8 +22,8 @@ from registry.bridged.redemption import carve_into_custody
 from registry.domain.blocks import move_record
 from registry.domain.enums import CreditStatus
 from registry.errors import Conflict
-from registry.operations.credits import coalesce, describe_blocks, lock_serialization, place
 from registry.operations.ledger import append_entry
+from registry.operations.serial_blocks import coalesce, describe_blocks, lock_serialization, place
 from registry.tables.core import CreditClass, SerialBlock, TokenizationRequest
 
 

@@ -23,8 +23,8 @@ from sqlmodel import Session, select
 from registry.domain import additionality as ad
 from registry.domain.additionality import AdditionalityError, Level, Level3Method, LevelStatus
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.operations.credits import get_row
 from registry.operations.ledger import append_entry
+from registry.operations.preconditions import get_row
 from registry.tables.additionality import (
     AdditionalityClaim,
     AdditionalityProfile,

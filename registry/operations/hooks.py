@@ -10,7 +10,7 @@ operation and what its listeners wrote land together or not at all.
 Kinds emitted:
 
 - ``retirement.recorded`` (``retirement``: the :class:`~registry.tables.core.Retirement`,
-  ``serial_blocks``: the retired serial blocks as text) by :func:`registry.operations.credits.retire`
+  ``serial_blocks``: the retired serial blocks as text) by :func:`registry.operations.retirements.retire`
   and, for an on-chain retirement the sync records, :func:`registry.bridged.custody.retire_from_custody`.
 """
 

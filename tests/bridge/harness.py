@@ -20,7 +20,10 @@ from bridge.tables import Deployment, MintLeaf, Redemption
 from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.wallets import sign_wallet_link
-from registry.operations import credits as ops
+from registry.operations.accounts import create_organization, link_wallet, open_account
+from registry.operations.issuances import issue_ex_post
+from registry.operations.projects import register_project
+from registry.operations.retirements import retirement_blocks
 from registry.tables.core import CreditClass, Retirement, SerialBlock
 
 
@@ -74,7 +77,7 @@ class World:
                 for b in s.exec(select(SerialBlock))
             )
             retirements = sorted(
-                (r.quantity, r.beneficiary_name, tuple(m.serial_block for m in ops.retirement_blocks(s, r.id)))
+                (r.quantity, r.beneficiary_name, tuple(m.serial_block for m in retirement_blocks(s, r.id)))
                 for r in s.exec(select(Retirement))
             )
             leaves = sorted((l.batch_id, l.leaf_index, l.unit_first, l.unit_last, l.minted)
@@ -106,16 +109,16 @@ def make_world(engine, w3, seed: str = "world", issued: int = 1_000) -> World:
                                 holder.address, *(o.address for o in others))
     deployment = deploy(engine, chain, keys)
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Org")
-        account = ops.open_account(s, org.id, "holding")
-        project = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=issued, account_id=account.id)
+        org = create_organization(s, "Org")
+        account = open_account(s, org.id, "holding")
+        project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=issued, account_id=account.id)
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     now = int(time.time())
     address, signature = sign_wallet_link(holder.key, account.id, now)
     with transaction(engine) as s:
-        ops.link_wallet(s, account.id, address, now, signature, now)
+        link_wallet(s, account.id, address, now, signature, now)
     return World(engine, chain, keys, deployment, account.id, credit_class.id, int(credit_class.token_id), holder, others)
 
 

@@ -5,7 +5,8 @@ from fastapi.testclient import TestClient
 
 from bridge.app import create_app
 from bridge.demo import run_demo
-from bridge.merkle.tree import StandardMerkleTree, verify_proof
+from bridge.merkle.proofs import verify_proof
+from bridge.merkle.tree import StandardMerkleTree
 
 
 @pytest.fixture(scope="module")

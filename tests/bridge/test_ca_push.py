@@ -21,7 +21,7 @@ from registry.db import transaction
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.classes import CAStatus, Purpose
 from registry.domain.wallets import sign_wallet_link
-from registry.operations import credits as ops
+from registry.operations.accounts import link_wallet
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.tables.article6 import A6CAHistory
 from registry.tables.core import CreditClass, Retirement
@@ -53,7 +53,7 @@ def test_ca_decisions_are_pushed_on_chain_with_their_evidence(sqlite_engine, cha
     now = int(time.time())
     address, signature = sign_wallet_link(holder.key, world.account, now)
     with transaction(sqlite_engine) as s:
-        ops.link_wallet(s, world.account, address, now, signature, now)
+        link_wallet(s, world.account, address, now, signature, now)
         credit_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
         custody.request_tokenization(s, account_id=world.account, wallet=holder.address, class_id=credit_class.id,
                                      quantity=200, custody_account_id=deployment.custody_account_id)

@@ -1,4 +1,4 @@
-"""Tests for bridge.merkle.tree: OZ StandardMerkleTree / MerkleProof compatibility."""
+"""Tests for bridge.merkle: OZ StandardMerkleTree / MerkleProof compatibility."""
 
 from __future__ import annotations
 
@@ -15,16 +15,10 @@ from eth_hash.auto import keccak as ref_keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.merkle.tree import (
-    MultiProof,
-    StandardMerkleTree,
-    hash_pair,
-    process_multi_proof,
-    process_proof,
-    standard_leaf_hash,
-    verify_multi_proof,
-    verify_proof,
-)
+from bridge.merkle.hashing import hash_pair
+from bridge.merkle.leaves import standard_leaf_hash
+from bridge.merkle.proofs import MultiProof, process_multi_proof, process_proof, verify_multi_proof, verify_proof
+from bridge.merkle.tree import StandardMerkleTree
 
 REPO = Path(__file__).resolve().parents[2]
 OZ_SCRIPT = Path(__file__).with_name("merkle_oz_check.mjs")

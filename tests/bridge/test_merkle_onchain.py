@@ -8,7 +8,8 @@ from eth_account import Account
 from bridge.chain.client import Chain, ChainRevert
 from bridge.chain.token import LEAF_ENCODING, Leaf, class_info, mint_leaves_arguments
 from bridge.engine.batcher import minted_on_chain, sign_commit
-from bridge.merkle.tree import MultiProof, StandardMerkleTree, verify_multi_proof
+from bridge.merkle.proofs import MultiProof, verify_multi_proof
+from bridge.merkle.tree import StandardMerkleTree
 from registry.domain.classes import ClassKey
 
 KEY = ClassKey(project_number=78040, vintage=2023)
@@ -43,7 +44,7 @@ def _mint_args(tree, indices, proof=None, flags=None) -> tuple:
 
 def test_packed_multiproof_verifier_agrees_with_openzeppelins_on_random_trees(deployed):
     """The contract's own multiproof loop (packed flags) against OpenZeppelin's algorithm in
-    Python (bridge.merkle.tree.verify_multi_proof, checked against the npm library elsewhere): every
+    Python (bridge.merkle.proofs.verify_multi_proof, checked against the npm library elsewhere): every
     valid contiguous range mints, and every single-bit change to a flag or a proof hash that
     the OpenZeppelin algorithm rejects is rejected, without minting anything."""
     chain, signer, relayer, holders = deployed

@@ -23,7 +23,9 @@ from bridge.settings import BridgeSettings
 from registry.bridged import custody
 from registry.db import make_engine, transaction
 from registry.domain.wallets import sign_wallet_link
-from registry.operations import credits as ops
+from registry.operations.accounts import create_organization, link_wallet, open_account
+from registry.operations.issuances import issue_ex_post
+from registry.operations.projects import register_project
 from registry.tables.core import CreditClass
 
 from .harness import make_world, seeded
@@ -59,16 +61,16 @@ def _registry_with_custody(env: dict, holder, quantity: int):
     """What the registry's API would do: an account holder links a wallet and asks for tokens."""
     engine = make_engine(env["ICR_DATABASE_URL"])
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Marketplace Ltd")
-        account = ops.open_account(s, org.id, "holding")
-        project = ops.register_project(s, project_number=78040, name="Geothermal", country="ISL", dial_code="354",
-                                       sector=14, credit_type="R", methodology="ICR-M-01")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id)
+        org = create_organization(s, "Marketplace Ltd")
+        account = open_account(s, org.id, "holding")
+        project = register_project(s, project_number=78040, name="Geothermal", country="ISL", dial_code="354",
+                                   sector=14, credit_type="R", methodology="ICR-M-01")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id)
         class_id = s.exec(select(CreditClass.id).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     now = int(time.time())
     address, signature = sign_wallet_link(holder.key, account.id, now)
     with transaction(engine) as s:
-        ops.link_wallet(s, account.id, address, now, signature, now)
+        link_wallet(s, account.id, address, now, signature, now)
     return engine, account.id, class_id
 
 

@@ -261,16 +261,19 @@ def test_openapi_documents_models_and_problem_errors_on_every_route(client):
 def test_certificate_of_a_registry_retirement_has_no_chain_part(sqlite_engine):
     from registry.domain.classes import Purpose
     from registry.domain.lifecycle import RetirementDetails
-    from registry.operations import credits as ops
+    from registry.operations.accounts import create_organization, open_account
+    from registry.operations.issuances import issue_ex_post
+    from registry.operations.projects import register_project
+    from registry.operations.retirements import retire
 
     with transaction(sqlite_engine) as s:
-        org = ops.create_organization(s, "Harbour Ferries ehf.")
-        account = ops.open_account(s, org.id, "holding")
-        project = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id)
-        retirement, _ = ops.retire(s, account_id=account.id, serialization_id=issuance.serialization_id, quantity=7,
-                                   details=RetirementDetails(purpose=Purpose.voluntary, comment="2023 ferries"))
+        org = create_organization(s, "Harbour Ferries ehf.")
+        account = open_account(s, org.id, "holding")
+        project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id)
+        retirement, _ = retire(s, account_id=account.id, serialization_id=issuance.serialization_id, quantity=7,
+                               details=RetirementDetails(purpose=Purpose.voluntary, comment="2023 ferries"))
     with TestClient(create_app(sqlite_engine)) as c:
         cert = c.get(f"/certificates/{retirement.id}.json").json()
         page = c.get(f"/certificates/{retirement.id}")

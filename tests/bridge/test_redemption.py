@@ -13,9 +13,11 @@ from bridge.engine.sync import rewind_cursor, sync_once
 from bridge.tables import Redemption, RedemptionStatus
 from registry.db import transaction
 from registry.domain.enums import AccountType, CreditStatus
-from registry.operations import credits as ops
+from registry.operations.accounts import open_system_account
+from registry.operations.holdings import balances
 from registry.operations.ledger import verify_chain
-from registry.tables.core import SerialBlock
+from registry.operations.preconditions import get_row
+from registry.tables.core import Account, SerialBlock
 
 from .harness import make_world
 
@@ -70,7 +72,7 @@ def test_valid_account_gets_the_lowest_custody_serials_and_the_escrow_is_burned(
         assert verify_chain(s).ok
     # the redeemed serials are ordinary active credits again: they can be retired in the registry
     with Session(world.engine) as s:
-        holding = ops.balances(s, account_ids=[world.account_id])
+        holding = balances(s, account_ids=[world.account_id])
     assert sum(b.quantity for b in holding if b.status == CreditStatus.active.value) == 800
 
 
@@ -96,7 +98,7 @@ def test_invalid_account_is_rejected_and_the_tokens_go_back(world, reference, re
 
 def test_buffer_account_is_no_destination(world):
     with transaction(world.engine) as s:
-        buffer = ops.open_system_account(s, AccountType.buffer, "Buffer pool")
+        buffer = open_system_account(s, AccountType.buffer, "Buffer pool")
     redemption_id = world.request_redemption(world.holder, 10, f"ICR-ACCOUNT-{buffer.id}")
     run_cycle(world.engine, world.chain, world.keys)
     assert "buffer account" in _row(world, redemption_id).decision_reason
@@ -144,7 +146,7 @@ def test_replaying_redemption_events_changes_nothing(world):
 
 
 def test_answers_reach_marketplaces_as_webhook_events(world):
-    from bridge.webhooks.outbox import WebhookEvent
+    from bridge.webhooks.tables import WebhookEvent
 
     finalized = world.request_redemption(world.holder, 15)
     rejected = world.request_redemption(world.holder, 5, "999999")
@@ -152,7 +154,7 @@ def test_answers_reach_marketplaces_as_webhook_events(world):
     run_cycle(world.engine, world.chain, world.keys)
     with Session(world.engine) as s:
         rows = {e.kind: e for e in s.exec(select(WebhookEvent).where(WebhookEvent.kind.like("redemption.%")))}
-        org = ops.get_row(s, ops.Account, world.account_id, "account").organization_id
+        org = get_row(s, Account, world.account_id, "account").organization_id
     assert set(rows) == {"redemption.finalized", "redemption.rejected"}
     done = json.loads(rows["redemption.finalized"].data)["redemption"]
     assert (done["id"], done["amount"], done["accountId"]) == (finalized, 15, world.account_id)

@@ -12,7 +12,7 @@ from bridge.chain.client import eth_tester_web3
 from bridge.chain.retire_signature import RetireRequest, sign_retirement
 from bridge.chain.token import RetirementData, encode_retirement_data
 from bridge.engine.cycle import run_cycle
-from bridge.webhooks.outbox import WebhookEvent
+from bridge.webhooks.tables import WebhookEvent
 from registry.api.auth import create_api_key
 from registry.db import transaction
 from registry.domain.classes import Purpose

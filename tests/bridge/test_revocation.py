@@ -11,12 +11,13 @@ from bridge.engine import batcher
 from bridge.engine.cycle import run_cycle
 from bridge.engine.reconcile import reconcile
 from bridge.tables import BatchStatus, MintBatch, MintLeaf
-from bridge.webhooks.outbox import WebhookEvent
+from bridge.webhooks.tables import WebhookEvent
 from registry.db import transaction
 from registry.domain.enums import CreditStatus
-from registry.operations import credits as ops
+from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import verify_balances, verify_chain
-from registry.tables.core import SerialBlock, TokenizationRequest
+from registry.operations.preconditions import get_row
+from registry.tables.core import CreditClass, SerialBlock, Serialization, TokenizationRequest
 
 from .harness import make_world
 from .test_anvil import rpc
@@ -33,10 +34,10 @@ def _revoked_world(engine, w3, seed):
     committed batch; B's first leaf is claimed, then the admin revokes the batch."""
     world = make_world(engine, w3, seed=seed)
     with transaction(engine) as s:
-        project_id = ops.get_row(s, ops.Serialization, ops.get_row(s, ops.CreditClass, world.class_id, "class")
-                                 .serialization_id, "serialization").project_id
-        ops.issue_ex_post(s, project_id=project_id, vintage=2023, quantity=100, account_id=world.account_id,
-                          first_unit=2001)  # a second, separate block: 2001-2100
+        project_id = get_row(s, Serialization, get_row(s, CreditClass, world.class_id, "class")
+                             .serialization_id, "serialization").project_id
+        issue_ex_post(s, project_id=project_id, vintage=2023, quantity=100, account_id=world.account_id,
+                      first_unit=2001)  # a second, separate block: 2001-2100
     a = world.tokenize(100)  # 1-100
     b = world.tokenize(950)  # 101-1000 and 2001-2050
     with transaction(engine) as s:

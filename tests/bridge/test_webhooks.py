@@ -24,14 +24,21 @@ from bridge.cli.main import app as cli
 from bridge.engine.cycle import run_cycle
 from bridge.engine.undoers import undo_retired
 from bridge.tables import ChainEvent, Deployment
-from bridge.webhooks import outbox as wh
-from bridge.webhooks.outbox import DeliveryStatus, RetryPolicy, WebhookAttempt, WebhookDelivery, WebhookEvent
+from bridge.webhooks.outbox import record_event, redeliver
+from bridge.webhooks.signing import signature, signed_data, verify_signature
+from bridge.webhooks.subscriptions import create_subscription, update_subscription
+from bridge.webhooks.tables import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEvent
+from bridge.webhooks.worker import RetryPolicy, _claim_due, deliver_due, deliver_forever
 from registry.api.auth import create_api_key
 from registry.db import transaction
 from registry.domain.enums import ApiKeyRole
 from registry.errors import RuleViolation
-from registry.operations import credits as ops
-from registry.tables.core import Organization, WalletLink, utcnow
+from registry.operations.accounts import create_organization, open_account
+from registry.operations.issuances import issue_ex_post
+from registry.operations.preconditions import get_row
+from registry.operations.projects import register_project
+from registry.operations.retirements import retire
+from registry.tables.core import Account, Organization, WalletLink, utcnow
 
 from .harness import make_world
 
@@ -112,12 +119,12 @@ def free_port() -> int:
 
 def _orgs(engine, *names):
     with transaction(engine) as s:
-        return [ops.create_organization(s, name).id for name in names]
+        return [create_organization(s, name).id for name in names]
 
 
 def _subscribe(engine, org_id, url, events, secret=SECRET):
     with transaction(engine) as s:
-        return wh.create_subscription(s, org_id, url, events, secret=secret).id
+        return create_subscription(s, org_id, url, events, secret=secret).id
 
 
 def _deliveries(engine):
@@ -128,7 +135,7 @@ def _deliveries(engine):
 def _holder_org(world) -> int:
     with Session(world.engine) as s:
         link = s.exec(select(WalletLink).where(WalletLink.address == world.holder.address)).one()
-        return ops.get_row(s, ops.Account, link.account_id, "account").organization_id
+        return get_row(s, Account, link.account_id, "account").organization_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,13 +145,13 @@ def _holder_org(world) -> int:
 
 def test_signing_follows_icr_scheme():
     document = {"event": "retirement.recorded", "id": "e1", "data": {"beneficiary": "Ísafjörður ehf."}}
-    signed = wh.signed_data(document)
+    signed = signed_data(document)
     assert json.loads(base64.b64decode(signed)) == document  # base64 of the UTF-8 JSON
-    header = wh.signature(SECRET, signed)
+    header = signature(SECRET, signed)
     assert header == "sha256=" + hmac.new(SECRET.encode(), signed.encode(), hashlib.sha256).hexdigest()
-    assert wh.verify_signature(SECRET, signed, header)
-    assert not wh.verify_signature("another-secret-0123456789", signed, header)
-    assert not wh.verify_signature(SECRET, signed, None)
+    assert verify_signature(SECRET, signed, header)
+    assert not verify_signature("another-secret-0123456789", signed, header)
+    assert not verify_signature(SECRET, signed, None)
 
 
 def test_record_event_fans_out_inside_the_callers_transaction(engine):
@@ -153,25 +160,25 @@ def test_record_event_fans_out_inside_the_callers_transaction(engine):
     sub_b = _subscribe(engine, b, "http://b.example/hook", ["retirement.recorded"])
     sub_c = _subscribe(engine, c, "http://c.example/hook", ["retirement.recorded"])
     with transaction(engine) as s:
-        wh.update_subscription(s, sub_c, active=False)
+        update_subscription(s, sub_c, active=False)
     with transaction(engine) as s:
-        wh.record_event(s, "tokenization.minted", {"n": 1}, organization_id=a)
-        wh.record_event(s, "tokenization.minted", {"n": 2}, organization_id=b)  # B did not subscribe to it
-        wh.record_event(s, "retirement.recorded", {"n": 3}, organization_id=None)  # public: every subscriber
+        record_event(s, "tokenization.minted", {"n": 1}, organization_id=a)
+        record_event(s, "tokenization.minted", {"n": 2}, organization_id=b)  # B did not subscribe to it
+        record_event(s, "retirement.recorded", {"n": 3}, organization_id=None)  # public: every subscriber
     got = sorted((d.subscription_id, d.status) for d in _deliveries(engine))
     assert got == sorted([(sub_a, DeliveryStatus.pending), (sub_a, DeliveryStatus.pending),
                           (sub_b, DeliveryStatus.pending)])
     # Rolled back with the change it reports: no event, no delivery.
     with pytest.raises(RuntimeError):
         with transaction(engine) as s:
-            wh.record_event(s, "retirement.recorded", {"n": 4}, organization_id=a)
+            record_event(s, "retirement.recorded", {"n": 4}, organization_id=a)
             raise RuntimeError("the state change failed")
     with Session(engine) as s:
         assert len(s.exec(select(WebhookEvent)).all()) == 3
     assert len(_deliveries(engine)) == 3
     with pytest.raises(RuleViolation) as bad:
         with transaction(engine) as s:
-            wh.record_event(s, "retirement.maybe", {}, organization_id=a)
+            record_event(s, "retirement.maybe", {}, organization_id=a)
     assert bad.value.field == "kind"
 
 
@@ -180,15 +187,15 @@ def test_workers_claim_each_due_delivery_once(engine):
     _subscribe(engine, a, "http://127.0.0.1:9/hook", ["retirement.recorded"])
     with transaction(engine) as s:
         for n in range(3):
-            wh.record_event(s, "retirement.recorded", {"n": n}, organization_id=a)
+            record_event(s, "retirement.recorded", {"n": n}, organization_id=a)
     now = utcnow() + timedelta(seconds=1)
-    first = wh._claim_due(engine, now, 2, RetryPolicy())
-    second = wh._claim_due(engine, now, 10, RetryPolicy())
+    first = _claim_due(engine, now, 2, RetryPolicy())
+    second = _claim_due(engine, now, 10, RetryPolicy())
     assert len(first) == 2 and len(second) == 1
     assert {c.id for c in first}.isdisjoint({c.id for c in second})
-    assert wh._claim_due(engine, now, 10, RetryPolicy()) == []  # all leased
+    assert _claim_due(engine, now, 10, RetryPolicy()) == []  # all leased
     later = now + timedelta(seconds=RetryPolicy().lease_seconds + 2 * RetryPolicy().timeout_seconds + 1)
-    assert len(wh._claim_due(engine, later, 10, RetryPolicy())) == 3  # leases of a dead worker expire
+    assert len(_claim_due(engine, later, 10, RetryPolicy())) == 3  # leases of a dead worker expire
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +254,7 @@ def _admin_and_org_keys(engine, org_id):
     with transaction(engine) as s:
         _, admin = create_api_key(s, name="registry admin", role=ApiKeyRole.administrator)
         _, own = create_api_key(s, name="marketplace", role=ApiKeyRole.organization, organization_id=org_id)
-        (other_org,) = [ops.create_organization(s, "Someone else").id]
+        (other_org,) = [create_organization(s, "Someone else").id]
         _, other = create_api_key(s, name="someone else", role=ApiKeyRole.organization, organization_id=other_org)
     return admin, own, other
 
@@ -276,21 +283,21 @@ def test_delivery_survives_a_receiver_outage_then_redelivers_by_hand(world, sqli
 
     policy = RetryPolicy(base_seconds=60, factor=2, max_attempts=5, timeout_seconds=2)
     t0 = utcnow()
-    report = wh.deliver_due(engine, policy=policy, now=lambda: t0)
+    report = deliver_due(engine, policy=policy, now=lambda: t0)
     assert (report.attempted, report.retrying) == (1, 1)
     (d,) = _deliveries(engine)
     assert d.status is DeliveryStatus.pending and d.attempts == 1 and d.last_status_code is None
     assert "Connect" in d.last_error and abs((d.next_attempt_at - t0).total_seconds() - 60) < 1
     # Not due yet: nothing is attempted.
-    assert wh.deliver_due(engine, policy=policy, now=lambda: t0 + timedelta(seconds=30)).attempted == 0
+    assert deliver_due(engine, policy=policy, now=lambda: t0 + timedelta(seconds=30)).attempted == 0
     t1 = t0 + timedelta(seconds=61)
-    assert wh.deliver_due(engine, policy=policy, now=lambda: t1).retrying == 1
+    assert deliver_due(engine, policy=policy, now=lambda: t1).retrying == 1
     (d,) = _deliveries(engine)
     assert d.attempts == 2 and abs((d.next_attempt_at - t1).total_seconds() - 120) < 1  # backoff doubled
 
     with Receiver(SECRET, port=port) as receiver:  # the receiver is back
         t2 = t1 + timedelta(seconds=121)
-        report = wh.deliver_due(engine, policy=policy, now=lambda: t2)
+        report = deliver_due(engine, policy=policy, now=lambda: t2)
         assert (report.attempted, report.delivered) == (1, 1)
         (got,) = receiver.accepted
         assert got["unsigned_matches"] and got["event"] == "retirement.recorded" and got["attempt"] == "3"
@@ -325,7 +332,7 @@ def test_delivery_survives_a_receiver_outage_then_redelivers_by_hand(world, sqli
         # Redelivery from the CLI, then the same worker function again.
         result = CliRunner().invoke(cli, ["webhooks", "redeliver", delivery.delivery_id, "--db", sqlite_url])
         assert result.exit_code == 0 and "queued delivery" in result.output
-        assert wh.deliver_due(engine, policy=policy).delivered == 1
+        assert deliver_due(engine, policy=policy).delivered == 1
         assert [a["document"]["id"] for a in receiver.accepted] == [event_id] * 3
         assert receiver.rejected == 0
     result = CliRunner().invoke(cli, ["webhooks", "redeliver", "no-such-delivery", "--db", sqlite_url])
@@ -340,11 +347,11 @@ def test_a_rejected_signature_fails_at_once_and_exhausted_retries_fail(sqlite_en
         bad = _subscribe(sqlite_engine, org, f"http://127.0.0.1:{wrong.port}/hook", ["ca_status.changed"])
         down = _subscribe(sqlite_engine, org, f"http://127.0.0.1:{broken.port}/hook", ["ca_status.changed"])
         with transaction(sqlite_engine) as s:
-            wh.record_event(s, "ca_status.changed", {"tokenId": "1", "status": "applied"})
+            record_event(s, "ca_status.changed", {"tokenId": "1", "status": "applied"})
         policy = RetryPolicy(base_seconds=1, max_attempts=3, timeout_seconds=2)
         t = utcnow()
         for step in range(4):
-            wh.deliver_due(sqlite_engine, policy=policy, now=lambda: t + timedelta(seconds=10 * step))
+            deliver_due(sqlite_engine, policy=policy, now=lambda: t + timedelta(seconds=10 * step))
         by_sub = {d.subscription_id: d for d in _deliveries(sqlite_engine)}
         assert by_sub[bad].status is DeliveryStatus.failed and by_sub[bad].attempts == 1  # 403: no retry
         assert by_sub[bad].last_status_code == 403 and wrong.rejected == 1
@@ -361,16 +368,16 @@ def test_deactivated_subscriptions_get_nothing(sqlite_engine):
     with Receiver(SECRET) as receiver:
         sub = _subscribe(sqlite_engine, org, f"http://127.0.0.1:{receiver.port}/hook", ["redemption.finalized"])
         with transaction(sqlite_engine) as s:
-            wh.record_event(s, "redemption.finalized", {"redemptionId": 1}, organization_id=org)
-            wh.update_subscription(s, sub, active=False)
-            wh.record_event(s, "redemption.rejected", {"redemptionId": 2}, organization_id=org)
-            wh.record_event(s, "redemption.finalized", {"redemptionId": 3}, organization_id=org)
-        report = wh.deliver_due(sqlite_engine)
+            record_event(s, "redemption.finalized", {"redemptionId": 1}, organization_id=org)
+            update_subscription(s, sub, active=False)
+            record_event(s, "redemption.rejected", {"redemptionId": 2}, organization_id=org)
+            record_event(s, "redemption.finalized", {"redemptionId": 3}, organization_id=org)
+        report = deliver_due(sqlite_engine)
         (d,) = _deliveries(sqlite_engine)  # the event recorded while it was active
         assert report.failed == 1 and d.status is DeliveryStatus.failed and "deactivated" in d.last_error
         assert receiver.requests == 0
         with pytest.raises(RuleViolation) as refused, transaction(sqlite_engine) as s:
-            wh.redeliver(s, d.delivery_id)
+            redeliver(s, d.delivery_id)
         assert refused.value.rule == "subscription-active"
 
 
@@ -425,11 +432,11 @@ def test_follow_mode_delivers_until_stopped(sqlite_engine):
         _subscribe(sqlite_engine, org, f"http://127.0.0.1:{receiver.port}/hook", ["ca_status.changed"])
         stop = threading.Event()
         passes = []
-        worker = threading.Thread(target=wh.deliver_forever, args=(sqlite_engine,), daemon=True,
+        worker = threading.Thread(target=deliver_forever, args=(sqlite_engine,), daemon=True,
                                   kwargs={"poll_interval": 0.05, "should_stop": stop.is_set, "on_pass": passes.append})
         worker.start()
         with transaction(sqlite_engine) as s:
-            wh.record_event(s, "ca_status.changed", {"tokenId": "7", "status": "applied"})
+            record_event(s, "ca_status.changed", {"tokenId": "7", "status": "applied"})
         for _ in range(200):
             if receiver.accepted:
                 break
@@ -444,11 +451,11 @@ def test_follow_mode_delivers_until_stopped(sqlite_engine):
 def _holding_of_ten(engine) -> tuple[int, int, int]:
     """An organization's holding account with 10 ICCs: (organization, account, serialization) ids."""
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Ferries")
-        account = ops.open_account(s, org.id, "holding")
-        project = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=10, account_id=account.id)
+        org = create_organization(s, "Ferries")
+        account = open_account(s, org.id, "holding")
+        project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=10, account_id=account.id)
         return org.id, account.id, issuance.serialization_id
 
 
@@ -458,8 +465,8 @@ def test_registry_retirement_event_belongs_to_the_retiring_account(sqlite_engine
 
     org_id, account_id, serialization_id = _holding_of_ten(sqlite_engine)
     with transaction(sqlite_engine) as s:
-        retirement, moved = ops.retire(s, account_id=account_id, serialization_id=serialization_id,
-                                       quantity=4, details=RetirementDetails())
+        retirement, moved = retire(s, account_id=account_id, serialization_id=serialization_id,
+                                   quantity=4, details=RetirementDetails())
         event = retirement_recorded(s, retirement, [m.serial_block for m in moved])
     assert event.organization_id == org_id
     data = json.loads(event.data)["retirement"]
@@ -501,8 +508,8 @@ def test_a_failing_registry_hook_rolls_the_retirement_back(sqlite_engine):
     hooks.on("retirement.recorded", broken)
     try:
         with pytest.raises(RuntimeError), transaction(sqlite_engine) as s:
-            ops.retire(s, account_id=account_id, serialization_id=serialization_id, quantity=4,
-                       details=RetirementDetails())
+            retire(s, account_id=account_id, serialization_id=serialization_id, quantity=4,
+                   details=RetirementDetails())
     finally:
         hooks.off("retirement.recorded", broken)
     with Session(sqlite_engine) as s:
@@ -518,16 +525,16 @@ def test_a_registry_retirement_reaches_webhooks_only_through_registered_listener
 
     (register_listeners if registered else unregister_listeners)()
     with transaction(sqlite_engine) as s:
-        org = ops.create_organization(s, "Registry Org")
-        account = ops.open_account(s, org.id, "a")
-        project = ops.register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        sid = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id
-                                ).serialization_id
+        org = create_organization(s, "Registry Org")
+        account = open_account(s, org.id, "a")
+        project = register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        sid = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id
+                            ).serialization_id
         org_id, account_id = org.id, account.id
     _subscribe(sqlite_engine, org_id, "http://127.0.0.1:9/hook", ["retirement.recorded"])
     with transaction(sqlite_engine) as s:
-        ops.retire(s, account_id=account_id, serialization_id=sid, quantity=30, details=RetirementDetails())
+        retire(s, account_id=account_id, serialization_id=sid, quantity=30, details=RetirementDetails())
     with Session(sqlite_engine) as s:
         events = s.exec(select(WebhookEvent).where(WebhookEvent.kind == "retirement.recorded")).all()
     assert len(events) == (1 if registered else 0)

@@ -11,11 +11,12 @@ from sqlmodel import Session, select
 
 from registry.db import transaction
 from registry.operations import additionality as aops
-from registry.operations import credits as ops
+from registry.operations.accounts import create_organization, open_account
 from registry.operations.article6 import designation as designation_ops
 from registry.operations.article6 import letters as letter_ops
 from registry.operations.article6 import projects as project_ops
 from registry.operations.article6.designation import DesignationResult
+from registry.operations.projects import register_project
 from registry.tables.core import LedgerEntry, SerialBlock
 from tests.registry.test_article6 import content
 
@@ -49,11 +50,11 @@ def claims(level2: str = "2a") -> aops.ClaimsIn:
 
 def make_world(engine, *, pct: str = "10", level2: str = "2a", configure: bool = True) -> World:
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Proponent ehf.")
-        account = ops.open_account(s, org.id, "main")
-        buyer = ops.create_organization(s, "Buyer AG")
-        buyer_account = ops.open_account(s, buyer.id, "buyer")
-        project = ops.register_project(s, project_number=PROJECT, name="Geothermal CO2 mineralization", country="ISL",
+        org = create_organization(s, "Proponent ehf.")
+        account = open_account(s, org.id, "main")
+        buyer = create_organization(s, "Buyer AG")
+        buyer_account = open_account(s, buyer.id, "buyer")
+        project = register_project(s, project_number=PROJECT, name="Geothermal CO2 mineralization", country="ISL",
                                        dial_code="354", sector=14, credit_type="R", methodology="ICR-M-001")
         project_ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 2024/12", actor="admin")
         if configure:

@@ -14,7 +14,7 @@ from registry.db import transaction
 from registry.domain.additionality import Level, LevelStatus, MonitoringPeriod
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.operations import additionality as aops
-from registry.operations import credits as ops
+from registry.operations.projects import register_project
 from registry.tables.additionality import (
     AdditionalityClaim,
     AdditionalityProfile,
@@ -45,8 +45,8 @@ def claims_in(**changes) -> aops.ClaimsIn:
 @pytest.fixture
 def project_id(engine):
     with transaction(engine) as s:
-        return ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
-                                    credit_type="R", methodology="M").id
+        return register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
+                                credit_type="R", methodology="M").id
 
 
 def count(engine, model) -> int:

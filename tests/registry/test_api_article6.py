@@ -19,8 +19,9 @@ from registry.db import transaction
 from registry.domain.classes import Purpose
 from registry.domain.enums import ApiKeyRole
 from registry.domain.lifecycle import RetirementDetails
-from registry.operations import credits as ops
 from registry.operations.ledger import verify_ledger
+from registry.operations.projects import register_project
+from registry.operations.retirements import retire
 from registry.tables.article6 import content_to_json
 from registry.tables.core import Serialization
 
@@ -130,8 +131,8 @@ def test_designation_ca_and_report_over_http(api):
     assert conversion["rule"] == "sufficient-active-credits"
     with transaction(api.world.engine) as s:
         serialization = s.exec(select(Serialization).where(Serialization.article6 == True)).one()  # noqa: E712
-        ops.retire(s, account_id=w.account, serialization_id=serialization.id, quantity=40,
-                   details=RetirementDetails(purpose=Purpose.corsia, corsia_operator="Icelandair", corsia_state="ISL",
+        retire(s, account_id=w.account, serialization_id=serialization.id, quantity=40,
+               details=RetirementDetails(purpose=Purpose.corsia, corsia_operator="Icelandair", corsia_state="ISL",
                                              compliance_period_start=2024, compliance_period_end=2026))
     retired = api.get("/article6/retirements").json()
     assert retired["items"][0]["ca_label"] == "Pending CA" and retired["items"][0]["purpose"] == "corsia"
@@ -170,8 +171,8 @@ def test_non_ca_events_and_compensation_over_http(api):
     with transaction(w.engine) as s:
         serialization = s.exec(select(Serialization).where(
             Serialization.text == "ICR-ISL-354-78040-14-R-1-2023")).one()
-        ops.retire(s, account_id=w.account, serialization_id=serialization.id, quantity=60,
-                   details=RetirementDetails(purpose=Purpose.ndc, ndc_party="CHE"))
+        retire(s, account_id=w.account, serialization_id=serialization.id, quantity=60,
+               details=RetirementDetails(purpose=Purpose.ndc, ndc_party="CHE"))
     events = api.post(f"/projects/{w.project}/article6/ca/2023/not-applied", headers=admin,
                       json={"reason": "BTR shows no CA", "suspend": True}).json()
     assert [(e["quantity"], e["trigger"]) for e in events] == [(60, "decision")]
@@ -207,8 +208,8 @@ def test_additionality_over_http(api):
         "crediting_start": "2021-01-01", "crediting_end": "2030-12-31", "claims": []}), 409)["rule"] == \
         "claims-registered-once"
     with transaction(w.engine) as s:
-        other = ops.register_project(s, project_number=5, name="P5", country="ISL", dial_code="354", sector=1,
-                                     credit_type="A", methodology="M").id
+        other = register_project(s, project_number=5, name="P5", country="ISL", dial_code="354", sector=1,
+                                 credit_type="A", methodology="M").id
     refused = problem(api.post(f"/projects/{other}/additionality", headers=admin, json={
         "crediting_start": "2021-01-01", "crediting_end": "2030-12-31",
         "claims": [{"level": "3", "justification": "j", "method": "common practice, Option I (comparable activity)",

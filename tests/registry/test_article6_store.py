@@ -26,7 +26,7 @@ from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.operations import credits as ops
+from registry.operations.accounts import link_wallet, open_system_account
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import compensation as compensation_ops
 from registry.operations.article6 import designation as designation_ops
@@ -35,7 +35,10 @@ from registry.operations.article6 import projects as project_ops
 from registry.operations.article6 import reports as report_ops
 from registry.operations.article6.adjustments import ZERO_HASH
 from registry.operations.article6.designation import DesignationResult
+from registry.operations.issuances import issue_ex_ante, issue_ex_post
 from registry.operations.ledger import verify_ledger
+from registry.operations.projects import register_project
+from registry.operations.retirements import retire
 from registry.tables.article6 import A6CAHistory, A6CompensationStep, A6LetterHistory, A6NonCAEvent, A6ProjectHistory
 from registry.tables.core import Account, Cancellation, CreditClass, Retirement, SerialBlock, Serialization
 
@@ -208,7 +211,7 @@ def _suspend(world):
 
 def _ex_ante(world):
     with transaction(world.engine) as s:
-        ops.issue_ex_ante(s, project_id=world.project, vintage=2024, quantity=10, account_id=world.account)
+        issue_ex_ante(s, project_id=world.project, vintage=2024, quantity=10, account_id=world.account)
 
 
 def _no_framework(world):
@@ -298,7 +301,7 @@ def test_cumulative_cap_counts_every_designation(engine, world):
 def test_designation_refuses_a_non_holding_account(engine, world):
     authorized(world)
     with transaction(engine) as s:
-        buffer = ops.open_system_account(s, AccountType.buffer, "buffer")
+        buffer = open_system_account(s, AccountType.buffer, "buffer")
     with pytest.raises(RuleViolation) as info:
         issue(world, account_id=buffer.id)
     assert info.value.field == "account_id"
@@ -314,8 +317,8 @@ def _tokenize(world, quantity):
     now = int(datetime.now(timezone.utc).timestamp())
     address, signature = sign_wallet_link(wallet.key, world.account, now)
     with transaction(world.engine) as s:
-        ops.link_wallet(s, world.account, address, now, signature, now)
-        bridge = ops.open_system_account(s, AccountType.bridge_custody, "custody")
+        link_wallet(s, world.account, address, now, signature, now)
+        bridge = open_system_account(s, AccountType.bridge_custody, "custody")
         serialization = s.exec(select(Serialization).where(Serialization.article6 == False)).one()  # noqa: E712
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == serialization.id)).one()
         custody.request_tokenization(s, account_id=world.account, wallet=address, class_id=credit_class.id,
@@ -325,7 +328,7 @@ def _tokenize(world, quantity):
 
 def test_conversion_cancels_originals_and_issues_article6_serials(engine, world):
     with transaction(engine) as s:
-        ops.issue_ex_post(s, project_id=world.project, vintage=2023, quantity=1000, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=1000, account_id=world.account)
     custody_id = _tokenize(world, 100)  # units 1-100 are in bridge custody
     letter_id = authorized(world)
     with transaction(engine) as s:
@@ -360,8 +363,8 @@ def test_conversion_cancels_originals_and_issues_article6_serials(engine, world)
 
 def test_conversion_refusals(engine, world):
     with transaction(engine) as s:
-        ops.issue_ex_post(s, project_id=world.project, vintage=2019, quantity=50, account_id=world.account)
-        ops.issue_ex_post(s, project_id=world.project, vintage=2023, quantity=50, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2019, quantity=50, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=50, account_id=world.account)
     args = dict(project_id=world.project, account_id=world.account, monitoring_start=MP[0], monitoring_end=MP[1],
                 actor="admin")
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
@@ -387,7 +390,7 @@ def test_conversion_refusals(engine, world):
 
 def adjustment_or_buffer(engine):
     with transaction(engine) as s:
-        return ops.open_system_account(s, AccountType.buffer, "buffer").id
+        return open_system_account(s, AccountType.buffer, "buffer").id
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,8 +402,8 @@ def _retire(world, quantity, purpose=Purpose.ndc, when: datetime | None = None, 
     with transaction(world.engine) as s:
         serialization = s.exec(select(Serialization).where(Serialization.article6 == True)).first()  # noqa: E712
         extra = {"ndc_party": "CHE"} if purpose is Purpose.ndc else {}
-        retirement, _ = ops.retire(s, account_id=world.account, serialization_id=serialization.id, quantity=quantity,
-                                   details=RetirementDetails(purpose=purpose, **{**extra, **details}))
+        retirement, _ = retire(s, account_id=world.account, serialization_id=serialization.id, quantity=quantity,
+                               details=RetirementDetails(purpose=purpose, **{**extra, **details}))
         if when is not None:
             retirement.created_at = when
             s.add(retirement)
@@ -443,7 +446,7 @@ def test_bridge_sees_ca_changes_to_push(engine, world):
     authorized(world)
     result = issue(world, 100)
     with transaction(engine) as s:
-        ops.issue_ex_post(s, project_id=world.project, vintage=2023, quantity=5, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=5, account_id=world.account)
         standard_id = str(ClassKey(PROJECT, 2023).token_id)
         standard = s.exec(select(CreditClass).where(CreditClass.token_id == standard_id)).one()
         assert adjustment_ops.ca_status_for_class(s, standard.id) is CAStatus.not_applicable
@@ -569,7 +572,7 @@ def test_compensation_follows_the_order_of_section_v_b(engine, world):
     issue(world, 500, vintage=2024)  # 2024: deposit 50 (own excess), proponent 450
     # another project with deposits in the adjustment account
     with transaction(engine) as s:
-        other = ops.register_project(s, project_number=90001, name="Other", country="ISL", dial_code="354",
+        other = register_project(s, project_number=90001, name="Other", country="ISL", dial_code="354",
                                      sector=14, credit_type="R", methodology="ICR-M-001")
         project_ops.configure_project(s, other.id, adjustment_percentage="20", risk_assessment="RA-2", actor="admin",
                                       methodology_approved=True)
@@ -665,7 +668,7 @@ def test_annual_report_from_stored_data(engine, world):
                other_uses_description="voluntary claims with a CA")
     issue(world, 1000)
     with transaction(engine) as s:
-        ops.issue_ex_post(s, project_id=world.project, vintage=2023, quantity=200, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=200, account_id=world.account)
         designation_ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
                                             monitoring_start=MP[0], monitoring_end=MP[1], quantity=200, actor="admin")
     _retire(world, 100, Purpose.ndc)

@@ -24,8 +24,15 @@ from registry.db import make_engine, transaction
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
 from registry.operations import balances as bt
-from registry.operations import credits as ops
+from registry.operations import retirements as retirements_ops
+from registry.operations.accounts import create_organization, open_account, open_system_account
+from registry.operations.cancellations import cancel
+from registry.operations.conversions import convert_ex_ante
+from registry.operations.holdings import balance_count, balances
+from registry.operations.issuances import issue_ex_ante, issue_ex_post
 from registry.operations.ledger import verify_ledger
+from registry.operations.projects import register_project
+from registry.operations.transfers import transfer
 from registry.tables.core import AccountBalance, CreditClass, Retirement, SerialBlock, WalletLink
 
 from ..bridge.harness import make_world
@@ -40,9 +47,9 @@ def table_matches_blocks(engine) -> dict:
         assert bt.table_problems(s) == []
         v = verify_ledger(s)
         assert v.ok, v.chain.problems + v.balances.problems
-        listed = ops.balances(s)
+        listed = balances(s)
         assert {(b.account_id, b.serialization, b.status): b.quantity for b in listed} == bt.aggregated(s)
-        assert ops.balance_count(s) == len(listed)
+        assert balance_count(s) == len(listed)
     assert all(b.quantity > 0 for b in listed)
     out: dict = defaultdict(int)
     for b in listed:
@@ -53,15 +60,15 @@ def table_matches_blocks(engine) -> dict:
 @pytest.fixture
 def registry(engine):
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Org")
+        org = create_organization(s, "Org")
         ids = {
-            "a": ops.open_account(s, org.id, "a").id,
-            "b": ops.open_account(s, org.id, "b").id,
-            "buffer": ops.open_system_account(s, AccountType.buffer, "buffer").id,
-            "custody": ops.open_system_account(s, AccountType.bridge_custody, "custody").id,
+            "a": open_account(s, org.id, "a").id,
+            "b": open_account(s, org.id, "b").id,
+            "buffer": open_system_account(s, AccountType.buffer, "buffer").id,
+            "custody": open_system_account(s, AccountType.bridge_custody, "custody").id,
         }
-        ids["project"] = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354",
-                                              sector=14, credit_type="R", methodology="M").id
+        ids["project"] = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354",
+                                          sector=14, credit_type="R", methodology="M").id
     return ids
 
 
@@ -69,35 +76,35 @@ def test_every_registry_operation_keeps_the_table_equal_to_the_blocks(engine, re
     w = registry
     a, b, buffer = w["a"], w["b"], w["buffer"]
     with transaction(engine) as s:
-        post = ops.issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=1000, account_id=a)
-        ante = ops.issue_ex_ante(s, project_id=w["project"], vintage=2024, quantity=300, account_id=a)
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=1000, account_id=a)
+        ante = issue_ex_ante(s, project_id=w["project"], vintage=2024, quantity=300, account_id=a)
     sid, ante_sid = post.serialization_id, ante.serialization_id
     assert table_matches_blocks(engine) == {(a, "active"): 1000, (a, "inactive"): 300}
 
     steps = [
-        ("transfer", lambda s: ops.transfer(s, from_account_id=a, to_account_id=b, serialization_id=sid, quantity=200),
+        ("transfer", lambda s: transfer(s, from_account_id=a, to_account_id=b, serialization_id=sid, quantity=200),
          {(a, "active"): 800, (b, "active"): 200}),
-        ("transfer of ex-ante", lambda s: ops.transfer(s, from_account_id=a, to_account_id=b,
-                                                       serialization_id=ante_sid, quantity=100,
-                                                       status=CreditStatus.inactive),
+        ("transfer of ex-ante", lambda s: transfer(s, from_account_id=a, to_account_id=b,
+                                                   serialization_id=ante_sid, quantity=100,
+                                                   status=CreditStatus.inactive),
          {(a, "inactive"): 200, (b, "inactive"): 100}),
-        ("transfer to the buffer", lambda s: ops.transfer(s, from_account_id=b, to_account_id=buffer,
-                                                          serialization_id=sid, quantity=50),
+        ("transfer to the buffer", lambda s: transfer(s, from_account_id=b, to_account_id=buffer,
+                                                      serialization_id=sid, quantity=50),
          {(b, "active"): 150, (buffer, "active"): 50}),
-        ("retirement", lambda s: ops.retire(s, account_id=b, serialization_id=sid, quantity=30,
-                                            details=RetirementDetails(beneficiary_name="B")),
+        ("retirement", lambda s: retirements_ops.retire(s, account_id=b, serialization_id=sid, quantity=30,
+                                                        details=RetirementDetails(beneficiary_name="B")),
          {(b, "active"): 120, (None, "retired"): 30}),
-        ("cancellation", lambda s: ops.cancel(s, account_id=buffer, serialization_id=sid, quantity=50,
-                                              reason=CancellationReason.buffer_use),
+        ("cancellation", lambda s: cancel(s, account_id=buffer, serialization_id=sid, quantity=50,
+                                          reason=CancellationReason.buffer_use),
          {(buffer, "active"): None, (None, "cancelled"): 50}),
-        ("ex-ante conversion", lambda s: ops.convert_ex_ante(s, issuance_id=ante.id, verified_quantity=150,
+        ("ex-ante conversion", lambda s: convert_ex_ante(s, issuance_id=ante.id, verified_quantity=150,
                                                             final=False, verification_reference="V1"),
          # lowest serials first across holders: a holds units 101-300 after the transfer of 1-100 to b
          {(b, "inactive"): None, (b, "active"): 220, (a, "inactive"): 150, (a, "active"): 850}),
-        ("final conversion cancelling the shortfall", lambda s: ops.convert_ex_ante(
+        ("final conversion cancelling the shortfall", lambda s: convert_ex_ante(
             s, issuance_id=ante.id, verified_quantity=100, final=True, verification_reference="V2"),
          {(a, "inactive"): None, (a, "active"): 950, (None, "cancelled"): 100}),
-        ("cancellation of everything b holds of one vintage", lambda s: ops.cancel(
+        ("cancellation of everything b holds of one vintage", lambda s: cancel(
             s, account_id=b, serialization_id=ante_sid, quantity=100, reason=CancellationReason.correction),
          {(b, "active"): 120, (None, "cancelled"): 200}),
     ]
@@ -120,7 +127,7 @@ def test_custody_bridged_retirement_redemption_and_their_undo_keep_the_table(eng
     w = registry
     a, custody_id = w["a"], w["custody"]
     with transaction(engine) as s:
-        post = ops.issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=500, account_id=a)
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=500, account_id=a)
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == post.serialization_id)).one()
         wallet = "0x" + "12" * 20
         s.add(WalletLink(account_id=a, address=wallet, signature="0x", signed_at=0))
@@ -151,12 +158,12 @@ def test_custody_bridged_retirement_redemption_and_their_undo_keep_the_table(eng
 def test_a_balance_that_reaches_zero_has_no_row_and_is_not_listed(engine, registry):
     w = registry
     with transaction(engine) as s:
-        post = ops.issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
-        ops.transfer(s, from_account_id=w["a"], to_account_id=w["b"], serialization_id=post.serialization_id,
-                     quantity=100)
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
+        transfer(s, from_account_id=w["a"], to_account_id=w["b"], serialization_id=post.serialization_id,
+                 quantity=100)
     with Session(engine) as s:
         rows = s.exec(select(AccountBalance.account_id, AccountBalance.quantity)).all()
-        assert [(b.account_id, b.quantity) for b in ops.balances(s)] == [(w["b"], 100)]
+        assert [(b.account_id, b.quantity) for b in balances(s)] == [(w["b"], 100)]
     assert rows == [(w["b"], 100)]
 
 
@@ -164,18 +171,18 @@ def test_balances_are_paged_in_the_database_in_the_same_order(engine, registry):
     w = registry
     with transaction(engine) as s:
         for vintage in (2021, 2022, 2023):
-            post = ops.issue_ex_post(s, project_id=w["project"], vintage=vintage, quantity=100, account_id=w["a"])
-            ops.transfer(s, from_account_id=w["a"], to_account_id=w["b"], serialization_id=post.serialization_id,
-                         quantity=10)
-            ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id, quantity=5,
-                       details=RetirementDetails())
+            post = issue_ex_post(s, project_id=w["project"], vintage=vintage, quantity=100, account_id=w["a"])
+            transfer(s, from_account_id=w["a"], to_account_id=w["b"], serialization_id=post.serialization_id,
+                     quantity=10)
+            retirements_ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id, quantity=5,
+                                   details=RetirementDetails())
     with Session(engine) as s:
-        everything = ops.balances(s)
-        assert len(everything) == ops.balance_count(s) == 9
-        pages = [ops.balances(s, offset=o, limit=4) for o in (0, 4, 8)]
+        everything = balances(s)
+        assert len(everything) == balance_count(s) == 9
+        pages = [balances(s, offset=o, limit=4) for o in (0, 4, 8)]
         assert [r for page in pages for r in page] == everything
-        assert ops.balances(s, account_ids=[w["b"]]) == [r for r in everything if r.account_id == w["b"]]
-        assert ops.balance_count(s, account_ids=[w["b"]]) == 3
+        assert balances(s, account_ids=[w["b"]]) == [r for r in everything if r.account_id == w["b"]]
+        assert balance_count(s, account_ids=[w["b"]]) == 3
         terminal = [r for r in everything if r.account_id is None]
         assert {(r.account_name, r.account_type) for r in terminal} == {("(retired)", "terminal")}
 
@@ -183,7 +190,7 @@ def test_balances_are_paged_in_the_database_in_the_same_order(engine, registry):
 def test_ledger_verify_names_a_table_that_differs_from_the_blocks(engine, registry):
     w = registry
     with transaction(engine) as s:
-        ops.issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
+        issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
     with engine.begin() as conn:
         conn.execute(text("UPDATE accountbalance SET quantity = 90"))
     with Session(engine) as s:
@@ -207,9 +214,9 @@ def test_an_operation_the_table_cannot_follow_changes_nothing(engine, registry):
     (a missing row by name, a short one by the quantity >= 0 constraint)."""
     w = registry
     with transaction(engine) as s:
-        post = ops.issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
-    retire = lambda s: ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id,  # noqa: E731
-                                  quantity=60, details=RetirementDetails())
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
+    retire = lambda s: retirements_ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id,  # noqa: E731
+                                              quantity=60, details=RetirementDetails())
     with engine.begin() as conn:
         conn.execute(text("UPDATE accountbalance SET quantity = 50"))
     with pytest.raises(IntegrityError):
@@ -230,13 +237,13 @@ def test_migration_0007_backfills_an_existing_registry(engine, registry):
     upgrade to the heads again: the backfill recreates exactly the maintained rows."""
     w = registry
     with transaction(engine) as s:
-        post = ops.issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=1000, account_id=w["a"])
-        ante = ops.issue_ex_ante(s, project_id=w["project"], vintage=2024, quantity=300, account_id=w["b"])
-        ops.transfer(s, from_account_id=w["a"], to_account_id=w["buffer"], serialization_id=post.serialization_id,
-                     quantity=100)
-        ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id, quantity=70,
-                   details=RetirementDetails())
-        ops.convert_ex_ante(s, issuance_id=ante.id, verified_quantity=200, final=True, verification_reference="V")
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=1000, account_id=w["a"])
+        ante = issue_ex_ante(s, project_id=w["project"], vintage=2024, quantity=300, account_id=w["b"])
+        transfer(s, from_account_id=w["a"], to_account_id=w["buffer"], serialization_id=post.serialization_id,
+                 quantity=100)
+        retirements_ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id, quantity=70,
+                               details=RetirementDetails())
+        convert_ex_ante(s, issuance_id=ante.id, verified_quantity=200, final=True, verification_reference="V")
     maintained = table_matches_blocks(engine)
     with Session(engine) as s:
         rows_before = sorted(s.exec(select(AccountBalance.account_id, AccountBalance.serialization_id,
@@ -257,8 +264,8 @@ def test_migration_0007_backfills_an_existing_registry(engine, registry):
         (None, "cancelled"): 100}
     # and the backfilled table is maintained from there on
     with transaction(engine) as s:
-        ops.transfer(s, from_account_id=w["b"], to_account_id=w["a"], serialization_id=ante.serialization_id,
-                     quantity=200)
+        transfer(s, from_account_id=w["b"], to_account_id=w["a"], serialization_id=ante.serialization_id,
+                 quantity=200)
     assert table_matches_blocks(engine)[(w["a"], "active")] == 1030
 
 
@@ -308,11 +315,11 @@ def test_concurrent_operations_neither_deadlock_nor_lose_an_update(postgres_url)
     engine = make_engine(postgres_url)
     create_schema(engine)
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Org")
-        holder, other, third = (ops.open_account(s, org.id, n).id for n in ("holder", "other", "third"))
-        project = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354",
-                                       sector=14, credit_type="R", methodology="M")
-        sids = [ops.issue_ex_post(s, project_id=project.id, vintage=v, quantity=500, account_id=holder).serialization_id
+        org = create_organization(s, "Org")
+        holder, other, third = (open_account(s, org.id, n).id for n in ("holder", "other", "third"))
+        project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354",
+                                   sector=14, credit_type="R", methodology="M")
+        sids = [issue_ex_post(s, project_id=project.id, vintage=v, quantity=500, account_id=holder).serialization_id
                 for v in (2023, 2024)]
     rounds = 8
 
@@ -320,20 +327,20 @@ def test_concurrent_operations_neither_deadlock_nor_lose_an_update(postgres_url)
         for _ in range(rounds):
             with transaction(engine) as s:
                 for sid in order:
-                    ops.transfer(s, from_account_id=holder, to_account_id=to, serialization_id=sid, quantity=3)
+                    transfer(s, from_account_id=holder, to_account_id=to, serialization_id=sid, quantity=3)
                     time.sleep(0.01)
 
     def retirements(order):
         for _ in range(rounds):
             with transaction(engine) as s:
                 for sid in order:
-                    ops.retire(s, account_id=holder, serialization_id=sid, quantity=2, details=RetirementDetails())
+                    retirements_ops.retire(s, account_id=holder, serialization_id=sid, quantity=2, details=RetirementDetails())
 
     def issuances():
         for _ in range(rounds):
             with transaction(engine) as s:
                 for sid, vintage in zip(sids, (2023, 2024)):
-                    ops.issue_ex_post(s, project_id=project.id, vintage=vintage, quantity=1, account_id=holder)
+                    issue_ex_post(s, project_id=project.id, vintage=vintage, quantity=1, account_id=holder)
 
     stop = threading.Event()
     snapshots: list[dict] = []
@@ -344,7 +351,7 @@ def test_concurrent_operations_neither_deadlock_nor_lose_an_update(postgres_url)
             with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
                     Session(bind=conn) as s:
                 per_vintage: dict = defaultdict(int)
-                for b in ops.balances(s):
+                for b in balances(s):
                     per_vintage[b.serialization] += b.quantity
                 issued = dict(s.exec(text("SELECT s.text, SUM(i.quantity) FROM issuance i JOIN serialization s "
                                           "ON s.id = i.serialization_id GROUP BY s.text")).all())

@@ -17,8 +17,12 @@ from registry.db import make_engine, transaction
 from registry.domain.enums import AccountType, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
 from registry.errors import Conflict, RegistryError, RuleViolation
-from registry.operations import credits as ops
+from registry.operations.accounts import create_organization, link_wallet, open_account, open_system_account
+from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import verify_ledger
+from registry.operations.projects import register_project
+from registry.operations.retirements import retire
+from registry.operations.transfers import transfer
 from registry.tables.core import CreditClass, SerialBlock
 
 pytestmark = pytest.mark.postgres
@@ -29,14 +33,14 @@ def pg(postgres_url):
     engine = make_engine(postgres_url)
     create_schema(engine)
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Org")
-        holder = ops.open_account(s, org.id, "holder")
-        other = ops.open_account(s, org.id, "other")
-        third = ops.open_account(s, org.id, "third")
-        custody_account = ops.open_system_account(s, AccountType.bridge_custody, "custody")
-        project = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=holder.id)
+        org = create_organization(s, "Org")
+        holder = open_account(s, org.id, "holder")
+        other = open_account(s, org.id, "other")
+        third = open_account(s, org.id, "third")
+        custody_account = open_system_account(s, AccountType.bridge_custody, "custody")
+        project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=holder.id)
     yield engine, dict(holder=holder.id, other=other.id, third=third.id, custody=custody_account.id,
                        project=project.id, serialization=issuance.serialization_id)
     engine.dispose()
@@ -79,8 +83,8 @@ def total(engine, status, account_id=None):
 
 
 def retire_all(w, quantity=100):
-    return lambda s: ops.retire(s, account_id=w["holder"], serialization_id=w["serialization"], quantity=quantity,
-                                details=RetirementDetails(beneficiary_name="B"))
+    return lambda s: retire(s, account_id=w["holder"], serialization_id=w["serialization"], quantity=quantity,
+                            details=RetirementDetails(beneficiary_name="B"))
 
 
 @pytest.mark.parametrize("round_", range(3))
@@ -132,8 +136,8 @@ def test_two_issuances_of_overlapping_ranges_one_succeeds(pg):
     engine, w = pg
 
     def issue(first_unit):
-        return lambda s: ops.issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=50,
-                                           account_id=w["holder"], first_unit=first_unit)
+        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=50,
+                                       account_id=w["holder"], first_unit=first_unit)
 
     results = race(engine, issue(101), issue(120))
     errors = [r for r in results if isinstance(r, Exception)]
@@ -149,8 +153,8 @@ def test_two_issuances_of_overlapping_ranges_one_succeeds(pg):
 
 def test_a_transfer_and_a_retirement_of_the_same_credits_one_succeeds(pg):
     engine, w = pg
-    move = lambda s: ops.transfer(s, from_account_id=w["holder"], to_account_id=w["other"],  # noqa: E731
-                                  serialization_id=w["serialization"], quantity=80)
+    move = lambda s: transfer(s, from_account_id=w["holder"], to_account_id=w["other"],  # noqa: E731
+                              serialization_id=w["serialization"], quantity=80)
     results = race(engine, move, retire_all(w, 80))
     errors = [r for r in results if isinstance(r, Exception)]
     assert len(errors) == 1 and isinstance(errors[0], RuleViolation), results
@@ -168,7 +172,7 @@ def test_a_tokenization_and_a_retirement_of_the_same_credits_one_succeeds(pg):
     now = int(time.time())
     address, signature = sign_wallet_link(wallet.key, w["holder"], now)
     with transaction(engine) as s:
-        ops.link_wallet(s, w["holder"], address, now, signature, now)
+        link_wallet(s, w["holder"], address, now, signature, now)
         class_id = s.exec(select(CreditClass.id)).one()
     tokenize = lambda s: custody.request_tokenization(  # noqa: E731
         s, account_id=w["holder"], wallet=address, class_id=class_id, quantity=100, custody_account_id=w["custody"])
@@ -184,8 +188,8 @@ def test_operations_on_different_credits_both_succeed(pg):
     engine, w = pg
 
     def issue(vintage):
-        return lambda s: ops.issue_ex_post(s, project_id=w["project"], vintage=vintage, quantity=10,
-                                           account_id=w["third"])
+        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=vintage, quantity=10,
+                                       account_id=w["third"])
 
     results = race(engine, issue(2024), issue(2025), retire_all(w, 10))
     assert not any(isinstance(r, Exception) for r in results), results
@@ -197,14 +201,14 @@ def test_transactions_touching_two_vintages_in_opposite_order_do_not_deadlock(pg
     transactions that each touch both vintages, in opposite orders, run one after the other."""
     engine, w = pg
     with transaction(engine) as s:
-        other = ops.issue_ex_post(s, project_id=w["project"], vintage=2024, quantity=100, account_id=w["holder"])
+        other = issue_ex_post(s, project_id=w["project"], vintage=2024, quantity=100, account_id=w["holder"])
     vintages = [w["serialization"], other.serialization_id]
 
     def both(order):
         def run(s):
             for sid in order:
-                ops.transfer(s, from_account_id=w["holder"], to_account_id=w["other"], serialization_id=sid,
-                             quantity=10)
+                transfer(s, from_account_id=w["holder"], to_account_id=w["other"], serialization_id=sid,
+                         quantity=10)
                 time.sleep(0.2)  # widen the window in which the other transaction takes its first lock
         return run
 

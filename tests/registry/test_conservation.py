@@ -25,9 +25,12 @@ from registry.domain.blocks import Piece, plan_merges
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
 from registry.errors import RuleViolation
-from registry.operations import credits as ops
+from registry.operations import cancellations, conversions, issuances, retirements, transfers
+from registry.operations.accounts import create_organization, open_account, open_system_account
 from registry.operations.balances import table_problems
+from registry.operations.holdings import balances
 from registry.operations.ledger import verify_ledger
+from registry.operations.projects import register_project
 from registry.tables.core import Issuance, SerialBlock
 
 ACCOUNTS = ("h1", "h2", "h3", "buffer", "adjustment")
@@ -43,18 +46,18 @@ def template() -> dict:
         engine = make_engine(f"sqlite:///{path}")
         create_schema(engine)
         with transaction(engine) as s:
-            org1, org2 = ops.create_organization(s, "One"), ops.create_organization(s, "Two")
+            org1, org2 = create_organization(s, "One"), create_organization(s, "Two")
             ids = {
-                "h1": ops.open_account(s, org1.id, "h1").id,
-                "h2": ops.open_account(s, org1.id, "h2").id,
-                "h3": ops.open_account(s, org2.id, "h3").id,
-                "buffer": ops.open_system_account(s, AccountType.buffer, "buffer").id,
-                "adjustment": ops.open_system_account(s, AccountType.adjustment, "adjustment").id,
+                "h1": open_account(s, org1.id, "h1").id,
+                "h2": open_account(s, org1.id, "h2").id,
+                "h3": open_account(s, org2.id, "h3").id,
+                "buffer": open_system_account(s, AccountType.buffer, "buffer").id,
+                "adjustment": open_system_account(s, AccountType.adjustment, "adjustment").id,
             }
-            project = ops.register_project(s, project_number=7, name="P", country="ISL", dial_code="354",
-                                           sector=14, credit_type="R", methodology="M")
-            post = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=ids["h1"])
-            ante = ops.issue_ex_ante(s, project_id=project.id, vintage=2023, quantity=300, account_id=ids["h2"])
+            project = register_project(s, project_number=7, name="P", country="ISL", dial_code="354",
+                                       sector=14, credit_type="R", methodology="M")
+            post = issuances.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=ids["h1"])
+            ante = issuances.issue_ex_ante(s, project_id=project.id, vintage=2023, quantity=300, account_id=ids["h2"])
         engine.dispose()
         _TEMPLATE.update(path=path, ids=ids, project=project.id, serialization=post.serialization_id,
                          ex_ante=ante.id)
@@ -113,16 +116,16 @@ class RegistryMachine(RuleBasedStateMachine):
     def transfer(self, src, dst, quantity, status):
         allowed = (src != dst and quantity <= self.model[(src, status)]
                    and (status == "active" or (src in HOLDING and dst in HOLDING)))
-        if self.attempt(allowed, lambda s: ops.transfer(s, from_account_id=self.ids[src], to_account_id=self.ids[dst],
-                                                        serialization_id=self.sid, quantity=quantity,
-                                                        status=CreditStatus(status))):
+        if self.attempt(allowed, lambda s: transfers.transfer(s, from_account_id=self.ids[src], to_account_id=self.ids[dst],
+                                                              serialization_id=self.sid, quantity=quantity,
+                                                              status=CreditStatus(status))):
             self.move(src, dst, status, status, quantity)
 
     @rule(src=st.sampled_from(ACCOUNTS), quantity=st.integers(1, 300))
     def retire(self, src, quantity):
         allowed = src in HOLDING and quantity <= self.model[(src, "active")]
-        if self.attempt(allowed, lambda s: ops.retire(s, account_id=self.ids[src], serialization_id=self.sid,
-                                                      quantity=quantity, details=RetirementDetails())):
+        if self.attempt(allowed, lambda s: retirements.retire(s, account_id=self.ids[src], serialization_id=self.sid,
+                                                              quantity=quantity, details=RetirementDetails())):
             self.move(src, None, "active", "retired", quantity)
 
     @rule(src=st.sampled_from(ACCOUNTS), quantity=st.integers(1, 200),
@@ -135,16 +138,16 @@ class RegistryMachine(RuleBasedStateMachine):
             CancellationReason.buffer_use: src == "buffer" and status == "active",
             CancellationReason.conversion_article6: src in HOLDING and status == "active",
         }[reason]
-        if self.attempt(allowed, lambda s: ops.cancel(s, account_id=self.ids[src], serialization_id=self.sid,
-                                                      quantity=quantity, reason=reason, status=CreditStatus(status))):
+        if self.attempt(allowed, lambda s: cancellations.cancel(s, account_id=self.ids[src], serialization_id=self.sid,
+                                                                quantity=quantity, reason=reason, status=CreditStatus(status))):
             self.move(src, None, status, "cancelled", quantity)
             if status == "inactive":  # every inactive unit belongs to the one ex-ante issuance
                 self.ex_ante_outstanding -= quantity
 
     @rule(dst=st.sampled_from(ACCOUNTS), quantity=st.integers(1, 100))
     def issue_ex_post(self, dst, quantity):
-        self.attempt(True, lambda s: ops.issue_ex_post(s, project_id=self.project, vintage=2023, quantity=quantity,
-                                                       account_id=self.ids[dst]))
+        self.attempt(True, lambda s: issuances.issue_ex_post(s, project_id=self.project, vintage=2023, quantity=quantity,
+                                                             account_id=self.ids[dst]))
         self.model[(dst, "active")] += quantity
         self.issued += quantity
 
@@ -154,8 +157,8 @@ class RegistryMachine(RuleBasedStateMachine):
         result = {}
 
         def call(s):
-            result["r"] = ops.convert_ex_ante(s, issuance_id=self.ex_ante, verified_quantity=verified, final=final,
-                                              verification_reference="VR")
+            result["r"] = conversions.convert_ex_ante(s, issuance_id=self.ex_ante, verified_quantity=verified, final=final,
+                                                      verification_reference="VR")
 
         if self.attempt(allowed, call):
             # which holders the converted units belong to is recomputed from the blocks below
@@ -214,7 +217,7 @@ class RegistryMachine(RuleBasedStateMachine):
         assert {k: v for k, v in actual.items() if v} == {k: v for k, v in self.model.items() if v}
         # the maintained balance table, which GET /balances reads, says the same
         with Session(self.engine) as s:
-            listed = [(names.get(b.account_id), b.status, b.quantity) for b in ops.balances(s)]
+            listed = [(names.get(b.account_id), b.status, b.quantity) for b in balances(s)]
             assert table_problems(s) == []
         assert {(a, st_): q for a, st_, q in listed} == {k: v for k, v in actual.items() if v}
         assert len(listed) == len({(a, st_) for a, st_, _ in listed}) and all(q > 0 for _, _, q in listed)

@@ -12,8 +12,13 @@ from bridge.cli.main import app
 from registry.db import transaction
 from registry.domain.enums import AccountType, CancellationReason
 from registry.domain.lifecycle import RetirementDetails
-from registry.operations import credits as ops
+from registry.operations.accounts import create_organization, open_account, open_system_account
+from registry.operations.cancellations import cancel
+from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import GENESIS_HASH, entry_digest, verify_ledger
+from registry.operations.projects import register_project
+from registry.operations.retirements import retire
+from registry.operations.transfers import transfer
 from registry.tables.core import LedgerEntry, SerialBlock
 
 
@@ -21,18 +26,18 @@ from registry.tables.core import LedgerEntry, SerialBlock
 def busy(engine):
     """A registry where credits were issued, transferred, retired and cancelled."""
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Org")
-        a = ops.open_account(s, org.id, "a")
-        b = ops.open_account(s, org.id, "b")
-        buffer = ops.open_system_account(s, AccountType.buffer, "buffer")
-        project = ops.register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=500, account_id=a.id)
+        org = create_organization(s, "Org")
+        a = open_account(s, org.id, "a")
+        b = open_account(s, org.id, "b")
+        buffer = open_system_account(s, AccountType.buffer, "buffer")
+        project = register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=500, account_id=a.id)
         sid = issuance.serialization_id
-        ops.transfer(s, from_account_id=a.id, to_account_id=b.id, serialization_id=sid, quantity=100)
-        ops.transfer(s, from_account_id=a.id, to_account_id=buffer.id, serialization_id=sid, quantity=50)
-        ops.retire(s, account_id=b.id, serialization_id=sid, quantity=30, details=RetirementDetails())
-        ops.cancel(s, account_id=buffer.id, serialization_id=sid, quantity=20, reason=CancellationReason.buffer_use)
+        transfer(s, from_account_id=a.id, to_account_id=b.id, serialization_id=sid, quantity=100)
+        transfer(s, from_account_id=a.id, to_account_id=buffer.id, serialization_id=sid, quantity=50)
+        retire(s, account_id=b.id, serialization_id=sid, quantity=30, details=RetirementDetails())
+        cancel(s, account_id=buffer.id, serialization_id=sid, quantity=20, reason=CancellationReason.buffer_use)
     return {"a": a.id, "b": b.id, "buffer": buffer.id, "serialization": sid}
 
 

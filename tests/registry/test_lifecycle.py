@@ -13,8 +13,14 @@ from registry.domain.classes import Purpose
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.domain.serials import SerialRange
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.operations import credits as ops
+from registry.operations import retirements, transfers
+from registry.operations.accounts import create_organization, open_account, open_system_account
+from registry.operations.cancellations import cancel
+from registry.operations.conversions import convert_ex_ante
+from registry.operations.holdings import balances
+from registry.operations.issuances import issue_ex_ante, issue_ex_post
 from registry.operations.ledger import verify_ledger
+from registry.operations.projects import register_project
 from registry.tables.core import Cancellation, CreditClass, LedgerEntry, Retirement, SerialBlock
 
 H, C, B, A = AccountType.holding, AccountType.bridge_custody, AccountType.buffer, AccountType.adjustment
@@ -157,17 +163,17 @@ def world(engine):
     """Two organizations (the first with two holding accounts), buffer and adjustment accounts,
     a project, and 1,000 active ICCs of 2023 in the first account."""
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Nordic Removals hf.")
-        main = ops.open_account(s, org.id, "main")
-        second = ops.open_account(s, org.id, "second")
-        other_org = ops.create_organization(s, "Buyer AG")
-        buyer = ops.open_account(s, other_org.id, "buyer")
-        buffer = ops.open_system_account(s, AccountType.buffer, "buffer")
-        adjustment = ops.open_system_account(s, AccountType.adjustment, "non-CA adjustment")
-        custody = ops.open_system_account(s, AccountType.bridge_custody, "custody")
-        project = ops.register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
-                                       credit_type="R", methodology="M")
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=main.id)
+        org = create_organization(s, "Nordic Removals hf.")
+        main = open_account(s, org.id, "main")
+        second = open_account(s, org.id, "second")
+        other_org = create_organization(s, "Buyer AG")
+        buyer = open_account(s, other_org.id, "buyer")
+        buffer = open_system_account(s, AccountType.buffer, "buffer")
+        adjustment = open_system_account(s, AccountType.adjustment, "non-CA adjustment")
+        custody = open_system_account(s, AccountType.bridge_custody, "custody")
+        project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
+                                   credit_type="R", methodology="M")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=main.id)
     return dict(org=org, main=main.id, second=second.id, buyer=buyer.id, buffer=buffer.id, adjustment=adjustment.id,
                 custody=custody.id, project=project.id, serialization=issuance.serialization_id)
 
@@ -206,13 +212,13 @@ def assert_consistent(engine):
 
 def transfer(engine, w, quantity, src="main", dst="buyer", status=ACTIVE):
     with transaction(engine) as s:
-        return ops.transfer(s, from_account_id=w[src], to_account_id=w[dst], serialization_id=w["serialization"],
-                            quantity=quantity, status=status)
+        return transfers.transfer(s, from_account_id=w[src], to_account_id=w[dst], serialization_id=w["serialization"],
+                                  quantity=quantity, status=status)
 
 
 def test_an_organization_holds_several_accounts(engine, world):
     with Session(engine) as s:
-        accounts = [b for b in ops.balances(s) if b.account_id in (world["main"], world["second"])]
+        accounts = [b for b in balances(s) if b.account_id in (world["main"], world["second"])]
     assert [(b.account_name, b.quantity) for b in accounts] == [("main", 1000)]
     transfer(engine, world, 10, dst="second")
     assert blocks_of(engine, world["second"]) == [(1, 10)]
@@ -245,8 +251,8 @@ def test_transfer_refusals_change_nothing(engine, world):
         assert info.value.rule == rule, kwargs
     with pytest.raises(NotFound) as info:
         with transaction(engine) as s:
-            ops.transfer(s, from_account_id=world["main"], to_account_id=999, serialization_id=world["serialization"],
-                         quantity=1)
+            transfers.transfer(s, from_account_id=world["main"], to_account_id=999, serialization_id=world["serialization"],
+                               quantity=1)
     assert info.value.field == "to_account_id"
     assert snapshot(engine) == before
 
@@ -256,8 +262,8 @@ def test_retirement_from_a_holding_account_records_purpose_and_serials(engine, w
                                    comment="2024 crossings", consumption_start=date(2024, 1, 1),
                                    consumption_end=date(2024, 12, 31), jurisdiction="ISL")
     with transaction(engine) as s:
-        retirement, moved = ops.retire(s, account_id=world["main"], serialization_id=world["serialization"],
-                                       quantity=30, details=details)
+        retirement, moved = retirements.retire(s, account_id=world["main"], serialization_id=world["serialization"],
+                                               quantity=30, details=details)
     assert [m.serial_block for m in moved] == [f"{S23}-000001-000030"]
     with Session(engine) as s:
         r = s.get(Retirement, retirement.id)
@@ -274,8 +280,8 @@ def test_retirement_refusals_change_nothing(engine, world):
 
     def retire(account="main", quantity=10, **details):
         with transaction(engine) as s:
-            ops.retire(s, account_id=world[account], serialization_id=world["serialization"], quantity=quantity,
-                       details=lc.RetirementDetails(**details))
+            retirements.retire(s, account_id=world[account], serialization_id=world["serialization"], quantity=quantity,
+                               details=lc.RetirementDetails(**details))
 
     for kwargs, rule in [
         (dict(account="buffer"), "retire-from-holding-account"),
@@ -294,16 +300,16 @@ def test_retirement_refusals_change_nothing(engine, world):
 
 def test_retired_and_cancelled_credits_are_terminal(engine, world):
     with transaction(engine) as s:
-        ops.retire(s, account_id=world["main"], serialization_id=world["serialization"], quantity=1000,
-                   details=lc.RetirementDetails())
+        retirements.retire(s, account_id=world["main"], serialization_id=world["serialization"], quantity=1000,
+                           details=lc.RetirementDetails())
     before = snapshot(engine)
     for call in (
-        lambda s: ops.transfer(s, from_account_id=world["main"], to_account_id=world["buyer"],
-                               serialization_id=world["serialization"], quantity=1),
-        lambda s: ops.retire(s, account_id=world["main"], serialization_id=world["serialization"], quantity=1,
-                             details=lc.RetirementDetails()),
-        lambda s: ops.cancel(s, account_id=world["main"], serialization_id=world["serialization"], quantity=1,
-                             reason=CancellationReason.correction),
+        lambda s: transfers.transfer(s, from_account_id=world["main"], to_account_id=world["buyer"],
+                                     serialization_id=world["serialization"], quantity=1),
+        lambda s: retirements.retire(s, account_id=world["main"], serialization_id=world["serialization"], quantity=1,
+                                     details=lc.RetirementDetails()),
+        lambda s: cancel(s, account_id=world["main"], serialization_id=world["serialization"], quantity=1,
+                         reason=CancellationReason.correction),
     ):
         with pytest.raises(RuleViolation) as info, transaction(engine) as s:
             call(s)
@@ -314,19 +320,19 @@ def test_retired_and_cancelled_credits_are_terminal(engine, world):
 def test_cancellation_records_its_reason(engine, world):
     transfer(engine, world, 100, dst="buffer")
     with transaction(engine) as s:
-        record, moved = ops.cancel(s, account_id=world["buffer"], serialization_id=world["serialization"], quantity=40,
-                                   reason=CancellationReason.buffer_use, note="reversal 2025-03",
-                                   reference="NP-7")
+        record, moved = cancel(s, account_id=world["buffer"], serialization_id=world["serialization"], quantity=40,
+                               reason=CancellationReason.buffer_use, note="reversal 2025-03",
+                               reference="NP-7")
     assert [m.serial_block for m in moved] == [f"{S23}-000001-000040"]
     with Session(engine) as s:
         c = s.get(Cancellation, record.id)
         assert (c.reason, c.note, c.reference, c.account_id, c.quantity) == (
             CancellationReason.buffer_use, "reversal 2025-03", "NP-7", world["buffer"], 40)
     with transaction(engine) as s:
-        ops.cancel(s, account_id=world["main"], serialization_id=world["serialization"], quantity=5,
-                   reason=CancellationReason.conversion_article6, reference="LoA 1")
-        ops.cancel(s, account_id=world["main"], serialization_id=world["serialization"], quantity=5,
-                   reason=CancellationReason.correction)
+        cancel(s, account_id=world["main"], serialization_id=world["serialization"], quantity=5,
+               reason=CancellationReason.conversion_article6, reference="LoA 1")
+        cancel(s, account_id=world["main"], serialization_id=world["serialization"], quantity=5,
+               reason=CancellationReason.correction)
     assert blocks_of(engine, status=CreditStatus.cancelled) == [(1, 40), (101, 105), (106, 110)]
     assert_consistent(engine)
 
@@ -342,43 +348,43 @@ def test_cancellation_refusals_change_nothing(engine, world):
         (CancellationReason.correction, "buyer", "sufficient-credits"),
     ]:
         with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-            ops.cancel(s, account_id=world[account], serialization_id=world["serialization"], quantity=1,
-                       reason=reason)
+            cancel(s, account_id=world[account], serialization_id=world["serialization"], quantity=1,
+                   reason=reason)
         assert info.value.rule == rule, reason
     assert snapshot(engine) == before
 
 
 def test_non_ca_compensation_cancels_article6_credits_in_the_adjustment_account(engine, world):
     with transaction(engine) as s:
-        issuance = ops.issue_ex_post(s, project_id=world["project"], vintage=2023, quantity=50,
-                                     account_id=world["adjustment"], article6=True)
+        issuance = issue_ex_post(s, project_id=world["project"], vintage=2023, quantity=50,
+                                 account_id=world["adjustment"], article6=True)
     with transaction(engine) as s:
-        record, moved = ops.cancel(s, account_id=world["adjustment"], serialization_id=issuance.serialization_id,
-                                   quantity=20, reason=CancellationReason.non_ca_compensation, reference="non-CA 1")
+        record, moved = cancel(s, account_id=world["adjustment"], serialization_id=issuance.serialization_id,
+                               quantity=20, reason=CancellationReason.non_ca_compensation, reference="non-CA 1")
     assert [m.serial_block for m in moved] == ["ICR-ISL-354-78040-14-R-1-2023-000001-000020"]
     assert_consistent(engine)
 
 
 def test_ex_ante_issuance_is_inactive_and_cannot_be_used(engine, world):
     with transaction(engine) as s:
-        issuance = ops.issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=200,
-                                     account_id=world["second"])
+        issuance = issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=200,
+                                 account_id=world["second"])
     assert (issuance.unit_first, issuance.unit_last, issuance.kind) == (1001, 1200, IssuanceKind.ex_ante)
     assert blocks_of(engine, world["second"], INACTIVE) == [(1001, 1200)]
     before = snapshot(engine)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.retire(s, account_id=world["second"], serialization_id=world["serialization"], quantity=1,
-                   details=lc.RetirementDetails())
+        retirements.retire(s, account_id=world["second"], serialization_id=world["serialization"], quantity=1,
+                           details=lc.RetirementDetails())
     assert info.value.rule == "sufficient-credits"  # nothing active there
     with pytest.raises(RuleViolation) as info:
         transfer(engine, world, 10, src="second", dst="buffer", status=INACTIVE)
     assert info.value.rule == "ex-ante-stays-in-holding-accounts"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=5, account_id=world["buffer"])
+        issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=5, account_id=world["buffer"])
     assert info.value.rule == "ex-ante-issuance-account"
     with pytest.raises(Conflict) as info, transaction(engine) as s:
-        ops.issue_ex_post(s, project_id=world["project"], vintage=2023, quantity=5, account_id=world["main"],
-                          first_unit=1198)
+        issue_ex_post(s, project_id=world["project"], vintage=2023, quantity=5, account_id=world["main"],
+                      first_unit=1198)
     assert info.value.rule == "no-overlapping-serials"
     assert snapshot(engine) == before
     transfer(engine, world, 50, src="second", dst="buyer", status=INACTIVE)  # forward sale
@@ -387,26 +393,26 @@ def test_ex_ante_issuance_is_inactive_and_cannot_be_used(engine, world):
 
 def test_ex_ante_conversion_activates_lowest_serials_across_holders_then_closes(engine, world):
     with transaction(engine) as s:
-        issuance = ops.issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=200,
-                                     account_id=world["second"])
+        issuance = issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=200,
+                                 account_id=world["second"])
     transfer(engine, world, 50, src="second", dst="buyer", status=INACTIVE)  # buyer holds 1001-1050
     with transaction(engine) as s:
-        result = ops.convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=80, final=False,
-                                     verification_reference="VR-2023-1")
+        result = convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=80, final=False,
+                                 verification_reference="VR-2023-1")
     assert [m.serial_block for m in result.converted] == [f"{S23}-001001-001050", f"{S23}-001051-001080"]
     assert blocks_of(engine, world["buyer"], ACTIVE) == [(1001, 1050)]
     assert blocks_of(engine, world["second"], ACTIVE) == [(1051, 1080)]
     assert blocks_of(engine, world["second"], INACTIVE) == [(1081, 1200)]
     with transaction(engine) as s:  # converted credits are ordinary active credits now
-        ops.retire(s, account_id=world["buyer"], serialization_id=world["serialization"], quantity=10,
-                   details=lc.RetirementDetails())
+        retirements.retire(s, account_id=world["buyer"], serialization_id=world["serialization"], quantity=10,
+                           details=lc.RetirementDetails())
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=121, final=True,
-                            verification_reference="VR-2023-2")
+        convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=121, final=True,
+                        verification_reference="VR-2023-2")
     assert info.value.rule == "verified-exceeds-ex-ante"
     with transaction(engine) as s:  # final verification: 100 of the remaining 120 verified
-        result = ops.convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=100, final=True,
-                                     verification_reference="VR-2023-2")
+        result = convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=100, final=True,
+                                 verification_reference="VR-2023-2")
     assert result.conversion.shortfall_cancelled == 20
     assert blocks_of(engine, world["second"], ACTIVE) == [(1051, 1180)]  # merged with the first conversion
     assert blocks_of(engine, status=INACTIVE) == []
@@ -414,11 +420,11 @@ def test_ex_ante_conversion_activates_lowest_serials_across_holders_then_closes(
     assert record.reason is CancellationReason.ex_ante_shortfall and record.account_id == world["second"]
     assert [m.serial_block for m in moved] == [f"{S23}-001181-001200"]
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=1, final=True,
-                            verification_reference="VR-3")
+        convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=1, final=True,
+                        verification_reference="VR-3")
     assert info.value.rule == "ex-ante-issuance-closed"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.convert_ex_ante(s, issuance_id=1, verified_quantity=1, final=False, verification_reference="VR")
+        convert_ex_ante(s, issuance_id=1, verified_quantity=1, final=False, verification_reference="VR")
     assert info.value.rule == "conversion-of-ex-ante-only"
     assert_consistent(engine)
 

@@ -10,11 +10,16 @@ from sqlmodel import Session, select
 from registry.bridged import custody
 from registry.db import transaction
 from registry.domain import lifecycle as lc
-from registry.domain.enums import AccountType
+from registry.domain.enums import AccountType, CreditStatus
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, RuleViolation
-from registry.operations import credits as ops
+from registry.operations.accounts import create_organization, link_wallet, open_account, open_system_account
+from registry.operations.holdings import balances
+from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import verify_chain
+from registry.operations.projects import register_project
+from registry.operations.serial_blocks import locked_blocks
+from registry.operations.transfers import transfer
 from registry.tables.core import CreditClass, LedgerEntry, SerialBlock
 
 
@@ -22,14 +27,14 @@ from registry.tables.core import CreditClass, LedgerEntry, SerialBlock
 def setup(engine):
     """An organization with an account, a project and 1,000 issued ICCs of vintage 2023."""
     with transaction(engine) as s:
-        org = ops.create_organization(s, "Test Org")
-        account = ops.open_account(s, org.id, "main")
-        project = ops.register_project(
+        org = create_organization(s, "Test Org")
+        account = open_account(s, org.id, "main")
+        project = register_project(
             s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14, credit_type="R",
             methodology="M",
         )
-        issuance = ops.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id)
-        custody = ops.open_system_account(s, AccountType.bridge_custody, "custody")
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id)
+        custody = open_system_account(s, AccountType.bridge_custody, "custody")
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     return {"account": account, "project": project, "custody": custody, "class": credit_class, "org": org}
 
@@ -46,17 +51,17 @@ def _link(engine, account_id):
     now = int(time.time())
     address, signature = sign_wallet_link(wallet.key, account_id, now)
     with transaction(engine) as s:
-        ops.link_wallet(s, account_id, address, now, signature, now)
+        link_wallet(s, account_id, address, now, signature, now)
     return address
 
 
 def test_issuance_continues_serials_and_refuses_overlap(engine, setup):
     with transaction(engine) as s:
-        second = ops.issue_ex_post(s, project_id=setup["project"].id, vintage=2023, quantity=10, account_id=setup["account"].id)
+        second = issue_ex_post(s, project_id=setup["project"].id, vintage=2023, quantity=10, account_id=setup["account"].id)
     assert (second.unit_first, second.unit_last) == (1001, 1010)
     before = _snapshot(engine)
     with pytest.raises(Conflict) as info, transaction(engine) as s:
-        ops.issue_ex_post(
+        issue_ex_post(
             s, project_id=setup["project"].id, vintage=2023, quantity=5, account_id=setup["account"].id, first_unit=1008
         )
     assert info.value.rule == "no-overlapping-serials"
@@ -67,13 +72,13 @@ def test_issuance_continues_serials_and_refuses_overlap(engine, setup):
 @pytest.mark.parametrize("quantity", [0, -1])
 def test_issuance_refuses_non_positive_quantity(engine, setup, quantity):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.issue_ex_post(s, project_id=setup["project"].id, vintage=2023, quantity=quantity, account_id=setup["account"].id)
+        issue_ex_post(s, project_id=setup["project"].id, vintage=2023, quantity=quantity, account_id=setup["account"].id)
     assert info.value.field == "quantity"
 
 
 def test_project_registration_refuses_bad_country(engine):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.register_project(
+        register_project(
             s, project_number=1, name="x", country="Iceland", dial_code="354", sector=1, credit_type="R", methodology="m"
         )
     assert info.value.field == "host_country"
@@ -85,16 +90,16 @@ def test_wallet_link_requires_the_wallets_own_signature(engine, setup):
     now = int(time.time())
     _, signature = sign_wallet_link(other.key, account_id, now)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.link_wallet(s, account_id, wallet.address, now, signature, now)
+        link_wallet(s, account_id, wallet.address, now, signature, now)
     assert info.value.field == "signature"
     _, signature = sign_wallet_link(wallet.key, account_id, now - 3 * 24 * 3600)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        ops.link_wallet(s, account_id, wallet.address, now - 3 * 24 * 3600, signature, now)
+        link_wallet(s, account_id, wallet.address, now - 3 * 24 * 3600, signature, now)
     assert info.value.field == "signed_at"
     # a signature for another account does not link to this one
     _, signature = sign_wallet_link(wallet.key, account_id + 100, now)
     with pytest.raises(RuleViolation), transaction(engine) as s:
-        ops.link_wallet(s, account_id, wallet.address, now, signature, now)
+        link_wallet(s, account_id, wallet.address, now, signature, now)
 
 
 def test_tokenization_moves_lowest_serials_to_custody_in_one_transaction(engine, setup):
@@ -108,7 +113,7 @@ def test_tokenization_moves_lowest_serials_to_custody_in_one_transaction(engine,
     with Session(engine) as s:
         assert custody.custody_total(s, setup["custody"].id, setup["class"].id) == 400
         assert custody.custody_total(s, setup["custody"].id, setup["class"].id, mirrored=True) == 0
-        holding = [b for b in ops.balances(s) if b.account_id == setup["account"].id]
+        holding = [b for b in balances(s) if b.account_id == setup["account"].id]
         assert [(b.status, b.quantity) for b in holding] == [("active", 600)]
 
 
@@ -193,17 +198,17 @@ def _split_holding(engine, account_id, size):
 def test_locked_blocks_covering_reads_only_the_lowest_blocks_needed(engine, setup, covering, rows):
     _split_holding(engine, setup["account"].id, 4)
     with transaction(engine) as s:
-        got = ops.locked_blocks(s, account_id=setup["account"].id, serialization_id=setup["class"].serialization_id,
-                                status=ops.CreditStatus.active, covering=covering)
+        got = locked_blocks(s, account_id=setup["account"].id, serialization_id=setup["class"].serialization_id,
+                            status=CreditStatus.active, covering=covering)
         assert [b.unit_first for b in got] == list(range(1, 4 * rows, 4))
 
 
 def test_transfer_from_a_holding_of_many_blocks_takes_the_lowest_serials(engine, setup):
     _split_holding(engine, setup["account"].id, 4)
     with transaction(engine) as s:
-        other = ops.open_account(s, setup["org"].id, "other")
-        _, moved = ops.transfer(s, from_account_id=setup["account"].id, to_account_id=other.id,
-                                serialization_id=setup["class"].serialization_id, quantity=643)
+        other = open_account(s, setup["org"].id, "other")
+        _, moved = transfer(s, from_account_id=setup["account"].id, to_account_id=other.id,
+                            serialization_id=setup["class"].serialization_id, quantity=643)
     assert (moved[0].unit_first, moved[-1].unit_last, sum(m.quantity for m in moved)) == (1, 643, 643)
     with Session(engine) as s:
         left = s.exec(select(SerialBlock).where(SerialBlock.account_id == setup["account"].id)

@@ -48,12 +48,13 @@ from bridge.engine.deploy import BridgeKeys
 from bridge.engine.reconcile import conservation, reconcile
 from bridge.schema import create_schema
 from bridge.tables import MintLeaf, Redemption, RedemptionStatus
-from bridge.webhooks.outbox import EventKind, WebhookDelivery, WebhookEvent
+from bridge.webhooks.tables import EventKind, WebhookDelivery, WebhookEvent
 from registry.api.auth import create_api_key
 from registry.db import make_engine, transaction
 from registry.domain.enums import ApiKeyRole, CreditStatus
 from registry.domain.wallets import sign_wallet_link
-from registry.operations import credits as ops
+from registry.operations.accounts import create_organization, link_wallet, open_account
+from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import verify_ledger
 from registry.tables.core import Account as RegistryAccount
 from registry.tables.core import CreditClass, Project, Retirement, SerialBlock, Serialization, TokenizationRequest
@@ -148,15 +149,15 @@ def load_world(postgres_url, anvil_url):
     with transaction(engine) as s:
         project_id = s.exec(select(Project.id)).one()
         a = s.get(RegistryAccount, world.account_id)
-        ops.issue_ex_post(s, project_id=project_id, vintage=2024, quantity=1_000 * SCALE, account_id=a.id)
-        race_account = ops.open_account(s, a.organization_id, "race")
-        two = ops.create_organization(s, "Buyer AG")
-        b = ops.open_account(s, two.id, "main")
+        issue_ex_post(s, project_id=project_id, vintage=2024, quantity=1_000 * SCALE, account_id=a.id)
+        race_account = open_account(s, a.organization_id, "race")
+        two = create_organization(s, "Buyer AG")
+        b = open_account(s, two.id, "main")
         _, key_one = create_api_key(s, name="one", role=ApiKeyRole.organization, organization_id=a.organization_id)
         _, key_two = create_api_key(s, name="two", role=ApiKeyRole.organization, organization_id=two.id)
         _, admin_key = create_api_key(s, name="admin", role=ApiKeyRole.administrator)
         address, signature = sign_wallet_link(racer.key, race_account.id, now)
-        ops.link_wallet(s, race_account.id, address, now, signature, now)
+        link_wallet(s, race_account.id, address, now, signature, now)
         classes = {v: s.exec(select(CreditClass.token_id).join(Serialization,
                                                                Serialization.id == CreditClass.serialization_id)
                              .where(Serialization.vintage == v)).one() for v in VINTAGES}

@@ -74,11 +74,14 @@ from registry.domain.classes import Purpose
 from registry.domain.enums import IssuanceKind
 from registry.errors import RegistryError
 from registry.operations import additionality as aops
-from registry.operations import credits as ops
+from registry.operations import conversions, issuances
+from registry.operations.accounts import open_account
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import designation as designation_ops
 from registry.operations.article6 import letters as letter_ops
 from registry.operations.article6 import projects as project_ops
+from registry.operations.retirements import retire
+from registry.operations.transfers import transfer
 from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization
 
 from ..bridge.harness import make_world
@@ -156,7 +159,7 @@ def template(db_url):
     with transaction(engine) as s:
         project_id = s.exec(select(Project.id).where(Project.project_number == 78040)).one()
         org_id = s.get(Account, world.account_id).organization_id
-        second = ops.open_account(s, org_id, "second holding account")
+        second = open_account(s, org_id, "second holding account")
         a6_class = _authorized_article6_class(s, world, project_id, org_id)
     engine.dispose()
     snapshot = w3.provider.ethereum_tester.take_snapshot()
@@ -259,15 +262,15 @@ def make_machine(t: Template):
         @rule(quantity=st.integers(1, 600), vintage=st.sampled_from(VINTAGES))
         def issue(self, quantity, vintage):
             with transaction(self.engine) as s:
-                ops.issue_ex_post(s, project_id=t.project_id, vintage=vintage, quantity=quantity,
-                                  account_id=t.world.account_id)
+                issuances.issue_ex_post(s, project_id=t.project_id, vintage=vintage, quantity=quantity,
+                                        account_id=t.world.account_id)
             record("operations", "issuance (ex-post)")
 
         @rule(quantity=st.integers(1, 300), vintage=st.sampled_from(VINTAGES))
         def issue_ex_ante(self, quantity, vintage):
             with transaction(self.engine) as s:
-                ops.issue_ex_ante(s, project_id=t.project_id, vintage=vintage, quantity=quantity,
-                                  account_id=t.world.account_id)
+                issuances.issue_ex_ante(s, project_id=t.project_id, vintage=vintage, quantity=quantity,
+                                        account_id=t.world.account_id)
             record("operations", "issuance (ex-ante)")
 
         @rule(share=st.integers(0, 120), final=st.booleans())
@@ -278,7 +281,7 @@ def make_machine(t: Template):
             if issuance is None:
                 return
             verified = issuance.quantity * share // 100
-            if not self.refused("ex-ante conversion", lambda s: ops.convert_ex_ante(
+            if not self.refused("ex-ante conversion", lambda s: conversions.convert_ex_ante(
                     s, issuance_id=issuance.id, verified_quantity=verified, final=final,
                     verification_reference=f"verification report {share}")):
                 record("operations", "ex-ante conversion" + (" (final)" if final else ""))
@@ -288,7 +291,7 @@ def make_machine(t: Template):
             found = self.class_of(vintage)
             if found is None:
                 return
-            if not self.refused("registry transfer", lambda s: ops.transfer(
+            if not self.refused("registry transfer", lambda s: transfer(
                     s, from_account_id=t.world.account_id, to_account_id=t.second_account_id,
                     serialization_id=found[1], quantity=quantity)):
                 record("operations", "registry transfer")
@@ -300,7 +303,7 @@ def make_machine(t: Template):
                 return
             account = t.second_account_id if second else t.world.account_id
             details = lc.RetirementDetails(purpose=Purpose.voluntary, beneficiary_name="Registry beneficiary")
-            if not self.refused("registry retirement", lambda s: ops.retire(
+            if not self.refused("registry retirement", lambda s: retire(
                     s, account_id=account, serialization_id=found[1], quantity=quantity, details=details)):
                 record("operations", "registry retirement")
 

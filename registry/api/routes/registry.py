@@ -53,8 +53,16 @@ from registry.domain.enums import (
 from registry.domain.lifecycle import RetirementDetails
 from registry.domain.serials import serial_block_text
 from registry.errors import Forbidden, NotFound, RegistryError
-from registry.operations import credits as ops
+from registry.operations import accounts, projects
+from registry.operations.cancellations import cancel
+from registry.operations.conversions import convert_ex_ante
+from registry.operations.holdings import balance_count, balances
+from registry.operations.issuances import issue_ex_ante, issue_ex_post
 from registry.operations.ledger import verify_ledger
+from registry.operations.preconditions import get_row
+from registry.operations.retirements import retire, retirement_blocks
+from registry.operations.serial_blocks import describe_blocks
+from registry.operations.transfers import transfer
 from registry.tables.core import (
     Account,
     ApiKey,
@@ -446,13 +454,13 @@ def _serial_text(session: Session, serialization_id: int, first: int, last: int)
 
 def _blocks_of(session: Session, *condition) -> list[str]:
     rows = session.exec(select(SerialBlock).where(*condition).order_by(SerialBlock.unit_first)).all()
-    return [m.serial_block for m in ops.describe_blocks(session, rows)]
+    return [m.serial_block for m in describe_blocks(session, rows)]
 
 
 def _retirement_public(session: Session, r: Retirement) -> RetirementPublic:
     return RetirementPublic(
         **r.model_dump(include=set(RetirementPublic.model_fields) - {"serial_blocks"}),
-        serial_blocks=[b.serial_block for b in ops.retirement_blocks(session, r.id)],
+        serial_blocks=[b.serial_block for b in retirement_blocks(session, r.id)],
     )
 
 
@@ -515,7 +523,7 @@ def list_organizations(
 
 @router.get("/organizations/{organization_id}", tags=["registry"])
 def get_organization(organization_id: int, session: SessionDep) -> OrganizationPublic:
-    o = ops.get_row(session, Organization, organization_id, "organization")
+    o = get_row(session, Organization, organization_id, "organization")
     return OrganizationPublic(id=o.id, name=o.name)
 
 
@@ -541,7 +549,7 @@ def list_accounts(
 
 @router.get("/accounts/{account_id}", tags=["registry"])
 def get_account(account_id: int, session: SessionDep) -> AccountPublic:
-    return AccountPublic.model_validate(ops.get_row(session, Account, account_id, "account"), from_attributes=True)
+    return AccountPublic.model_validate(get_row(session, Account, account_id, "account"), from_attributes=True)
 
 
 @router.get("/balances", tags=["registry"])
@@ -561,9 +569,9 @@ def list_balances(
         account_ids = [account_id]
     elif organization_id is not None:
         account_ids = _organization_account_ids(session, organization_id)
-    total = ops.balance_count(session, account_ids=account_ids)
+    total = balance_count(session, account_ids=account_ids)
     array_page_headers(request, response, total, offset, limit)
-    return [BalancePublic(**b.__dict__) for b in ops.balances(session, account_ids=account_ids, offset=offset,
+    return [BalancePublic(**b.__dict__) for b in balances(session, account_ids=account_ids, offset=offset,
                                                              limit=limit)]
 
 
@@ -591,7 +599,7 @@ def list_serial_blocks(
     if status is not None:
         conditions.append(SerialBlock.status == status)
     if serialization is not None:
-        conditions.append(SerialBlock.serialization_id == ops.serialization_by_text(session, serialization).id)
+        conditions.append(SerialBlock.serialization_id == projects.serialization_by_text(session, serialization).id)
     total = session.exec(select(func.count()).select_from(SerialBlock).where(*conditions)).one()
     rows = session.exec(
         select(SerialBlock, Serialization.text)
@@ -630,13 +638,13 @@ def list_issuances(
 
 @router.get("/issuances/{issuance_id}", tags=["registry"])
 def get_issuance(issuance_id: int, session: SessionDep) -> IssuancePublic:
-    return _issuance_public(session, ops.get_row(session, Issuance, issuance_id, "issuance"))
+    return _issuance_public(session, get_row(session, Issuance, issuance_id, "issuance"))
 
 
 @router.get("/issuances/{issuance_id}/conversions", tags=["registry"])
 def list_conversions(issuance_id: int, session: SessionDep, offset: Offset = 0, limit: Limit = 50
                      ) -> Paged[ConversionPublic]:
-    ops.get_row(session, Issuance, issuance_id, "issuance")
+    get_row(session, Issuance, issuance_id, "issuance")
     page, rows = page_of(session, ExAnteConversion, [ExAnteConversion.issuance_id == issuance_id],
                        [ExAnteConversion.id], offset, limit)
     return Paged[ConversionPublic](page=page, items=[ConversionPublic.model_validate(c, from_attributes=True)
@@ -675,7 +683,7 @@ def list_cancellations(
 
 @router.get("/cancellations/{cancellation_id}", tags=["registry"])
 def get_cancellation(cancellation_id: int, session: SessionDep) -> CancellationPublic:
-    return _cancellation_public(session, ops.get_row(session, Cancellation, cancellation_id, "cancellation"))
+    return _cancellation_public(session, get_row(session, Cancellation, cancellation_id, "cancellation"))
 
 
 @router.get("/ledger/verify", tags=["registry"])
@@ -715,7 +723,7 @@ auth_router = APIRouter(responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
 def create_organization(body: OrganizationCreate, session: SessionDep, _: AdminDep) -> OrganizationPublic:
     """Register an organization (administrator)."""
     with committing(session):
-        o = ops.create_organization(session, body.name)
+        o = accounts.create_organization(session, body.name)
         return OrganizationPublic(id=o.id, name=o.name)
 
 
@@ -723,17 +731,17 @@ def create_organization(body: OrganizationCreate, session: SessionDep, _: AdminD
 def open_account(organization_id: int, body: AccountCreate, session: SessionDep, principal: PrincipalDep
                  ) -> AccountPublic:
     """Open another holding account for an organization (its own key, or an administrator)."""
-    ops.get_row(session, Organization, organization_id, "organization")
+    get_row(session, Organization, organization_id, "organization")
     authorize_organization(principal, organization_id)
     with committing(session):
-        return AccountPublic.model_validate(ops.open_account(session, organization_id, body.name), from_attributes=True)
+        return AccountPublic.model_validate(accounts.open_account(session, organization_id, body.name), from_attributes=True)
 
 
 @auth_router.post("/system-accounts", tags=["registry"], status_code=201)
 def open_system_account(body: SystemAccountCreate, session: SessionDep, _: AdminDep) -> AccountPublic:
     """Open a registry-owned bridge custody, buffer or Article 6.2 non-CA adjustment account."""
     with committing(session):
-        return AccountPublic.model_validate(ops.open_system_account(session, body.type, body.name),
+        return AccountPublic.model_validate(accounts.open_system_account(session, body.type, body.name),
                                             from_attributes=True)
 
 
@@ -743,7 +751,7 @@ def link_wallet(account_id: int, body: WalletLinkCreate, session: SessionDep, pr
     """Link a wallet to a holding account with the wallet's EIP-712 LinkWallet signature."""
     authorize_account(session, principal, account_id)
     with committing(session):
-        link = ops.link_wallet(session, account_id, body.wallet, body.signed_at, body.signature, int(time.time()))
+        link = accounts.link_wallet(session, account_id, body.wallet, body.signed_at, body.signature, int(time.time()))
         return WalletLinkPublic(id=link.id, account_id=link.account_id, wallet=link.address, linked_at=link.linked_at)
 
 
@@ -764,7 +772,7 @@ def list_wallets(account_id: int, session: SessionDep, principal: PrincipalDep, 
 @auth_router.post("/projects", tags=["registry"], status_code=201)
 def register_project(body: ProjectCreate, session: SessionDep, _: AdminDep) -> ProjectPublic:
     with committing(session):
-        return ProjectPublic.model_validate(ops.register_project(session, **body.model_dump()), from_attributes=True)
+        return ProjectPublic.model_validate(projects.register_project(session, **body.model_dump()), from_attributes=True)
 
 
 @auth_router.post("/issuances", tags=["registry"], status_code=201)
@@ -773,7 +781,7 @@ def issue(body: IssuanceCreate, session: SessionDep, _: AdminDep) -> IssuancePub
     with committing(session):
         args = dict(project_id=body.project_id, vintage=body.vintage, quantity=body.quantity,
                     account_id=body.account_id, first_unit=body.first_unit)
-        issuance = ops.issue_ex_post(session, **args) if body.kind is IssuanceKind.ex_post else ops.issue_ex_ante(
+        issuance = issue_ex_post(session, **args) if body.kind is IssuanceKind.ex_post else issue_ex_ante(
             session, **args)
         return _issuance_public(session, issuance)
 
@@ -782,7 +790,7 @@ def issue(body: IssuanceCreate, session: SessionDep, _: AdminDep) -> IssuancePub
 def convert(issuance_id: int, body: ConversionCreate, session: SessionDep, _: AdminDep) -> ConversionResultPublic:
     """Convert ex-ante ICCs of an issuance to ex-post on verification (administrator)."""
     with committing(session):
-        result = ops.convert_ex_ante(session, issuance_id=issuance_id, verified_quantity=body.verified_quantity,
+        result = convert_ex_ante(session, issuance_id=issuance_id, verified_quantity=body.verified_quantity,
                                      final=body.final, verification_reference=body.verification_reference)
         c = result.conversion
         return ConversionResultPublic(
@@ -804,13 +812,13 @@ def create_transfer(body: TransferCreate, session: SessionDep, principal: Princi
     Organization keys transfer into holding accounts; transfers into or out of the buffer and
     non-CA adjustment accounts are the administrator's."""
     authorize_account(session, principal, body.from_account_id, field="from_account_id")
-    destination = ops.get_row(session, Account, body.to_account_id, "account", "to_account_id")
+    destination = get_row(session, Account, body.to_account_id, "account", "to_account_id")
     if destination.organization_id is None and not principal.is_admin:
         raise Forbidden("only the registry administrator moves ICCs into registry accounts", field="to_account_id",
                         rule="administrator-only")
     with committing(session):
-        serialization = ops.serialization_by_text(session, body.serialization)
-        record, moved = ops.transfer(session, from_account_id=body.from_account_id, to_account_id=body.to_account_id,
+        serialization = projects.serialization_by_text(session, body.serialization)
+        record, moved = transfer(session, from_account_id=body.from_account_id, to_account_id=body.to_account_id,
                                      serialization_id=serialization.id, quantity=body.quantity, status=body.status)
         return _transfer_public(session, record, [m.serial_block for m in moved])
 
@@ -839,8 +847,8 @@ def create_retirement(body: RetirementCreate, session: SessionDep, principal: Pr
         **body.model_dump(include=set(RetirementDetailsBase.model_fields)),
     )
     with committing(session):
-        serialization = ops.serialization_by_text(session, body.serialization)
-        retirement, _moved = ops.retire(session, account_id=body.account_id, serialization_id=serialization.id,
+        serialization = projects.serialization_by_text(session, body.serialization)
+        retirement, _moved = retire(session, account_id=body.account_id, serialization_id=serialization.id,
                                         quantity=body.quantity, details=details)
         return _retirement_public(session, retirement)
 
@@ -849,8 +857,8 @@ def create_retirement(body: RetirementCreate, session: SessionDep, principal: Pr
 def create_cancellation(body: CancellationCreate, session: SessionDep, _: AdminDep) -> CancellationPublic:
     """Cancel ICCs of an account for a program reason (administrator)."""
     with committing(session):
-        serialization = ops.serialization_by_text(session, body.serialization)
-        record, _moved = ops.cancel(session, account_id=body.account_id, serialization_id=serialization.id,
+        serialization = projects.serialization_by_text(session, body.serialization)
+        record, _moved = cancel(session, account_id=body.account_id, serialization_id=serialization.id,
                                     quantity=body.quantity, reason=body.reason, note=body.note,
                                     reference=body.reference, status=body.status)
         return _cancellation_public(session, record)
@@ -862,7 +870,7 @@ def create_tokenization(body: TokenizationCreate, session: SessionDep, principal
     as tokens to a wallet linked to that account."""
     authorize_account(session, principal, body.account_id)
     with committing(session):
-        serialization = ops.serialization_by_text(session, body.serialization)
+        serialization = projects.serialization_by_text(session, body.serialization)
         credit_class = session.exec(select(CreditClass).where(CreditClass.serialization_id == serialization.id)).one()
         request, moved = custody.request_tokenization(
             session, account_id=body.account_id, wallet=body.wallet, class_id=credit_class.id,
@@ -875,7 +883,7 @@ def create_tokenization(body: TokenizationCreate, session: SessionDep, principal
 
 @auth_router.get("/tokenizations/{tokenization_id}", tags=["bridge"])
 def get_tokenization(tokenization_id: int, session: SessionDep, principal: PrincipalDep) -> TokenizationPublic:
-    request = ops.get_row(session, TokenizationRequest, tokenization_id, "tokenization")
+    request = get_row(session, TokenizationRequest, tokenization_id, "tokenization")
     authorize_account(session, principal, request.account_id)
     credit_class = session.get(CreditClass, request.class_id)
     return TokenizationPublic(id=request.id, account_id=request.account_id, wallet=request.wallet,
@@ -913,7 +921,7 @@ def list_keys(session: SessionDep, principal: PrincipalDep, offset: Offset = 0, 
 
 @auth_router.delete("/api-keys/{api_key_id}", tags=["auth"])
 def revoke_key(api_key_id: int, session: SessionDep, principal: PrincipalDep) -> ApiKeyPublic:
-    row = ops.get_row(session, ApiKey, api_key_id, "api_key")
+    row = get_row(session, ApiKey, api_key_id, "api_key")
     if not principal.is_admin:
         authorize_organization(principal, row.organization_id, field="api_key_id")
     with committing(session):

@@ -25,8 +25,8 @@ from registry.errors import NotFound, RuleViolation
 from registry.operations.article6.common import _a6project, _now, violation
 from registry.operations.article6.letters import get_letter
 from registry.operations.article6.projects import _store_project, project_article6
-from registry.operations.credits import get_row
 from registry.operations.ledger import append_entry
+from registry.operations.preconditions import get_row
 from registry.tables.article6 import (
     A6CAEvidence,
     A6CAHistory,

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from registry.domain.article6.rules import Article6Error, IllegalTransition, Refusal, RulesFailed
 from registry.errors import Conflict, RuleViolation
-from registry.operations.credits import get_row
+from registry.operations.preconditions import get_row
 from registry.tables.article6 import A6Project
 from registry.tables.core import Project, utcnow
 

@@ -18,10 +18,12 @@ from registry.domain.article6.rules import R_WHOLE_TONNES
 from registry.domain.classes import CAStatus
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.errors import Conflict, NotFound, RuleViolation
-from registry.operations import credits as ops
+from registry.operations.accounts import open_system_account
 from registry.operations.article6.common import _a6project, _now
-from registry.operations.credits import get_row, open_system_account
+from registry.operations.cancellations import cancel
 from registry.operations.ledger import append_entry
+from registry.operations.preconditions import get_row
+from registry.operations.transfers import transfer
 from registry.tables.article6 import (
     A6CARecord,
     A6CompensationStep,
@@ -116,7 +118,7 @@ def _cancel_held(session: Session, held: list[_Held], quantity: int, *, note: st
             break
         take = min(left, h.quantity)
         if take:
-            _, moved = ops.cancel(session, account_id=h.account_id, serialization_id=h.serialization_id,
+            _, moved = cancel(session, account_id=h.account_id, serialization_id=h.serialization_id,
                                   quantity=take, reason=CancellationReason.non_ca_compensation, note=note,
                                   reference=reference)
             blocks += [m.serial_block for m in moved]
@@ -221,7 +223,7 @@ def compensate_non_ca_event(session: Session, event_id: int, *, notified_on: dat
             for h in deposit_from:  # deposited into the adjustment account, then cancelled there by ICR
                 take = min(left, h.quantity)
                 if take:
-                    ops.transfer(session, from_account_id=h.account_id, to_account_id=adjustment.id,
+                    transfer(session, from_account_id=h.account_id, to_account_id=adjustment.id,
                                  serialization_id=h.serialization_id, quantity=take)
                     deposited.append(_Held(adjustment.id, h.serialization_id, h.project_id, h.project_number, take))
                     left -= take

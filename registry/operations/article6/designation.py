@@ -23,13 +23,16 @@ from registry.domain.classes import CAStatus, ClassKey
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.errors import Conflict, RuleViolation
 from registry.operations import additionality as additionality_ops
-from registry.operations import credits as ops
 from registry.operations.article6.adjustments import _ensure_ca_record
 from registry.operations.article6.common import _a6project, _now, _refuse, violation
 from registry.operations.article6.compensation import _refresh_event, adjustment_account
 from registry.operations.article6.letters import get_letter
-from registry.operations.credits import get_row, serialization_of
+from registry.operations.cancellations import cancel
+from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import append_entry
+from registry.operations.preconditions import get_row
+from registry.operations.projects import serialization_of
+from registry.operations.serial_blocks import lock_serialization
 from registry.tables.article6 import (
     A6CARecord,
     A6CompensationStep,
@@ -143,7 +146,7 @@ def _issued_text(session: Session, issuance: Issuance | None) -> list[str]:
 def _issue_article6_units(session: Session, *, project: Project, a6row: A6Project, letter: Letter, vintage: int,
                           quantity: int, account: Account, kind: DesignationKind, period: Period, at: datetime,
                           actor: str) -> DesignationResult:
-    """Issue ``quantity`` new Article 6.2 ICCs of a vintage (:func:`registry.operations.credits.issue_ex_post`):
+    """Issue ``quantity`` new Article 6.2 ICCs of a vintage (:func:`registry.operations.issuances.issue_ex_post`):
     the lowest ``deposit`` units into the non-CA adjustment account (§II.3.b), the rest into
     ``account``, then cancel what outstanding non-CA compensation deducts (§V.b step 5)."""
     serialization, credit_class = article6_class(session, project, vintage, letter)
@@ -152,10 +155,10 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
     deducted = min(split.to_proponent, sum(s.quantity - s.completed for s in deductions))
     deposit_issuance = issuance = None
     if split.deposit:
-        deposit_issuance = ops.issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.deposit,
+        deposit_issuance = issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.deposit,
                                              account_id=adjustment_account(session).id, article6=True)
     if split.to_proponent:
-        issuance = ops.issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.to_proponent,
+        issuance = issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.to_proponent,
                                      account_id=account.id, article6=True)
     designation = A6Designation(project_id=project.id, letter_id=letter.number, serialization_id=serialization.id,
                                 issuance_id=issuance.id if issuance else None,
@@ -179,7 +182,7 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
             session.add(step)
             used.append(step)
             left -= take
-        _, moved = ops.cancel(session, account_id=account.id, serialization_id=serialization.id, quantity=deducted,
+        _, moved = cancel(session, account_id=account.id, serialization_id=serialization.id, quantity=deducted,
                               reason=CancellationReason.non_ca_compensation,
                               note=f"deducted from Article 6.2 designation {designation.id} for non-CA compensation "
                                    "(seed 003 §V.b step 5)",
@@ -260,7 +263,7 @@ def _holdings(session: Session, project: Project, vintage: int, account_id: int,
     serialization = session.exec(select(Serialization).where(Serialization.text == text)).first()
     if serialization is None:
         return None, []
-    serialization = ops.lock_serialization(session, serialization.id)
+    serialization = lock_serialization(session, serialization.id)
     in_account = session.exec(select(SerialBlock).where(
         SerialBlock.serialization_id == serialization.id, SerialBlock.account_id == account_id,
         SerialBlock.status.in_((CreditStatus.active, CreditStatus.inactive)))
@@ -319,7 +322,7 @@ def convert_to_article6(session: Session, *, project_id: int, account_id: int, v
                                    quantity=wanted, account=account, kind=DesignationKind.conversion, period=period,
                                    at=at, actor=actor)
     # The plan converts active holding blocks in serial order: exactly the lowest serials cancel() takes.
-    _, moved = ops.cancel(session, account_id=account_id, serialization_id=serialization.id, quantity=wanted,
+    _, moved = cancel(session, account_id=account_id, serialization_id=serialization.id, quantity=wanted,
                           reason=CancellationReason.conversion_article6,
                           note=f"converted to Article 6.2 ICCs under letter {letter.number} (seed 003 §I.12)",
                           reference=f"a6-designation:{result.designation.id}")

@@ -20,8 +20,8 @@ from registry.domain.article6.rules import R_LETTER_PROJECT, Article6Error, Hist
 from registry.errors import NotFound, RuleViolation
 from registry.operations.article6.common import _a6project, _now, violation
 from registry.operations.article6.projects import _store_project, project_article6
-from registry.operations.credits import get_row
 from registry.operations.ledger import append_entry
+from registry.operations.preconditions import get_row
 from registry.tables.article6 import A6Letter, A6LetterHistory, content_from_json, content_to_json
 from registry.tables.core import Project
 

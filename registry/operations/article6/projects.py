@@ -18,8 +18,8 @@ from registry.domain.classes import CAStatus
 from registry.errors import RuleViolation
 from registry.operations.article6.common import _a6project, _now, violation
 from registry.operations.article6.compensation import outstanding_compensation
-from registry.operations.credits import get_row
 from registry.operations.ledger import append_entry
+from registry.operations.preconditions import get_row
 from registry.tables.article6 import A6CARecord, A6HostCountry, A6Project, A6ProjectHistory
 from registry.tables.core import Organization, Project
 

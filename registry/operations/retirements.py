@@ -1,0 +1,97 @@
+"""Retirements of active ICCs from holding accounts, and the serial blocks a retirement retired."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from registry.domain import lifecycle as lc
+from registry.domain.enums import CreditStatus
+from registry.operations import hooks
+from registry.operations.ledger import append_entry
+from registry.operations.preconditions import check, get_row
+from registry.operations.serial_blocks import MovedBlock, _make_terminal, _moves, describe_blocks, take_credits
+from registry.tables.core import Account, CreditClass, Organization, Retirement, SerialBlock, Serialization
+
+
+def _class_of(session: Session, serialization: Serialization) -> CreditClass:
+    return session.exec(select(CreditClass).where(CreditClass.serialization_id == serialization.id)).one()
+
+
+def retire(
+    session: Session,
+    *,
+    account_id: int,
+    serialization_id: int,
+    quantity: int,
+    details: lc.RetirementDetails,
+) -> tuple[Retirement, list[MovedBlock]]:
+    """Retire ``quantity`` active ICCs from a holding account, lowest serials first.
+
+    The purpose must be among the class's authorized uses and carry its details (CORSIA:
+    aeroplane operator, state, compliance period; NDC: the party); an empty retiree or
+    beneficiary name is the account's organization. Retired units leave the account for good."""
+    account = get_row(session, Account, account_id, "account")
+    serialization = get_row(session, Serialization, serialization_id, "serialization")
+    check(lc.check_retirement, account.type, CreditStatus.active, quantity)
+    credit_class = _class_of(session, serialization)
+    organization = session.get(Organization, account.organization_id) if account.organization_id else None
+    d = check(lc.validate_retirement, details, authorized_uses=credit_class.authorized_uses,
+              default_party=organization.name if organization else "")
+    rows = take_credits(session, account=account, serialization=serialization, status=CreditStatus.active,
+                        quantity=quantity)
+    moves = _moves(serialization, rows, (account.id, CreditStatus.active.value), (None, CreditStatus.retired.value))
+    retirement = Retirement(
+        class_id=credit_class.id,
+        account_id=account.id,
+        quantity=quantity,
+        purpose=d.purpose.name,
+        beneficiary_name=d.beneficiary_name,
+        beneficiary_address=d.beneficiary_address,
+        retiree=d.retiree,
+        comment=d.comment,
+        purpose_detail=d.purpose_detail,
+        corsia_operator=d.corsia_operator,
+        corsia_state=d.corsia_state,
+        compliance_period_start=d.compliance_period_start,
+        compliance_period_end=d.compliance_period_end,
+        ndc_party=d.ndc_party,
+        consumption_start=d.consumption_start,
+        consumption_end=d.consumption_end,
+        jurisdiction=d.jurisdiction,
+    )
+    session.add(retirement)
+    session.flush()
+    moved = _make_terminal(session, serialization.id, rows, CreditStatus.retired, retirement_id=retirement.id)
+    append_entry(
+        session,
+        "retirement",
+        {
+            "retirement_id": retirement.id,
+            "account_id": account.id,
+            "token_id": credit_class.token_id,
+            "serial_blocks": [m.serial_block for m in moved],
+            "quantity": quantity,
+            "purpose": d.purpose.name,
+            "beneficiary_name": d.beneficiary_name,
+            "beneficiary_address": d.beneficiary_address,
+            "retiree": d.retiree,
+            "comment": d.comment,
+            "purpose_detail": d.purpose_detail,
+            "corsia_operator": d.corsia_operator,
+            "corsia_state": d.corsia_state,
+            "compliance_period": [d.compliance_period_start, d.compliance_period_end],
+            "ndc_party": d.ndc_party,
+            "consumption_period": [d.consumption_start, d.consumption_end],
+            "jurisdiction": d.jurisdiction,
+            "moves": moves,
+        },
+    )
+    hooks.emit(session, "retirement.recorded", retirement=retirement, serial_blocks=[m.serial_block for m in moved])
+    return retirement, moved
+
+
+def retirement_blocks(session: Session, retirement_id: int) -> list[MovedBlock]:
+    rows = session.exec(
+        select(SerialBlock).where(SerialBlock.retirement_id == retirement_id).order_by(SerialBlock.unit_first)
+    ).all()
+    return describe_blocks(session, rows)
