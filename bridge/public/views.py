@@ -21,7 +21,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from bridge.tables import Deployment
-from registry.api.routes.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
+from registry.api.schemas.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
 from registry.bridged import custody
 from registry.domain import article6 as a6
 from registry.domain import serials as sr
