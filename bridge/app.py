@@ -5,11 +5,10 @@ the whole API (registry reads, token metadata and pages from :mod:`bridge.public
 from __future__ import annotations
 
 import json
-import logging
 from typing import Iterable, Optional
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlmodel import select
 
@@ -17,21 +16,18 @@ from bridge.chain.client import Chain
 from bridge.chain.token import LEAF_ENCODING
 from bridge.engine.batcher import load_tree
 from bridge.tables import Deployment, MintBatch, MintLeaf
-from registry.api.deps import PROBLEM_JSON
-from registry.api.routes.registry import (
+from registry.api.deps import SessionDep
+from registry.api.main import api_router
+from registry.api.pagination import Limit, Offset, array_page_headers, page_of
+from registry.api.problems import (
     PROBLEM_RESPONSES,
-    Limit,
-    Offset,
-    Problem,
-    SessionDep,
-    array_page_headers,
+    document_errors_as_problems,
+    install_internal_error_handler,
+    install_out_of_range_handler,
     install_problem_handlers,
-    page_of,
 )
-from registry.api.routes.registry import router as registry_router
 from registry.errors import NotFound
 
-log = logging.getLogger("icr_bridge.api")
 router = APIRouter()
 
 
@@ -109,7 +105,6 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     from bridge.public import pages, relay
     from bridge.webhooks import events
     from bridge.webhooks import routes as webhooks_api
-    from registry.api.routes.article6 import router as article6_router
 
     events.register_listeners()
 
@@ -127,72 +122,12 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.state.public_base_url = public_base_url
     app.state.relay = relay.Relay(relayer) if relayer is not None else None
     install_problem_handlers(app)
-    _install_internal_error_handler(app)
-    _install_out_of_range_handler(app)
-    app.include_router(registry_router)
-    app.include_router(article6_router)
+    install_internal_error_handler(app)
+    install_out_of_range_handler(app)
+    app.include_router(api_router)
     app.include_router(router)
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)
     app.include_router(relay.router)
-    _document_errors_as_problems(app)
+    document_errors_as_problems(app)
     return app
-
-
-def _install_internal_error_handler(app: FastAPI) -> None:
-    """Unexpected failures are problem+json too (and logged); the detail says nothing internal."""
-
-    @app.exception_handler(Exception)
-    async def _internal_error(request: Request, exc: Exception):
-        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        body = {"type": "urn:icr-bridge:problem:internal-error", "title": "internal error", "status": 500,
-                "detail": "the server failed to answer this request; nothing was changed"}
-        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
-
-
-def _install_out_of_range_handler(app: FastAPI) -> None:
-    """A number too large for the database (ids, offsets: SQLite and PostgreSQL store 64-bit
-    integers) is bad input, not a server failure: 422 problem+json, nothing read or changed.
-    Found by tests/reliability/test_fuzz_api.py."""
-    from sqlalchemy.exc import DataError
-
-    @app.exception_handler(OverflowError)
-    @app.exception_handler(DataError)
-    async def _out_of_range(request: Request, exc: Exception):
-        body = {"type": "urn:icr-bridge:problem:invalid-input", "title": "invalid input", "status": 422,
-                "detail": "a number in the request is out of range (at most 9223372036854775807)",
-                "rule": "integer-range"}
-        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
-
-
-def _document_errors_as_problems(app: FastAPI) -> None:
-    """Make the OpenAPI document say what the server does: every error response is
-    ``application/problem+json`` (FastAPI would also list the route's own media type and its
-    HTTPValidationError shape), and routes without parameters or body cannot answer 422."""
-    default_openapi = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = default_openapi()
-        problem_ref = {"$ref": "#/components/schemas/Problem"}
-        for path_item in schema.get("paths", {}).values():
-            for operation in path_item.values():
-                responses = operation.get("responses", {})
-                if not operation.get("parameters") and "requestBody" not in operation:
-                    responses.pop("422", None)
-                for code, response in responses.items():
-                    if not code.startswith(("4", "5")):
-                        continue
-                    content = response.get("content", {})
-                    chosen = content.get(PROBLEM_JSON, {}).get("schema") or next(
-                        (c["schema"] for c in content.values() if "schema" in c), problem_ref)
-                    if chosen.get("$ref", "").endswith("/HTTPValidationError"):
-                        chosen = problem_ref
-                    response["content"] = {PROBLEM_JSON: {"schema": chosen}}
-        if "Problem" not in schema.setdefault("components", {}).setdefault("schemas", {}):
-            schema["components"]["schemas"]["Problem"] = Problem.model_json_schema()
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi

@@ -8,6 +8,7 @@ app's ``public_base_url`` when it is set, otherwise the URL the request came in 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -29,8 +30,8 @@ from bridge.public.views import (
     SerialRangePublic,
     SupplyPublic,
 )
-from registry.api.deps import PROBLEM_JSON, SessionDep
-from registry.api.routes.registry import Problem
+from registry.api.deps import SessionDep
+from registry.api.problems import problem_responses
 from registry.domain.classes import CERTIFICATE_FLAG
 
 # Autoescape HTML and SVG alike: names, comments and beneficiaries come from users and the chain.
@@ -46,12 +47,8 @@ _DESCRIPTIONS = {
     422: "Invalid input (e.g. not a hexadecimal uint256)",
 }
 
-
-def problems(*codes: int) -> dict:
-    """OpenAPI entries for the problem+json errors a route can answer."""
-    return {code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": _DESCRIPTIONS[code]}
-            for code in codes}
-
+# OpenAPI entries for the problem+json errors a route can answer: problems(404, 422).
+problems = partial(problem_responses, _DESCRIPTIONS)
 
 router = APIRouter()
 

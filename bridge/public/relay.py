@@ -26,8 +26,8 @@ from bridge.chain.client import Chain, ChainRevert
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
 from bridge.deployments import deployment_on
 from registry.api.auth import PrincipalDep
-from registry.api.deps import PROBLEM_JSON, SessionDep
-from registry.api.routes.registry import Problem
+from registry.api.deps import SessionDep
+from registry.api.problems import problem_responses
 from registry.domain.classes import CERTIFICATE_FLAG
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
 from registry.operations.classes import find_class_by_token
@@ -158,8 +158,7 @@ router = APIRouter(tags=["relay"])
 
 
 @router.post("/relay/retirements", status_code=202,
-             responses={code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": text}
-                        for code, text in _DESCRIPTIONS.items()})
+             responses=problem_responses(_DESCRIPTIONS))
 def relay_retirement(body: RetirementRelayCreate, request: Request, session: SessionDep,
                      principal: PrincipalDep) -> RetirementRelayed:
     """Relay a holder's EIP-712 signed retirement (gasless for the holder: the bridge pays).

@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from bridge.deployments import deployment_on
 from bridge.tables import Deployment
-from registry.api.routes.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
+from registry.api.schemas.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
 from registry.bridged import custody
 from registry.domain import serials as sr
 from registry.domain.article6 import reports as a6_reports

@@ -8,6 +8,7 @@ organization's subscriptions and sees their deliveries; an administrator key any
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Optional
 
 from fastapi import APIRouter, Query, Response
@@ -25,8 +26,9 @@ from bridge.webhooks.tables import (
     WebhookSubscription,
 )
 from registry.api.auth import PrincipalDep, authorize_organization
-from registry.api.deps import PROBLEM_JSON, SessionDep, committing
-from registry.api.routes.registry import Page, Problem
+from registry.api.deps import SessionDep, committing
+from registry.api.pagination import Page
+from registry.api.problems import problem_responses
 from registry.domain.access import Principal
 from registry.errors import NotFound
 from registry.tables.core import Organization
@@ -39,12 +41,8 @@ _DESCRIPTIONS = {
     422: "Invalid input or a rule refused the operation",
 }
 
-
-def problems(*codes: int) -> dict:
-    """OpenAPI entries for the problem+json errors a route can answer."""
-    return {code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": _DESCRIPTIONS[code]}
-            for code in codes}
-
+# OpenAPI entries for the problem+json errors a route can answer: problems(404, 422).
+problems = partial(problem_responses, _DESCRIPTIONS)
 
 AUTH = (401, 403)
 router = APIRouter(tags=["webhooks"])

@@ -140,3 +140,8 @@ def authorize_account(session: Session, principal: Principal, account_id: int, f
         raise NotFound(f"account {account_id} does not exist", field=field)
     authorize_organization(principal, account.organization_id, field=field)
     return account
+
+
+def actor_of(principal: Principal) -> str:
+    """The actor a key's writes are recorded as in Article 6.2 and additionality histories."""
+    return f"api-key:{principal.key_id}"

@@ -1,5 +1,6 @@
-"""Shared pieces of the registry's HTTP layer: the session dependency and problem+json media
-type (imported by :mod:`registry.api.routes.registry`, :mod:`registry.api.auth` and other routers)."""
+"""Shared pieces of the registry's HTTP layer: the engine and session dependencies and the
+endpoint's one transaction (imported by :mod:`registry.api.auth` and the routers in
+:mod:`registry.api.routes`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from registry.errors import Conflict
-
-PROBLEM_JSON = "application/problem+json"
 
 
 def get_engine(request: Request) -> Engine:

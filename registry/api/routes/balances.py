@@ -1,0 +1,39 @@
+"""Balances: tonnes per account, vintage serialization and status (public)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import APIRouter, Request, Response
+
+from registry.api.deps import SessionDep
+from registry.api.pagination import Limit, Offset, array_page_headers
+from registry.api.problems import PROBLEM_RESPONSES
+from registry.api.routes.accounts import organization_account_ids
+from registry.api.schemas.registry import BalancePublic
+from registry.operations import holdings as holdings_ops
+
+router = APIRouter(tags=["registry"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/balances")
+def list_balances(
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    account_id: Optional[int] = None,
+    organization_id: Optional[int] = None,
+    offset: Offset = 0,
+    limit: Limit = 500,
+) -> list[BalancePublic]:
+    """Tonnes per account, vintage serialization and status (retired and cancelled credits are
+    terminal and sit under no account)."""
+    account_ids = None
+    if account_id is not None:
+        account_ids = [account_id]
+    elif organization_id is not None:
+        account_ids = organization_account_ids(session, organization_id)
+    total = holdings_ops.balance_count(session, account_ids=account_ids)
+    array_page_headers(request, response, total, offset, limit)
+    return [BalancePublic(**b.__dict__) for b in holdings_ops.balances(session, account_ids=account_ids, offset=offset,
+                                                             limit=limit)]

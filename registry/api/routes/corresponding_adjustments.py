@@ -1,0 +1,93 @@
+"""Corresponding adjustments per project and vintage (§IV) and the CA status of retired Article 6.2
+ICCs (§II.2)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import APIRouter
+from sqlmodel import Session
+
+from registry.api.auth import AdminDep, actor_of
+from registry.api.deps import SessionDep, committing
+from registry.api.pagination import Limit, Offset, Page, Paged
+from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
+from registry.api.routes.non_ca_events import event_public
+from registry.api.schemas.article6 import (
+    CARecordPublic,
+    EvidenceIn,
+    EvidencePublic,
+    NoCADecision,
+    NonCAEventPublic,
+    RetiredArticle6Public,
+    history_public,
+)
+from registry.operations.article6 import adjustments as adjustment_ops
+from registry.operations.article6 import reports as report_ops
+
+router = APIRouter(tags=["article6"], responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
+
+
+def _ca_public(session: Session, project_id: int, vintage: int) -> CARecordPublic:
+    record = adjustment_ops.ca_status(session, project_id, vintage)
+    return CARecordPublic(project_id=project_id, project_number=record.project_number, vintage=vintage,
+                          status=record.status.name, label=record.label,
+                          evidence=[EvidencePublic(kind=e.kind.name, reference=e.reference, received_on=e.received_on)
+                                    for e in record.evidence],
+                          history=history_public(record.history))
+
+
+@router.get("/article6/ca")
+def list_ca(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
+            limit: Limit = 50) -> Paged[CARecordPublic]:
+    """CA status per project and vintage (§IV), public (§II.2)."""
+    total, rows = adjustment_ops.list_ca_records(session, project_id=project_id, offset=offset, limit=limit)
+    return Paged[CARecordPublic](page=Page(offset=offset, limit=limit, total=total),
+                                 items=[_ca_public(session, r.project_id, r.vintage) for r in rows])
+
+
+@router.get("/projects/{project_id}/article6/ca/{vintage}")
+def get_ca(project_id: int, vintage: int, session: SessionDep) -> CARecordPublic:
+    return _ca_public(session, project_id, vintage)
+
+
+@router.post("/projects/{project_id}/article6/ca/{vintage}/evidence")
+def add_evidence(project_id: int, vintage: int, body: EvidenceIn, session: SessionDep, principal: AdminDep
+                 ) -> CARecordPublic:
+    """Attach evidence (e.g. of the intention to apply the CA) without changing the status."""
+    with committing(session):
+        adjustment_ops.add_ca_evidence(session, project_id, vintage, body.domain(), actor=actor_of(principal))
+        return _ca_public(session, project_id, vintage)
+
+
+@router.post("/projects/{project_id}/article6/ca/{vintage}/applied")
+def confirm_applied(project_id: int, vintage: int, body: EvidenceIn, session: SessionDep, principal: AdminDep
+                    ) -> CARecordPublic:
+    """Confirm the CA applied, on evidence from the host country's reports (§IV)."""
+    with committing(session):
+        adjustment_ops.confirm_ca_applied(session, project_id, vintage, body.domain(), actor=actor_of(principal))
+        return _ca_public(session, project_id, vintage)
+
+
+@router.post("/projects/{project_id}/article6/ca/{vintage}/not-applied")
+def record_no_ca(project_id: int, vintage: int, body: NoCADecision, session: SessionDep, principal: AdminDep
+                 ) -> list[NonCAEventPublic]:
+    """ICR determines that no CA was applied: No CA applied, and non-CA events by decision (§V)."""
+    with committing(session):
+        events = adjustment_ops.record_no_ca(session, project_id, vintage, reason=body.reason,
+                                    evidence=body.evidence.domain() if body.evidence else None,
+                                    suspend=body.suspend, actor=actor_of(principal))
+        return [event_public(session, e) for e in events]
+
+
+@router.get("/article6/retirements")
+def retired_article6(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
+                     limit: Limit = 50) -> Paged[RetiredArticle6Public]:
+    """Retired Article 6.2 ICCs with their CA status: Pending CA, CA applied or No CA applied (§II.2)."""
+    total, rows = report_ops.retired_article6(session, project_id=project_id, offset=offset, limit=limit)
+    items = [RetiredArticle6Public(retirement_id=r.retirement.id, project_number=r.project_number,
+                                   host_country=r.host_country, vintage=r.vintage, token_id=r.token_id,
+                                   quantity=r.retirement.quantity, purpose=r.retirement.purpose,
+                                   ca_status=r.ca_status.name, ca_label=r.ca_label,
+                                   created_at=r.retirement.created_at) for r in rows]
+    return Paged[RetiredArticle6Public](page=Page(offset=offset, limit=limit, total=total), items=items)

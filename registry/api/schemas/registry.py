@@ -1,0 +1,319 @@
+"""Request and response models of the registry's resources (``XBase`` / ``XCreate`` / ``XPublic``)."""
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Optional
+
+from pydantic import BaseModel, Field
+
+from registry.api.pagination import Page
+from registry.domain.enums import (
+    AccountType,
+    ApiKeyRole,
+    CancellationReason,
+    CreditStatus,
+    IssuanceKind,
+    TokenizationStatus,
+)
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Quantity = Annotated[int, Field(ge=1, description="Whole tonnes (1 ICC = 1 t CO2-e).")]
+SerializationText = Annotated[
+    str, Field(min_length=1, max_length=60, description="Vintage serialization, e.g. ICR-ISL-354-78040-14-R-0-2023.")
+]
+
+
+class OrganizationBase(BaseModel):
+    name: Name
+
+
+class OrganizationCreate(OrganizationBase):
+    pass
+
+
+class OrganizationPublic(OrganizationBase):
+    id: int
+
+
+class AccountBase(BaseModel):
+    name: Name
+
+
+class AccountCreate(AccountBase):
+    pass
+
+
+class SystemAccountCreate(AccountBase):
+    type: AccountType = Field(description="bridge_custody, buffer or adjustment (the Article 6.2 non-CA account).")
+
+
+class AccountPublic(AccountBase):
+    id: int
+    organization_id: Optional[int]
+    type: AccountType
+
+
+class BalancePublic(BaseModel):
+    account_id: Optional[int]
+    account_name: str
+    account_type: str
+    serialization: str
+    status: str
+    quantity: int
+
+
+class WalletLinkBase(BaseModel):
+    wallet: str = Field(min_length=42, max_length=42, description="0x address of the wallet.")
+
+
+class WalletLinkCreate(WalletLinkBase):
+    signed_at: int = Field(description="Unix seconds in the signed LinkWallet message.")
+    signature: str = Field(min_length=4, max_length=200, description="EIP-712 signature of LinkWallet by the wallet.")
+
+
+class WalletLinkPublic(WalletLinkBase):
+    id: int
+    account_id: int
+    linked_at: datetime
+
+
+class ProjectBase(BaseModel):
+    project_number: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=300)
+    country: str = Field(min_length=3, max_length=3, description="ISO 3166-1 alpha-3 host country.")
+    dial_code: str = Field(min_length=1, max_length=9)
+    sector: int = Field(ge=0, le=99)
+    credit_type: str = Field(min_length=1, max_length=1, description="R removal, A avoidance/reduction, H hybrid.")
+    methodology: str = Field(min_length=1, max_length=200)
+
+
+class ProjectCreate(ProjectBase):
+    pass
+
+
+class ProjectPublic(ProjectBase):
+    id: int
+
+
+class IssuanceBase(BaseModel):
+    project_id: int
+    vintage: int = Field(ge=1000, le=9999)
+    quantity: Quantity
+    account_id: int
+
+
+class IssuanceCreate(IssuanceBase):
+    kind: IssuanceKind = Field(
+        default=IssuanceKind.ex_post, description="ex_post: active ICCs; ex_ante: inactive until verification."
+    )
+    first_unit: Optional[int] = Field(default=None, ge=1, description="Defaults to after the highest unit issued.")
+
+
+class IssuancePublic(IssuanceBase):
+    id: int
+    kind: IssuanceKind
+    serialization: str
+    serial_block: str
+    unit_first: int
+    unit_last: int
+    created_at: datetime
+    converted_quantity: int = Field(description="Ex-ante units converted to ex-post so far (0 for ex-post).")
+    closed: bool = Field(description="An ex-ante issuance is closed by its final verification.")
+
+
+class ConversionBase(BaseModel):
+    verified_quantity: int = Field(ge=0, description="Verified tonnes to convert (0 only with final).")
+    final: bool = Field(default=False, description="Closes the issuance: unconverted ex-ante units are cancelled.")
+    verification_reference: str = Field(min_length=1, max_length=200)
+
+
+class ConversionCreate(ConversionBase):
+    pass
+
+
+class ConversionPublic(ConversionBase):
+    id: int
+    issuance_id: int
+    converted_quantity: int
+    shortfall_cancelled: int
+    created_at: datetime
+
+
+class ConversionResultPublic(ConversionPublic):
+    converted_serial_blocks: list[str]
+    cancellation_ids: list[int]
+
+
+class TransferBase(BaseModel):
+    from_account_id: int
+    to_account_id: int
+    serialization: SerializationText
+    quantity: Quantity
+    status: CreditStatus = Field(default=CreditStatus.active, description="active, or inactive (ex-ante) ICCs.")
+
+
+class TransferCreate(TransferBase):
+    pass
+
+
+class TransferPublic(TransferBase):
+    id: int
+    created_at: datetime
+    serial_blocks: Optional[list[str]] = Field(
+        default=None, description="The serials moved (in the answer to the transfer; the ledger entry keeps them)."
+    )
+
+
+class PurposeName(str, Enum):
+    voluntary = "voluntary"
+    corsia = "corsia"
+    ndc = "ndc"
+    other_international = "other_international"
+
+
+class RetirementDetailsBase(BaseModel):
+    beneficiary_name: str = Field(default="", max_length=500)
+    beneficiary_address: str = Field(default="", max_length=500)
+    retiree: str = Field(default="", max_length=500)
+    comment: str = Field(default="", max_length=2000)
+    purpose_detail: Optional[str] = Field(default=None, max_length=500,
+                                          description="Which other international mitigation purpose.")
+    corsia_operator: Optional[str] = Field(default=None, max_length=200, description="CORSIA: aeroplane operator.")
+    corsia_state: Optional[str] = Field(default=None, max_length=3, description="CORSIA: the operator's state.")
+    compliance_period_start: Optional[int] = Field(default=None, description="CORSIA compliance period, first year.")
+    compliance_period_end: Optional[int] = None
+    ndc_party: Optional[str] = Field(default=None, max_length=3, description="NDC: the party (alpha-3).")
+    consumption_start: Optional[date] = None
+    consumption_end: Optional[date] = None
+    jurisdiction: Optional[str] = Field(default=None, max_length=100)
+
+
+class RetirementCreate(RetirementDetailsBase):
+    account_id: int
+    serialization: SerializationText
+    quantity: Quantity
+    purpose: PurposeName = PurposeName.voluntary
+
+
+class RetirementPublic(RetirementDetailsBase):
+    id: int
+    quantity: int
+    serial_blocks: list[str]
+    purpose: str
+    account_id: Optional[int] = None
+    custom_uri: str = ""
+    chain_id: Optional[int]
+    tx_hash: Optional[str]
+    log_index: Optional[int]
+    block_number: Optional[int]
+    holder_wallet: Optional[str]
+    beneficiary_wallet: Optional[str]
+    created_at: Optional[datetime] = None
+
+
+class RetirementPage(BaseModel):
+    page: Page
+    items: list[RetirementPublic]
+
+
+class CancellationBase(BaseModel):
+    reason: CancellationReason
+    note: str = Field(default="", max_length=2000)
+    reference: str = Field(default="", max_length=200, description="E.g. the non-CA event, letter or verification.")
+
+
+class CancellationCreate(CancellationBase):
+    account_id: int
+    serialization: SerializationText
+    quantity: Quantity
+    status: CreditStatus = Field(default=CreditStatus.active, description="active, or inactive (correction only).")
+
+
+class CancellationPublic(CancellationBase):
+    id: int
+    account_id: int
+    serialization: str
+    quantity: int
+    serial_blocks: list[str]
+    created_at: datetime
+
+
+class TokenizationCreate(BaseModel):
+    account_id: int
+    wallet: str = Field(min_length=42, max_length=42, description="A wallet linked to the account.")
+    serialization: SerializationText
+    quantity: Quantity
+    custody_account_id: int = Field(description="The bridge custody account of the deployment (see /deployments).")
+
+
+class TokenizationPublic(BaseModel):
+    id: int
+    account_id: int
+    wallet: str
+    token_id: str
+    quantity: int
+    status: TokenizationStatus
+    serial_blocks: list[str]
+
+
+class SerialBlockPublic(BaseModel):
+    serial_block: str
+    serialization: str
+    unit_first: int
+    unit_last: int
+    quantity: int
+    status: CreditStatus
+    account_id: Optional[int]
+    mirrored: bool
+    retirement_id: Optional[int]
+    cancellation_id: Optional[int] = None
+
+
+class SerialBlockPage(BaseModel):
+    page: Page
+    items: list[SerialBlockPublic]
+
+
+class ApiKeyBase(BaseModel):
+    name: Name
+    role: ApiKeyRole = ApiKeyRole.organization
+    organization_id: Optional[int] = Field(default=None, description="Required for organization keys.")
+
+
+class ApiKeyCreate(ApiKeyBase):
+    pass
+
+
+class ApiKeyPublic(ApiKeyBase):
+    id: int
+    key_id: str
+    created_at: datetime
+    revoked_at: Optional[datetime]
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The API key. Shown only now: the registry stores a hash.")
+
+
+class LedgerEntryPublic(BaseModel):
+    # Its OpenAPI component name is module-qualified (bridge.public.views has a model of the same
+    # name); this keeps the published name, from where the model was first defined. This module
+    # has no ``from __future__ import annotations`` so that the annotations need no module lookup.
+    __module__ = "registry.api.routes.registry"
+
+    seq: int
+    kind: str
+    payload: dict
+    prev_hash: str
+    entry_hash: str
+    created_at: datetime
+
+
+class LedgerStatus(BaseModel):
+    entries: int
+    head: str
+    ok: bool
+    problems: list[str]
+    balances_ok: bool = True
+    moves_replayed: int = 0
+    balance_problems: list[str] = []
