@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -25,7 +25,7 @@ from bridge.deployments import deployment_on
 from bridge.engine.cycle import CycleReport, run_cycle
 from bridge.engine.deploy import BridgeKeys
 from bridge.settings import BridgeSettings
-from bridge.tables import BatchStatus, ChainCursor, ChainEvent, MintBatch, MintLeaf
+from bridge.tables import BatchStatus, ChainCursor, ChainEvent, MintBatch, MintLeaf, QuarantinedEvent, Redemption
 from registry.domain.enums import TokenizationStatus
 from registry.tables.core import Retirement, TokenizationRequest
 
@@ -89,7 +89,9 @@ class BridgeStatus:
     batches: dict[str, int] = field(default_factory=dict)  # by status
     leaves_awaiting_mint: int = 0
     events_applied: dict[str, int] = field(default_factory=dict)
-    flagged_retirements: int = 0  # burned on-chain with malformed details: the operator looks at them
+    flagged_retirements: int = 0  # recorded with changes to what the chain said (see Retirement.input_flags)
+    flagged_redemptions: int = 0  # requests whose account reference had to be changed to be stored
+    quarantined_events: int = 0  # final events that could not be applied (icr-bridge quarantine list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,7 +124,15 @@ def status(engine: Engine, chain: Chain, settings: BridgeSettings) -> BridgeStat
         ).all())
         flagged = session.exec(
             select(func.count()).select_from(Retirement)
-            .where(Retirement.chain_id == chain.chain_id, Retirement.purpose == "malformed")
+            .where(Retirement.chain_id == chain.chain_id,
+                   or_(Retirement.purpose == "malformed", Retirement.input_flags.is_not(None)))
+        ).one()
+        flagged_redemptions = session.exec(
+            select(func.count()).select_from(Redemption)
+            .where(Redemption.chain_id == chain.chain_id, Redemption.input_flags.is_not(None))
+        ).one()
+        quarantined = session.exec(
+            select(func.count()).select_from(QuarantinedEvent).where(QuarantinedEvent.chain_id == chain.chain_id)
         ).one()
     return BridgeStatus(
         chain_id=chain.chain_id,
@@ -138,6 +148,8 @@ def status(engine: Engine, chain: Chain, settings: BridgeSettings) -> BridgeStat
         leaves_awaiting_mint=int(awaiting),
         events_applied={k: int(v) for k, v in events.items()},
         flagged_retirements=int(flagged),
+        flagged_redemptions=int(flagged_redemptions),
+        quarantined_events=int(quarantined),
     )
 
 
@@ -160,8 +172,11 @@ class BridgeMetrics:
         self.last_block = Gauge("icr_bridge_last_processed_block", "Last block whose events are applied",
                                 registry=self.registry)
         self.head = Gauge("icr_bridge_chain_head_block", "Latest block of the chain", registry=self.registry)
-        self.flagged = Gauge("icr_bridge_flagged_retirements", "Retirements with malformed on-chain details",
+        self.flagged = Gauge("icr_bridge_flagged_retirements",
+                             "Retirements recorded with changes to what the chain said (input flags)",
                              registry=self.registry)
+        self.quarantined = Gauge("icr_bridge_quarantined_events", "Final chain events that could not be applied",
+                                 registry=self.registry)
         self.errors = Counter("icr_bridge_errors", "Cycles that failed, by exception type", ["kind"],
                               registry=self.registry)
         self.cycles = Counter("icr_bridge_cycles", "Completed engine cycles", registry=self.registry)
@@ -179,6 +194,7 @@ class BridgeMetrics:
         self.last_block.set(current.last_processed_block)
         self.head.set(current.head)
         self.flagged.set(current.flagged_retirements)
+        self.quarantined.set(current.quarantined_events)
 
     def observe_cycle(self, report: CycleReport) -> None:
         self.cycles.inc()

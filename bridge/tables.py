@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Optional
 
-from sqlalchemy import BigInteger, UniqueConstraint
+from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from registry.tables.core import utcnow
@@ -123,4 +123,32 @@ class Redemption(SQLModel, table=True):
     account_id: Optional[int] = Field(default=None, foreign_key="account.id")
     moved_ranges: Optional[str] = None
     answered_tx: Optional[str] = Field(default=None, max_length=66)
+    # What was changed to store the request's account reference (JSON list of flags), or None.
+    input_flags: Optional[str] = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class QuarantinedEvent(SQLModel, table=True):
+    """A final chain event the sync could not apply, kept with its raw log and the error so the
+    sync moves on and an operator can retry it after a fix (``icr-bridge quarantine``).
+
+    Its ChainEvent row is written with it, so no pass applies it behind the operator's back;
+    ``retry_requested`` asks the next pass to apply it again. Reconcile counts the tonnes of a
+    quarantined ``Retired`` or ``RedemptionFinalized`` event as quarantined, never as missing."""
+
+    __table_args__ = (UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_quarantined_event_origin"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    chain_id: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(max_length=66)
+    log_index: int
+    block_number: int = Field(sa_type=BigInteger, index=True)
+    event: str = Field(max_length=40)
+    token_id: Optional[str] = Field(default=None, max_length=80)  # the class whose tonnes it moves, if any
+    amount: Optional[int] = Field(default=None, sa_type=BigInteger)
+    raw_log: str = Field(sa_type=Text)  # JSON: address, topics, data, block and transaction of the log
+    error: str = Field(sa_type=Text)
+    attempts: int = 1
+    retry_requested: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    last_attempt_at: datetime = Field(default_factory=utcnow)

@@ -50,19 +50,43 @@ def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str
     decoded = []
     for raw in sorted(logs, key=lambda r: (r["blockNumber"], r["logIndex"])):
         name = topics[to_hex(raw["topics"][0])]
-        try:
-            decoded.append((name, events[name].process_log(raw)))
-        except UnicodeDecodeError:
-            # Anyone can put bytes that are not UTF-8 into an event's strings (a retiree name).
-            # The event still happened (the tokens are burned): decode with replacement
-            # characters and mark it, so the applier records it and flags it for the operator.
-            entry = dict(get_event_data(_lenient_codec(chain.w3), events[name].abi, raw))
-            entry[LOSSY_STRINGS] = True
-            decoded.append((name, entry))
+        decoded.append((name, decode_log(chain, name, raw)))
     return decoded
 
 
+def decode_log(chain: Chain, name: str, raw: Any) -> dict[str, Any]:
+    """One synced event's log decoded, with the raw log kept under ``RAW_LOG``.
+
+    Anyone can put bytes that are not UTF-8 into an event's strings (a retiree name). The event
+    still happened (the tokens are burned): such a log is decoded with replacement characters
+    and marked ``LOSSY_STRINGS``, so the applier records it and flags it for the operator."""
+    event = getattr(chain.token.events, name)()
+    try:
+        entry = dict(event.process_log(raw))
+    except UnicodeDecodeError:
+        entry = dict(get_event_data(_lenient_codec(chain.w3), event.abi, raw))
+        entry[LOSSY_STRINGS] = True
+    entry[RAW_LOG] = plain_log(raw)
+    return entry
+
+
+def plain_log(raw: Any) -> dict[str, Any]:
+    """A raw log as JSON: what :func:`decode_log` decodes again (a quarantined event's retry)."""
+    return {"address": raw["address"], "topics": [to_hex(t) for t in raw["topics"]], "data": to_hex(raw["data"]),
+            "blockNumber": int(raw["blockNumber"]), "blockHash": to_hex(raw["blockHash"]),
+            "transactionHash": to_hex(raw["transactionHash"]), "transactionIndex": int(raw.get("transactionIndex", 0)),
+            "logIndex": int(raw["logIndex"])}
+
+
+def log_from_plain(plain: dict[str, Any]) -> dict[str, Any]:
+    """The raw log :func:`plain_log` wrote, with bytes again where web3 decodes bytes."""
+    return {**plain, "topics": [bytes.fromhex(t[2:]) for t in plain["topics"]], "data": bytes.fromhex(plain["data"][2:]),
+            "blockHash": bytes.fromhex(plain["blockHash"][2:]),
+            "transactionHash": bytes.fromhex(plain["transactionHash"][2:])}
+
+
 LOSSY_STRINGS = "lossyStrings"  # set on an event whose strings were not valid UTF-8
+RAW_LOG = "rawLog"  # the log as it came (plain_log), kept with the decoded event
 
 
 def _lenient_codec(w3) -> ABICodec:

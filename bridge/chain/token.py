@@ -208,7 +208,8 @@ class RetirementData:
     def claim(self, *, retiree_name: str, comment: str) -> RetirementDetails:
         """The registry's form of this claim, with the ``Retired`` event's own strings: a
         beneficiary name falls back to the retiree's, zeros become not given and consumption
-        times (unix seconds) become UTC dates."""
+        times (unix seconds) become UTC dates, or not given when they are no date
+        (:meth:`date_flags` says which)."""
         return RetirementDetails(
             purpose=self.purpose,
             beneficiary_name=self.beneficiary_name or retiree_name,
@@ -224,8 +225,22 @@ class RetirementData:
         )
 
 
+    def date_flags(self) -> list[str]:
+        """One flag per consumption time that is no date (past 9999-12-31): recorded as not given."""
+        return [f"{name}: {seconds} is no date (unix seconds past {MAX_DATE_SECONDS}); recorded as not given"
+                for name, seconds in (("consumption_start", self.consumption_start),
+                                      ("consumption_end", self.consumption_end))
+                if seconds > MAX_DATE_SECONDS]
+
+
+#: 9999-12-31T23:59:59Z, the last second a date can hold.
+MAX_DATE_SECONDS = 253_402_300_799
+
+
 def _utc_date(seconds: int) -> date | None:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).date() if seconds else None
+    if not seconds or seconds > MAX_DATE_SECONDS:
+        return None
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).date()
 
 
 def encode_retirement_data(details: RetirementData | None) -> bytes:

@@ -5,7 +5,8 @@ One Typer sub-app per area, each in its own module, put together here:
 - :mod:`bridge.cli.local`: ``demo`` and ``serve``;
 - :mod:`bridge.cli.operator`: ``deploy``, ``sync``, ``status``, ``reconcile`` and ``snapshot``;
 - :mod:`bridge.cli.contracts`, :mod:`bridge.cli.ledger`, :mod:`bridge.cli.batch`,
-  :mod:`bridge.cli.webhooks`, :mod:`bridge.cli.admin`: the command groups of those names.
+  :mod:`bridge.cli.quarantine`, :mod:`bridge.cli.webhooks`, :mod:`bridge.cli.admin`: the command
+  groups of those names.
 
 Options they share (the database URL, the log level, the consoles) are in
 :mod:`bridge.cli.options`. Every command takes the registry database URL from ``--db`` or
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from bridge.cli import admin, batch, contracts, ledger, local, operator, webhooks
+from bridge.cli import admin, batch, contracts, ledger, local, operator, quarantine, webhooks
 
 app = typer.Typer(help="ICR bridge: mirror ICC serial blocks into ERC-1155 tokens and back.", no_args_is_help=True)
 app.add_typer(local.app)  # demo, serve: top-level commands
@@ -25,6 +26,7 @@ app.add_typer(contracts.app, name="contracts")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(batch.app, name="batch")
 app.add_typer(operator.snapshot_app, name="snapshot")
+app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(admin.app, name="admin")
 

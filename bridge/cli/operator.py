@@ -198,7 +198,8 @@ def _cycle_json(report) -> dict:
         "revoked_batches": report.revoked_batches,
         "rolled_back": report.rolled_back,
         "applied": sync.applied if sync else {}, "skipped_duplicates": sync.skipped_duplicates if sync else 0,
-        "flagged": sync.flagged if sync else [], "busy": sync.busy if sync else False,
+        "flagged": sync.flagged if sync else [], "quarantined": sync.quarantined if sync else [],
+        "busy": sync.busy if sync else False,
         "to_block": sync.to_block if sync else None,
     }
 
@@ -213,6 +214,8 @@ def _cycle_line(report, current) -> str:
         line += f", [yellow]rolled back {data['rolled_back']} event(s) after a reorganization[/]"
     for flag in data["flagged"]:
         line += f"\n[yellow]flagged: {flag}[/]"
+    for held in data["quarantined"]:
+        line += f"\n[red]quarantined: {held} (see `icr-bridge quarantine list`)[/]"
     if report.revoked_batches:
         line += (f"\n[yellow]batch(es) {', '.join(map(str, report.revoked_batches))} revoked on-chain: "
                  "not minting; their unminted units return to the requesting accounts once the revocation is final[/]")
@@ -258,9 +261,10 @@ def reconcile_command(
 ) -> None:
     """Prove the registry and the chain agree up to the final head; exit 1 where they don't.
 
-    Per class: on-chain supply (+ units awaiting their mint) == registry custody; every
-    Retired event has exactly one registry retirement; every minted leaf matches its
-    tokenization request."""
+    Per class: on-chain supply (+ units awaiting their mint, + tonnes of quarantined events)
+    == registry custody; every Retired event has exactly one registry retirement or is
+    quarantined; every minted leaf matches its tokenization request. Quarantined events and
+    flagged records are listed; they are not disagreements."""
     from bridge.engine.reconcile import custody_snapshot, reconcile
 
     settings = _settings(config, database_url=db, rpc_url=rpc_url, contract=contract, confirmations=confirmations)
@@ -285,14 +289,20 @@ def reconcile_command(
         table = Table(title=f"Conservation at block {report.head}, the last the registry has applied{behind}")
         for col in ("token id", "serialization"):
             table.add_column(col)
-        for col in ("custody", "awaiting mint", "on-chain supply"):
+        for col in ("custody", "awaiting mint", "on-chain supply", "quarantined"):
             table.add_column(col, justify="right")
         table.add_column("result")
         for c in report.conservation:
+            held = c.quarantined_burned - c.quarantined_minted
             table.add_row(c.token_id, c.serialization, f"{c.registry_custody:,}", f"{c.awaiting_mint:,}",
-                          f"{c.onchain_supply:,}", "[green]OK[/]" if c.ok else "[red]MISMATCH[/]")
+                          f"{c.onchain_supply:,}", f"{held:+,}" if held else "0",
+                          "[green]OK[/]" if c.ok else "[red]MISMATCH[/]")
         console.print(table)
         console.print(f"{report.retirement_events} Retired and {report.minted_leaf_events} LeafMinted events checked")
+        for held in report.quarantined:
+            console.print(f"[yellow]quarantined: {held}[/]")
+        for flag in report.flagged:
+            console.print(f"[yellow]flagged: {flag}[/]")
         for problem in report.problems:
             console.print(f"[red]{problem}[/]")
         if written:

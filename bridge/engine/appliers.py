@@ -25,6 +25,7 @@ from bridge.tables import (
 from bridge.webhooks import events
 from registry.bridged import custody, redemption, revocation
 from registry.domain.enums import TokenizationStatus
+from registry.domain.text import storable
 from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
 from registry.tables.core import SerialBlock, TokenizationRequest
@@ -170,16 +171,17 @@ def apply_batch_revoked(session: Session, chain: Chain, deployment: Deployment, 
 def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
     args = entry["args"]
     malformed = False
+    flags: list[str] = []
     try:
         data = decode_retirement_data(bytes(args["data"]))
     except MalformedRetirementData as exc:
         # The tokens are burned whatever the data says: record the retirement, flag the data.
         data, malformed = RetirementData(), True
-        report.flagged.append(f"retirement {args['retirementId']} in {to_hex(entry['transactionHash'])}: {exc}")
+        flags.append(f"data: {exc}")
+    flags += data.date_flags()
     if entry.get(LOSSY_STRINGS):
-        report.flagged.append(f"retirement {args['retirementId']} in {to_hex(entry['transactionHash'])}: names or "
-                              "comment are not UTF-8; recorded with replacement characters (U+FFFD)")
-    custody.retire_from_custody(session, custody_account_id=deployment.custody_account_id, retirement=custody.OnchainRetirement(
+        flags.append("strings: names or comment are not UTF-8; recorded with replacement characters (U+FFFD)")
+    onchain = custody.OnchainRetirement(
         token_id=args["tokenId"],
         quantity=args["amount"],
         origin=origin_of(chain, entry),
@@ -189,7 +191,13 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
         holder_wallet=args["holder"],
         beneficiary_wallet=args["beneficiary"],
         onchain_retirement_id=args["retirementId"],
-    ))
+        input_flags=tuple(flags),
+    )
+    record, _, created = custody.retire_from_custody(session, custody_account_id=deployment.custody_account_id,
+                                                     retirement=onchain)
+    if created and record.input_flags:
+        report.flagged += [f"retirement {args['retirementId']} in {to_hex(entry['transactionHash'])}: {flag}"
+                           for flag in json.loads(record.input_flags)]
 
 
 # Redemptions: the registry's credits move only on final events. A request is recorded; the
@@ -210,17 +218,25 @@ def apply_redemption_requested(session: Session, chain: Chain, deployment: Deplo
     if _redemption_row(session, chain.chain_id, args["redemptionId"]) is not None:
         return
     credit_class = class_for_token(session, args["classId"])
+    reference = storable("account_reference", args["accountReference"],
+                         Redemption.__table__.c["account_reference"].type.length)
+    flags = list(reference.flags)
+    if entry.get(LOSSY_STRINGS):
+        flags.append("account_reference: not UTF-8; recorded with replacement characters (U+FFFD)")
     session.add(Redemption(
         chain_id=chain.chain_id, redemption_id=args["redemptionId"], holder=args["holder"], class_id=credit_class.id,
-        token_id=str(args["classId"]), amount=args["amount"], account_reference=args["accountReference"],
+        token_id=str(args["classId"]), amount=args["amount"], account_reference=reference.text,
         reclaimable_at=args["reclaimableAt"], request_tx=to_hex(entry["transactionHash"]),
+        input_flags=json.dumps(flags) if flags else None,
     ))
     session.flush()
     append_entry(session, "redemption.requested", {
         "chain_id": chain.chain_id, "redemption_id": args["redemptionId"], "holder": args["holder"],
-        "token_id": str(args["classId"]), "amount": args["amount"], "account_reference": args["accountReference"],
-        "tx_hash": to_hex(entry["transactionHash"]),
+        "token_id": str(args["classId"]), "amount": args["amount"], "account_reference": reference.text,
+        "tx_hash": to_hex(entry["transactionHash"]), **({"input_flags": flags} if flags else {}),
     })
+    report.flagged += [f"redemption {args['redemptionId']} in {to_hex(entry['transactionHash'])}: {flag}"
+                       for flag in flags]
 
 
 def apply_redemption_finalized(session: Session, chain: Chain, deployment: Deployment, entry: Any,

@@ -30,7 +30,7 @@ from bridge.chain.logs import fetch_events, to_hex
 from bridge.deployments import require_deployment
 from bridge.engine.sync import deployment_for
 from bridge.merkle.tree import StandardMerkleTree
-from bridge.tables import ChainCursor, MintLeaf, Redemption, RedemptionStatus
+from bridge.tables import ChainCursor, MintLeaf, QuarantinedEvent, Redemption, RedemptionStatus
 from registry.bridged import custody
 from registry.domain.enums import CreditStatus
 from registry.tables.core import CreditClass, Retirement, SerialBlock, Serialization, TokenizationRequest
@@ -45,18 +45,42 @@ class ClassConservation:
     registry_custody: int
     awaiting_mint: int
     onchain_supply: int
+    # Tonnes of quarantined events (see bridge.tables.QuarantinedEvent): burned on-chain by a
+    # Retired or RedemptionFinalized, or minted by a LeafMinted, the registry has not applied.
+    quarantined_burned: int = 0
+    quarantined_minted: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.registry_custody == self.onchain_supply + self.awaiting_mint
+        return (self.registry_custody
+                == self.onchain_supply + self.awaiting_mint + self.quarantined_burned - self.quarantined_minted)
 
     def as_json(self) -> dict:
         return {**asdict(self), "ok": self.ok}
 
 
+#: Quarantined events whose tonnes left (burned) or entered (minted) the chain's supply.
+BURNING_EVENTS = ("Retired", "RedemptionFinalized")
+MINTING_EVENTS = ("LeafMinted",)
+
+
+def quarantined_tonnes(session: Session, chain_id: int, block: int | str = "latest") -> dict[tuple[str, str], int]:
+    """Tonnes of quarantined events up to ``block``, by (token id, "burned" or "minted")."""
+    query = select(QuarantinedEvent).where(QuarantinedEvent.chain_id == chain_id)
+    if isinstance(block, int):
+        query = query.where(QuarantinedEvent.block_number <= block)
+    totals: dict[tuple[str, str], int] = {}
+    for row in session.exec(query):
+        way = "burned" if row.event in BURNING_EVENTS else "minted" if row.event in MINTING_EVENTS else None
+        if way and row.token_id and row.amount:
+            totals[(row.token_id, way)] = totals.get((row.token_id, way), 0) + int(row.amount)
+    return totals
+
+
 def conservation(engine: Engine, chain: Chain, block: int | str = "latest") -> list[ClassConservation]:
     with Session(engine) as session:
         deployment = require_deployment(session, chain.chain_id)
+        held = quarantined_tonnes(session, chain.chain_id, block)
         rows = []
         for credit_class in session.exec(select(CreditClass).order_by(CreditClass.id)):
             in_custody = custody.custody_total(session, deployment.custody_account_id, credit_class.id)
@@ -71,6 +95,8 @@ def conservation(engine: Engine, chain: Chain, block: int | str = "latest") -> l
                     registry_custody=in_custody,
                     awaiting_mint=awaiting,
                     onchain_supply=int(supply),
+                    quarantined_burned=held.get((credit_class.token_id, "burned"), 0),
+                    quarantined_minted=held.get((credit_class.token_id, "minted"), 0),
                 )
             )
     return rows
@@ -84,6 +110,8 @@ class ReconcileReport:
     retirement_events: int
     minted_leaf_events: int
     problems: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # events held for an operator: not disagreements
+    flagged: list[str] = field(default_factory=list)  # records stored with changes to what the chain said
 
     @property
     def ok(self) -> bool:
@@ -98,6 +126,8 @@ class ReconcileReport:
             "retirement_events": self.retirement_events,
             "minted_leaf_events": self.minted_leaf_events,
             "problems": self.problems,
+            "quarantined": self.quarantined,
+            "flagged": self.flagged,
         }
 
 
@@ -114,6 +144,17 @@ def reconcile(engine: Engine, chain: Chain, confirmations: int = 0, use_finalize
     head = min(final_head, cursor.last_block if cursor else deployment.deployed_block - 1)
     events = fetch_events(chain, deployment.deployed_block, head) if head >= deployment.deployed_block else []
     problems: list[str] = []
+    with Session(engine) as session:
+        held = {(q.tx_hash, q.log_index): q for q in session.exec(
+            select(QuarantinedEvent).where(QuarantinedEvent.chain_id == chain.chain_id,
+                                           QuarantinedEvent.block_number <= head))}
+        flagged = [f"retirement {r.id} ({r.quantity} t): {flag}" for r in session.exec(
+            select(Retirement).where(Retirement.chain_id == chain.chain_id, Retirement.input_flags.is_not(None),
+                                     Retirement.block_number <= head).order_by(Retirement.id))
+                   for flag in json.loads(r.input_flags)]
+    quarantined = [f"{q.event} {q.tx_hash}#{q.log_index} ({q.amount or 0} t of class {q.token_id or '?'}): {q.error}"
+                   for q in sorted(held.values(), key=lambda q: (q.block_number, q.log_index))]
+    events = [(name, e) for name, e in events if (to_hex(e["transactionHash"]), int(e["logIndex"])) not in held]
     retired = [e for name, e in events if name == "Retired"]
     minted = [e for name, e in events if name == "LeafMinted"]
     with Session(engine) as session:
@@ -168,6 +209,8 @@ def reconcile(engine: Engine, chain: Chain, confirmations: int = 0, use_finalize
         retirement_events=len(retired),
         minted_leaf_events=len(minted),
         problems=problems,
+        quarantined=quarantined,
+        flagged=flagged,
     )
 
 

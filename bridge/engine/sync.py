@@ -18,16 +18,17 @@ exactly once.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
-from bridge.chain.logs import fetch_events, to_hex
+from bridge.chain.logs import RAW_LOG, decode_log, fetch_events, log_from_plain, to_hex
 from bridge.deployments import require_deployment
 from bridge.engine import faults
 from bridge.engine.appliers import APPLIERS, complete_minted, origin_of
@@ -37,10 +38,14 @@ from bridge.tables import (
     ChainCursor,
     ChainEvent,
     Deployment,
+    MintLeaf,
+    QuarantinedEvent,
 )
 from bridge.webhooks import events
 from registry.db import transaction
+from registry.errors import RegistryError
 from registry.operations.ledger import append_entry
+from registry.tables.core import utcnow
 
 log = logging.getLogger("icr_bridge.sync")
 
@@ -58,6 +63,7 @@ class SyncReport:
     rolled_back: int = 0
     reorg_fork_block: int | None = None
     flagged: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # events that could not be applied (see quarantine)
     busy: bool = False  # another worker holds the sync for this contract
 
     @property
@@ -196,9 +202,112 @@ def _apply_group(engine: Engine, chain: Chain, deployment: Deployment, group: li
         faults.point(f"sync.committed.{name}")
 
 
+#: Errors that make one event inapplicable (its content, or a rule it breaks), as opposed to the
+#: database or the process failing: such an event is quarantined and the pass goes on. A lost
+#: connection (OperationalError, InterfaceError) is none of these: it stops the pass.
+UNAPPLICABLE = (RegistryError, IntegrityError, DataError, ValueError, LookupError, RuntimeError, TypeError,
+                ArithmeticError)
+
+
+def _apply_alone(engine: Engine, chain: Chain, deployment: Deployment, one: tuple[str, Any],
+                 report: SyncReport) -> None:
+    """Apply one event in its own transaction; skip it if another worker recorded it, and
+    quarantine it if it cannot be applied, so that it never stops the events after it."""
+    try:
+        _apply_group(engine, chain, deployment, [one], report)
+    except UNAPPLICABLE as exc:
+        if isinstance(exc, IntegrityError) and _log_recorded(engine, chain, one[1]):
+            report.skipped_duplicates += 1
+            return
+        quarantine(engine, chain, one, exc, report)
+
+
+def quarantine(engine: Engine, chain: Chain, one: tuple[str, Any], error: BaseException, report: SyncReport) -> None:
+    """Record an event that cannot be applied, with its raw log and the error, and its
+    ChainEvent row (so no pass applies it behind the operator's back); the pass moves on."""
+    name, entry = one
+    origin = origin_of(chain, entry)
+    args = entry["args"]
+    message = _one_line(error)
+    try:
+        with transaction(engine) as session:
+            _record_event(session, chain, name, entry, set())
+            token_id, amount = _tonnes_of(session, name, args)
+            session.add(QuarantinedEvent(
+                chain_id=origin.chain_id, tx_hash=origin.tx_hash, log_index=origin.log_index,
+                block_number=origin.block_number, event=name, token_id=token_id, amount=amount,
+                raw_log=json.dumps(entry[RAW_LOG]), error=message,
+            ))
+            append_entry(session, "sync.quarantined", {"chain_id": origin.chain_id, "tx_hash": origin.tx_hash,
+                                                       "log_index": origin.log_index, "event": name, "error": message})
+    except IntegrityError:
+        if not _log_recorded(engine, chain, entry):
+            raise
+        report.skipped_duplicates += 1  # another worker recorded it meanwhile
+        return
+    report.quarantined.append(f"{name} {origin.tx_hash}#{origin.log_index}: {message}")
+    log.error("event quarantined", extra={"event": name, "tx_hash": origin.tx_hash, "log_index": origin.log_index,
+                                          "error": message})
+
+
+def retry_quarantined(engine: Engine, chain: Chain, deployment: Deployment, report: SyncReport) -> None:
+    """Apply again each quarantined event an operator asked to retry (``icr-bridge quarantine
+    retry``), decoded again from its raw log: applied, it leaves the quarantine; failing again,
+    it stays with the new error."""
+    with Session(engine) as session:
+        held = session.exec(
+            select(QuarantinedEvent.id).where(QuarantinedEvent.chain_id == deployment.chain_id,
+                                              QuarantinedEvent.retry_requested == True)  # noqa: E712
+            .order_by(QuarantinedEvent.block_number, QuarantinedEvent.log_index)
+        ).all()
+    for quarantined_id in held:
+        name = None
+        try:
+            with transaction(engine) as session:
+                row = session.get(QuarantinedEvent, quarantined_id, with_for_update=True)
+                if row is None or not row.retry_requested:
+                    continue  # another worker took it
+                name = row.event
+                entry = decode_log(chain, name, log_from_plain(json.loads(row.raw_log)))
+                APPLIERS[row.event](session, chain, deployment, entry, report)
+                complete_minted(session, chain)
+                append_entry(session, "sync.quarantine_applied", {
+                    "chain_id": row.chain_id, "tx_hash": row.tx_hash, "log_index": row.log_index, "event": row.event,
+                    "attempts": row.attempts + 1})
+                session.delete(row)
+            if name is not None:
+                report.applied[name] = report.applied.get(name, 0) + 1
+        except UNAPPLICABLE as exc:
+            with transaction(engine) as session:
+                row = session.get(QuarantinedEvent, quarantined_id)
+                row.error = _one_line(exc)
+                row.attempts += 1
+                row.retry_requested = False
+                row.last_attempt_at = utcnow()
+                session.add(row)
+            report.quarantined.append(f"{row.event} {row.tx_hash}#{row.log_index}: {row.error} (retried)")
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"[:2000]
+
+
+def _tonnes_of(session: Session, name: str, args: Any) -> tuple[str | None, int | None]:
+    """(token id, tonnes) an event moves on-chain, as reconcile counts a quarantined one."""
+    if name == "LeafMinted":
+        leaf = session.exec(select(MintLeaf).where(MintLeaf.batch_id == args["batchId"],
+                                                   MintLeaf.leaf_index == args["leafIndex"])).first()
+        amount = int(args["lastSerial"]) - int(args["firstSerial"]) + 1
+        return (leaf.token_id if leaf else None), amount
+    token_id = args.get("tokenId", args.get("classId"))
+    return (None if token_id is None else str(token_id)), args.get("amount")
+
+
 def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_range, progress) -> SyncReport:
     report = SyncReport(from_block=0, to_block=-1)
     handle_reorg(engine, chain, deployment, report)
+    retry_quarantined(engine, chain, deployment, report)
     with transaction(engine) as session:
         start = _cursor(session, deployment).last_block + 1
     head = chain.safe_head(confirmations, use_finalized_tag)
@@ -210,15 +319,11 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
             group = fetched[first:first + EVENTS_PER_TRANSACTION]
             try:
                 _apply_group(engine, chain, deployment, group, report)
-            except IntegrityError:
-                # Another worker recorded one of these logs after we looked: one at a time.
+            except UNAPPLICABLE:
+                # Another worker recorded one of these logs after we looked, or one of them
+                # cannot be applied: one at a time, so the others are applied all the same.
                 for one in group:
-                    try:
-                        _apply_group(engine, chain, deployment, [one], report)
-                    except IntegrityError:
-                        if not _log_recorded(engine, chain, one[1]):
-                            raise  # not a duplicate log: a constraint the event broke, never skipped
-                        report.skipped_duplicates += 1
+                    _apply_alone(engine, chain, deployment, one, report)
         faults.point("sync.before_cursor")
         end_hash = chain.block_hash(end) or ""  # asked before the transaction: none is held across a chain call
         with transaction(engine) as session:
@@ -285,8 +390,15 @@ def handle_reorg(engine: Engine, chain: Chain, deployment: Deployment, report: S
             .where(ChainEvent.chain_id == deployment.chain_id, ChainEvent.block_number > fork)
             .order_by(ChainEvent.block_number.desc(), ChainEvent.log_index.desc())
         ).all()
+        quarantined = {(q.tx_hash, q.log_index): q for q in session.exec(
+            select(QuarantinedEvent).where(QuarantinedEvent.chain_id == deployment.chain_id,
+                                           QuarantinedEvent.block_number > fork))}
         for event in undone:
-            UNDOERS[event.event](session, deployment, event)
+            held = quarantined.pop((event.tx_hash, event.log_index), None)
+            if held is not None:
+                session.delete(held)  # never applied: nothing to undo, and its block is gone
+            else:
+                UNDOERS[event.event](session, deployment, event)
             session.delete(event)
         session.flush()
         cursor = _cursor(session, deployment, lock=True)

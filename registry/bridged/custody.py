@@ -7,7 +7,8 @@ entry; bridged operations are keyed by their chain origin so applying one twice 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -17,6 +18,7 @@ from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.classes import Purpose
 from registry.domain.enums import AccountType, CreditStatus
+from registry.domain.text import storable
 from registry.errors import RuleViolation
 from registry.operations import hooks
 from registry.operations.classes import class_for_token
@@ -167,10 +169,37 @@ class OnchainRetirement:
     holder_wallet: str | None = None
     beneficiary_wallet: str | None = None
     onchain_retirement_id: int | None = None
+    #: What the bridge already changed to read it (undecodable data, dates that are no dates, ...).
+    input_flags: tuple[str, ...] = ()
 
     @property
     def purpose(self) -> str:
         return "malformed" if self.data_malformed else Purpose(self.details.purpose).name
+
+
+#: Text fields of an on-chain retirement, stored at most their column's length.
+_RETIREMENT_TEXT = ("beneficiary_name", "beneficiary_address", "retiree", "comment", "purpose_detail",
+                    "corsia_operator", "corsia_state", "ndc_party", "jurisdiction")
+
+
+def _column_length(name: str) -> int:
+    return Retirement.__table__.c[name].type.length
+
+
+def storable_retirement(retirement: OnchainRetirement) -> tuple[lc.RetirementDetails, str, list[str]]:
+    """The claim and custom URI as the registry can store them, and the flags saying what was
+    changed (with the flags the retirement came with): nothing a holder sends is refused."""
+    flags = list(retirement.input_flags)
+
+    def fit(field: str, value: str | None) -> str | None:
+        if not value:
+            return value
+        text = storable(field, value, _column_length(field))
+        flags.extend(text.flags)
+        return text.text
+
+    details = replace(retirement.details, **{f: fit(f, getattr(retirement.details, f)) for f in _RETIREMENT_TEXT})
+    return details, fit("custom_uri", retirement.custom_uri), flags
 
 
 def retire_from_custody(
@@ -185,7 +214,7 @@ def retire_from_custody(
     not given. A new retirement emits the ``retirement.recorded`` registry hook, as
     :func:`registry.operations.retirements.retire` does.
     """
-    origin, token_id, quantity, d = retirement.origin, retirement.token_id, retirement.quantity, retirement.details
+    origin, token_id, quantity = retirement.origin, retirement.token_id, retirement.quantity
     existing = find_bridged_retirement(session, origin)
     if existing is not None:
         rows = session.exec(select(SerialBlock).where(SerialBlock.retirement_id == existing.id)).all()
@@ -210,6 +239,7 @@ def retire_from_custody(
         ) from exc
     moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (None, CreditStatus.retired.value))
              for r in rows]
+    d, custom_uri, flags = storable_retirement(retirement)
     record = Retirement(
         class_id=credit_class.id,
         account_id=custody_account_id,
@@ -219,7 +249,7 @@ def retire_from_custody(
         beneficiary_address=d.beneficiary_address,
         retiree=d.retiree,
         comment=d.comment,
-        custom_uri=retirement.custom_uri,
+        custom_uri=custom_uri,
         chain_id=origin.chain_id,
         tx_hash=origin.tx_hash,
         log_index=origin.log_index,
@@ -228,14 +258,15 @@ def retire_from_custody(
         beneficiary_wallet=retirement.beneficiary_wallet,
         onchain_retirement_id=retirement.onchain_retirement_id,
         corsia_operator=d.corsia_operator or None,
-        corsia_state=(d.corsia_state or None) and d.corsia_state[:3],
+        corsia_state=d.corsia_state or None,
         compliance_period_start=d.compliance_period_start or None,
         compliance_period_end=d.compliance_period_end or None,
-        ndc_party=(d.ndc_party or None) and d.ndc_party[:3],
+        ndc_party=d.ndc_party or None,
         purpose_detail=d.purpose_detail or None,
         consumption_start=d.consumption_start,
         consumption_end=d.consumption_end,
         jurisdiction=d.jurisdiction or None,
+        input_flags=json.dumps(flags) if flags else None,
     )
     session.add(record)
     session.flush()
@@ -261,6 +292,7 @@ def retire_from_custody(
             "log_index": origin.log_index,
             "custody_account_id": custody_account_id,
             "moves": moves,
+            **({"input_flags": flags} if flags else {}),
         },
     )
     hooks.emit(session, "retirement.recorded", retirement=record, serial_blocks=[m.serial_block for m in moved])

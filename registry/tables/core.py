@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Optional
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from registry.domain.enums import (
@@ -195,6 +195,9 @@ class Retirement(SQLModel, table=True):
     consumption_start: Optional[date] = None  # period of the emissions the retirement claims against
     consumption_end: Optional[date] = None
     jurisdiction: Optional[str] = Field(default=None, max_length=100)
+    # What was changed to store an on-chain retirement (JSON list of flags: text that could not
+    # be stored or was too long, dates that are no dates, undecodable data); None when nothing was.
+    input_flags: Optional[str] = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 from bridge.engine import sync
 from bridge.engine.cycle import run_cycle
 from bridge.tables import MintBatch
+from registry.db import transaction
 from registry.tables.core import TokenizationRequest
 
 from .harness import make_world
@@ -57,23 +58,42 @@ def test_a_log_recorded_by_another_worker_meanwhile_is_skipped_and_the_rest_appl
     assert after["conservation"] == [(83, 0, 83, True)]
 
 
-def test_a_constraint_an_event_breaks_stops_the_sync_instead_of_being_skipped(sqlite_engine, w3, monkeypatch):
-    """Only a log another worker recorded counts as a duplicate: any other integrity error
-    while applying an event stops the pass (and moves no cursor), so no tonne is skipped."""
+def test_an_event_that_cannot_be_applied_is_quarantined_and_the_rest_applied(sqlite_engine, w3, monkeypatch):
+    """Only a log another worker recorded counts as a duplicate: an event that breaks a
+    constraint (or any rule) while applied is quarantined with its raw log and the error, the
+    events after it are applied and the cursor moves; retried after a fix, it is applied from
+    its stored log, so no tonne is skipped."""
     from sqlalchemy.exc import IntegrityError
+
+    from bridge.tables import ChainCursor, QuarantinedEvent
 
     world = make_world(sqlite_engine, w3, seed="constraint")
     world.tokenize(40)
     run_cycle(sqlite_engine, world.chain, world.keys)
     world.retire(world.holder, 5, name="A")
+    world.retire(world.holder, 3, name="B")
+    real = sync.APPLIERS["Retired"]
 
     def broken(session, chain, deployment, entry, report):
-        raise IntegrityError("INSERT ...", {}, Exception("a constraint the retirement broke"))
+        if entry["args"]["retireeName"] == "A":
+            raise IntegrityError("INSERT ...", {}, Exception("a constraint the retirement broke"))
+        real(session, chain, deployment, entry, report)
 
     monkeypatch.setitem(sync.APPLIERS, "Retired", broken)
-    with pytest.raises(IntegrityError):
-        sync.sync_once(sqlite_engine, world.chain)
-    monkeypatch.undo()
-    report = sync.sync_once(sqlite_engine, world.chain)  # fixed: the event is applied, not lost
-    assert report.applied == {"Retired": 1}
-    assert [r[:2] for r in world.outcome()["retirements"]] == [(5, "A")]
+    report = sync.sync_once(sqlite_engine, world.chain)
+    assert report.applied == {"Retired": 1} and len(report.quarantined) == 1
+    assert "a constraint the retirement broke" in report.quarantined[0]
+    assert [r[:2] for r in world.outcome()["retirements"]] == [(3, "B")]
+    with Session(sqlite_engine) as s:
+        held = s.exec(select(QuarantinedEvent)).one()
+        assert (held.event, held.amount, held.retry_requested) == ("Retired", 5, False)
+        assert s.exec(select(ChainCursor)).one().last_block == world.chain.w3.eth.block_number
+    assert sync.sync_once(sqlite_engine, world.chain).applied == {}  # held until an operator retries it
+    monkeypatch.undo()  # fixed
+    with transaction(sqlite_engine) as s:
+        s.get(QuarantinedEvent, held.id).retry_requested = True
+    report = sync.sync_once(sqlite_engine, world.chain)
+    assert report.applied == {"Retired": 1} and report.quarantined == []
+    assert sorted(r[:2] for r in world.outcome()["retirements"]) == [(3, "B"), (5, "A")]
+    with Session(sqlite_engine) as s:
+        assert s.exec(select(QuarantinedEvent)).all() == []

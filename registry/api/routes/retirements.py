@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -26,8 +27,9 @@ auth_router = APIRouter(tags=["registry"], responses={**PROBLEM_RESPONSES, **AUT
 
 def _retirement_public(session: Session, r: Retirement) -> RetirementPublic:
     return RetirementPublic(
-        **r.model_dump(include=set(RetirementPublic.model_fields) - {"serial_blocks"}),
+        **r.model_dump(include=set(RetirementPublic.model_fields) - {"serial_blocks", "input_flags"}),
         serial_blocks=[b.serial_block for b in retirements_ops.retirement_blocks(session, r.id)],
+        input_flags=json.loads(r.input_flags) if r.input_flags else [],
     )
 
 

@@ -196,6 +196,19 @@ class RetirementCreate(RetirementDetailsBase):
 
 
 class RetirementPublic(RetirementDetailsBase):
+    """A retirement as recorded. Its texts carry no length limits: an on-chain retirement is
+    stored as the chain said it (within the columns; see ``input_flags``), and an answer never
+    refuses what the database holds."""
+
+    beneficiary_name: str = ""
+    beneficiary_address: str = ""
+    retiree: str = ""
+    comment: str = ""
+    purpose_detail: Optional[str] = Field(default=None, description="Which other international mitigation purpose.")
+    corsia_operator: Optional[str] = Field(default=None, description="CORSIA: aeroplane operator.")
+    corsia_state: Optional[str] = Field(default=None, description="CORSIA: the operator's state.")
+    ndc_party: Optional[str] = Field(default=None, description="NDC: the party (alpha-3).")
+    jurisdiction: Optional[str] = None
     id: int
     quantity: int
     serial_blocks: list[str]
@@ -208,6 +221,9 @@ class RetirementPublic(RetirementDetailsBase):
     block_number: Optional[int]
     holder_wallet: Optional[str]
     beneficiary_wallet: Optional[str]
+    input_flags: list[str] = Field(default_factory=list, description=(
+        "What was changed to store an on-chain retirement: text that could not be stored or was too long (with "
+        "the keccak of what the chain said), dates that are no dates, undecodable data. Empty when nothing was."))
     created_at: Optional[datetime] = None
 
 
