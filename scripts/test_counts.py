@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.reliability.counts import COUNTS_ENV, crash_points  # noqa: E402
 
-DEFAULT_PATHS = ["tests/reliability", "tests/bridge/test_crash_safety.py", "tests/bridge/test_anvil.py",
-                 "tests/bridge/test_revocation.py"]
+DEFAULT_PATHS = ["tests/reliability", "tests/bridge/engine/test_crash_safety.py", "tests/bridge/chain/test_anvil.py",
+                 "tests/bridge/engine/test_revocation.py"]
 BEGIN, END = "<!-- test-counts:begin -->", "<!-- test-counts:end -->"
 
 
@@ -98,7 +98,7 @@ def section(counts: dict, totals: Counter, cases: list, suite: Counter, env_size
         + (", ".join(f"{name} {n}" for name, n in sorted(refused.items(), key=lambda kv: -kv[1])) or "none") + ".",
         f"- **Crash points**: {len(points)} in the code ({', '.join(points)}); "
         f"{len(fired)} fired in this run ({sum(crashes.values())} crashes injected into random histories, "
-        f"{len(crash_params)} fixed crash-and-restart scenarios in tests/bridge/test_crash_safety.py).",
+        f"{len(crash_params)} fixed crash-and-restart scenarios in tests/bridge/engine/test_crash_safety.py).",
         f"- **Reorganizations**: {sum(depths.values())} in random histories, depths (blocks: times) "
         + (", ".join(f"{d}: {n}" for d, n in sorted(depths.items(), key=lambda kv: int(kv[0]))) or "none")
         + f"; {len(reorg_cases)} anvil reorg scenarios ({', '.join(reorg_cases) or 'none'}).",

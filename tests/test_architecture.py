@@ -103,6 +103,15 @@ def test_only_the_two_transaction_helpers_commit():
 # --- at run time: an engine step never holds a database transaction across a chain call ---
 
 
+#: Longest a module of registry/ or bridge/ may be (migrations aside): past it, split by concept.
+MAX_MODULE_LINES = 700
+
+
+def test_no_module_is_over_700_lines():
+    long = {str(p.relative_to(REPO)): n for p in modules(*PACKAGES) if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
 # One definition per concept: the text that only the one place that defines a concept may hold.
 ONE_PLACE = {
     "deployment by chain id": (r"Deployment\.chain_id ==", "bridge/deployments.py"),
@@ -174,7 +183,7 @@ class TransactionWatch:
 
 @pytest.fixture
 def watched_world(sqlite_engine, w3):
-    from tests.bridge.harness import make_world
+    from tests.support.world import make_world
 
     world = make_world(sqlite_engine, w3, seed="architecture")
     watch = TransactionWatch(sqlite_engine)

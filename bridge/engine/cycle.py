@@ -3,7 +3,7 @@ pending tokenizations, commit roots, mint leaves, push CA decisions), inbound wo
 the answers to redemption requests those events opened.
 
 Each step is restartable on its own; a crash anywhere leaves the registry consistent, and
-the next cycle finishes what the crashed one started (see tests/bridge/test_crash_safety.py).
+the next cycle finishes what the crashed one started (see tests/bridge/engine/test_crash_safety.py).
 """
 
 from __future__ import annotations

@@ -27,8 +27,7 @@ from registry.operations.accounts import create_organization, link_wallet, open_
 from registry.operations.issuances import issue_ex_post
 from registry.operations.projects import register_project
 from registry.tables.core import CreditClass
-
-from .harness import make_world, seeded
+from tests.support.world import make_world, seeded
 
 CLI = Path(sys.executable).parent / "icr-bridge"
 

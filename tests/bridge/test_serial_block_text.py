@@ -15,8 +15,7 @@ from bridge.tables import MintLeaf
 from bridge.webhooks.outbox import WebhookEvent
 from registry.domain.serials import serial_block_text
 from registry.tables.core import LedgerEntry, Retirement
-
-from .harness import make_world
+from tests.support.world import make_world
 
 ISSUED = 1_234_567
 SERIALIZATION = "ICR-ISL-354-78040-14-R-0-2023"

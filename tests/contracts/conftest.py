@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.chain.client import eth_tester_web3
-
-from .helpers import TokenWorld, deploy_world
+from tests.contracts.helpers import TokenWorld, deploy_world
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ from eth_utils import keccak
 
 from bridge.chain.client import Chain, ChainRevert
 from registry.domain.classes import ClassKey, Purpose
-
-from .helpers import ARTICLE6, STANDARD, TIMEOUT, ZERO, class_info
+from tests.contracts.helpers import ARTICLE6, STANDARD, TIMEOUT, ZERO, class_info
 
 
 def test_deployment_grants_each_role_to_its_own_key(world):

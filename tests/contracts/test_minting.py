@@ -8,8 +8,7 @@ from eth_account import Account
 
 from bridge.chain.token import LEAF_ENCODING, PACKED_LEAF_BYTES, UnpackableLeaf
 from bridge.merkle.tree import StandardMerkleTree
-
-from .helpers import ARTICLE6, STANDARD, ZERO
+from tests.contracts.helpers import ARTICLE6, STANDARD, ZERO
 
 
 def _root(batch) -> bytes:

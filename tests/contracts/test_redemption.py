@@ -3,7 +3,7 @@ reclaim after the timeout, pausing, and a receiver re-entering when its tokens c
 
 from __future__ import annotations
 
-from .helpers import ARTICLE6, STANDARD, TIMEOUT
+from tests.contracts.helpers import ARTICLE6, STANDARD, TIMEOUT
 
 REF = "ICR-ACC-000123"
 CLASS = STANDARD.token_id

@@ -9,8 +9,7 @@ from eth_abi import encode
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer, sign_retirement
 from bridge.chain.token import RETIREMENT_DETAILS_TYPE, RetirementData, encode_retirement_data
 from registry.domain.classes import CERTIFICATE_FLAG, Purpose
-
-from .helpers import ARTICLE6, STANDARD, ZERO, seeded
+from tests.contracts.helpers import ARTICLE6, STANDARD, ZERO, seeded
 
 DEADLINE = 2**40
 

@@ -1,6 +1,6 @@
 import os
 
-from .counts import COUNTS_ENV, write
+from tests.reliability.counts import COUNTS_ENV, write
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -58,11 +58,10 @@ from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import verify_ledger
 from registry.tables.core import Account as RegistryAccount
 from registry.tables.core import CreditClass, Project, Retirement, SerialBlock, Serialization, TokenizationRequest
-
-from ..bridge.browser import live_server
-from ..bridge.harness import make_world, seeded
-from .counts import record
-from .invariants import registry_problems, settled_problems
+from tests.reliability.counts import record
+from tests.reliability.invariants import registry_problems, settled_problems
+from tests.support.browser import live_server
+from tests.support.world import make_world, seeded
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anvil]
 

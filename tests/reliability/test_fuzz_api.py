@@ -22,9 +22,8 @@ from bridge.chain.client import eth_tester_web3
 from bridge.demo import run_demo
 from bridge.schema import create_schema
 from registry.db import make_engine
-
-from .counts import record
-from .invariants import fingerprint
+from tests.reliability.counts import record
+from tests.reliability.invariants import fingerprint
 
 EXAMPLES = int(os.environ.get("ICR_FUZZ_API_EXAMPLES", "10"))
 PROBLEM_JSON = "application/problem+json"

@@ -36,9 +36,8 @@ from registry.domain.serials import (
     parse_serial_block,
     parse_serialization,
 )
-
-from ..bridge.harness import make_world
-from .counts import record
+from tests.reliability.counts import record
+from tests.support.world import make_world
 
 EXAMPLES = int(os.environ.get("ICR_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -197,7 +196,7 @@ def test_damaged_encodings_decode_or_are_flagged_malformed(details, data):
 @pytest.fixture(scope="module")
 def token():
     from bridge.chain.client import Chain
-    from tests.bridge.harness import seeded
+    from tests.support.world import seeded
 
     w3 = eth_tester_web3()
     chain = Chain(w3)

@@ -83,11 +83,10 @@ from registry.operations.article6 import projects as project_ops
 from registry.operations.retirements import retire
 from registry.operations.transfers import transfer
 from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization
-
-from ..bridge.harness import make_world
-from ..registry import a6_world
-from .counts import crash_points, record
-from .invariants import fingerprint, registry_problems, settled_problems, supply_bound_problems
+from tests.reliability.counts import crash_points, record
+from tests.reliability.invariants import fingerprint, registry_problems, settled_problems, supply_bound_problems
+from tests.support import a6_world
+from tests.support.world import make_world
 
 EXAMPLES = int(os.environ.get("ICR_STATEFUL_EXAMPLES", "5"))
 STEPS = int(os.environ.get("ICR_STATEFUL_STEPS", "16"))

@@ -18,9 +18,8 @@ from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import verify_balances, verify_chain
 from registry.operations.preconditions import get_row
 from registry.tables.core import CreditClass, SerialBlock, Serialization, TokenizationRequest
-
-from .harness import make_world
-from .test_anvil import rpc
+from tests.bridge.chain.test_anvil import rpc
+from tests.support.world import make_world
 
 
 def _held(engine, account_id):

@@ -18,7 +18,7 @@ from registry.operations.article6 import projects as project_ops
 from registry.operations.article6.designation import DesignationResult
 from registry.operations.projects import register_project
 from registry.tables.core import LedgerEntry, SerialBlock
-from tests.registry.test_article6 import content
+from tests.registry.domain.test_article6 import content
 
 PROJECT = 78040
 AT = datetime.now(timezone.utc).replace(microsecond=0)

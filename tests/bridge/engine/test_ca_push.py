@@ -25,9 +25,8 @@ from registry.operations.accounts import link_wallet
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.tables.article6 import A6CAHistory
 from registry.tables.core import CreditClass, Retirement
-from tests.registry import a6_world
-
-from .harness import seeded
+from tests.support import a6_world
+from tests.support.world import seeded
 
 
 def _bridge(engine, w3):

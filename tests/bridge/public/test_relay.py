@@ -18,8 +18,7 @@ from registry.db import transaction
 from registry.domain.classes import Purpose
 from registry.domain.enums import ApiKeyRole
 from registry.tables.core import Retirement
-
-from .harness import make_world, seeded
+from tests.support.world import make_world, seeded
 
 
 @pytest.fixture

@@ -41,8 +41,19 @@ from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.tables.article6 import A6CAHistory, A6CompensationStep, A6LetterHistory, A6NonCAEvent, A6ProjectHistory
 from registry.tables.core import Account, Cancellation, CreditClass, Retirement, SerialBlock, Serialization
-
-from .a6_world import AT, MP, PROJECT, approve, authorized, content, issue, make_world, snapshot, submit, widen
+from tests.support.a6_world import (
+    AT,
+    MP,
+    PROJECT,
+    approve,
+    authorized,
+    content,
+    issue,
+    make_world,
+    snapshot,
+    submit,
+    widen,
+)
 
 
 @pytest.fixture
@@ -728,7 +739,7 @@ def test_one_letter_per_article6_vintage(engine, world):
 def test_concurrent_designations_never_exceed_the_cap(postgres_url):
     from bridge.schema import create_schema
     from registry.db import make_engine
-    from tests.registry.test_concurrency import race
+    from tests.registry.operations.test_concurrency import race
 
     engine = make_engine(postgres_url)
     create_schema(engine)

@@ -9,8 +9,7 @@ from bridge.engine.cycle import run_cycle
 from bridge.tables import MintBatch
 from registry.db import transaction
 from registry.tables.core import TokenizationRequest
-
-from .harness import make_world
+from tests.support.world import make_world
 
 
 def _activity(world, engine):

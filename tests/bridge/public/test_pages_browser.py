@@ -14,10 +14,9 @@ from bridge.engine.cycle import run_cycle
 from bridge.schema import create_schema
 from registry.db import make_engine
 from registry.domain.classes import CERTIFICATE_FLAG
-
-from . import browser
-from .harness import make_world
-from .public_world import add_article6_class
+from tests.support import browser
+from tests.support.public_world import add_article6_class
+from tests.support.world import make_world
 
 pytestmark = pytest.mark.browser
 

@@ -26,8 +26,7 @@ from registry.db import transaction
 from registry.domain.classes import Purpose
 from registry.operations.retirements import retirement_blocks
 from registry.tables.core import Retirement
-
-from .harness import make_world
+from tests.support.world import make_world
 
 SERIALIZATION = "ICR-ISL-354-78040-14-R-0-2023"
 

@@ -14,8 +14,7 @@ from bridge.engine.sync import sync_once
 from bridge.tables import MintLeaf
 from registry.operations.ledger import verify_chain
 from registry.tables.core import Retirement
-
-from .harness import make_world
+from tests.support.world import make_world
 
 pytestmark = pytest.mark.anvil
 

@@ -10,8 +10,7 @@ from bridge.engine.cycle import run_cycle
 from bridge.engine.deploy import BridgeKeys
 from bridge.schema import create_schema
 from registry.db import make_engine
-
-from .harness import make_world
+from tests.support.world import make_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anvil]
 

@@ -34,8 +34,7 @@ from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.operations.transfers import transfer
 from registry.tables.core import AccountBalance, CreditClass, Retirement, SerialBlock, WalletLink
-
-from ..bridge.harness import make_world
+from tests.support.world import make_world
 
 ORIGIN = custody.ChainOrigin(chain_id=31337, tx_hash="0x" + "ab" * 32, log_index=0, block_number=10)
 

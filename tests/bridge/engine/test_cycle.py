@@ -4,14 +4,13 @@ from bridge.engine import batcher
 from bridge.engine.cycle import run_cycle
 from bridge.engine.reconcile import reconcile
 from registry.db import transaction
-
-from .harness import make_world
+from tests.support.world import make_world
 
 
 def test_a_batch_revoked_on_chain_is_skipped_not_retried_forever(sqlite_engine, w3):
     """The admin voids a committed batch before its leaves are minted (incident response): the
     engine keeps running, other work goes on, and once the revocation is final the units go
-    back to the requesting account (tests/bridge/test_revocation.py has the details)."""
+    back to the requesting account (tests/bridge/engine/test_revocation.py has the details)."""
     world = make_world(sqlite_engine, w3, seed="revoke")
     world.tokenize(100)
     with transaction(sqlite_engine) as s:

@@ -8,8 +8,7 @@ from bridge.engine import faults
 from bridge.engine.cycle import run_cycle
 from bridge.schema import create_schema
 from registry.db import make_engine
-
-from .harness import make_world
+from tests.support.world import make_world
 
 
 def _scenario(engine, crash: tuple[str, int] | None, phase: int):

@@ -20,7 +20,7 @@ from bridge.merkle.leaves import standard_leaf_hash
 from bridge.merkle.proofs import MultiProof, process_multi_proof, process_proof, verify_multi_proof, verify_proof
 from bridge.merkle.tree import StandardMerkleTree
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 OZ_SCRIPT = Path(__file__).with_name("merkle_oz_check.mjs")
 OZ_PKG = REPO / "contracts" / "node_modules" / "@openzeppelin" / "merkle-tree" / "package.json"
 

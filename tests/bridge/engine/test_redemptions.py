@@ -18,8 +18,7 @@ from registry.operations.holdings import balances
 from registry.operations.ledger import verify_chain
 from registry.operations.preconditions import get_row
 from registry.tables.core import Account, SerialBlock
-
-from .harness import make_world
+from tests.support.world import make_world
 
 
 @pytest.fixture

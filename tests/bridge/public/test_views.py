@@ -20,9 +20,8 @@ from registry.domain.classes import CERTIFICATE_FLAG
 from registry.domain.serials import parse_serial_block
 from registry.operations.ledger import verify_chain
 from registry.tables.core import LedgerEntry, Retirement
-
-from .harness import make_world
-from .public_world import VINTAGE, add_article6_class
+from tests.support.public_world import VINTAGE, add_article6_class
+from tests.support.world import make_world
 
 SCHEMA = json.loads((Path(__file__).parent / "erc1155_metadata.schema.json").read_text())
 HOSTILE = 'Fjord <script>alert("x")</script> & Sons'

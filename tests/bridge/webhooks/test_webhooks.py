@@ -39,8 +39,7 @@ from registry.operations.preconditions import get_row
 from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.tables.core import Account, Organization, WalletLink, utcnow
-
-from .harness import make_world
+from tests.support.world import make_world
 
 SECRET = "marketplace-secret-0123456789"
 

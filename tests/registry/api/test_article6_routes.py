@@ -24,8 +24,7 @@ from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.tables.article6 import content_to_json
 from registry.tables.core import Serialization
-
-from .a6_world import AT, MP, content, make_world
+from tests.support.a6_world import AT, MP, content, make_world
 
 
 @pytest.fixture
