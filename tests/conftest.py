@@ -12,10 +12,17 @@ import os
 import uuid
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from bridge.schema import create_schema
 from registry.db import make_engine
+
+# Property tests draw the same examples on every run (CI must be repeatable): derandomized, and
+# no example database carried from one run to the next. HYPOTHESIS_PROFILE=explore draws anew.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 POSTGRES_URL = os.environ.get("ICR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

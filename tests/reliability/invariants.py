@@ -103,6 +103,10 @@ def supply_bound_problems(engine, chain) -> list[str]:
 
 
 def bridged_retired_by_class(engine, chain_id: int) -> dict[str, int]:
+    """Tonnes retired on-chain that the registry holds: bridged retirements, plus quarantined
+    Retired events (held for an operator, counted by reconcile), by class."""
+    from bridge.tables import QuarantinedEvent
+
     with Session(engine) as s:
         rows = s.exec(
             select(CreditClass.token_id, func.sum(Retirement.quantity))
@@ -110,7 +114,15 @@ def bridged_retired_by_class(engine, chain_id: int) -> dict[str, int]:
             .where(Retirement.chain_id == chain_id)
             .group_by(CreditClass.token_id)
         ).all()
-    return {token_id: int(total) for token_id, total in rows}
+        held = s.exec(
+            select(QuarantinedEvent.token_id, func.sum(QuarantinedEvent.amount))
+            .where(QuarantinedEvent.chain_id == chain_id, QuarantinedEvent.event == "Retired")
+            .group_by(QuarantinedEvent.token_id)
+        ).all()
+    totals = {token_id: int(total) for token_id, total in rows}
+    for token_id, total in held:
+        totals[token_id] = totals.get(token_id, 0) + int(total)
+    return totals
 
 
 def redeemed_by_class(engine, chain_id: int) -> dict[str, int]:

@@ -12,7 +12,8 @@ One hypothesis example is one registry + chain history. Its steps (rules):
   of the crash points of bridge/ (``faults.point``); every cycle is a restarted process (a
   new chain client with no in-memory state), which finishes what a crashed one left;
 - chain: holders transfer tokens between four wallets, retire them (empty data, ICR
-  retirement details, another beneficiary) and redeem them back into a registry account
+  retirement details, another beneficiary; a hostile holder's NUL and control characters,
+  any comment and random data bytes) and redeem them back into a registry account
   (finalized into either holding account, or rejected for an unknown account); retiring more
   than a wallet holds is refused;
   a reorganization abandons the last 1-3 chain-changing steps' blocks for a longer branch;
@@ -487,24 +488,41 @@ def make_machine(t: Template):
             record("operations", f"redemption request ({account})")
 
         @rule(pick=st.integers(0, 1_000), share=st.integers(1, 100),
-              form=st.sampled_from(["empty data", "retirement details", "another beneficiary"]))
-        def chain_retire(self, pick, share, form):
+              form=st.sampled_from(["empty data", "retirement details", "another beneficiary", "hostile holder"]),
+              hostile=st.tuples(
+                  st.text(st.characters(exclude_categories=("Cs",)), max_size=60).map(lambda n: n + "\x00\x07"),
+                  st.text(st.characters(codec="utf-8"), max_size=200), st.binary(max_size=160)))
+        def chain_retire(self, pick, share, form, hostile):
+            """Retire on-chain. A hostile holder puts NUL and control characters in the names, any
+            text in the comment and random bytes in the data: whatever the contract accepts is
+            burned and must become a registry retirement (or a quarantined event counted as one);
+            what it refuses changes nothing."""
             holdings = self.holdings()
             if not holdings:
                 return
             holder, token_id, balance = holdings[pick % len(holdings)]
             wallet = self.wallets[holder]
             amount = max(1, balance * share // 100)
-            data = b""
-            beneficiary = ZERO
+            name, comment, data, beneficiary = "Retiree", "stateful", b"", ZERO
             if form == "retirement details":
                 data = encode_retirement_data(RetirementData(
                     purpose=Purpose.voluntary, beneficiary_name="Ferry operator", organization_id="7"))
             elif form == "another beneficiary":
                 beneficiary = self.wallets[(holder + 1) % len(self.wallets)].address
+            elif form == "hostile holder":
+                name, comment, data = hostile
             self.before_chain_step()
-            fn = self.chain.token.functions.retire(int(token_id), amount, beneficiary, "Retiree", "", "stateful", data)
-            self.chain.transact(wallet, fn, "retire", gas=400_000)
+            fn = self.chain.token.functions.retire(int(token_id), amount, beneficiary, name, "", comment, data)
+            try:
+                self.chain.transact(wallet, fn, "retire", gas=600_000)
+            except (ChainRevert, TransactionFailed):
+                if form != "hostile holder":
+                    raise
+                # Mined as reverted: a block, and nothing else.
+                self.chain = Chain(t.w3, t.world.deployment.address)  # forget the nonce of the refused send
+                assert self.balance(wallet, token_id) == balance
+                record("refused (changed nothing)", "hostile on-chain retirement")
+                return
             self.retired_onchain[token_id] = self.retired_onchain.get(token_id, 0) + amount
             self.dirty = True
             self.pending.add("retirement")

@@ -52,7 +52,7 @@ def downgrade() -> None:
     with op.batch_alter_table('quarantinedevent') as batch_op:
         batch_op.drop_index(batch_op.f('ix_quarantinedevent_block_number'))
     op.drop_table('quarantinedevent')
-    with op.batch_alter_table('redemption') as batch_op:
-        batch_op.drop_column('input_flags')
-    with op.batch_alter_table('retirement') as batch_op:
-        batch_op.drop_column('input_flags')
+    for table in ('redemption', 'retirement'):
+        # SQLite (3.35+) drops a column in place; a batch copy of the table would break the
+        # foreign keys of the rows that point at it (serial blocks at their retirement).
+        op.drop_column(table, 'input_flags')

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const pkgDir = process.env.OZ_MERKLE_DIR ?? path.resolve(here, '..', '..', 'contracts');
+const pkgDir = process.env.OZ_MERKLE_DIR ?? path.resolve(here, '..', '..', '..', 'contracts');
 const require = createRequire(path.join(pkgDir, 'package.json'));
 
 let StandardMerkleTree;
