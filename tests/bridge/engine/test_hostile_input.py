@@ -171,3 +171,20 @@ def test_the_api_answers_what_the_database_holds(engine, w3):
     with TestClient(create_app(engine)) as api:
         page = api.get("/retirements")
         assert page.status_code == 200 and page.json()["items"][0]["retiree"] == "R" * 600
+
+
+def test_poison_strings_through_the_engine_on_anvil(engine, anvil_w3):
+    """The same on a real JSON-RPC node, through whole engine cycles: a NUL byte in a retiree name
+    and in an account reference, then an ordinary retirement, recorded with its serials."""
+    world = make_world(engine, anvil_w3, seed="anvil-poison")
+    world.tokenize(100)
+    run_cycle(engine, world.chain, world.keys)
+    world.retire(world.holder, 5, name="Tro\x00ll")
+    world.request_redemption(world.holder, 4, reference="12\x003")
+    world.retire(world.holder, 7, name="Ordinary")
+    report = run_cycle(engine, world.chain, world.keys)
+    assert report.sync.quarantined == []
+    retirements = _retirements(engine)
+    assert [r[:2] for r in retirements] == [(5, "Troll"), (7, "Ordinary")]
+    assert retirements[1][2] == [f"{SERIALIZATION}-000006-000012"]
+    _settled(engine, world)
