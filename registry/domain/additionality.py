@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from enum import Enum
 from fractions import Fraction
 from typing import Iterable, Mapping, Sequence
@@ -108,8 +108,11 @@ def _exact(value: Number | float, name: str) -> Fraction:
 
 def _percent(share: Fraction) -> Decimal:
     """The share in percent for display, two decimals, halves rounded away from zero (3.125 -> 3.13).
-    Thresholds never use this: they compare the exact fractions."""
-    return (Decimal(share.numerator) * 100 / Decimal(share.denominator)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    Thresholds never use this: they compare the exact fractions. Computed with as many digits as
+    the share needs (the default context's 28 would overflow the two decimals of a huge share)."""
+    with localcontext() as ctx:
+        ctx.prec = len(str(abs(share.numerator) // share.denominator)) + 30
+        return (Decimal(share.numerator) * 100 / Decimal(share.denominator)).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import json
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func
@@ -37,6 +37,18 @@ from registry.tables.core import Project, utcnow
 # Inputs
 # --------------------------------------------------------------------------------------------
 
+#: A money amount, count or rate as a calculator takes it: at most 24 digits before the point
+#: and 12 after, never infinite or NaN. Bounded before any arithmetic, so no input makes a
+#: calculator run for minutes (``1e99999999``) or overflow the decimal context (``1e40`` of
+#: a 28-digit context); a number past the bound is a 422 naming its field.
+Amount = Annotated[Decimal, Field(max_digits=36, decimal_places=12, allow_inf_nan=False)]
+#: A count of activities (common practice): a whole number up to a trillion.
+Count = Annotated[int, Field(ge=0, le=10**12)]
+#: Lifetime of a level 4a investment: 1 to 100 whole years (the cash flows are one per year).
+LIFETIME_YEARS_MAX = 100
+#: Sensitivity variations in percent: at most 20 of them, each within -100 % .. +100 % (§5.4.4.1 checks more).
+Variation = Annotated[int, Field(ge=-100, le=100)]
+
 
 class SourceIn(BaseModel):
     """A data source: reference, issuing authority, publication date (§5.2, §5.4.3.1)."""
@@ -50,7 +62,7 @@ class ParameterIn(BaseModel):
     """A disclosed level 4a parameter (§5.4.4.1)."""
 
     name: str = Field(min_length=1, max_length=100)
-    value: Decimal
+    value: Amount
     unit: str = ""
     source: SourceIn
     rationale: str = ""
@@ -60,31 +72,31 @@ class ParameterIn(BaseModel):
 class CommonPracticeIn(BaseModel):
     """Option I inputs: comparable activities and those using a different technology."""
 
-    n_all: int
-    n_diff: int
+    n_all: Count
+    n_diff: Count
 
 
 class MarketPenetrationIn(BaseModel):
     """Option II inputs: adoption and maximum adoption potential (units, capacity or output)."""
 
-    adoption: Decimal
-    max_adoption_potential: Decimal
+    adoption: Amount
+    max_adoption_potential: Amount
 
 
 class FinancialModelIn(BaseModel):
     """Level 4a model without ICC revenue: CAPEX at year 0, then yearly revenue minus OPEX."""
 
-    capex: Decimal
-    annual_opex: Decimal
-    annual_revenue: Decimal = Field(description="non-carbon revenue only")
-    lifetime_years: int
-    discount_rate: Decimal = Field(description="a fraction: 0.08 for 8 %")
-    residual_value: Decimal = Decimal(0)
+    capex: Amount
+    annual_opex: Amount
+    annual_revenue: Amount = Field(description="non-carbon revenue only")
+    lifetime_years: int = Field(ge=1, le=LIFETIME_YEARS_MAX)
+    discount_rate: Amount = Field(description="a fraction: 0.08 for 8 %")
+    residual_value: Amount = Decimal(0)
 
 
 class Level4bIn(BaseModel):
-    non_carbon_gross_annual_revenue: Decimal
-    capex: Decimal
+    non_carbon_gross_annual_revenue: Amount
+    capex: Amount
 
 
 class ClaimIn(BaseModel):
@@ -92,8 +104,8 @@ class ClaimIn(BaseModel):
 
     level: Level
     justification: str
-    sources: list[SourceIn] = []
-    parameters: list[ParameterIn] = []
+    sources: list[SourceIn] = Field(default=[], max_length=100)
+    parameters: list[ParameterIn] = Field(default=[], max_length=100)
     method: Optional[Level3Method] = None
     common_practice: Optional[CommonPracticeIn] = None
     market_penetration: Optional[MarketPenetrationIn] = None
@@ -106,7 +118,7 @@ class ClaimIn(BaseModel):
 class ClaimsIn(BaseModel):
     crediting_start: date
     crediting_end: date
-    claims: list[ClaimIn]
+    claims: list[ClaimIn] = Field(max_length=20)
 
 
 class ExPostReportIn(BaseModel):
@@ -119,12 +131,12 @@ class ExPostReportIn(BaseModel):
     period_end: date
     report: str = Field(min_length=1, max_length=500)
     summary: str = ""
-    sources: list[SourceIn] = []
+    sources: list[SourceIn] = Field(default=[], max_length=100)
     still_met: Optional[bool] = None
     common_practice: Optional[CommonPracticeIn] = None
     market_penetration: Optional[MarketPenetrationIn] = None
-    actual: dict[str, Decimal] = {}
-    explanations: dict[str, str] = {}
+    actual: dict[str, Amount] = Field(default={}, max_length=100)
+    explanations: dict[str, str] = Field(default={}, max_length=100)
     financial_model: Optional[FinancialModelIn] = None
     applicability_4b: Optional[Level4bIn] = None
 

@@ -4,7 +4,6 @@ ex-post reports and the calculators' answers."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Optional
 
 from pydantic import BaseModel, Field
@@ -60,7 +59,7 @@ class ShareResult(BaseModel):
 
 class InvestmentIn(BaseModel):
     model: aops.FinancialModelIn
-    sensitivity_variations: list[int] = list(ad.DEFAULT_SENSITIVITY)
+    sensitivity_variations: list[aops.Variation] = Field(default=list(ad.DEFAULT_SENSITIVITY), max_length=20)
 
 
 class InvestmentOut(BaseModel):
@@ -72,9 +71,9 @@ class InvestmentOut(BaseModel):
 
 
 class DeviationsIn(BaseModel):
-    ex_ante: dict[str, Decimal]
-    actual: dict[str, Decimal]
-    explanations: dict[str, str] = {}
+    ex_ante: dict[str, aops.Amount] = Field(max_length=100)
+    actual: dict[str, aops.Amount] = Field(max_length=100)
+    explanations: dict[str, str] = Field(default={}, max_length=100)
 
 
 class DeviationsOut(BaseModel):

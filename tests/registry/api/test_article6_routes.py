@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -257,3 +258,31 @@ def test_additionality_calculators(api):
     assert (bad["rule"], bad["field"]) == ("4a-model", "model.capex")
     assert problem(api.post("/additionality/calculators/common-practice", json={"n_all": 1, "n_diff": 2}),
                    422)["field"] == "n_diff"
+
+
+@pytest.mark.parametrize("path, body, field", [
+    # 55 bytes that held the interpreter for minutes (a 100-million-digit fraction)
+    ("market-penetration", {"adoption": "1e99999999", "max_adoption_potential": "3"}, "adoption"),
+    # overflowed the 28-digit decimal context when shown as a percentage (answered 500)
+    ("level-4b", {"non_carbon_gross_annual_revenue": "1e40", "capex": "1"}, "non_carbon_gross_annual_revenue"),
+    # one cash flow per year: 3000 years ran for minutes
+    ("investment", {"model": {"capex": 100, "annual_opex": 1, "annual_revenue": 5, "lifetime_years": 3000,
+                              "discount_rate": "0.08"}}, "model.lifetime_years"),
+    ("investment", {"model": {"capex": 100, "annual_opex": 1, "annual_revenue": 5, "lifetime_years": 5,
+                              "discount_rate": "0.08"}, "sensitivity_variations": list(range(1, 30))},
+     "sensitivity_variations"),
+    ("common-practice", {"n_all": 10**13, "n_diff": 1}, "n_all"),
+    ("deviations", {"ex_ante": {"capex": "Infinity"}, "actual": {"capex": 1}}, "ex_ante.capex"),
+])
+def test_calculator_inputs_are_bounded_before_any_arithmetic(api, path, body, field):
+    started = time.monotonic()
+    body = problem(api.post(f"/additionality/calculators/{path}", json=body), 422)
+    assert body["field"] == field and time.monotonic() - started < 1
+
+
+def test_the_largest_bounded_inputs_are_answered(sqlite_engine):
+    """At the bounds the calculators answer (a percentage of 38 digits is computed, not a 500)."""
+    client = TestClient(create_app(sqlite_engine))
+    r = client.post("/additionality/calculators/level-4b",
+                    json={"non_carbon_gross_annual_revenue": "9" * 24 + "." + "9" * 12, "capex": "0.000000000001"})
+    assert r.status_code == 200 and r.json()["passes"] is False and r.json()["percent"].endswith(".00")
