@@ -17,6 +17,7 @@ from bridge.chain.token import LEAF_ENCODING
 from bridge.engine.batcher import load_tree
 from bridge.tables import Deployment, MintBatch, MintLeaf
 from registry.api.deps import SessionDep
+from registry.api.limits import RequestLimitsMiddleware
 from registry.api.main import api_router
 from registry.api.pagination import Limit, Offset, array_page_headers, page_of
 from registry.api.problems import (
@@ -122,6 +123,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.state.public_base_url = public_base_url
     app.state.relay = relay.Relay(relayer) if relayer is not None else None
     install_problem_handlers(app)
+    app.add_middleware(RequestLimitsMiddleware)  # body size and JSON depth, before anything parses
     install_internal_error_handler(app)
     install_out_of_range_handler(app)
     app.include_router(api_router)

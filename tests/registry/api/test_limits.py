@@ -1,0 +1,54 @@
+"""Request limits before parsing (registry.api.limits): body size and JSON nesting depth."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bridge.app import create_app
+from registry.api.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH, json_depth
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture
+def api(sqlite_engine):
+    with TestClient(create_app(sqlite_engine)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("body, depth", [
+    (b"{}", 1), (b'{"a": [1, {"b": []}]}', 4), (b'"[[[["', 0), (b'["\\"[[[", {"x": "]]]"}]', 2), (b"", 0),
+])
+def test_json_depth_counts_brackets_outside_strings(body, depth):
+    assert json_depth(body) == depth
+
+
+def test_nested_brackets_are_refused_before_the_parser_sees_them(api):
+    """200 KB of brackets segfaulted the server: py_ecc lets the C parser recurse 100,000 deep."""
+    assert sys.getrecursionlimit() >= 1000
+    response = api.post("/organizations", content=b"[" * 100_000 + b"]" * 100_000, headers=JSON)
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+    assert f"deeper than {MAX_JSON_DEPTH} levels" in response.json()["detail"]
+    assert api.get("/health").status_code == 200
+
+
+def test_a_body_at_the_depth_limit_reaches_the_route(api):
+    body = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert api.post("/organizations", content=body, headers=JSON).status_code == 401  # the key check, not the limit
+
+
+def test_an_oversized_body_is_refused_by_its_declared_length(api):
+    response = api.post("/organizations", content=b" " * (MAX_BODY_BYTES + 1), headers=JSON)
+    assert response.status_code == 413 and response.json()["status"] == 413
+
+
+def test_an_oversized_body_without_a_declared_length_is_refused_as_it_streams(api):
+    def chunks():
+        for _ in range(100):
+            yield b" " * 65_536
+
+    response = api.post("/organizations", content=chunks(), headers=JSON)  # chunked: no content-length
+    assert response.status_code == 413 and "over 1,000,000 bytes" in response.json()["detail"]
