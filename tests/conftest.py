@@ -136,6 +136,23 @@ def anvil_w3(anvil_url):
 
 
 @pytest.fixture(autouse=True)
+def local_webhook_receivers(monkeypatch):
+    """Tests receive webhooks on 127.0.0.1 at random ports: the operator setting for local
+    development allows that (tests of the destination checks unset it); ``*.example`` hosts
+    resolve to a documentation address, without a DNS server."""
+    from bridge.webhooks import destinations
+
+    monkeypatch.setenv(destinations.ALLOW_PRIVATE_ENV, "1")
+    monkeypatch.setenv(destinations.PORTS_ENV, "any")
+    real = destinations.resolve
+
+    def offline(host: str, port: int) -> list[str]:  # *.example names (RFC 2606) stand for a receiver
+        return ["192.0.2.10"] if host.endswith(".example") else real(host, port)
+
+    monkeypatch.setattr(destinations, "resolve", offline)
+
+
+@pytest.fixture(autouse=True)
 def webhook_listeners():
     """The bridge's registry-hook listeners (a registry retirement records its webhook), registered
     explicitly as every process entry point does; a test may unregister them to see the registry alone."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import secrets
 from typing import Iterable
-from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
+from bridge.webhooks.destinations import check_destination
 from bridge.webhooks.tables import EventKind, WebhookSubscription
 from registry.errors import NotFound, RuleViolation
 from registry.tables.core import Organization
@@ -27,9 +27,8 @@ def parse_kinds(kinds: Iterable[str]) -> list[str]:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise RuleViolation(f"{url!r} is not an http(s) URL", field="url")
+    """``url`` if the bridge may send to it (see :mod:`bridge.webhooks.destinations`)."""
+    check_destination(url)
     return url
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from bridge.webhooks.destinations import check_destination
 from bridge.webhooks.signing import delivery_request
 from bridge.webhooks.tables import (
     RESPONSE_LOG_LIMIT,
@@ -30,6 +31,8 @@ from bridge.webhooks.tables import (
     WebhookSubscription,
 )
 from registry.db import is_postgres, transaction
+from registry.domain.text import UNSTORABLE
+from registry.errors import RuleViolation
 from registry.tables.core import utcnow
 
 log = logging.getLogger("icr_bridge.webhooks")
@@ -119,17 +122,32 @@ class _Answer:
     error: str
     body: str
     duration_ms: int
+    refused: bool = False  # the destination is not one the bridge sends to: never retried
+
+
+#: Characters of a receiver's answer kept in the delivery log: enough to debug, too few to read
+#: anything back through it.
+RESPONSE_EXCERPT = 200
+
+
+def _excerpt(text: str) -> str:
+    return UNSTORABLE.sub("", text)[:min(RESPONSE_EXCERPT, RESPONSE_LOG_LIMIT)]
 
 
 def _send(client, claim: _Claim, timeout: float) -> _Answer:
-    import httpx
-
+    """POST one delivery to the address checked now. Whatever goes wrong is this delivery's
+    answer, never the worker's exception: one organization's URL cannot stop the others'."""
     started = time.perf_counter()
     try:
-        response = client.post(claim.url, content=claim.body, headers=claim.headers, timeout=timeout)
-        return _Answer(response.status_code, "", response.text[:RESPONSE_LOG_LIMIT],
-                       int((time.perf_counter() - started) * 1000))
-    except httpx.HTTPError as exc:
+        destination = check_destination(claim.url)
+    except RuleViolation as exc:
+        return _Answer(None, f"refused: {exc}"[:1000], "", 0, refused=True)
+    try:
+        response = client.post(destination.request_url(), content=claim.body,
+                               headers={**claim.headers, **destination.headers()}, timeout=timeout,
+                               extensions=destination.extensions())
+        return _Answer(response.status_code, "", _excerpt(response.text), int((time.perf_counter() - started) * 1000))
+    except Exception as exc:  # network, TLS, a URL httpx still refuses: this delivery failed, the rest go on
         return _Answer(None, f"{type(exc).__name__}: {exc}"[:1000], "", int((time.perf_counter() - started) * 1000))
 
 
@@ -137,6 +155,8 @@ def _outcome(answer: _Answer, attempt: int, policy: RetryPolicy) -> DeliveryStat
     code = answer.status_code
     if code is not None and 200 <= code < 300:
         return DeliveryStatus.delivered
+    if answer.refused:
+        return DeliveryStatus.failed
     permanent = code is not None and 400 <= code < 500 and code not in RETRYABLE_4XX
     if permanent or attempt >= policy.max_attempts:
         return DeliveryStatus.failed
