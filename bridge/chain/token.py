@@ -183,9 +183,9 @@ RETIREMENT_DETAILS_TYPE = "(uint8,string,string,string,uint64,uint64,string,stri
 _DETAILS_LAYOUT: tuple[int | type, ...] = (8, str, str, str, 64, 64, str, str, 16, 16, str)
 
 #: Longest texts ``retire`` accepts, in bytes, keyed by the contract's names, in the order of its
-#: ``RetirementText`` enum (the ``field`` of ``RetirementTextTooLong``): the contract's
-#: ``MAX_*_LENGTH`` constants (tests/contracts/test_retirement.py holds them equal, and within the
-#: registry's ``Retirement`` columns).
+#: ``RetirementText`` enum (the ``field`` of ``RetirementTextTooLong``): the contract's private
+#: ``MAX_*_LENGTH`` constants, which ``RetirementTextTooLong`` reports (tests/contracts/
+#: test_retirement.py holds them equal at each boundary, and within the registry's columns).
 RETIREMENT_TEXT_LIMITS: dict[str, int] = {
     "retireeName": 500,
     "customUri": 2000,
@@ -195,7 +195,8 @@ RETIREMENT_TEXT_LIMITS: dict[str, int] = {
     "organizationId": 100,
     "corsiaOperator": 200,
 }
-#: Latest consumption time ``retire`` accepts (unix seconds): 9999-12-31T23:59:59Z.
+#: Latest consumption time ``retire`` accepts (unix seconds): 9999-12-31T23:59:59Z, the contract's
+#: ``MAX_CONSUMPTION_TIME``.
 MAX_CONSUMPTION_TIME = 253402300799
 
 

@@ -63,24 +63,27 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
     /// @notice Longest registry account reference a redemption may carry, in bytes.
     uint256 public constant MAX_ACCOUNT_REFERENCE_LENGTH = 64;
 
-    /// @notice Longest texts a retirement may carry, in bytes: what the registry's retirement
-    /// record can store (its columns count characters, and a character takes at least one byte).
-    /// `organizationId` has no registry column; its bound keeps it an identifier.
-    uint256 public constant MAX_RETIREE_NAME_LENGTH = 500;
-    uint256 public constant MAX_CUSTOM_URI_LENGTH = 2000;
-    uint256 public constant MAX_COMMENT_LENGTH = 2000;
-    uint256 public constant MAX_BENEFICIARY_NAME_LENGTH = 500;
-    uint256 public constant MAX_BENEFICIARY_ADDRESS_LENGTH = 500;
-    uint256 public constant MAX_ORGANIZATION_ID_LENGTH = 100;
-    uint256 public constant MAX_CORSIA_OPERATOR_LENGTH = 200;
-    /// @notice Latest consumption time a retirement may name (unix seconds): 9999-12-31T23:59:59Z,
+    /// @dev Longest texts a retirement may carry, in bytes: what the registry's retirement record
+    /// can store (its columns count characters, and a character takes at least one byte).
+    /// `organizationId` has no registry column; its bound keeps it an identifier. These constants
+    /// and the two below have no getters: nine more selectors in the dispatch cost ~200 gas on
+    /// every {mintLeaves} transaction (one more, ~20). {RetirementTextTooLong} reports the limit;
+    /// contracts/README.md lists them all.
+    uint256 private constant MAX_RETIREE_NAME_LENGTH = 500;
+    uint256 private constant MAX_CUSTOM_URI_LENGTH = 2000;
+    uint256 private constant MAX_COMMENT_LENGTH = 2000;
+    uint256 private constant MAX_BENEFICIARY_NAME_LENGTH = 500;
+    uint256 private constant MAX_BENEFICIARY_ADDRESS_LENGTH = 500;
+    uint256 private constant MAX_ORGANIZATION_ID_LENGTH = 100;
+    uint256 private constant MAX_CORSIA_OPERATOR_LENGTH = 200;
+    /// @dev Latest consumption time a retirement may name (unix seconds): 9999-12-31T23:59:59Z,
     /// the last second of the last day a registry date can hold.
-    uint64 public constant MAX_CONSUMPTION_TIME = 253402300799;
-    /// @notice The CORSIA compliance periods a CORSIA retirement may name
+    uint64 private constant MAX_CONSUMPTION_TIME = 253402300799;
+    /// @dev The CORSIA compliance periods a CORSIA retirement may name
     /// (registry.domain.lifecycle.CORSIA_COMPLIANCE_PERIODS), packed 32 bits a period, first year
     /// << 16 | last year, the first period in the lowest bits: 2021-2023, 2024-2026, 2027-2029,
     /// 2030-2032, 2033-2035.
-    uint256 public constant CORSIA_COMPLIANCE_PERIODS = (2021 << 16 | 2023) | (2024 << 16 | 2026) << 32
+    uint256 private constant CORSIA_COMPLIANCE_PERIODS = (2021 << 16 | 2023) | (2024 << 16 | 2026) << 32
         | (2027 << 16 | 2029) << 64 | (2030 << 16 | 2032) << 96 | (2033 << 16 | 2035) << 128;
 
     bytes32 private constant COMMIT_BATCH_TYPEHASH =
@@ -678,7 +681,7 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
     ///   ({RetirementTextTooLong});
     /// - CORSIA: `corsiaOperator` is not blank ({CorsiaOperatorMissing}; blank as Python's
     ///   `str.strip` reads it), `corsiaState` is exactly three ASCII capital letters
-    ///   ({InvalidCorsiaState}), and the compliance period is one of {CORSIA_COMPLIANCE_PERIODS}
+    ///   ({InvalidCorsiaState}), and the compliance period is one of `CORSIA_COMPLIANCE_PERIODS`
     ///   ({UnknownCorsiaCompliancePeriod}); any other purpose carries no operator, state or
     ///   compliance year ({CorsiaDetailsOnlyForCorsia});
     /// - NDC: `ndcParty` is exactly three ASCII capital letters ({InvalidNdcParty}); any other
