@@ -182,8 +182,9 @@ def retire_from_custody(
     Takes the lowest mirrored custody serials of the class. Idempotent on the chain origin: a
     second call with the same (chain id, tx hash, log index) returns the first retirement and
     ``created=False``. The tokens are already burned, so the record keeps what the chain says
-    (the contract checked the purpose against the class): empty or zero details are stored as
-    not given. A new retirement emits the ``retirement.recorded`` registry hook, as
+    (the contract checked the purpose against the class, and the details against the registry's
+    retirement rules and column lengths: contracts/README.md "Retirement rules"): empty or zero
+    details are stored as not given. A new retirement emits the ``retirement.recorded`` registry hook, as
     :func:`registry.operations.credits.retire` does.
     """
     origin, token_id, quantity, d = retirement.origin, retirement.token_id, retirement.quantity, retirement.details
