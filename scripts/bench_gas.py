@@ -14,6 +14,9 @@ Cases, per serial block (one leaf):
                       bitmap word already in use, as for all but the first claim of 256 leaves)
   baseline            bench/BaselineMinter.mintSerialBlock: a minter role mints each block in its
                       own transaction with a per-block replay guard (fresh / repeat holder)
+  retire              one retire (the holder's later retirements of a class it still holds):
+                      empty data, voluntary details, CORSIA and NDC details (an Article 6.2
+                      class), and a relayed retireWithSignature with voluntary details
 The last output line is machine-readable ``name=value`` pairs.
 """
 
@@ -29,15 +32,27 @@ from eth_account import Account  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 
 from bridge.chain.client import Chain, eth_tester_web3  # noqa: E402
+from bridge.chain.retire_signature import RetireRequest, sign_retirement  # noqa: E402
 from bridge.chain.solidity import load_artifact  # noqa: E402
-from bridge.chain.token import LEAF_ENCODING, class_info, mint_leaves_arguments  # noqa: E402
+from bridge.chain.token import (  # noqa: E402
+    LEAF_ENCODING,
+    RetirementData,
+    class_info,
+    encode_retirement_data,
+    mint_leaves_arguments,
+)
 from bridge.merkle.tree import StandardMerkleTree  # noqa: E402
-from registry.domain.classes import ClassKey  # noqa: E402
+from registry.domain.classes import ClassKey, Purpose  # noqa: E402
 
 KEY = ClassKey(project_number=78040, vintage=2023)
 CLASS_INFO = class_info(project_number=KEY.project_number, vintage=KEY.vintage, article6=False, letter_number=0,
                         host_country="ISL", authorized_uses=1, ca_status=0)
 BLOCK = 1_000  # tonnes per serial block
+#: An Article 6.2 class authorized for voluntary, CORSIA and NDC use, for the retirement cases.
+ARTICLE6 = ClassKey(project_number=78040, vintage=2024, article6=True, letter_number=7)
+ARTICLE6_INFO = class_info(project_number=ARTICLE6.project_number, vintage=ARTICLE6.vintage, article6=True,
+                           letter_number=ARTICLE6.letter_number, host_country="ISL", authorized_uses=0b111, ca_status=1)
+ZERO = "0x" + "00" * 20
 
 # Floor arithmetic from the toolchain notes (EIP-2929/2200/7623 costs), per fresh leaf.
 FLOOR_STORAGE = 22_100  # new (holder, id) balance slot: cold SLOAD 2,100 + SSTORE 20,000
@@ -72,14 +87,14 @@ class Bench:
         self.holder_count += n
         return [Account.from_key(keccak(text=f"bench_gas/holder{self.holder_count - i}")).address for i in range(n)]
 
-    def batch(self, recipients: list[str]) -> tuple[int, list[list], StandardMerkleTree]:
+    def batch(self, recipients: list[str], class_id: int = KEY.token_id) -> tuple[int, list[list], StandardMerkleTree]:
         """A committed batch of ``tree_leaves`` leaves whose first leaves go to ``recipients``."""
         self.next_batch += 1
         filler = self.fresh_holders(1)[0]
         values = []
         for index in range(max(self.tree_leaves, len(recipients))):
             recipient = recipients[index] if index < len(recipients) else filler
-            values.append([self.next_batch, index, KEY.token_id, recipient, BLOCK, self.serial + 1, self.serial + BLOCK])
+            values.append([self.next_batch, index, class_id, recipient, BLOCK, self.serial + 1, self.serial + BLOCK])
             self.serial += BLOCK
         tree = StandardMerkleTree.of(values, LEAF_ENCODING, sort_leaves=False)
         fn = self.chain.token.functions.commitBatch(self.next_batch, bytes.fromhex(tree.root[2:]), len(values))
@@ -105,6 +120,46 @@ class Bench:
             fn = self.chain.token.functions.claim(tuple(values[index]), proof)
             gas.append(self.chain.transact(self.relayer, fn, "claim", gas=500_000).gas_used)
         return gas[1], gas[2]
+
+    def retirements(self) -> dict[str, int]:
+        """Gas of one retire per kind of ``data`` (see the module docstring), by a funded holder
+        that holds both classes and has retired before (``retirementCount`` is warm)."""
+        chain, token = self.chain, self.chain.token
+        holder = seeded("retiree")
+        chain.fund_from_dev_account(holder.address)
+        chain.transact(self.signer, token.functions.registerClass(ARTICLE6.token_id, ARTICLE6_INFO), "registerClass",
+                       gas=300_000)
+        for class_id in (KEY.token_id, ARTICLE6.token_id):
+            batch_id, values, tree = self.batch([holder.address], class_id)
+            proof = [bytes.fromhex(p[2:]) for p in tree.get_proof(0)]
+            chain.transact(self.relayer, token.functions.claim(tuple(values[0]), proof), "claim", gas=500_000)
+
+        def retire(class_id: int, details: RetirementData | None) -> int:
+            fn = token.functions.retire(class_id, 1, ZERO, "Acme hf.", "ipfs://certificate", "offset 2024",
+                                        encode_retirement_data(details))
+            return chain.transact(holder, fn, "retire", gas=500_000).gas_used
+
+        voluntary = RetirementData(beneficiary_name="Reykjavik Harbour Ferries ehf.",
+                                   beneficiary_address="Geirsgata 1, 101 Reykjavik", organization_id="42",
+                                   consumption_start=1704067200, consumption_end=1735689599)
+        retire(KEY.token_id, None)
+        gas = {
+            "retire_empty": retire(KEY.token_id, None),
+            "retire_voluntary": retire(KEY.token_id, voluntary),
+            "retire_corsia": retire(ARTICLE6.token_id, RetirementData(
+                Purpose.corsia, beneficiary_name="Icelandair", corsia_operator="Icelandair", corsia_state="ISL",
+                compliance_period_start=2024, compliance_period_end=2026)),
+            "retire_ndc": retire(ARTICLE6.token_id, RetirementData(
+                Purpose.ndc, beneficiary_name="Swiss Confederation", ndc_party="CHE")),
+        }
+        request = RetireRequest.with_details(voluntary, holder=holder.address, token_id=KEY.token_id, amount=1,
+                                             nonce=token.functions.nonces(holder.address).call(), deadline=2**40,
+                                             retiree_name="Acme hf.", custom_uri="ipfs://certificate",
+                                             comment="offset 2024")
+        signature = sign_retirement(holder, request, chain.chain_id, chain.address)
+        fn = token.functions.retireWithSignature(request.as_call_args(), signature)
+        gas["retire_signature"] = chain.transact(self.relayer, fn, "retireWithSignature", gas=600_000).gas_used
+        return gas
 
     def baseline(self) -> "Baseline":
         return Baseline(self)
@@ -165,6 +220,7 @@ def main() -> None:
     baseline.mint(repeat_pool[1])  # first mint of the class on the baseline contract
     baseline_fresh = baseline.mint(bench.fresh_holders(1)[0])
     baseline_repeat = baseline.mint(repeat_pool[1])
+    retirements = bench.retirements()
 
     big = max(sizes)
     calldata = results[f"calldata_{big}"]
@@ -179,6 +235,7 @@ def main() -> None:
         print(f"{n:>9} {fresh:>17,.0f} {repeat:>14,.0f} {same:>12,.0f} {cd:>9,.0f}")
     print(f"claim path (1 leaf per tx):        fresh {claim_fresh:,}   repeat {claim_repeat:,}")
     print(f"baseline (1 mint per block, tx):   fresh {baseline_fresh:,}   repeat {baseline_repeat:,}")
+    print("retire (tx): " + "   ".join(f"{k.removeprefix('retire_')} {v:,}" for k, v in retirements.items()))
     print()
     print(f"floor (toolchain notes), {big} contiguous leaves/tx: ~{FLOOR_200:,} per leaf")
     print(f"  = balance slot {FLOOR_STORAGE:,} + cold receiver {FLOOR_RECEIVER:,} + TransferSingle "
@@ -192,7 +249,7 @@ def main() -> None:
           f"claim {claim_fresh / baseline_fresh:.2f} x the one-mint-per-block transaction")
     pairs = {**{k: round(v) for k, v in results.items() if not k.startswith("calldata")},
              "claim_fresh": claim_fresh, "claim_repeat": claim_repeat,
-             "baseline_fresh": baseline_fresh, "baseline_repeat": baseline_repeat,
+             "baseline_fresh": baseline_fresh, "baseline_repeat": baseline_repeat, **retirements,
              "floor": FLOOR_200, "design_floor": design_floor,
              f"ratio_floor_{big}": round(measured / FLOOR_200, 3),
              f"ratio_design_floor_{big}": round(measured / design_floor, 3)}

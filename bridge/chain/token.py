@@ -20,7 +20,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from eth_abi import decode, encode
+from eth_abi import encode
 from eth_utils import to_canonical_address, to_checksum_address
 
 from bridge.chain.solidity import load_artifact
@@ -178,7 +178,26 @@ def mint_leaves_arguments(multi: MultiProof) -> tuple[int, list[int], bytes, lis
 # ------------------------------------------------------------------------------------------
 
 #: ABI type of ``ICCToken.RetirementDetails``, the layout of a non-empty ``data`` of ``retire``.
-RETIREMENT_DETAILS_TYPE = "(uint8,string,string,string,uint64,uint64,string,string,uint16,uint16)"
+RETIREMENT_DETAILS_TYPE = "(uint8,string,string,string,uint64,uint64,string,string,uint16,uint16,string)"
+#: Its fields' kinds in order: an unsigned integer's width in bits, or ``str``.
+_DETAILS_LAYOUT: tuple[int | type, ...] = (8, str, str, str, 64, 64, str, str, 16, 16, str)
+
+#: Longest texts ``retire`` accepts, in bytes, keyed by the contract's names, in the order of its
+#: ``RetirementText`` enum (the ``field`` of ``RetirementTextTooLong``): the contract's private
+#: ``MAX_*_LENGTH`` constants, which ``RetirementTextTooLong`` reports (tests/contracts/
+#: test_retirement.py holds them equal at each boundary, and within the registry's columns).
+RETIREMENT_TEXT_LIMITS: dict[str, int] = {
+    "retireeName": 500,
+    "customUri": 2000,
+    "comment": 2000,
+    "beneficiaryName": 500,
+    "beneficiaryAddress": 500,
+    "organizationId": 100,
+    "corsiaOperator": 200,
+}
+#: Latest consumption time ``retire`` accepts (unix seconds): 9999-12-31T23:59:59Z, the contract's
+#: ``MAX_CONSUMPTION_TIME``.
+MAX_CONSUMPTION_TIME = 253402300799
 
 
 class MalformedRetirementData(ValueError):
@@ -199,6 +218,7 @@ class RetirementData:
     corsia_state: str = ""
     compliance_period_start: int = 0  # year, 0 = not given
     compliance_period_end: int = 0
+    ndc_party: str = ""  # ISO 3166-1 alpha-3 party whose NDC an NDC retirement counts toward
 
     def as_json(self) -> dict:
         out = asdict(self)
@@ -220,6 +240,7 @@ class RetirementData:
             corsia_state=self.corsia_state or None,
             compliance_period_start=self.compliance_period_start or None,
             compliance_period_end=self.compliance_period_end or None,
+            ndc_party=self.ndc_party or None,
             consumption_start=_utc_date(self.consumption_start),
             consumption_end=_utc_date(self.consumption_end),
         )
@@ -261,19 +282,56 @@ def encode_retirement_data(details: RetirementData | None) -> bytes:
                 details.corsia_state,
                 details.compliance_period_start,
                 details.compliance_period_end,
+                details.ndc_party,
             )
         ],
     )
 
 
+def _abi_decode_details(data: bytes) -> list:
+    """``abi.decode(data, (RetirementDetails))`` exactly as the contract's decoder (solc 0.8, ABI
+    coder v2) reads it, then its strings as strict UTF-8 (the contract refuses other strings):
+    offsets and lengths must stay inside ``data`` and below 2^64 and integers within their types;
+    unlike eth_abi's strict decoder, padding bytes are never read, so neither their content nor
+    their presence matters, and offsets may point anywhere inside ``data``. Raises ValueError."""
+    end = len(data)
+
+    def word(at: int) -> int:
+        return int.from_bytes(data[at:at + 32], "big")
+
+    if end < 32:
+        raise ValueError(f"{end} bytes: no room for the tuple's offset")
+    head = word(0)
+    if head >> 64 or head + 32 * len(_DETAILS_LAYOUT) > end:
+        raise ValueError(f"the tuple's head at offset {head} does not fit in {end} bytes")
+    fields: list = []
+    for i, kind in enumerate(_DETAILS_LAYOUT):
+        value = word(head + 32 * i)
+        if kind is str:
+            at = head + value
+            if value >> 64 or at + 32 > end:
+                raise ValueError(f"field {i}: string offset {value} is outside the data")
+            length = word(at)
+            if length >> 64 or at + 32 + length > end:
+                raise ValueError(f"field {i}: string of {length} bytes runs past the data")
+            fields.append(data[at + 32:at + 32 + length].decode("utf-8"))
+        elif value >> kind:
+            raise ValueError(f"field {i}: {value} does not fit in uint{kind}")
+        else:
+            fields.append(value)
+    return fields
+
+
 def decode_retirement_data(data: bytes) -> RetirementData:
-    """Empty data is a voluntary retirement with no further details."""
+    """Empty data is a voluntary retirement with no further details. Otherwise ``data`` decodes
+    exactly when the contract's ``decodeRetirementData`` does and ``retire`` knows its purpose
+    (tests/reliability/test_fuzz_parsers.py compares them on damaged encodings)."""
     if not data:
         return RetirementData()
     try:
-        (fields,) = decode([RETIREMENT_DETAILS_TYPE], data)
+        fields = _abi_decode_details(bytes(data))
         purpose = Purpose(fields[0])
-    except Exception as exc:  # eth_abi raises several decoding error types
+    except ValueError as exc:  # UnicodeDecodeError is one
         raise MalformedRetirementData(f"retirement data does not decode as RetirementDetails: {exc}") from exc
     return RetirementData(purpose, *fields[1:])
 

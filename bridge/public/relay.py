@@ -24,6 +24,7 @@ from web3.logs import DISCARD
 
 from bridge.chain.client import Chain, ChainRevert
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
+from bridge.chain.token import RETIREMENT_TEXT_LIMITS
 from bridge.deployments import deployment_on
 from registry.api.auth import PrincipalDep
 from registry.api.deps import SessionDep
@@ -48,8 +49,27 @@ REVERT_FIELDS = {
     "MalformedRetirementData": "data",
     "UnknownRetirementPurpose": "data",
     "PurposeNotAuthorized": "data",
+    "CorsiaOperatorMissing": "data",
+    "InvalidCorsiaState": "data",
+    "UnknownCorsiaCompliancePeriod": "data",
+    "CorsiaDetailsOnlyForCorsia": "data",
+    "InvalidNdcParty": "data",
+    "NdcPartyOnlyForNdc": "data",
+    "IncompleteConsumptionPeriod": "data",
+    "ConsumptionPeriodReversed": "data",
+    "ConsumptionTimeOutOfRange": "data",
+    "RetirementTextTooLong": "data",  # unless the text is one of the request's own (see _revert_field)
     "ERC1155InvalidReceiver": "beneficiary",
 }
+#: ``RetirementTextTooLong``'s texts (``RETIREMENT_TEXT_LIMITS`` order) that are request fields.
+_TEXT_FIELDS = {"retireeName": "retiree_name", "customUri": "custom_uri", "comment": "comment"}
+
+
+def _revert_field(exc: ChainRevert) -> str | None:
+    if exc.error == "RetirementTextTooLong" and exc.args_:
+        text = list(RETIREMENT_TEXT_LIMITS)[exc.args_[0]]
+        return _TEXT_FIELDS.get(text, "data")
+    return REVERT_FIELDS.get(exc.error)
 
 
 class RelayUnavailable(RegistryError):
@@ -138,7 +158,7 @@ class Relay:
                 receipt = chain.transact(self.relayer, fn, "retireWithSignature")
             except ChainRevert as exc:
                 raise RuleViolation(f"the token refuses this retirement: {exc.error}{exc.args_ or ''}",
-                                    field=REVERT_FIELDS.get(exc.error), rule=exc.error) from exc
+                                    field=_revert_field(exc), rule=exc.error) from exc
         (event,) = chain.token.events.Retired().process_receipt(receipt.raw, errors=DISCARD)
         return {"receipt": receipt, "retirement_id": int(event["args"]["retirementId"])}
 

@@ -63,6 +63,29 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
     /// @notice Longest registry account reference a redemption may carry, in bytes.
     uint256 public constant MAX_ACCOUNT_REFERENCE_LENGTH = 64;
 
+    /// @dev Longest texts a retirement may carry, in bytes: what the registry's retirement record
+    /// can store (its columns count characters, and a character takes at least one byte).
+    /// `organizationId` has no registry column; its bound keeps it an identifier. These constants
+    /// and the two below have no getters: nine more selectors in the dispatch cost ~200 gas on
+    /// every {mintLeaves} transaction (one more, ~20). {RetirementTextTooLong} reports the limit;
+    /// contracts/README.md lists them all.
+    uint256 private constant MAX_RETIREE_NAME_LENGTH = 500;
+    uint256 private constant MAX_CUSTOM_URI_LENGTH = 2000;
+    uint256 private constant MAX_COMMENT_LENGTH = 2000;
+    uint256 private constant MAX_BENEFICIARY_NAME_LENGTH = 500;
+    uint256 private constant MAX_BENEFICIARY_ADDRESS_LENGTH = 500;
+    uint256 private constant MAX_ORGANIZATION_ID_LENGTH = 100;
+    uint256 private constant MAX_CORSIA_OPERATOR_LENGTH = 200;
+    /// @dev Latest consumption time a retirement may name (unix seconds): 9999-12-31T23:59:59Z,
+    /// the last second of the last day a registry date can hold.
+    uint64 private constant MAX_CONSUMPTION_TIME = 253402300799;
+    /// @dev The CORSIA compliance periods a CORSIA retirement may name
+    /// (registry.domain.lifecycle.CORSIA_COMPLIANCE_PERIODS), packed 32 bits a period, first year
+    /// << 16 | last year, the first period in the lowest bits: 2021-2023, 2024-2026, 2027-2029,
+    /// 2030-2032, 2033-2035.
+    uint256 private constant CORSIA_COMPLIANCE_PERIODS = (2021 << 16 | 2023) | (2024 << 16 | 2026) << 32
+        | (2027 << 16 | 2029) << 64 | (2030 << 16 | 2032) << 96 | (2033 << 16 | 2035) << 128;
+
     bytes32 private constant COMMIT_BATCH_TYPEHASH =
         keccak256("CommitBatch(uint256 batchId,bytes32 root,uint256 leafCount)");
     bytes32 private constant RETIRE_TYPEHASH = keccak256(
@@ -99,7 +122,8 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         uint256 lastSerial;
     }
 
-    /// @notice ABI layout of the `data` argument of {retire} when it is not empty.
+    /// @notice ABI layout of the `data` argument of {retire} when it is not empty. Strings are
+    /// UTF-8; empty strings and zeros mean not given.
     struct RetirementDetails {
         uint8 purpose;
         string beneficiaryName;
@@ -111,6 +135,7 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         string corsiaState;
         uint16 compliancePeriodStart;
         uint16 compliancePeriodEnd;
+        string ndcParty;
     }
 
     /// @notice A retirement signed by its holder for {retireWithSignature}: the arguments of
@@ -126,6 +151,18 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         bytes data;
         uint256 nonce;
         uint256 deadline;
+    }
+
+    /// @notice The texts of a retirement that have a length limit: the `field` of
+    /// {RetirementTextTooLong} (an ABI `uint8`, in this order).
+    enum RetirementText {
+        RetireeName,
+        CustomUri,
+        Comment,
+        BeneficiaryName,
+        BeneficiaryAddress,
+        OrganizationId,
+        CorsiaOperator
     }
 
     /// @notice Life of a redemption: Pending until the bridge operator finalizes or rejects it,
@@ -193,6 +230,16 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
     error MalformedRetirementData();
     error UnknownRetirementPurpose(uint8 purpose);
     error PurposeNotAuthorized(uint256 classId, uint8 purpose);
+    error RetirementTextTooLong(RetirementText field, uint256 length, uint256 maxLength);
+    error CorsiaOperatorMissing();
+    error InvalidCorsiaState(string state);
+    error UnknownCorsiaCompliancePeriod(uint16 start, uint16 end);
+    error CorsiaDetailsOnlyForCorsia(uint8 purpose);
+    error InvalidNdcParty(string party);
+    error NdcPartyOnlyForNdc(uint8 purpose);
+    error IncompleteConsumptionPeriod(uint64 start, uint64 end);
+    error ConsumptionPeriodReversed(uint64 start, uint64 end);
+    error ConsumptionTimeOutOfRange(uint64 time);
     error CertificateNonTransferable(uint256 certificateId);
     error RetirementSignatureExpired(uint256 deadline);
     error InvalidRetirementSignature(address holder);
@@ -547,10 +594,16 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
     /// (`CERTIFICATE_FLAG | retirementId`) is minted to the beneficiary.
     /// @param data Empty for a voluntary retirement, else `abi.encode(RetirementDetails)`.
     /// @return certificateId The id of the retirement certificate token.
-    /// @dev Requirements: `amount` > 0; `tokenId` is a registered credit class; the caller holds
-    /// `amount`; `data` is empty or decodes as {RetirementDetails} with a known purpose that the
-    /// class authorizes; a contract beneficiary accepts ERC-1155 tokens. Emits {Retired} with
-    /// everything the registry needs. Allowed while paused.
+    /// @dev Requirements (the registry's own rules, so that every retirement the chain accepts is
+    /// one the registry records as stated; see contracts/README.md "Retirement rules"):
+    /// - `amount` > 0; `tokenId` is a registered credit class; the caller holds `amount`;
+    /// - `retireeName` at most {MAX_RETIREE_NAME_LENGTH} bytes, `customUri` at most
+    ///   {MAX_CUSTOM_URI_LENGTH}, `comment` at most {MAX_COMMENT_LENGTH} ({RetirementTextTooLong});
+    /// - `data` is empty or decodes as {RetirementDetails} with UTF-8 strings
+    ///   ({MalformedRetirementData}), a known purpose ({UnknownRetirementPurpose}) that the class
+    ///   authorizes ({PurposeNotAuthorized}), and details that satisfy the registry's purpose rules (see {_checkRetirementDetails});
+    /// - a contract beneficiary accepts ERC-1155 tokens.
+    /// Emits {Retired} with everything the registry needs. Allowed while paused.
     function retire(
         uint256 tokenId,
         uint256 amount,
@@ -561,6 +614,7 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         bytes calldata data
     ) external returns (uint256 certificateId) {
         address holder = _msgSender();
+        _checkRetirementTexts(retireeName, customUri, comment);
         (uint256 retirementId, address owner) = _retireTokens(holder, tokenId, amount, beneficiary, data);
         emit Retired(retirementId, tokenId, holder, owner, amount, retireeName, customUri, comment, data);
         certificateId = _mintCertificate(owner, retirementId);
@@ -585,6 +639,7 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
             revert InvalidRetirementSignature(holder);
         }
         _useCheckedNonce(holder, request.nonce);
+        _checkRetirementTexts(request.retireeName, request.customUri, request.comment);
         (uint256 retirementId, address owner) =
             _retireTokens(holder, request.tokenId, request.amount, request.beneficiary, request.data);
         emit Retired(
@@ -601,9 +656,69 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         certificateId = _mintCertificate(owner, retirementId);
     }
 
-    /// @notice Decodes the `data` argument of {retire}; reverts if it is malformed.
-    function decodeRetirementData(bytes calldata data) external pure returns (RetirementDetails memory) {
-        return abi.decode(data, (RetirementDetails));
+    /// @notice Decodes the `data` argument of {retire} (`abi.encode(RetirementDetails)`).
+    /// bridge/chain/token.py `decode_retirement_data` accepts exactly the same bytes.
+    /// @dev Requirements: `data` decodes as {RetirementDetails} (Solidity's ABI decoder: offsets and
+    /// lengths inside `data`, integers within their types; padding bytes are not read), and every
+    /// string is well-formed UTF-8, else it reverts ({MalformedRetirementData} for a string).
+    /// The purpose is not checked here (see {retire}).
+    function decodeRetirementData(bytes calldata data) external pure returns (RetirementDetails memory details) {
+        details = abi.decode(data, (RetirementDetails));
+        if (
+            !_isUtf8(bytes(details.beneficiaryName)) || !_isUtf8(bytes(details.beneficiaryAddress))
+                || !_isUtf8(bytes(details.organizationId)) || !_isUtf8(bytes(details.corsiaOperator))
+                || !_isUtf8(bytes(details.corsiaState)) || !_isUtf8(bytes(details.ndcParty))
+        ) revert MalformedRetirementData();
+    }
+
+    /// @dev Checks a retirement's details against the registry's purpose rules
+    /// (registry.domain.lifecycle.validate_retirement), the class's authorization of the purpose
+    /// aside; {retire} applies it to every non-empty `data`. Reverts with the first rule broken.
+    /// Requirements, in this order:
+    /// - `beneficiaryName` and `beneficiaryAddress` at most {MAX_BENEFICIARY_NAME_LENGTH} and
+    ///   {MAX_BENEFICIARY_ADDRESS_LENGTH} bytes, `organizationId` at most
+    ///   {MAX_ORGANIZATION_ID_LENGTH}, `corsiaOperator` at most {MAX_CORSIA_OPERATOR_LENGTH}
+    ///   ({RetirementTextTooLong});
+    /// - CORSIA: `corsiaOperator` is not blank ({CorsiaOperatorMissing}; blank as Python's
+    ///   `str.strip` reads it), `corsiaState` is exactly three ASCII capital letters
+    ///   ({InvalidCorsiaState}), and the compliance period is one of `CORSIA_COMPLIANCE_PERIODS`
+    ///   ({UnknownCorsiaCompliancePeriod}); any other purpose carries no operator, state or
+    ///   compliance year ({CorsiaDetailsOnlyForCorsia});
+    /// - NDC: `ndcParty` is exactly three ASCII capital letters ({InvalidNdcParty}); any other
+    ///   purpose leaves it empty ({NdcPartyOnlyForNdc});
+    /// - the consumption period is not given (both zero) or complete ({IncompleteConsumptionPeriod}),
+    ///   ordered ({ConsumptionPeriodReversed}) and ends by {MAX_CONSUMPTION_TIME}
+    ///   ({ConsumptionTimeOutOfRange}).
+    function _checkRetirementDetails(RetirementDetails memory details) private pure {
+        _checkLength(RetirementText.BeneficiaryName, bytes(details.beneficiaryName).length, MAX_BENEFICIARY_NAME_LENGTH);
+        _checkLength(RetirementText.BeneficiaryAddress, bytes(details.beneficiaryAddress).length, MAX_BENEFICIARY_ADDRESS_LENGTH);
+        _checkLength(RetirementText.OrganizationId, bytes(details.organizationId).length, MAX_ORGANIZATION_ID_LENGTH);
+        _checkLength(RetirementText.CorsiaOperator, bytes(details.corsiaOperator).length, MAX_CORSIA_OPERATOR_LENGTH);
+        uint8 purpose = details.purpose;
+        uint16 periodStart = details.compliancePeriodStart;
+        uint16 periodEnd = details.compliancePeriodEnd;
+        if (purpose == PURPOSE_CORSIA) {
+            if (_isBlank(bytes(details.corsiaOperator))) revert CorsiaOperatorMissing();
+            if (!_isAlpha3(bytes(details.corsiaState))) revert InvalidCorsiaState(details.corsiaState);
+            if (!_isCorsiaCompliancePeriod(periodStart, periodEnd)) {
+                revert UnknownCorsiaCompliancePeriod(periodStart, periodEnd);
+            }
+        } else if (
+            bytes(details.corsiaOperator).length != 0 || bytes(details.corsiaState).length != 0 || periodStart != 0
+                || periodEnd != 0
+        ) {
+            revert CorsiaDetailsOnlyForCorsia(purpose);
+        }
+        if (purpose == PURPOSE_NDC) {
+            if (!_isAlpha3(bytes(details.ndcParty))) revert InvalidNdcParty(details.ndcParty);
+        } else if (bytes(details.ndcParty).length != 0) {
+            revert NdcPartyOnlyForNdc(purpose);
+        }
+        uint64 start = details.consumptionStart;
+        uint64 end = details.consumptionEnd;
+        if ((start == 0) != (end == 0)) revert IncompleteConsumptionPeriod(start, end);
+        if (start > end) revert ConsumptionPeriodReversed(start, end);
+        if (end > MAX_CONSUMPTION_TIME) revert ConsumptionTimeOutOfRange(end);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1089,16 +1204,20 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         if (amount == 0) revert ZeroAmount();
         if (tokenId & CERTIFICATE_FLAG != 0) revert NotACreditClass(tokenId);
         CreditClass storage info = _requireClass(tokenId);
-        uint8 purpose = PURPOSE_VOLUNTARY;
         if (data.length != 0) {
-            try this.decodeRetirementData(data) returns (RetirementDetails memory details) {
-                purpose = details.purpose;
-            } catch {
-                revert MalformedRetirementData();
-            }
+            // Decoded by a call first, so that data Solidity's decoder refuses reverts with
+            // {MalformedRetirementData} and not with the decoder's empty revert; then once more
+            // here, by the same decoder (reading the call's return data would take a second one).
+            (bool decodes,) = address(this).staticcall(abi.encodeCall(this.decodeRetirementData, (data)));
+            if (!decodes) revert MalformedRetirementData();
+            RetirementDetails memory details = abi.decode(data, (RetirementDetails));
+            uint8 purpose = details.purpose;
+            if (purpose > PURPOSE_OTHER_INTERNATIONAL) revert UnknownRetirementPurpose(purpose);
+            if ((info.authorizedUses >> purpose) & 1 == 0) revert PurposeNotAuthorized(tokenId, purpose);
+            _checkRetirementDetails(details);
+        } else if (info.authorizedUses & (1 << PURPOSE_VOLUNTARY) == 0) {
+            revert PurposeNotAuthorized(tokenId, PURPOSE_VOLUNTARY);
         }
-        if (purpose > PURPOSE_OTHER_INTERNATIONAL) revert UnknownRetirementPurpose(purpose);
-        if ((info.authorizedUses >> purpose) & 1 == 0) revert PurposeNotAuthorized(tokenId, purpose);
 
         owner = beneficiary == address(0) ? holder : beneficiary;
         if (owner != holder) {
@@ -1109,6 +1228,131 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         // A burn never calls a receiver hook: no external call happens before the certificate.
         _update(owner, address(0), _single(tokenId), _single(amount));
         retirementId = ++retirementCount;
+    }
+
+    /// @dev The length limits of the {Retired} event's own strings (see {retire}).
+    function _checkRetirementTexts(string calldata retireeName, string calldata customUri, string calldata comment)
+        private
+        pure
+    {
+        _checkLength(RetirementText.RetireeName, bytes(retireeName).length, MAX_RETIREE_NAME_LENGTH);
+        _checkLength(RetirementText.CustomUri, bytes(customUri).length, MAX_CUSTOM_URI_LENGTH);
+        _checkLength(RetirementText.Comment, bytes(comment).length, MAX_COMMENT_LENGTH);
+    }
+
+    function _checkLength(RetirementText field, uint256 length, uint256 maxLength) private pure {
+        if (length > maxLength) revert RetirementTextTooLong(field, length, maxLength);
+    }
+
+    /// @dev Whether `text` is exactly three ASCII capital letters (an ISO 3166-1 alpha-3 code's form).
+    function _isAlpha3(bytes memory text) private pure returns (bool) {
+        if (text.length != 3) return false;
+        for (uint256 i = 0; i < 3; ++i) {
+            bytes1 c = text[i];
+            if (c < "A" || c > "Z") return false;
+        }
+        return true;
+    }
+
+    function _isCorsiaCompliancePeriod(uint16 start, uint16 end) private pure returns (bool) {
+        uint256 period = uint256(start) << 16 | end;
+        for (uint256 periods = CORSIA_COMPLIANCE_PERIODS; periods != 0; periods >>= 32) {
+            if (periods & 0xffffffff == period) return true;
+        }
+        return false;
+    }
+
+    /// @dev Whether UTF-8 `text` is empty or only whitespace, as Python's `str.strip()` (the
+    /// registry trims names with it) reads it: the characters of `str.isspace`, U+0009-000D,
+    /// U+001C-0020, U+0085, U+00A0, U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F, U+3000.
+    /// Stops at the first other character. `text` is well-formed UTF-8 ({decodeRetirementData}).
+    function _isBlank(bytes memory text) private pure returns (bool blank) {
+        assembly ("memory-safe") {
+            let p := add(text, 0x20)
+            let end := add(p, mload(text))
+            blank := 1
+            for {} lt(p, end) {} {
+                let word := mload(p)
+                let c := byte(0, word)
+                // The character at `p` as two or three bytes: in `text`, since `text` is
+                // well-formed UTF-8 and only a matching lead byte (C2, E1-E3) makes them count.
+                let two := shr(240, word)
+                let three := shr(232, word)
+                let step := 0
+                if or(and(gt(c, 0x08), lt(c, 0x0e)), and(gt(c, 0x1b), lt(c, 0x21))) { step := 1 }
+                if or(eq(two, 0xc285), eq(two, 0xc2a0)) { step := 2 }
+                if or(
+                    or(eq(three, 0xe19a80), and(gt(three, 0xe2807f), lt(three, 0xe2808b))),
+                    or(or(eq(three, 0xe280a8), eq(three, 0xe280a9)),
+                       or(or(eq(three, 0xe280af), eq(three, 0xe2819f)), eq(three, 0xe38080)))
+                ) { step := 3 }
+                if iszero(step) {
+                    blank := 0
+                    break
+                }
+                p := add(p, step)
+            }
+        }
+    }
+
+    /// @dev Whether `text` is well-formed UTF-8 (Unicode Table 3-7: no overlong forms, no
+    /// surrogates, nothing above U+10FFFF): exactly what Python's strict UTF-8 decoder accepts,
+    /// so the registry can read every string the chain accepted. Assembly: 32 ASCII bytes are
+    /// checked at once, and other text a character at a time.
+    function _isUtf8(bytes memory text) private pure returns (bool valid) {
+        assembly ("memory-safe") {
+            let p := add(text, 0x20)
+            let end := add(p, mload(text))
+            valid := 1
+            for {} lt(p, end) {} {
+                let word := mload(p)
+                let left := sub(end, p)
+                // Bytes past the end do not count (an mload reads a whole word; only reads).
+                if lt(left, 32) { word := and(word, not(shr(shl(3, left), not(0)))) }
+                switch and(word, 0x8080808080808080808080808080808080808080808080808080808080808080)
+                case 0 { p := add(p, 32) }
+                default {
+                    let lead := byte(0, word)
+                    // Continuation bytes after the lead, and the range of the first of them.
+                    let count := 0
+                    let low := 0x80
+                    let high := 0xbf
+                    if lt(lead, 0x80) { p := add(p, 1) }
+                    if and(gt(lead, 0xc1), lt(lead, 0xe0)) { count := 1 }
+                    if and(gt(lead, 0xdf), lt(lead, 0xf0)) {
+                        count := 2
+                        if eq(lead, 0xe0) { low := 0xa0 } // no overlong 3-byte forms
+                        if eq(lead, 0xed) { high := 0x9f } // no surrogates
+                    }
+                    if and(gt(lead, 0xef), lt(lead, 0xf5)) {
+                        count := 3
+                        if eq(lead, 0xf0) { low := 0x90 } // no overlong 4-byte forms
+                        if eq(lead, 0xf4) { high := 0x8f } // nothing above U+10FFFF
+                    }
+                    if iszero(lt(lead, 0x80)) {
+                        // An invalid lead byte (80-C1, F5-FF), or a character cut off by the end.
+                        if or(iszero(count), iszero(lt(count, left))) {
+                            valid := 0
+                            break
+                        }
+                        let second := byte(1, word)
+                        if or(lt(second, low), gt(second, high)) {
+                            valid := 0
+                            break
+                        }
+                        if and(gt(count, 1), iszero(eq(and(byte(2, word), 0xc0), 0x80))) {
+                            valid := 0
+                            break
+                        }
+                        if and(gt(count, 2), iszero(eq(and(byte(3, word), 0xc0), 0x80))) {
+                            valid := 0
+                            break
+                        }
+                        p := add(p, add(count, 1))
+                    }
+                }
+            }
+        }
     }
 
     /// @dev The certificate's receiver hook runs last, after every effect of the retirement.

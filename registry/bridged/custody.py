@@ -210,9 +210,11 @@ def retire_from_custody(
     Takes the lowest mirrored custody serials of the class. Idempotent on the chain origin: a
     second call with the same (chain id, tx hash, log index) returns the first retirement and
     ``created=False``. The tokens are already burned, so the record keeps what the chain says
-    (the contract checked the purpose against the class): empty or zero details are stored as
-    not given. A new retirement emits the ``retirement.recorded`` registry hook, as
-    :func:`registry.operations.retirements.retire` does.
+    (the contract checked the purpose against the class, and the details against the registry's
+    retirement rules and column lengths: contracts/README.md "Retirement rules"): empty or zero
+    details are stored as not given, and text the registry cannot store is made storable and
+    flagged (:func:`storable_retirement`). A new retirement emits the ``retirement.recorded``
+    registry hook, as :func:`registry.operations.retirements.retire` does.
     """
     origin, token_id, quantity = retirement.origin, retirement.token_id, retirement.quantity
     existing = find_bridged_retirement(session, origin)

@@ -100,7 +100,7 @@ def add_article6_class(world, issued: int = 500, tokenized: int = 200, ndc: int 
     run_cycle(engine, world.chain, world.keys)
     token_id = int(credit_class.token_id)
     for amount, details in (
-        (ndc, RetirementData(purpose=Purpose.ndc, beneficiary_name="Swiss Confederation (NDC)")),
+        (ndc, RetirementData(purpose=Purpose.ndc, beneficiary_name="Swiss Confederation (NDC)", ndc_party="CHE")),
         (corsia, RetirementData(purpose=Purpose.corsia, beneficiary_name="Icelandic airline",
                                    corsia_operator="ICE", corsia_state="ISL", compliance_period_start=2024,
                                    compliance_period_end=2026)),

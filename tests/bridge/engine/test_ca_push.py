@@ -87,7 +87,7 @@ def test_ca_decisions_are_pushed_on_chain_with_their_evidence(sqlite_engine, cha
     voluntary = chain.token.functions.retire(int(result.token_id), 25, holder.address, "Buyer AG", "", "", b"")
     with pytest.raises(ChainRevert, match="PurposeNotAuthorized"):
         chain.transact(holder, voluntary, "retire", gas=500_000)
-    data = encode_retirement_data(RetirementData(purpose=Purpose.ndc, beneficiary_name="Buyer AG"))
+    data = encode_retirement_data(RetirementData(purpose=Purpose.ndc, beneficiary_name="Buyer AG", ndc_party="CHE"))
     retire = chain.token.functions.retire(int(result.token_id), 25, holder.address, "Buyer AG", "", "NDC use", data)
     chain.transact(holder, retire, "retire", gas=500_000)
     run_cycle(sqlite_engine, chain, keys)

@@ -33,14 +33,15 @@ def relayed(sqlite_engine):
     return world, client
 
 
-def _body(world, amount=25, nonce=None, deadline=None, signer=None, data=b"", beneficiary=None):
+def _body(world, amount=25, nonce=None, deadline=None, signer=None, data=b"", beneficiary=None,
+          retiree_name="Marketplace buyer"):
     token = world.chain.token
     if nonce is None:
         nonce = token.functions.nonces(world.holder.address).call()
     if deadline is None:
         deadline = world.chain.w3.eth.get_block("latest")["timestamp"] + 3600
     request = RetireRequest(holder=world.holder.address, token_id=world.token_id, amount=amount, nonce=nonce,
-                            deadline=deadline, beneficiary=beneficiary, retiree_name="Marketplace buyer",
+                            deadline=deadline, beneficiary=beneficiary, retiree_name=retiree_name,
                             comment="retired through a marketplace", data=data)
     if signer is None:
         signature = sign_retirement(world.holder, request, world.chain.chain_id, world.chain.address)
@@ -104,6 +105,12 @@ def test_relay_refuses_before_paying_gas(relayed):
         # Simulated on-chain: a CORSIA retirement of a class authorized for voluntary use only.
         (_body(world, data=encode_retirement_data(RetirementData(purpose=Purpose.corsia))), 422, "data",
          "PurposeNotAuthorized"),
+        # ... details the registry would refuse, and texts it could not store (500 characters, 1,000 bytes)
+        (_body(world, data=encode_retirement_data(RetirementData(consumption_start=9, consumption_end=8))), 422,
+         "data", "ConsumptionPeriodReversed"),
+        (_body(world, data=encode_retirement_data(RetirementData(organization_id="o" * 101))), 422, "data",
+         "RetirementTextTooLong"),
+        (_body(world, retiree_name="é" * 500), 422, "retiree_name", "RetirementTextTooLong"),
         ({**_body(world), "token_id": world.token_id + 1}, 404, "token_id", None),
         ({**_body(world), "chain_id": 1}, 404, "chain_id", None),
         ({**_body(world), "data": "0xzz"}, 422, "data", None),
