@@ -113,7 +113,12 @@ def test_a_wallet_that_refuses_tokens_is_flagged_and_the_rest_mints_and_syncs(sq
 
     # the holder's wallet accepts tokens again; the operator asks for the leaf to be minted again
     delegate_code(w3, refuser, "0x" + "00" * 20)
-    assert batcher.retry_refused(sqlite_engine, world.chain.chain_id) == [(2, 2)]
+    from typer.testing import CliRunner
+
+    from bridge.cli.main import app
+
+    done = CliRunner().invoke(app, ["batch", "retry-refused", "--db", sqlite_engine.url.render_as_string(False)])
+    assert done.exit_code == 0 and "batch 2 leaf 2: will be minted again by the next cycle" in done.stdout
     report = run_cycle(sqlite_engine, world.chain, world.keys)
     assert report.leaves_minted == 1 and report.sync.applied == {"LeafMinted": 1}
     assert token.balanceOf(refuser.address, world.token_id).call() == 50
