@@ -44,8 +44,9 @@ TRANSIENT = "transient"
 #: and are not steps: a cycle that cannot do them does nothing else).
 STEPS = ("commit", "mint", "ca_push", "sync", "redemptions")
 
-#: Contract reverts that go away without the operator: a pause ends, a race is lost once.
-TRANSIENT_REVERTS = {"EnforcedPause", "LeafAlreadyMinted", "RedemptionNotPending"}
+#: Contract reverts that go away without the operator: a pause ends, a race is lost once, a
+#: commit reorganized away is sent again by the next commit step.
+TRANSIENT_REVERTS = {"EnforcedPause", "LeafAlreadyMinted", "RedemptionNotPending", "BatchNotCommitted"}
 #: Node refusals that are races with another sender of the same key, or a node's hiccup.
 _TRANSIENT_REFUSALS = ("nonce too low", "nonce too high", "replacement transaction underpriced", "already known",
                        "underpriced", "txpool is full", "header not found", "timeout")
