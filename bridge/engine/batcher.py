@@ -8,11 +8,11 @@ sync, from ``LeafMinted`` events, never from a receipt alone.
 
 One leaf must not block the others: a recipient whose code refuses ERC-1155 tokens (a
 contract, or an EOA delegating its code under EIP-7702) reverts the whole ``mintLeaves``
-chunk. A chunk that reverts for a reason a leaf can cause (the receiver's revert, a wrong
-selector, a failed transaction) is split in halves, each half tried first as a free
-``eth_call``, until the leaves that cannot be minted are found; each is flagged
-(``MintLeaf.mint_refused``, with the reason) and left for ``claim`` by its holder, and the rest
-of the batch is minted. Before a chunk is split the minted bitmap is read again: leaves a
+chunk. For a chunk that reverts for a reason a leaf can cause (the receiver's revert, a wrong
+selector, a failed transaction), the leaves that cannot be minted are found by halving it with
+free ``eth_call`` simulations; each is flagged (``MintLeaf.mint_refused``, with the reason) and
+left for ``claim`` by its holder, and the runs between them are minted (the chunk's own
+reverted transaction is the only gas spent on the refusal). Before a chunk is split the minted bitmap is read again: leaves a
 holder claimed meanwhile (a front-run, not a refusal) are dropped, never flagged. Flagged
 leaves are not tried again until the operator clears the flag
 (``icr-bridge batch retry-refused``).
@@ -360,13 +360,31 @@ def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccoun
     def call(run: list[int]):
         return chain.token.functions.mintLeaves(batch_id, *mint_leaves_arguments(tree.get_multi_proof(run)))
 
-    def mint_run(run: list[int], simulate_first: bool) -> None:
-        action = f"mint batch {batch_id} leaves {run[0]}-{run[-1]}"
-        gas = GAS_OVERHEAD + GAS_PER_LEAF * len(run)
+    def gas_for(run: list[int]) -> int:
+        return GAS_OVERHEAD + GAS_PER_LEAF * len(run)
+
+    def action(run: list[int]) -> str:
+        return f"mint batch {batch_id} leaves {run[0]}-{run[-1]}"
+
+    def locate(run: list[int]) -> dict[int, Exception]:
+        """The leaves of ``run`` that cannot be minted, by halving it with free simulations."""
         try:
-            if simulate_first:  # free: a half that would revert costs no gas
-                chain.call(call(run), action, sender=relayer.address, gas=gas)
-            report.transactions.append(chain.transact(relayer, call(run), action, gas=gas))
+            chain.call(call(run), action(run), sender=relayer.address, gas=gas_for(run))
+            return {}
+        except (ChainRevert, TransactionFailed) as exc:
+            if not _leaf_can_cause(exc):
+                raise
+            if len(run) == 1:
+                # Claimed just now: the send below fails, and the bitmap read then drops it.
+                return {} if getattr(exc, "error", None) == "LeafAlreadyMinted" else {run[0]: exc}
+            middle = len(run) // 2
+            return {**locate(run[:middle]), **locate(run[middle:])}
+
+    def mint_run(run: list[int], simulate_first: bool) -> None:
+        try:
+            if simulate_first:  # free: a run that would revert costs no gas
+                chain.call(call(run), action(run), sender=relayer.address, gas=gas_for(run))
+            report.transactions.append(chain.transact(relayer, call(run), action(run), gas=gas_for(run)))
         except (ChainRevert, TransactionFailed) as exc:
             if not _leaf_can_cause(exc):
                 raise
@@ -377,14 +395,15 @@ def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccoun
                 for piece in contiguous_chunks([i for i in run if i not in claimed], len(run)):
                     mint_run(piece, simulate_first=True)
                 return
-            if len(run) == 1:
-                report.refused.append(_flag_refused(engine, batch_id, run[0], exc))
-                return
             log.warning("mint chunk reverted: splitting it", extra={"batch_id": batch_id, "first": run[0],
                                                                      "last": run[-1], "error": str(exc)})
-            middle = len(run) // 2
-            mint_run(run[:middle], simulate_first=True)
-            mint_run(run[middle:], simulate_first=True)
+            refused = locate(run)
+            if not refused:
+                raise  # no leaf to blame (the chain changed since): the step fails, the next cycle retries
+            for index, cause in sorted(refused.items()):
+                report.refused.append(_flag_refused(engine, batch_id, index, cause))
+            for piece in contiguous_chunks([i for i in run if i not in refused], len(run)):
+                mint_run(piece, simulate_first=True)
             return
         report.leaves_sent += len(run)
         faults.point("batch.mint_chunk_sent")
