@@ -183,7 +183,7 @@ def sync(
     except Exception as exc:  # noqa: BLE001 - one line, the traceback only when asked for
         if log_level.upper() == "DEBUG":
             err.print_exception()
-        _fail(f"cycle failed: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}", EXIT_CYCLE_FAILED)
+        _fail(escape(f"cycle failed: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"), EXIT_CYCLE_FAILED)
     if as_json:
         _print_json({"cycle": _cycle_json(report), "status": current.as_json()})
     else:
