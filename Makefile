@@ -78,6 +78,7 @@ bench: setup
 	$(PY) scripts/bench_e2e.py --quick
 	$(PY) scripts/bench_retirement_sync.py --quick
 	$(PY) scripts/bench_registry.py --quick
+	$(PY) scripts/bench_mint_refusal.py --quick
 	if [ -f scripts/bench_gas.py ]; then $(PY) scripts/bench_gas.py; fi
 
 # The full sizes behind README's Performance figures (tens of minutes on 2 cores).
@@ -86,6 +87,7 @@ bench-full: setup
 	$(PY) scripts/bench_e2e.py --blocks 10000
 	$(PY) scripts/bench_retirement_sync.py --retirements 10000
 	$(PY) scripts/bench_registry.py --blocks 1000000
+	$(PY) scripts/bench_mint_refusal.py --leaves 200 --refusers 1
 
 # Regenerate README's "What is tested" counts from a run of the reliability tests.
 test-counts: setup

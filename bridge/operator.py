@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -24,6 +25,7 @@ from bridge.chain.client import Chain, http_web3
 from bridge.deployments import deployment_on
 from bridge.engine.cycle import CycleReport, run_cycle
 from bridge.engine.deploy import BridgeKeys
+from bridge.engine.steps import StepSchedule
 from bridge.settings import BridgeSettings
 from bridge.tables import BatchStatus, ChainCursor, ChainEvent, MintBatch, MintLeaf, QuarantinedEvent, Redemption
 from registry.domain.enums import TokenizationStatus
@@ -92,9 +94,17 @@ class BridgeStatus:
     flagged_retirements: int = 0  # recorded with changes to what the chain said (see Retirement.input_flags)
     flagged_redemptions: int = 0  # requests whose account reference had to be changed to be stored
     quarantined_events: int = 0  # final events that could not be applied (icr-bridge quarantine list)
+    # Leaves mintLeaves cannot mint (their recipient refuses the tokens): left for claim, not
+    # retried until `icr-bridge batch retry-refused`; one line each (the first MAX_LISTED).
+    mint_refused_leaves: int = 0
+    mint_refused: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: Refused leaves listed one by one in the status (the count covers all of them).
+MAX_LISTED = 20
 
 
 def status(engine: Engine, chain: Chain, settings: BridgeSettings) -> BridgeStatus:
@@ -134,6 +144,18 @@ def status(engine: Engine, chain: Chain, settings: BridgeSettings) -> BridgeStat
         quarantined = session.exec(
             select(func.count()).select_from(QuarantinedEvent).where(QuarantinedEvent.chain_id == chain.chain_id)
         ).one()
+        refused_filter = (MintBatch.chain_id == chain.chain_id, MintLeaf.minted == False,  # noqa: E712
+                          MintLeaf.mint_refused != None)  # noqa: E711 - SQL expression
+        refused_count = session.exec(
+            select(func.count()).select_from(MintLeaf).join(MintBatch, MintBatch.id == MintLeaf.batch_id)
+            .where(*refused_filter)
+        ).one()
+        refused = session.exec(
+            select(MintLeaf).join(MintBatch, MintBatch.id == MintLeaf.batch_id).where(*refused_filter)
+            .order_by(MintLeaf.batch_id, MintLeaf.leaf_index).limit(MAX_LISTED)
+        ).all()
+        refused_lines = [f"batch {leaf.batch_id} leaf {leaf.leaf_index} ({leaf.amount} t, {leaf.serial_block}, "
+                         f"to {leaf.recipient}): {leaf.mint_refused}" for leaf in refused]
     return BridgeStatus(
         chain_id=chain.chain_id,
         contract=deployment.address,
@@ -150,6 +172,8 @@ def status(engine: Engine, chain: Chain, settings: BridgeSettings) -> BridgeStat
         flagged_retirements=int(flagged),
         flagged_redemptions=int(flagged_redemptions),
         quarantined_events=int(quarantined),
+        mint_refused_leaves=int(refused_count),
+        mint_refused=refused_lines,
     )
 
 
@@ -177,8 +201,12 @@ class BridgeMetrics:
                              registry=self.registry)
         self.quarantined = Gauge("icr_bridge_quarantined_events", "Final chain events that could not be applied",
                                  registry=self.registry)
+        self.refused = Gauge("icr_bridge_mint_refused_leaves", "Leaves mintLeaves cannot mint, left for claim",
+                             registry=self.registry)
         self.errors = Counter("icr_bridge_errors", "Cycles that failed, by exception type", ["kind"],
                               registry=self.registry)
+        self.step_failures = Counter("icr_bridge_step_failures", "Engine steps that failed, by step and kind",
+                                     ["step", "kind"], registry=self.registry)
         self.cycles = Counter("icr_bridge_cycles", "Completed engine cycles", registry=self.registry)
         self.applied = Counter("icr_bridge_events_applied", "Chain events applied to the registry", ["event"],
                                registry=self.registry)
@@ -195,6 +223,7 @@ class BridgeMetrics:
         self.head.set(current.head)
         self.flagged.set(current.flagged_retirements)
         self.quarantined.set(current.quarantined_events)
+        self.refused.set(current.mint_refused_leaves)
 
     def observe_cycle(self, report: CycleReport) -> None:
         self.cycles.inc()
@@ -202,6 +231,8 @@ class BridgeMetrics:
         self.rolled_back.inc(report.rolled_back)
         for name, count in (report.sync.applied if report.sync else {}).items():
             self.applied.labels(event=name).inc(count)
+        for failure in report.failures.values():
+            self.step_failures.labels(step=failure.step, kind=failure.kind).inc()
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)
@@ -228,6 +259,10 @@ class StopFlag:
         signal.signal(signal.SIGINT, self.set)
 
 
+#: The follow loop's backoff cap (seconds), for failed cycles and transiently failing steps.
+MAX_BACKOFF = 60.0
+
+
 def follow(
     engine: Engine,
     chain: Chain,
@@ -237,30 +272,42 @@ def follow(
     stop: StopFlag,
     on_cycle: Callable[[CycleReport, BridgeStatus], None] | None = None,
     max_cycles: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Run engine cycles until ``stop`` is set. A failed cycle is logged and counted, and the
+    """Run engine cycles until ``stop`` is set; returns the number of completed cycles.
+
+    A step that fails (bridge/engine/steps.py) does not fail the cycle: the other steps go on
+    every ``poll_interval``, and the failed step waits in a :class:`StepSchedule` (transient:
+    from the poll interval doubling up to a minute; permanent: ``permanent_retry`` seconds,
+    its one-line reason logged each time it fails). A cycle that fails as a whole (the node
+    unreachable for the reorganization check, a database error) is logged and counted, and the
     next one starts after a backoff (doubling up to a minute): every step is restartable, so
-    retrying is always safe. Returns the number of completed cycles."""
+    retrying is always safe. ``clock`` and ``stop.wait`` are the loop's only sense of time."""
     done = 0
     backoff = settings.poll_interval
+    schedule = StepSchedule(settings.poll_interval, cap=MAX_BACKOFF, permanent_retry=settings.permanent_retry,
+                            clock=clock)
     while not stop.is_set and (max_cycles is None or done < max_cycles):
         try:
             report = run_cycle(engine, chain, keys, confirmations=settings.confirmations,
-                               use_finalized_tag=settings.use_finalized_tag, mint_chunk=settings.mint_chunk)
+                               use_finalized_tag=settings.use_finalized_tag, mint_chunk=settings.mint_chunk,
+                               schedule=schedule)
             current = status(engine, chain, settings)
         except Exception as exc:  # noqa: BLE001 - any failure: log, count, back off, retry
             metrics.errors.labels(kind=type(exc).__name__).inc()
             log.error("cycle failed", extra={"error": str(exc), "kind": type(exc).__name__, "retry_in": backoff})
             stop.wait(backoff)
-            backoff = min(backoff * 2, 60.0)
+            backoff = min(backoff * 2, MAX_BACKOFF)
             continue
         backoff = settings.poll_interval
         done += 1
         metrics.observe_cycle(report)
         metrics.observe_status(current)
+        for failure in report.failures.values():
+            log.warning("step waits", extra={"step": failure.step, "kind": failure.kind, "reason": failure.reason,
+                                             "retry_in": round(schedule.waiting(failure.step), 3)})
         if on_cycle is not None:
             on_cycle(report, current)
         if max_cycles is None or done < max_cycles:
             stop.wait(settings.poll_interval)
     return done
-

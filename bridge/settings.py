@@ -31,6 +31,8 @@ class BridgeSettings(BaseSettings):
     confirmations: int = Field(12, ge=0, description="depth before an event is applied when the chain has no finalized tag")
     use_finalized_tag: bool = Field(True, description="apply events only up to the chain's finalized block when it has one")
     poll_interval: float = Field(2.0, gt=0)
+    permanent_retry: float = Field(300.0, gt=0, description="seconds a step that failed permanently (a key without "
+                                   "ether or without its role) waits before `sync --follow` tries it again")
     mint_chunk: int = Field(200, ge=1, le=1000)
     metadata_uri: str = "http://127.0.0.1:8000/metadata/{id}.json"
 

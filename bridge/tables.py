@@ -58,6 +58,11 @@ class MintLeaf(SQLModel, table=True):
     tokenization_id: int = Field(foreign_key="tokenizationrequest.id", index=True)
     minted: bool = False
     mint_tx: Optional[str] = Field(default=None, max_length=66)
+    # Why ``mintLeaves`` cannot mint this leaf (its recipient refuses ERC-1155 tokens, ...): the
+    # engine no longer sends it and its holder may ``claim`` it; cleared by
+    # ``icr-bridge batch retry-refused``. None for a leaf nothing is known against.
+    mint_refused: Optional[str] = Field(default=None, max_length=300)
+    mint_refused_at: Optional[datetime] = None
 
 
 class ChainEvent(SQLModel, table=True):

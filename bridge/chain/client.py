@@ -17,7 +17,14 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import BlockNotFound, ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import (
+    BlockNotFound,
+    ContractLogicError,
+    RequestTimedOut,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 from bridge.chain.solidity import load_artifact
 
@@ -40,19 +47,56 @@ def bump_fees(tx: dict[str, Any], factor_percent: int = 125) -> dict[str, Any]:
 
 
 class ChainRevert(RuntimeError):
-    """A transaction or call reverted; ``error`` is the custom error name when it is known."""
+    """A transaction or call reverted; ``error`` is the custom error name when it is known and
+    ``sender`` the address that sent it (None for a call without one)."""
 
-    def __init__(self, action: str, error: str, args: tuple = (), raw: str = ""):
+    def __init__(self, action: str, error: str, args: tuple = (), raw: str = "", sender: str | None = None):
         self.action = action
         self.error = error
         self.args_ = args
         self.raw = raw
+        self.sender = sender
         detail = f"{error}{args}" if args else error
         super().__init__(f"{action} reverted: {detail}")
 
 
 class TransactionFailed(RuntimeError):
     """A mined transaction has status 0."""
+
+    def __init__(self, message: str, sender: str | None = None):
+        self.sender = sender
+        super().__init__(message)
+
+
+class SendRefused(RuntimeError):
+    """The node refused a signed transaction before it was mined (its message is the node's:
+    nonce too low, replacement underpriced, ...)."""
+
+    def __init__(self, action: str, sender: str, message: str):
+        self.action = action
+        self.sender = sender
+        self.message = message
+        super().__init__(f"{action}: the node refused the transaction from {sender}: {message}")
+
+
+class InsufficientFunds(SendRefused):
+    """The sender cannot pay for the transaction's gas: it needs ether on this chain."""
+
+
+#: How nodes (anvil, geth, eth-tester) word "the sender cannot pay for this transaction".
+_NO_FUNDS_MESSAGES = ("insufficient funds", "cannot afford")
+
+
+def _node_refusal(action: str, sender: str, exc: BaseException) -> SendRefused | None:
+    """A node's refusal of a transaction as a :class:`SendRefused` (None if ``exc`` is not one)."""
+    if isinstance(exc, RequestTimedOut):
+        return None
+    message = str(getattr(exc, "message", None) or exc)
+    if any(m in message.lower() for m in _NO_FUNDS_MESSAGES):
+        return InsufficientFunds(action, sender, message)
+    if isinstance(exc, Web3RPCError) or type(exc).__name__ == "ValidationError":
+        return SendRefused(action, sender, message)
+    return None
 
 
 def eth_tester_web3() -> Web3:
@@ -201,7 +245,13 @@ class Chain:
         except REVERTS as exc:
             self._nonces.pop(signer.address, None)
             name, args = decode_revert(self.abi, _revert_data(exc))
-            raise ChainRevert(action, name, args, raw=str(exc)) from exc
+            raise ChainRevert(action, name, args, raw=str(exc), sender=signer.address) from exc
+        except Exception as exc:
+            self._nonces.pop(signer.address, None)
+            refusal = _node_refusal(action, signer.address, exc)
+            if refusal is None:
+                raise
+            raise refusal from exc
         return self.send_signed(signer, tx, action)
 
     def _broadcast(self, signer: LocalAccount, tx: dict[str, Any], action: str) -> bytes:
@@ -214,16 +264,23 @@ class Chain:
             except REVERTS as exc:
                 self._nonces.pop(signer.address, None)
                 name, args = decode_revert(self.abi, _revert_data(exc))
-                raise ChainRevert(action, name, args, raw=str(exc)) from exc
+                raise ChainRevert(action, name, args, raw=str(exc), sender=signer.address) from exc
             except (ConnectionError, TimeoutError, OSError) as exc:
                 if attempt == SEND_RETRIES:
+                    self._nonces.pop(signer.address, None)
                     raise
                 log.warning("send retry", extra={"action": action, "attempt": attempt + 1, "error": str(exc)})
                 time.sleep(0.5 * 2**attempt)
-            except ValueError as exc:  # JSON-RPC error object
+            except Exception as exc:  # a JSON-RPC error object, or eth-tester's validation
                 if "already known" in str(exc) or "already imported" in str(exc):
                     return bytes(signed.hash)
-                raise
+                # Not sent: forget the cached nonce, or the next transaction would leave a gap
+                # (and wait forever behind it).
+                self._nonces.pop(signer.address, None)
+                refusal = _node_refusal(action, signer.address, exc)
+                if refusal is None:
+                    raise
+                raise refusal from exc
         raise AssertionError("unreachable")
 
     def send_signed(
@@ -255,8 +312,9 @@ class Chain:
                                                                   "replacement": replacement + 1})
         tx_hash = bytes(receipt["transactionHash"])
         if receipt["status"] != 1:
-            self._explain_failure(tx, receipt, action)
-            raise TransactionFailed(f"{action}: transaction {tx_hash.hex()} failed in block {receipt['blockNumber']}")
+            self._explain_failure(tx, receipt, action, signer.address)
+            raise TransactionFailed(f"{action}: transaction {tx_hash.hex()} failed in block {receipt['blockNumber']}",
+                                    sender=signer.address)
         log.info("tx mined", extra={"action": action, "tx": "0x" + tx_hash.hex(),
                                      "block": receipt["blockNumber"], "gas": receipt["gasUsed"]})
         return Receipt("0x" + tx_hash.hex(), receipt["blockNumber"], receipt["gasUsed"], receipt)
@@ -287,23 +345,29 @@ class Chain:
         except BlockNotFound:
             return None
 
-    def _explain_failure(self, tx: dict[str, Any], receipt: Any, action: str) -> None:
+    def _explain_failure(self, tx: dict[str, Any], receipt: Any, action: str, sender: str | None = None) -> None:
         """Replay a failed transaction as a call on the block before it to decode the revert."""
         call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
         try:
             self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
         except REVERTS as exc:
             name, args = decode_revert(self.abi, _revert_data(exc))
-            raise ChainRevert(action, name, args, raw=str(exc)) from exc
+            raise ChainRevert(action, name, args, raw=str(exc), sender=sender) from exc
         except Exception:  # the replay itself failed: report the plain failure
             return
 
-    def call(self, fn, action: str = "call"):
+    def call(self, fn, action: str = "call", sender: str | None = None, gas: int | None = None):
+        """A read (or a simulation of a transaction ``sender`` would send); reverts raise :class:`ChainRevert`."""
+        params: dict[str, Any] = {}
+        if sender is not None:
+            params["from"] = sender
+        if gas is not None:
+            params["gas"] = gas
         try:
-            return fn.call()
+            return fn.call(params) if params else fn.call()
         except REVERTS as exc:
             name, args = decode_revert(self.abi, _revert_data(exc))
-            raise ChainRevert(action, name, args, raw=str(exc)) from exc
+            raise ChainRevert(action, name, args, raw=str(exc), sender=sender) from exc
 
     # ---------------------------------------------------------------- deployment
     def deploy(

@@ -36,3 +36,20 @@ def batch_export(
     else:
         out.write_text(text)
         console.print(f"wrote {out} (root {batch.root}, {batch.leaf_count} leaves)")
+
+
+@app.command("retry-refused")
+def batch_retry_refused(
+    batch_id: Annotated[Optional[int], typer.Argument(help="Only this batch (default: every batch).")] = None,
+    db: DbOption = None,
+    chain_id: Annotated[Optional[int], typer.Option("--chain-id", help="Only batches on this chain.")] = None,
+) -> None:
+    """Mint leaves flagged as refused again: the next `icr-bridge sync` cycle tries them (after,
+    say, their holder's wallet accepts ERC-1155 tokens again); still refused, they are flagged again."""
+    from bridge.engine.batcher import retry_refused
+
+    engine = open_registry(db, create=False)
+    cleared = retry_refused(engine, chain_id=chain_id, batch_id=batch_id)
+    for batch, leaf in cleared:
+        console.print(f"batch {batch} leaf {leaf}: will be minted again by the next cycle")
+    console.print(f"{len(cleared)} refused leaf(s) cleared")

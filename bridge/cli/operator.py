@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -38,6 +39,11 @@ def _settings(config: Optional[Path], **overrides):
         _fail(str(exc))
     except ValueError as exc:  # pydantic validation names the field
         _fail(f"settings: {exc}")
+
+
+#: ``sync --once`` exit codes besides 0 (every step ran) and 2 (settings, keys, the node: see _fail).
+EXIT_STEP_FAILED = 1
+EXIT_CYCLE_FAILED = 3
 
 
 def _fail(message: str, code: int = 2):
@@ -138,7 +144,13 @@ def sync(
     as_json: JsonOption = False,
     log_level: LogLevel = "INFO",
 ) -> None:
-    """Run the bridge engine: batch pending tokenizations, commit roots, mint, apply final events."""
+    """Run the bridge engine: batch pending tokenizations, commit roots, mint, apply final events.
+
+    A failing step (commit, mint, ca_push, sync, redemptions) is shown as one line naming the key
+    or the contract, and the other steps still run. Exit codes of --once: 0 every step ran,
+    1 a step failed (the others ran), 2 a setting or the node is unusable, 3 the cycle failed as
+    a whole (a database error, the node lost during the reorganization check); --log-level
+    DEBUG adds the traceback. --follow exits 0 when stopped."""
     from bridge.operator import BridgeMetrics, StopFlag, follow
 
     if once and follow_:
@@ -166,11 +178,18 @@ def sync(
         cycles = follow(engine, chain, keys, settings, metrics, stop, on_cycle=on_cycle, max_cycles=max_cycles)
         console.print(f"stopped after {cycles} cycles")
         return
-    report, current = _one_cycle(engine, chain, keys, settings, show_progress=not as_json)
+    try:
+        report, current = _one_cycle(engine, chain, keys, settings, show_progress=not as_json)
+    except Exception as exc:  # noqa: BLE001 - one line, the traceback only when asked for
+        if log_level.upper() == "DEBUG":
+            err.print_exception()
+        _fail(escape(f"cycle failed: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"), EXIT_CYCLE_FAILED)
     if as_json:
         _print_json({"cycle": _cycle_json(report), "status": current.as_json()})
     else:
         console.print(_cycle_line(report, current))
+    if report.failures:
+        raise typer.Exit(EXIT_STEP_FAILED)
 
 
 def _one_cycle(engine, chain, keys, settings, show_progress: bool):
@@ -201,6 +220,10 @@ def _cycle_json(report) -> dict:
         "flagged": sync.flagged if sync else [], "quarantined": sync.quarantined if sync else [],
         "busy": sync.busy if sync else False,
         "to_block": sync.to_block if sync else None,
+        "mint_refused": [leaf.line() for leaf in report.mint_refused],
+        "steps": report.steps,
+        "step_errors": report.step_errors,
+        "failures": {name: {"kind": f.kind, "reason": f.reason, "error": f.error} for name, f in report.failures.items()},
     }
 
 
@@ -221,6 +244,16 @@ def _cycle_line(report, current) -> str:
                  "not minting; their unminted units return to the requesting accounts once the revocation is final[/]")
     if data["busy"]:
         line += "\n[yellow]another worker holds the sync for this contract[/]"
+    for refused in data["mint_refused"]:
+        line += f"\n[yellow]mint refused: {escape(refused)}[/]"
+    if current.mint_refused_leaves:
+        line += (f"\n[yellow]{current.mint_refused_leaves} leaf(s) left for claim: `icr-bridge status` lists them, "
+                 "`icr-bridge batch retry-refused` mints them again[/]")
+    for failure in report.failures.values():
+        line += f"\n[red]{escape(failure.line())}[/]"
+    waiting = [name for name, outcome in data["steps"].items() if outcome == "waiting"]
+    if waiting:
+        line += f"\n[yellow]waiting after earlier failures: {', '.join(waiting)}[/]"
     return line
 
 
@@ -245,7 +278,9 @@ def status_command(
     for key, value in current.as_json().items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
-        table.add_row(key.replace("_", " "), str(value))
+        if isinstance(value, list):
+            value = "\n".join(map(str, value)) or "none"
+        table.add_row(key.replace("_", " "), escape(str(value)))
     console.print(table)
 
 

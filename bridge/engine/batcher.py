@@ -5,13 +5,24 @@ Every step is restartable. The batch (tree, leaves, proofs) is persisted before 
 sent; committing looks at the chain first and only sends what is missing; minting skips
 leaves the contract already marks as minted. Leaves are confirmed in the registry by the
 sync, from ``LeafMinted`` events, never from a receipt alone.
+
+One leaf must not block the others: a recipient whose code refuses ERC-1155 tokens (a
+contract, or an EOA delegating its code under EIP-7702) reverts the whole ``mintLeaves``
+chunk. For a chunk that reverts for a reason a leaf can cause (the receiver's revert, a wrong
+selector, a failed transaction), the leaves that cannot be minted are found by halving it with
+free ``eth_call`` simulations; each is flagged (``MintLeaf.mint_refused``, with the reason) and
+left for ``claim`` by its holder, and the runs between them are minted (the chunk's own
+reverted transaction is the only gas spent on the refusal). Before a chunk is split the minted bitmap is read again: leaves a
+holder claimed meanwhile (a front-run, not a refusal) are dropped, never flagged. Flagged
+leaves are not tried again until the operator clears the flag
+(``icr-bridge batch retry-refused``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -19,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bridge.chain import token
-from bridge.chain.client import Chain, Receipt
+from bridge.chain.client import Chain, ChainRevert, Receipt, TransactionFailed
 from bridge.chain.token import LEAF_ENCODING, MAX_CLASSES_PER_MINT, Leaf, commit_typed_data, mint_leaves_arguments
 from bridge.engine import faults
 from bridge.engine.locks import claim
@@ -30,7 +41,15 @@ from registry.domain.enums import CreditStatus, TokenizationStatus
 from registry.domain.serials import serial_block_text
 from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
-from registry.tables.core import Account, CreditClass, Project, SerialBlock, Serialization, TokenizationRequest
+from registry.tables.core import (
+    Account,
+    CreditClass,
+    Project,
+    SerialBlock,
+    Serialization,
+    TokenizationRequest,
+    utcnow,
+)
 
 log = logging.getLogger("icr_bridge.batcher")
 
@@ -246,12 +265,28 @@ def chunk_size_for(chain: Chain, requested: int = DEFAULT_CHUNK) -> int:
     return max(1, min(requested, fits, MAX_CLASSES_PER_MINT))
 
 
+@dataclass(frozen=True)
+class RefusedLeaf:
+    """A leaf the contract would not mint in a chunk (flagged, left for ``claim``)."""
+
+    batch_id: int
+    leaf_index: int
+    recipient: str
+    amount: int
+    reason: str
+
+    def line(self) -> str:
+        return (f"batch {self.batch_id} leaf {self.leaf_index} ({self.amount} t to {self.recipient}): "
+                f"{self.reason}; left for claim")
+
+
 @dataclass
 class MintReport:
     batch_id: int
     transactions: list[Receipt]
-    leaves_sent: int
-    leaves_already_minted: int
+    leaves_sent: int  # in mined mint transactions
+    leaves_already_minted: int  # before this call, or claimed by their holders while it ran
+    refused: list[RefusedLeaf] = field(default_factory=list)
 
 
 #: Bitmap words read per ``mintedLeafWords`` call (256 leaves each).
@@ -273,8 +308,37 @@ def minted_on_chain(chain: Chain, batch_id: int, leaf_indices: list[int]) -> set
     return {i for i in leaf_indices if (words[(i >> 8) - first_word] >> (i & 0xFF)) & 1}
 
 
+#: ICCToken's own errors that concern the whole batch or the bridge (or a bug in the proofs),
+#: never one leaf's recipient: a chunk reverting with one of these is not split.
+BATCH_ERRORS = frozenset({
+    "EnforcedPause", "BatchNotCommitted", "BatchIsRevoked", "EmptyBatch", "MalformedLeaves", "LeafOutOfRange",
+    "InvalidMerkleProof", "MalformedMultiproof", "ClassNotRegistered", "LeafClassIndexOutOfRange",
+    "LeafAmountMismatch", "LeafRecipientZero", "AccessControlUnauthorizedAccount",
+})
+
+
+def _leaf_can_cause(exc: Exception) -> bool:
+    """Whether a chunk's revert may come from one of its leaves (a recipient's receiver hook),
+    so that splitting the chunk can isolate it; ``LeafAlreadyMinted`` is a claim racing the mint."""
+    if isinstance(exc, ChainRevert):
+        return exc.error not in BATCH_ERRORS
+    return isinstance(exc, TransactionFailed)
+
+
+def _refusal_reason(exc: Exception, recipient: str) -> str:
+    if isinstance(exc, ChainRevert):
+        if exc.error == "ERC1155InvalidReceiver":
+            return f"recipient {recipient} does not accept ERC-1155 tokens (ERC1155InvalidReceiver)"
+        detail = f"{exc.error}{exc.args_}" if exc.args_ else exc.error
+        return f"the mint to {recipient} reverts: {detail}"[:300]
+    return f"the mint to {recipient} fails: {exc}"[:300]
+
+
 def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccount, chunk: int = DEFAULT_CHUNK, progress=None) -> MintReport:
-    """Mint every leaf of a committed batch not yet minted on-chain, a contiguous run per tx."""
+    """Mint every leaf of a committed batch not yet minted on-chain, a contiguous run per tx.
+
+    Leaves flagged ``mint_refused`` are skipped. A run that reverts because of a leaf is split
+    (see the module docstring) and the leaves that cannot be minted are flagged."""
     with Session(engine) as session:
         batch = session.get(MintBatch, batch_id)
         if batch is None:
@@ -283,20 +347,113 @@ def mint_batch(engine: Engine, chain: Chain, batch_id: int, relayer: LocalAccoun
             raise RuntimeError(f"batch {batch_id} is not committed on-chain yet")
         tree = load_tree(batch)
         pending = session.exec(
-            select(MintLeaf.leaf_index).where(MintLeaf.batch_id == batch_id, MintLeaf.minted == False)  # noqa: E712
+            select(MintLeaf.leaf_index).where(
+                MintLeaf.batch_id == batch_id, MintLeaf.minted == False,  # noqa: E712
+                MintLeaf.mint_refused == None,  # noqa: E711 - SQL expression
+            )
         ).all()
     on_chain = minted_on_chain(chain, batch_id, pending)
     to_send = [i for i in pending if i not in on_chain]
-    receipts = []
+    report = MintReport(batch_id, [], 0, len(pending) - len(to_send))
     chunk = chunk_size_for(chain, chunk)
-    for run in contiguous_chunks(to_send, chunk):
-        fn = chain.token.functions.mintLeaves(batch_id, *mint_leaves_arguments(tree.get_multi_proof(run)))
-        gas = GAS_OVERHEAD + GAS_PER_LEAF * len(run)
-        receipts.append(chain.transact(relayer, fn, f"mint batch {batch_id} leaves {run[0]}-{run[-1]}", gas=gas))
+
+    def call(run: list[int]):
+        return chain.token.functions.mintLeaves(batch_id, *mint_leaves_arguments(tree.get_multi_proof(run)))
+
+    def gas_for(run: list[int]) -> int:
+        return GAS_OVERHEAD + GAS_PER_LEAF * len(run)
+
+    def action(run: list[int]) -> str:
+        return f"mint batch {batch_id} leaves {run[0]}-{run[-1]}"
+
+    def locate(run: list[int]) -> dict[int, Exception]:
+        """The leaves of ``run`` that cannot be minted, by halving it with free simulations."""
+        try:
+            chain.call(call(run), action(run), sender=relayer.address, gas=gas_for(run))
+            return {}
+        except (ChainRevert, TransactionFailed) as exc:
+            if not _leaf_can_cause(exc):
+                raise
+            if len(run) == 1:
+                # Claimed just now: the send below fails, and the bitmap read then drops it.
+                return {} if getattr(exc, "error", None) == "LeafAlreadyMinted" else {run[0]: exc}
+            middle = len(run) // 2
+            return {**locate(run[:middle]), **locate(run[middle:])}
+
+    def mint_run(run: list[int], simulate_first: bool) -> None:
+        try:
+            if simulate_first:  # free: a run that would revert costs no gas
+                chain.call(call(run), action(run), sender=relayer.address, gas=gas_for(run))
+            report.transactions.append(chain.transact(relayer, call(run), action(run), gas=gas_for(run)))
+        except (ChainRevert, TransactionFailed) as exc:
+            if not _leaf_can_cause(exc):
+                raise
+            claimed = minted_on_chain(chain, batch_id, run)
+            if claimed:  # a holder claimed leaves of this run meanwhile: not a refusal
+                log.info("leaves claimed while minting", extra={"batch_id": batch_id, "leaves": sorted(claimed)})
+                report.leaves_already_minted += len(claimed)
+                for piece in contiguous_chunks([i for i in run if i not in claimed], len(run)):
+                    mint_run(piece, simulate_first=True)
+                return
+            log.warning("mint chunk reverted: splitting it", extra={"batch_id": batch_id, "first": run[0],
+                                                                     "last": run[-1], "error": str(exc)})
+            refused = locate(run)
+            if not refused:
+                raise  # no leaf to blame (the chain changed since): the step fails, the next cycle retries
+            for index, cause in sorted(refused.items()):
+                report.refused.append(_flag_refused(engine, batch_id, index, cause))
+            for piece in contiguous_chunks([i for i in run if i not in refused], len(run)):
+                mint_run(piece, simulate_first=True)
+            return
+        report.leaves_sent += len(run)
         faults.point("batch.mint_chunk_sent")
         if progress is not None:
             progress(len(run))
-    return MintReport(batch_id, receipts, len(to_send), len(pending) - len(to_send))
+
+    for run in contiguous_chunks(to_send, chunk):
+        mint_run(run, simulate_first=False)
+    return report
+
+
+def _flag_refused(engine: Engine, batch_id: int, leaf_index: int, exc: Exception) -> RefusedLeaf:
+    """Record that a leaf cannot be minted by ``mintLeaves`` (its holder can still ``claim`` it)."""
+    with transaction(engine) as session:
+        leaf = session.exec(
+            select(MintLeaf).where(MintLeaf.batch_id == batch_id, MintLeaf.leaf_index == leaf_index)
+        ).one()
+        reason = _refusal_reason(exc, leaf.recipient)
+        leaf.mint_refused = reason
+        leaf.mint_refused_at = utcnow()
+        session.add(leaf)
+        append_entry(session, "batch.leaf_mint_refused", {
+            "batch_id": batch_id, "leaf_index": leaf_index, "recipient": leaf.recipient, "amount": leaf.amount,
+            "serial_block": leaf.serial_block, "reason": reason,
+        })
+        refused = RefusedLeaf(batch_id, leaf_index, leaf.recipient, leaf.amount, reason)
+    log.warning("leaf mint refused: flagged, left for claim", extra={
+        "batch_id": batch_id, "leaf_index": leaf_index, "recipient": refused.recipient, "reason": reason})
+    return refused
+
+
+def retry_refused(engine: Engine, chain_id: int | None = None, batch_id: int | None = None) -> list[tuple[int, int]]:
+    """Clear the refusal flag of unminted leaves (of one batch, or of every batch on ``chain_id``,
+    or everywhere) so the next cycle tries to mint them again; returns (batch id, leaf index) of each."""
+    with transaction(engine) as session:
+        stmt = (select(MintLeaf).join(MintBatch, MintBatch.id == MintLeaf.batch_id)
+                .where(MintLeaf.minted == False, MintLeaf.mint_refused != None))  # noqa: E711, E712 - SQL
+        if chain_id is not None:
+            stmt = stmt.where(MintBatch.chain_id == chain_id)
+        if batch_id is not None:
+            stmt = stmt.where(MintLeaf.batch_id == batch_id)
+        leaves = session.exec(stmt.order_by(MintLeaf.batch_id, MintLeaf.leaf_index)).all()
+        for leaf in leaves:
+            leaf.mint_refused = None
+            leaf.mint_refused_at = None
+            session.add(leaf)
+        cleared = [(leaf.batch_id, leaf.leaf_index) for leaf in leaves]
+        if cleared:
+            append_entry(session, "batch.leaf_mint_retry", {"chain_id": chain_id, "leaves": cleared})
+    return cleared
 
 
 def custody_account_of(session: Session, deployment: Deployment) -> Account:

@@ -223,3 +223,30 @@ def test_follow_counts_a_failed_cycle_and_carries_on(sqlite_engine, w3, monkeypa
     assert metrics.errors.labels(kind="ConnectionError")._value.get() == 1
     assert seen[-1].pending_requests == 0 and seen[-1].events_applied == {"LeafMinted": 1}
     assert metrics.pending._value.get() == 0 and metrics.cycles._value.get() == 2
+
+
+@pytest.mark.anvil
+def test_sync_once_names_a_failing_step_in_one_line_exits_1_and_still_syncs(operator_env):
+    env = operator_env
+    deployed = json.loads(run_cli(env, "deploy", "--fund-from-dev-account", "--json").stdout)
+    holder = Account.create()
+    chain = Chain(http_web3(env["ICR_RPC_URL"]), deployed["contract"])
+    chain.fund_from_dev_account(holder.address)
+    engine, account_id, class_id = _registry_with_custody(env, holder, 1000)
+    _tokenize(engine, account_id, class_id, holder.address, 300)
+    run_cli(env, "sync", "--once", "--json")
+    token_id = int(engine.connect().execute(text("SELECT token_id FROM creditclass")).scalar())
+    chain.transact(holder, chain.token.functions.retire(token_id, 40, "0x" + "00" * 20, "Op", "", "", b""), "retire",
+                   gas=500_000)
+    _tokenize(engine, account_id, class_id, holder.address, 50)
+    broke = Account.create()
+    unfunded = {**env, "ICR_RELAYER_KEY": broke.key.hex()}
+    cycle = json.loads(run_cli(unfunded, "sync", "--once", "--json", check=1).stdout)["cycle"]
+    assert cycle["applied"] == {"Retired": 1}  # the sync ran although the commit could not
+    reason = f"relayer {broke.address} has no ether on chain 31337 to pay for commit batch 2"
+    assert cycle["step_errors"] == {"commit": reason} and cycle["failures"]["commit"]["kind"] == "permanent"
+    done = run_cli({**unfunded, "COLUMNS": "400"}, "sync", "--once", check=1)
+    assert f"commit failed (permanent): {reason}" in done.stdout.splitlines()
+    assert "Traceback" not in done.stdout + done.stderr
+    cycle = json.loads(run_cli(env, "sync", "--once", "--json").stdout)["cycle"]  # the funded relayer again
+    assert cycle["batches_committed"] == [2] and cycle["step_errors"] == {}

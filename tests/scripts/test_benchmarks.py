@@ -34,6 +34,8 @@ def test_bench_e2e_and_retirement_sync_on_anvil(anvil_url):  # the fixture skips
     pairs = run("bench_retirement_sync.py", "--retirements", "12")
     assert pairs["retirements"] == "12" and pairs["replay_applied"] == "0"
     assert float(pairs["events_per_s"]) > 0
+    pairs = run("bench_mint_refusal.py", "--leaves", "8", "--refusers", "2")
+    assert (pairs["leaves"], pairs["refusers"]) == ("8", "2") and int(pairs["mints"]) >= 1
 
 
 def test_bench_registry_on_sqlite():

@@ -137,3 +137,35 @@ def test_reorg_of_a_redemption_burn_puts_the_serials_back_and_burns_again(sqlite
     assert world.outcome() == burned
     with Session(sqlite_engine) as s:
         assert verify_chain(s).ok
+
+
+def test_a_wallet_whose_code_refuses_tokens_does_not_block_the_batch(sqlite_engine, anvil_w3):
+    """anvil_setCode puts code that always reverts (PUSH1 0 PUSH1 0 REVERT) at a linked wallet's
+    address: its leaf is found by splitting the reverting chunk and flagged, every other leaf is
+    minted, and the retirement made in the same cycle is ingested."""
+    from bridge.engine import batcher
+    from bridge.operator import status
+    from bridge.settings import BridgeSettings
+    from tests.support.world import seeded
+
+    from .test_steps import link_wallet, tokenize_to
+
+    world = make_world(sqlite_engine, anvil_w3, seed="anvil-refuse")
+    world.tokenize(100)
+    run_cycle(sqlite_engine, world.chain, world.keys)
+    refuser = seeded("anvil-refuse/refuser")
+    link_wallet(world, refuser)
+    rpc(anvil_w3, "anvil_setCode", refuser.address, "0x60006000fd")
+    world.retire(world.holder, 10)
+    for wallet, quantity in ((world.holder.address, 30), (refuser.address, 50), (world.holder.address, 40),
+                             (world.holder.address, 25), (world.holder.address, 5), (world.holder.address, 15)):
+        tokenize_to(world, wallet, quantity)
+    report = run_cycle(sqlite_engine, world.chain, world.keys, mint_chunk=batcher.DEFAULT_CHUNK)
+    assert report.failures == {}
+    assert report.leaves_minted == 5 and report.sync.applied == {"LeafMinted": 5, "Retired": 1}
+    assert [(leaf.batch_id, leaf.leaf_index, leaf.recipient) for leaf in report.mint_refused] == [(2, 1, refuser.address)]
+    current = status(sqlite_engine, world.chain, BridgeSettings(confirmations=0, use_finalized_tag=False))
+    assert current.mint_refused_leaves == 1 and "ERC1155InvalidReceiver" in current.mint_refused[0]
+    assert world.chain.token.functions.balanceOf(world.holder.address, world.token_id).call() == 90 + 115
+    report = run_cycle(sqlite_engine, world.chain, world.keys)  # the flagged leaf is not sent again
+    assert (report.mint_transactions, report.mint_refused, report.failures) == (0, [], {})
