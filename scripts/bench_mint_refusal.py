@@ -28,7 +28,7 @@ from bridge.engine import batcher
 from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.wallets import sign_wallet_link
-from registry.operations import credits as ops
+from registry.operations import accounts as accounts_ops
 
 ALWAYS_REVERTS = "0x60006000fd"
 LEAF_UNITS = 5
@@ -44,7 +44,7 @@ def run(n: int, refusing: set[int]) -> dict:
         now = int(time.time())
         address, signature = sign_wallet_link(refuser.key, world.account_id, now)
         with transaction(engine) as s:
-            ops.link_wallet(s, world.account_id, address, now, signature, now)
+            accounts_ops.link_wallet(s, world.account_id, address, now, signature, now)
         w3.provider.make_request("anvil_setCode", [refuser.address, ALWAYS_REVERTS])
         for i in range(n):
             with transaction(engine) as s:

@@ -146,9 +146,8 @@ def test_a_wallet_whose_code_refuses_tokens_does_not_block_the_batch(sqlite_engi
     from bridge.engine import batcher
     from bridge.operator import status
     from bridge.settings import BridgeSettings
+    from tests.bridge.engine.test_steps import link_wallet, tokenize_to
     from tests.support.world import seeded
-
-    from .test_steps import link_wallet, tokenize_to
 
     world = make_world(sqlite_engine, anvil_w3, seed="anvil-refuse")
     world.tokenize(100)

@@ -19,7 +19,7 @@ from bridge.tables import MintLeaf
 from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.wallets import sign_wallet_link
-from registry.operations import credits as ops
+from registry.operations import accounts as accounts_ops
 from tests.support.world import make_world, seeded
 
 #: Runtime code that reverts on any call without data: PUSH1 0 PUSH1 0 REVERT.
@@ -30,7 +30,7 @@ def link_wallet(world, wallet) -> None:
     now = int(time.time())
     address, signature = sign_wallet_link(wallet.key, world.account_id, now)
     with transaction(world.engine) as s:
-        ops.link_wallet(s, world.account_id, address, now, signature, now)
+        accounts_ops.link_wallet(s, world.account_id, address, now, signature, now)
 
 
 def tokenize_to(world, wallet: str, quantity: int) -> int:
