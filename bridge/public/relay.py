@@ -19,7 +19,7 @@ import threading
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from web3.logs import DISCARD
 
 from bridge.chain.client import Chain, ChainRevert
@@ -83,10 +83,10 @@ class RetirementRelayCreate(BaseModel):
     """A holder's signed ``Retire`` message: the arguments of ``retire`` plus holder, nonce,
     deadline and the 65-byte signature (or an ERC-1271 signature for contract wallets)."""
 
-    chain_id: int = Field(description="chain of the ICC token deployment")
+    chain_id: StrictInt = Field(description="chain of the ICC token deployment")
     holder: str = Field(pattern=_ADDRESS)
     token_id: UINT256 = Field(description="credit class token id (decimal)")
-    amount: int = Field(ge=1, lt=2**256, description="whole tonnes")
+    amount: StrictInt = Field(ge=1, lt=2**256, description="whole tonnes")
     beneficiary: Optional[str] = Field(None, pattern=_ADDRESS, description="null: the holder")
     retiree_name: str = Field("", max_length=500)
     custom_uri: str = Field("", max_length=2000)

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Annotated, Optional
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -68,8 +68,8 @@ class WebhookSubscriptionUpdate(BaseModel):
     url: Optional[str] = Field(None, max_length=2000)
     events: Optional[list[EventKind]] = Field(None, min_length=1)
     description: Optional[str] = Field(None, max_length=500)
-    active: Optional[bool] = None
-    rotate_secret: bool = Field(False, description="replace the secret with a new generated one (returned once)")
+    active: Optional[StrictBool] = None
+    rotate_secret: StrictBool = Field(False, description="replace the secret with a new generated one (returned once)")
 
 
 class WebhookSubscriptionPublic(WebhookSubscriptionBase):

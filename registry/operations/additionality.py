@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -89,7 +89,7 @@ class FinancialModelIn(BaseModel):
     capex: Amount
     annual_opex: Amount
     annual_revenue: Amount = Field(description="non-carbon revenue only")
-    lifetime_years: int = Field(ge=1, le=LIFETIME_YEARS_MAX)
+    lifetime_years: StrictInt = Field(ge=1, le=LIFETIME_YEARS_MAX)
     discount_rate: Amount = Field(description="a fraction: 0.08 for 8 %")
     residual_value: Amount = Decimal(0)
 
@@ -110,9 +110,9 @@ class ClaimIn(BaseModel):
     common_practice: Optional[CommonPracticeIn] = None
     market_penetration: Optional[MarketPenetrationIn] = None
     financial_model: Optional[FinancialModelIn] = None
-    sensitivity_variations: list[int] = list(ad.DEFAULT_SENSITIVITY)
+    sensitivity_variations: list[StrictInt] = list(ad.DEFAULT_SENSITIVITY)
     applicability_4b: Optional[Level4bIn] = None
-    signed_statement: bool = False
+    signed_statement: StrictBool = False
 
 
 class ClaimsIn(BaseModel):
@@ -132,7 +132,7 @@ class ExPostReportIn(BaseModel):
     report: str = Field(min_length=1, max_length=500)
     summary: str = ""
     sources: list[SourceIn] = Field(default=[], max_length=100)
-    still_met: Optional[bool] = None
+    still_met: Optional[StrictBool] = None
     common_practice: Optional[CommonPracticeIn] = None
     market_penetration: Optional[MarketPenetrationIn] = None
     actual: dict[str, Amount] = Field(default={}, max_length=100)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.article6.letters import AuthorizedUse, LetterContent, LetterStatus
@@ -33,7 +33,7 @@ def history_public(entries) -> list[HistoryPublic]:
 
 
 class HostCountryUpdate(BaseModel):
-    article6_framework: bool
+    article6_framework: StrictBool
     reference: str = Field("", max_length=500, description="The national framework's legal reference.")
 
 
@@ -45,8 +45,8 @@ class ProjectArticle6Update(BaseModel):
     adjustment_percentage: Decimal = Field(ge=0, le=100, description="Share of each Article 6.2 issuance "
                                            "deposited into the non-CA adjustment account (seed 003 §II.3.b).")
     risk_assessment: str = Field(min_length=1, max_length=500, description="Reference to ICR's risk assessment.")
-    methodology_approved: bool
-    proponent_organization_id: Optional[int] = None
+    methodology_approved: StrictBool
+    proponent_organization_id: Optional[StrictInt] = None
 
 
 class ProjectArticle6Public(BaseModel):
@@ -71,7 +71,7 @@ class ReinstateRequest(BaseModel):
 
 
 class LetterCreate(BaseModel):
-    project_id: int
+    project_id: StrictInt
     document: str = Field(min_length=1, max_length=500, description="Reference to the uploaded letter (e.g. sha256).")
     content: LetterContent
 
@@ -101,10 +101,10 @@ class LetterChange(BaseModel):
 
 
 class DesignationCreate(BaseModel):
-    project_id: int
-    vintage: int
-    quantity: int = Field(description="Whole tonnes.")
-    account_id: int = Field(description="The proponent's holding account.")
+    project_id: StrictInt
+    vintage: StrictInt
+    quantity: StrictInt = Field(description="Whole tonnes.")
+    account_id: StrictInt = Field(description="The proponent's holding account.")
     monitoring_start: date
     monitoring_end: date
     uses: Optional[list[AuthorizedUse]] = Field(None, description="Uses asked for; all the letter's when omitted.")
@@ -113,12 +113,12 @@ class DesignationCreate(BaseModel):
 
 
 class Article6ConversionCreate(BaseModel):
-    project_id: int
-    account_id: int
-    vintage: int
+    project_id: StrictInt
+    account_id: StrictInt
+    vintage: StrictInt
     monitoring_start: date
     monitoring_end: date
-    quantity: Optional[int] = Field(None, description="Tonnes to convert; everything eligible when omitted.")
+    quantity: Optional[StrictInt] = Field(None, description="Tonnes to convert; everything eligible when omitted.")
     on: Optional[date] = None
 
 

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from registry.api.pagination import Page
 from registry.domain.enums import (
@@ -17,9 +17,12 @@ from registry.domain.enums import (
 )
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Quantity = Annotated[int, Field(ge=1, description="Whole tonnes (1 ICC = 1 t CO2-e).")]
+#: Whole tonnes, as a JSON integer: ``true``, ``"5"`` and ``5.0`` are refused (a write that retires
+#: or moves credits takes no guesses).
+Quantity = Annotated[StrictInt, Field(ge=1, description="Whole tonnes (1 ICC = 1 t CO2-e).")]
 SerializationText = Annotated[
-    str, Field(min_length=1, max_length=60, description="Vintage serialization, e.g. ICR-ISL-354-78040-14-R-0-2023.")
+    str, Field(min_length=1, max_length=60, pattern=r"^\S+$",
+               description="Vintage serialization, e.g. ICR-ISL-354-78040-14-R-0-2023 (no spaces).")
 ]
 
 
@@ -67,7 +70,7 @@ class WalletLinkBase(BaseModel):
 
 
 class WalletLinkCreate(WalletLinkBase):
-    signed_at: int = Field(description="Unix seconds in the signed LinkWallet message.")
+    signed_at: StrictInt = Field(description="Unix seconds in the signed LinkWallet message.")
     signature: str = Field(min_length=4, max_length=200, description="EIP-712 signature of LinkWallet by the wallet.")
 
 
@@ -78,11 +81,11 @@ class WalletLinkPublic(WalletLinkBase):
 
 
 class ProjectBase(BaseModel):
-    project_number: int = Field(ge=1)
+    project_number: StrictInt = Field(ge=1)
     name: str = Field(min_length=1, max_length=300)
     country: str = Field(min_length=3, max_length=3, description="ISO 3166-1 alpha-3 host country.")
     dial_code: str = Field(min_length=1, max_length=9)
-    sector: int = Field(ge=0, le=99)
+    sector: StrictInt = Field(ge=0, le=99)
     credit_type: str = Field(min_length=1, max_length=1, description="R removal, A avoidance/reduction, H hybrid.")
     methodology: str = Field(min_length=1, max_length=200)
 
@@ -96,17 +99,17 @@ class ProjectPublic(ProjectBase):
 
 
 class IssuanceBase(BaseModel):
-    project_id: int
-    vintage: int = Field(ge=1000, le=9999)
+    project_id: StrictInt
+    vintage: StrictInt = Field(ge=1000, le=9999)
     quantity: Quantity
-    account_id: int
+    account_id: StrictInt
 
 
 class IssuanceCreate(IssuanceBase):
     kind: IssuanceKind = Field(
         default=IssuanceKind.ex_post, description="ex_post: active ICCs; ex_ante: inactive until verification."
     )
-    first_unit: Optional[int] = Field(default=None, ge=1, description="Defaults to after the highest unit issued.")
+    first_unit: Optional[StrictInt] = Field(default=None, ge=1, description="Defaults to after the highest unit issued.")
 
 
 class IssuancePublic(IssuanceBase):
@@ -122,8 +125,8 @@ class IssuancePublic(IssuanceBase):
 
 
 class ConversionBase(BaseModel):
-    verified_quantity: int = Field(ge=0, description="Verified tonnes to convert (0 only with final).")
-    final: bool = Field(default=False, description="Closes the issuance: unconverted ex-ante units are cancelled.")
+    verified_quantity: StrictInt = Field(ge=0, description="Verified tonnes to convert (0 only with final).")
+    final: StrictBool = Field(default=False, description="Closes the issuance: unconverted ex-ante units are cancelled.")
     verification_reference: str = Field(min_length=1, max_length=200)
 
 
@@ -145,8 +148,8 @@ class ConversionResultPublic(ConversionPublic):
 
 
 class TransferBase(BaseModel):
-    from_account_id: int
-    to_account_id: int
+    from_account_id: StrictInt
+    to_account_id: StrictInt
     serialization: SerializationText
     quantity: Quantity
     status: CreditStatus = Field(default=CreditStatus.active, description="active, or inactive (ex-ante) ICCs.")
@@ -180,8 +183,8 @@ class RetirementDetailsBase(BaseModel):
                                           description="Which other international mitigation purpose.")
     corsia_operator: Optional[str] = Field(default=None, max_length=200, description="CORSIA: aeroplane operator.")
     corsia_state: Optional[str] = Field(default=None, max_length=3, description="CORSIA: the operator's state.")
-    compliance_period_start: Optional[int] = Field(default=None, description="CORSIA compliance period, first year.")
-    compliance_period_end: Optional[int] = None
+    compliance_period_start: Optional[StrictInt] = Field(default=None, description="CORSIA compliance period, first year.")
+    compliance_period_end: Optional[StrictInt] = None
     ndc_party: Optional[str] = Field(default=None, max_length=3, description="NDC: the party (alpha-3).")
     consumption_start: Optional[date] = None
     consumption_end: Optional[date] = None
@@ -189,7 +192,7 @@ class RetirementDetailsBase(BaseModel):
 
 
 class RetirementCreate(RetirementDetailsBase):
-    account_id: int
+    account_id: StrictInt
     serialization: SerializationText
     quantity: Quantity
     purpose: PurposeName = PurposeName.voluntary
@@ -239,7 +242,7 @@ class CancellationBase(BaseModel):
 
 
 class CancellationCreate(CancellationBase):
-    account_id: int
+    account_id: StrictInt
     serialization: SerializationText
     quantity: Quantity
     status: CreditStatus = Field(default=CreditStatus.active, description="active, or inactive (correction only).")
@@ -255,11 +258,11 @@ class CancellationPublic(CancellationBase):
 
 
 class TokenizationCreate(BaseModel):
-    account_id: int
+    account_id: StrictInt
     wallet: str = Field(min_length=42, max_length=42, description="A wallet linked to the account.")
     serialization: SerializationText
     quantity: Quantity
-    custody_account_id: int = Field(description="The bridge custody account of the deployment (see /deployments).")
+    custody_account_id: StrictInt = Field(description="The bridge custody account of the deployment (see /deployments).")
 
 
 class TokenizationPublic(BaseModel):
@@ -293,7 +296,7 @@ class SerialBlockPage(BaseModel):
 class ApiKeyBase(BaseModel):
     name: Name
     role: ApiKeyRole = ApiKeyRole.organization
-    organization_id: Optional[int] = Field(default=None, description="Required for organization keys.")
+    organization_id: Optional[StrictInt] = Field(default=None, description="Required for organization keys.")
 
 
 class ApiKeyCreate(ApiKeyBase):

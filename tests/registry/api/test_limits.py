@@ -1,4 +1,4 @@
-"""Request limits before parsing (registry.api.limits): body size and JSON nesting depth."""
+"""Request limits before parsing (registry.api.limits: body size, JSON nesting depth) and exact types on writes."""
 
 from __future__ import annotations
 
@@ -52,3 +52,23 @@ def test_an_oversized_body_without_a_declared_length_is_refused_as_it_streams(ap
 
     response = api.post("/organizations", content=chunks(), headers=JSON)  # chunked: no content-length
     assert response.status_code == 413 and "over 1,000,000 bytes" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"quantity": True}, "quantity"),  # retired 1 t
+    ({"quantity": "5"}, "quantity"),
+    ({"quantity": 1.0}, "quantity"),
+    ({"account_id": "2"}, "account_id"),
+    ({"serialization": " ICR-ISL-354-78040-14-R-0-2023 "}, "serialization"),
+])
+def test_irreversible_writes_take_exact_types(sqlite_engine, change, field):
+    from registry.api.auth import create_api_key
+    from registry.db import transaction
+    from registry.domain.enums import ApiKeyRole
+
+    with transaction(sqlite_engine) as s:
+        _, key = create_api_key(s, name="admin", role=ApiKeyRole.administrator)
+    body = {"account_id": 1, "serialization": "ICR-ISL-354-78040-14-R-0-2023", "quantity": 1, **change}
+    with TestClient(create_app(sqlite_engine)) as api:
+        response = api.post("/retirements", json=body, headers={"X-API-Key": key})
+    assert response.status_code == 422 and response.json()["field"] == field
