@@ -356,14 +356,18 @@ class Chain:
         except Exception:  # the replay itself failed: report the plain failure
             return
 
-    def call(self, fn, action: str = "call", sender: str | None = None, gas: int | None = None):
-        """A read (or a simulation of a transaction ``sender`` would send); reverts raise :class:`ChainRevert`."""
+    def call(self, fn, action: str = "call", sender: str | None = None, gas: int | None = None,
+             block: str | int = "latest"):
+        """A read (or a simulation of a transaction ``sender`` would send, against ``block``:
+        ``"pending"`` includes what the node has queued); reverts raise :class:`ChainRevert`."""
         params: dict[str, Any] = {}
         if sender is not None:
             params["from"] = sender
         if gas is not None:
             params["gas"] = gas
         try:
+            if block != "latest":
+                return fn.call(params, block_identifier=block)
             return fn.call(params) if params else fn.call()
         except REVERTS as exc:
             name, args = decode_revert(self.abi, _revert_data(exc))

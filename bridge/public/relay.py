@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, StrictInt
 from web3.logs import DISCARD
 
-from bridge.chain.client import Chain, ChainRevert
+from bridge.chain.client import Chain, ChainRevert, TransactionFailed
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
 from bridge.chain.token import RETIREMENT_TEXT_LIMITS
 from bridge.deployments import deployment_on
@@ -36,6 +37,11 @@ from registry.operations.classes import find_class_by_token
 _HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 UINT256 = Annotated[int, Field(ge=0, lt=2**256)]
+#: Largest ``data`` relayed: a RetirementDetails within the contract's text limits encodes to
+#: well under 4 KB; more only makes the relayer pay for calldata.
+MAX_DATA_BYTES = 4096
+#: Largest signature relayed (an ERC-1271 wallet's may be longer than 65 bytes).
+MAX_SIGNATURE_BYTES = 1024
 
 #: Contract errors a relayed retirement can revert with, and the request field each is about.
 REVERT_FIELDS = {
@@ -91,10 +97,12 @@ class RetirementRelayCreate(BaseModel):
     retiree_name: str = Field("", max_length=500)
     custom_uri: str = Field("", max_length=2000)
     comment: str = Field("", max_length=2000)
-    data: str = Field("0x", description="hex of abi.encode(RetirementDetails); 0x for a voluntary retirement")
+    data: str = Field("0x", max_length=2 + 2 * MAX_DATA_BYTES,
+                      description="hex of abi.encode(RetirementDetails); 0x for a voluntary retirement")
     nonce: UINT256 = Field(description="the holder's current nonces(holder)")
     deadline: UINT256 = Field(description="unix seconds after which the signature is void")
-    signature: str = Field(description="hex signature over the EIP-712 Retire message")
+    signature: str = Field(max_length=2 + 2 * MAX_SIGNATURE_BYTES,
+                           description="hex signature over the EIP-712 Retire message")
 
 
 class RetirementRelayed(BaseModel):
@@ -118,19 +126,57 @@ def _bytes(value: str, field: str) -> bytes:
     return bytes.fromhex(value[2:])
 
 
+class RelayRefused(RegistryError):
+    """The retirement passed every check and the simulation, then reverted when sent (the holder's
+    tokens or nonce changed meanwhile): the relayer paid gas, nothing was retired."""
+
+    status = 409
+    type = "relay-reverted"
+
+
+class HolderCoolingDown(RegistryError):
+    """A holder whose relayed retirement reverted on-chain is refused for a while: otherwise the
+    same body could be resent to make the relayer pay for reverts again and again."""
+
+    status = 429
+    type = "relay-holder-cooling-down"
+
+
+#: Seconds a holder whose relay reverted on-chain is refused.
+HOLDER_COOLDOWN_SECONDS = 600
+#: Signature length of an externally owned account (r, s, v).
+EOA_SIGNATURE_BYTES = 65
+
+
 class Relay:
     """Relays signed retirements with one relayer key; one transaction at a time per relay, so
-    the relayer's nonces stay in order."""
+    the relayer's nonces stay in order. Every request is simulated against the pending state
+    before it is sent; a holder whose relay still reverts on-chain is refused for
+    ``HOLDER_COOLDOWN_SECONDS``."""
 
-    def __init__(self, relayer):
+    def __init__(self, relayer, clock=time.monotonic):
         self.relayer = relayer
         self._lock = threading.Lock()
+        self._clock = clock
+        self._cooling: dict[str, float] = {}  # holder -> until (clock seconds)
 
     def check(self, chain: Chain, request: RetireRequest, signature: bytes) -> None:
         token = chain.token
         w3 = chain.w3
+        until = self._cooling.get(request.holder)
+        if until is not None and self._clock() < until:
+            raise HolderCoolingDown(f"a retirement relayed for {request.holder} reverted on-chain; relays for this "
+                                    f"holder resume in {int(until - self._clock()) + 1} s", field="holder",
+                                    rule="holder-cooling-down")
         if not w3.eth.get_code(request.holder):
-            signer = recover_retirement_signer(request, signature, chain.chain_id, chain.address)
+            if len(signature) != EOA_SIGNATURE_BYTES:
+                raise RuleViolation(f"an account's signature is {EOA_SIGNATURE_BYTES} bytes (r, s, v), not "
+                                    f"{len(signature)}", field="signature", rule="signature-shape")
+            try:
+                signer = recover_retirement_signer(request, signature, chain.chain_id, chain.address)
+            except Exception as exc:  # eth_keys refuses r, s or v out of range in several ways
+                raise RuleViolation(f"the signature does not recover to an account ({type(exc).__name__})",
+                                    field="signature", rule="signature-shape") from None
             if signer != request.holder:
                 raise RuleViolation(f"the signature is by {signer}, not by the holder {request.holder}",
                                     field="signature", rule="signature-by-holder")
@@ -154,11 +200,20 @@ class Relay:
         with self._lock:
             self.check(chain, request, signature)
             fn = chain.token.functions.retireWithSignature(request.as_call_args(), signature)
-            try:
-                receipt = chain.transact(self.relayer, fn, "retireWithSignature")
+            try:  # against the pending state: what would revert is refused before the relayer pays
+                chain.call(fn, "retireWithSignature", sender=self.relayer.address, block="pending")
             except ChainRevert as exc:
                 raise RuleViolation(f"the token refuses this retirement: {exc.error}{exc.args_ or ''}",
                                     field=_revert_field(exc), rule=exc.error) from exc
+            try:
+                receipt = chain.transact(self.relayer, fn, "retireWithSignature")
+            except (ChainRevert, TransactionFailed) as exc:
+                self._cooling[request.holder] = self._clock() + HOLDER_COOLDOWN_SECONDS
+                reason = exc.error if isinstance(exc, ChainRevert) else "the transaction failed"
+                raise RelayRefused(f"the retirement reverted when sent ({reason}): the holder's tokens or nonce "
+                                   f"changed since it was checked; nothing was retired, and relays for "
+                                   f"{request.holder} pause for {HOLDER_COOLDOWN_SECONDS} s", field="holder",
+                                   rule="relay-reverted") from exc
         (event,) = chain.token.events.Retired().process_receipt(receipt.raw, errors=DISCARD)
         return {"receipt": receipt, "retirement_id": int(event["args"]["retirementId"])}
 
@@ -170,7 +225,8 @@ class Relay:
 _DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one",
     404: "No deployment on that chain, or the token id is not a registered credit class",
-    409: "The nonce is used up: the signature was relayed already",
+    409: "The nonce is used up (relayed already), or the retirement reverted when sent",
+    429: "Relays for this holder pause after one of them reverted on-chain",
     422: "Invalid input, a bad or expired signature, too few tokens, or the token refuses the retirement",
     503: "This server relays no retirements on that chain (no chain connection or relayer key)",
 }

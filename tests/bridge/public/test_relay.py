@@ -139,3 +139,46 @@ def test_relay_needs_a_key_and_a_configured_relayer(relayed, sqlite_engine):
     without_relayer = TestClient(create_app(sqlite_engine, chains=[world.chain]))
     response = without_relayer.post("/relay/retirements", json=body, headers={"X-API-Key": key})
     assert response.status_code == 503 and response.json()["field"] == "chain_id"
+
+
+@pytest.mark.parametrize("signature, detail", [
+    ("0x" + "00" * 65, "does not recover to an account"),
+    ("0x" + "11" * 64, "65 bytes (r, s, v), not 64"),
+    ("0x" + "22" * 66, "not 66"),
+])
+def test_a_malformed_signature_is_refused_as_input(relayed, signature, detail):
+    world, client = relayed
+    response = client.post("/relay/retirements", json={**_body(world), "signature": signature})
+    assert response.status_code == 422 and response.json()["field"] == "signature"
+    assert detail in response.json()["detail"]
+
+
+def test_oversized_data_is_refused_before_anything_is_checked(relayed):
+    world, client = relayed
+    response = client.post("/relay/retirements", json={**_body(world), "data": "0x" + "00" * 100_000})
+    assert response.status_code == 422 and response.json()["field"] == "data"
+
+
+def test_a_relay_that_reverts_when_sent_is_a_conflict_and_the_holder_pauses(relayed, monkeypatch):
+    """The holder moves the tokens away between the relay's checks and its transaction (simulated:
+    the checks and the simulation run before the transfer). The answer is 409, not a 500 claiming
+    nothing changed, and the same body sent again is refused without costing the relayer gas."""
+    from bridge.public import relay
+
+    world, client = relayed
+    body = _body(world, amount=150)
+    real_check = relay.Relay.check
+
+    def check_then_move(self, chain, request, signature):
+        real_check(self, chain, request, signature)
+        monkeypatch.setattr(type(chain), "call", lambda *a, **k: None)  # the simulation saw the old state
+        world.transfer(world.holder, world.others[0].address, 100)
+
+    monkeypatch.setattr(relay.Relay, "check", check_then_move)
+    response = client.post("/relay/retirements", json=body)
+    assert response.status_code == 409 and response.json()["rule"] == "relay-reverted", response.text
+    monkeypatch.undo()
+    relayer_before = world.chain.w3.eth.get_balance(world.keys.relayer.address)
+    again = client.post("/relay/retirements", json=_body(world, amount=50))
+    assert again.status_code == 429 and again.json()["rule"] == "holder-cooling-down"
+    assert world.chain.w3.eth.get_balance(world.keys.relayer.address) == relayer_before
