@@ -104,6 +104,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     links (token metadata images, certificate links) when the app sits behind a proxy;
     ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
     from bridge.public import pages, relay
+    from bridge.public.headers import SecurityHeadersMiddleware
     from bridge.webhooks import events
     from bridge.webhooks import routes as webhooks_api
 
@@ -124,6 +125,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.state.relay = relay.Relay(relayer) if relayer is not None else None
     install_problem_handlers(app)
     app.add_middleware(RequestLimitsMiddleware)  # body size and JSON depth, before anything parses
+    app.add_middleware(SecurityHeadersMiddleware)  # nosniff, no referrer, CSP on HTML and SVG
     install_internal_error_handler(app)
     install_out_of_range_handler(app)
     app.include_router(api_router)

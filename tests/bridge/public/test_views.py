@@ -283,3 +283,20 @@ def test_certificate_of_a_registry_retirement_has_no_chain_part(sqlite_engine):
         entry = s.exec(select(LedgerEntry).where(LedgerEntry.seq == cert["ledger_entry"]["seq"])).one()
     assert entry.kind == "retirement" and cert["ledger_entry"]["entry_hash"] == entry.entry_hash
     assert page.status_code == 200 and 'id="chain"' not in page.text and entry.entry_hash in page.text
+
+
+def test_pages_and_badges_carry_security_headers(sqlite_engine):
+    """A retiree name that is markup can run nothing: HTML and SVG get a policy that allows no
+    script but the print button's, no framing; every answer is nosniff with no referrer."""
+    from bridge.public.headers import HTML_POLICY, SVG_POLICY
+
+    with TestClient(create_app(sqlite_engine)) as client:
+        page = client.get("/explorer")
+        assert page.headers["content-security-policy"] == HTML_POLICY and page.headers["x-frame-options"] == "DENY"
+        assert "script-src 'unsafe-hashes' 'sha256-" in HTML_POLICY and "frame-ancestors 'none'" in HTML_POLICY
+        data = client.get("/explorer/classes")
+        assert data.headers["x-content-type-options"] == "nosniff" and data.headers["referrer-policy"] == "no-referrer"
+        assert "content-security-policy" not in data.headers
+        problem = client.get("/certificates/999999")
+        assert problem.headers["x-content-type-options"] == "nosniff"
+    assert "script-src" not in SVG_POLICY and "default-src 'none'" in SVG_POLICY
