@@ -8,6 +8,7 @@ app's ``public_base_url`` when it is set, otherwise the URL the request came in 
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
@@ -33,6 +34,7 @@ from bridge.public.views import (
 from registry.api.deps import SessionDep
 from registry.api.problems import problem_responses
 from registry.domain.classes import CERTIFICATE_FLAG
+from registry.errors import RegistryError
 
 # Autoescape HTML and SVG alike: names, comments and beneficiaries come from users and the chain.
 TEMPLATES = Jinja2Templates(env=jinja2.Environment(
@@ -53,9 +55,30 @@ problems = partial(problem_responses, _DESCRIPTIONS)
 router = APIRouter()
 
 
+#: Host names whose requests may set the origin of absolute links when no public URL is
+#: configured (``--public-url``): this machine's, and those ``ICR_ALLOWED_HOSTS`` adds
+#: (comma-separated). Any other ``Host`` header could write its own origin into token metadata.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "testserver")
+ALLOWED_HOSTS_ENV = "ICR_ALLOWED_HOSTS"
+
+
+class UntrustedHost(RegistryError):
+    status = 400
+    type = "untrusted-host"
+
+
 def base_url(request: Request) -> str:
+    """The origin of absolute links: the configured public URL, else the request's own when its
+    host is this machine's or an allowed one (never a stranger's ``Host`` header)."""
     configured = getattr(request.app.state, "public_base_url", None)
-    return (configured or str(request.base_url)).rstrip("/")
+    if configured:
+        return configured.rstrip("/")
+    host = (request.url.hostname or "").lower()
+    allowed = {*LOCAL_HOSTS, *(h.strip().lower() for h in os.environ.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip())}
+    if host not in allowed:
+        raise UntrustedHost(f"links are not made for host {host!r}: start the server with --public-url, or add the "
+                            f"host to {ALLOWED_HOSTS_ENV}", field="host", rule="trusted-host")
+    return str(request.base_url).rstrip("/")
 
 
 def chains_of(request: Request) -> dict[int, Any]:

@@ -27,6 +27,7 @@ from bridge.chain.client import Chain, ChainRevert, TransactionFailed
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
 from bridge.chain.token import RETIREMENT_TEXT_LIMITS
 from bridge.deployments import deployment_on
+from bridge.public.pages import base_url
 from registry.api.auth import PrincipalDep
 from registry.api.deps import SessionDep
 from registry.api.problems import problem_responses
@@ -242,6 +243,7 @@ def relay_retirement(body: RetirementRelayCreate, request: Request, session: Ses
     Needs an API key (the marketplace relaying for its users). The retirement is on-chain when
     this answers; the registry records it when the sync applies the final ``Retired`` event,
     and the certificate token's metadata then links to the registry certificate."""
+    base = base_url(request)  # before anything is sent: an untrusted Host is refused up front
     deployment = deployment_on(session, body.chain_id)
     if deployment is None:
         raise NotFound(f"no ICC token deployment is recorded for chain {body.chain_id}", field="chain_id")
@@ -265,7 +267,6 @@ def relay_retirement(body: RetirementRelayCreate, request: Request, session: Ses
     result = relay.relay(chain, signed, signature)
     receipt = result["receipt"]
     certificate = CERTIFICATE_FLAG | result["retirement_id"]
-    base = (getattr(request.app.state, "public_base_url", None) or str(request.base_url)).rstrip("/")
     return RetirementRelayed(
         chain_id=chain.chain_id, contract=chain.address, tx_hash=receipt.tx_hash, block_number=receipt.block_number,
         gas_used=receipt.gas_used, holder=signed.holder, token_id=str(body.token_id), amount=body.amount,

@@ -300,3 +300,15 @@ def test_pages_and_badges_carry_security_headers(sqlite_engine):
         problem = client.get("/certificates/999999")
         assert problem.headers["x-content-type-options"] == "nosniff"
     assert "script-src" not in SVG_POLICY and "default-src 'none'" in SVG_POLICY
+
+
+def test_absolute_links_never_follow_a_strangers_host_header(sqlite_engine, monkeypatch):
+    from bridge.public.pages import ALLOWED_HOSTS_ENV
+
+    with TestClient(create_app(sqlite_engine)) as client:
+        token = client.get("/metadata/" + "0" * 64 + ".json", headers={"host": "evil.example"})
+        assert token.status_code == 400 and token.json()["rule"] == "trusted-host"
+        monkeypatch.setenv(ALLOWED_HOSTS_ENV, "bridge.example, other.example")
+        assert client.get("/metadata/" + "0" * 64 + ".json", headers={"host": "bridge.example"}).status_code == 404
+    with TestClient(create_app(sqlite_engine, public_base_url="https://bridge.example.org")) as client:
+        assert client.get("/metadata/" + "0" * 64 + ".json", headers={"host": "evil.example"}).status_code == 404
