@@ -4,6 +4,7 @@ endpoint's one transaction (imported by :mod:`registry.api.auth` and the routers
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Annotated, Iterator
 
@@ -13,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from registry.errors import Conflict
+
+log = logging.getLogger("icr_bridge.api")
 
 
 def get_engine(request: Request) -> Engine:
@@ -39,7 +42,8 @@ def committing(session: Session) -> Iterator[Session]:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
-        raise Conflict(f"a concurrent change conflicted with this one; nothing was changed ({exc.orig})",
+        log.warning("commit conflict", extra={"error": str(exc.orig)})  # the database's text stays in the log
+        raise Conflict("a concurrent change conflicted with this one; nothing was changed: try again",
                        rule="concurrent-change") from exc
     except BaseException:
         session.rollback()

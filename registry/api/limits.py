@@ -28,6 +28,9 @@ MAX_BODY_BYTES = 1_000_000
 MAX_JSON_DEPTH = 32
 
 _JSON_TOKENS = re.compile(rb'\\.|["\[\]{}]')
+#: A JSON escape of a C0 control character other than tab, line feed and carriage return: NUL
+#: cannot be stored by PostgreSQL and none of them by XML (certificates and badges).
+_CONTROL_ESCAPE = re.compile(rb"\\u00(?:0[0-8bcefBCEF]|1[0-9a-fA-F])")
 
 
 def json_depth(body: bytes) -> int:
@@ -82,10 +85,17 @@ class RequestLimitsMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if b"json" in headers.get(b"content-type", b"") and json_depth(body) > self.max_json_depth:
-            await _problem(send, 400, "JSON nested too deeply",
-                           f"the request body nests arrays and objects deeper than {self.max_json_depth} levels")
-            return
+        if b"json" in headers.get(b"content-type", b""):
+            if json_depth(body) > self.max_json_depth:
+                await _problem(send, 400, "JSON nested too deeply",
+                               f"the request body nests arrays and objects deeper than {self.max_json_depth} levels")
+                return
+            control = _CONTROL_ESCAPE.search(body)
+            if control is not None:
+                await _problem(send, 422, "control character in text",
+                               f"a text in the request holds the control character {control.group().decode()}: "
+                               "text may hold tab, line feed and carriage return, no other control character")
+                return
         replayed = False
 
         async def replay() -> Message:

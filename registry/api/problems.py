@@ -100,7 +100,7 @@ def install_out_of_range_handler(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     async def _out_of_range(request: Request, exc: Exception):
         body = {"type": "urn:icr-bridge:problem:invalid-input", "title": "invalid input", "status": 422,
-                "detail": "a number in the request is out of range (at most 9223372036854775807)",
+                "detail": "a value in the request does not fit the database (numbers are at most 9223372036854775807)",
                 "rule": "integer-range"}
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from dataclasses import replace
 
 import pytest
@@ -275,9 +274,10 @@ def test_additionality_calculators(api):
     ("deviations", {"ex_ante": {"capex": "Infinity"}, "actual": {"capex": 1}}, "ex_ante.capex"),
 ])
 def test_calculator_inputs_are_bounded_before_any_arithmetic(api, path, body, field):
-    started = time.monotonic()
+    """Refused by the request model, so no calculator runs (each of these ran for minutes or
+    answered 500 before)."""
     body = problem(api.post(f"/additionality/calculators/{path}", json=body), 422)
-    assert body["field"] == field and time.monotonic() - started < 1
+    assert body["field"] == field
 
 
 def test_the_largest_bounded_inputs_are_answered(sqlite_engine):

@@ -72,3 +72,12 @@ def test_irreversible_writes_take_exact_types(sqlite_engine, change, field):
     with TestClient(create_app(sqlite_engine)) as api:
         response = api.post("/retirements", json=body, headers={"X-API-Key": key})
     assert response.status_code == 422 and response.json()["field"] == field
+
+
+@pytest.mark.parametrize("name, status", [("Tro\x00ll", 422), ("bell\x07", 422), ("tab\tand\nline", 401)])
+def test_control_characters_in_request_text_are_refused_before_the_database(api, name, status):
+    """PostgreSQL cannot store NUL (it answered as a number out of range) and XML none of these."""
+    response = api.post("/organizations", json={"name": name})
+    assert response.status_code == status
+    if status == 422:
+        assert "control character" in response.json()["detail"]
