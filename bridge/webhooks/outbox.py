@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from bridge.webhooks.subscriptions import get_subscription
@@ -30,7 +31,7 @@ from bridge.webhooks.tables import (
     WebhookEvent,
     WebhookSubscription,
 )
-from registry.errors import Conflict, NotFound, RuleViolation
+from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
 from registry.tables.core import utcnow
 
 
@@ -103,6 +104,15 @@ def attempts_of(session: Session, delivery: WebhookDelivery) -> list[WebhookAtte
     ))
 
 
+#: Redeliveries one organization may ask for per hour (each one is a request the bridge sends).
+MAX_REDELIVERIES_PER_HOUR = 60
+
+
+class TooManyRedeliveries(RegistryError):
+    status = 429
+    type = "too-many-redeliveries"
+
+
 def redeliver(session: Session, delivery_id: str, now: datetime | None = None) -> WebhookDelivery:
     """A new delivery of the same event to the same subscription, due now (never commits).
 
@@ -119,6 +129,17 @@ def redeliver(session: Session, delivery_id: str, now: datetime | None = None) -
     if not subscription.active:
         raise RuleViolation(f"webhook subscription {subscription.id} is deactivated", field="subscription_id",
                             rule="subscription-active")
+    since = (now or utcnow()) - timedelta(hours=1)
+    recent = session.exec(
+        select(func.count()).select_from(WebhookDelivery)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .where(WebhookSubscription.organization_id == subscription.organization_id,
+               WebhookDelivery.redelivery_of != None, WebhookDelivery.created_at >= since)  # noqa: E711
+    ).one()
+    if recent >= MAX_REDELIVERIES_PER_HOUR:
+        raise TooManyRedeliveries(f"organization {subscription.organization_id} asked for {recent} redeliveries in "
+                                  f"the last hour, the most allowed; try again later", field="delivery_id",
+                                  rule="redeliveries-per-hour")
     delivery = WebhookDelivery(delivery_id=str(uuid.uuid4()), event_id=original.event_id,
                                subscription_id=original.subscription_id, redelivery_of=original.id,
                                next_attempt_at=now or utcnow())

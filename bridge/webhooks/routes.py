@@ -37,8 +37,9 @@ _DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one",
     403: "The key may not manage this organization's webhooks",
     404: "Not found",
-    409: "Conflicts with the delivery's state",
+    409: "Conflicts with the delivery's state, or the organization holds the most subscriptions allowed",
     422: "Invalid input or a rule refused the operation",
+    429: "The organization asked for the most redeliveries allowed in the last hour",
 }
 
 # OpenAPI entries for the problem+json errors a route can answer: problems(404, 422).
@@ -156,7 +157,7 @@ def list_event_kinds() -> list[EventKindPublic]:
     return [EventKindPublic(kind=k, description=EVENT_DESCRIPTIONS[k]) for k in EventKind]
 
 
-@router.post("/organizations/{organization_id}/webhooks", status_code=201, responses=problems(*AUTH, 404, 422))
+@router.post("/organizations/{organization_id}/webhooks", status_code=201, responses=problems(*AUTH, 404, 409, 422))
 def create_subscription(organization_id: int, body: WebhookSubscriptionCreate, session: SessionDep,
                         principal: PrincipalDep) -> WebhookSubscriptionWithSecret:
     """Subscribe an organization's endpoint to event kinds. The response carries the signing
@@ -185,7 +186,7 @@ def get_subscription(subscription_id: int, session: SessionDep, principal: Princ
     return _public(_own_subscription(session, principal, subscription_id))
 
 
-@router.patch("/webhooks/{subscription_id}", responses=problems(*AUTH, 404, 422))
+@router.patch("/webhooks/{subscription_id}", responses=problems(*AUTH, 404, 409, 422))
 def update_subscription(subscription_id: int, body: WebhookSubscriptionUpdate, session: SessionDep,
                         principal: PrincipalDep) -> WebhookSubscriptionWithSecret:
     """Change the URL, event kinds, description or active flag; optionally rotate the secret
@@ -237,7 +238,8 @@ def get_delivery(delivery_id: str, session: SessionDep, principal: PrincipalDep)
     return delivery_public(session, _own_delivery(session, principal, delivery_id))
 
 
-@router.post("/webhooks/deliveries/{delivery_id}/redeliver", status_code=202, responses=problems(*AUTH, 404, 409, 422))
+@router.post("/webhooks/deliveries/{delivery_id}/redeliver", status_code=202,
+             responses=problems(*AUTH, 404, 409, 422, 429))
 def redeliver(delivery_id: str, session: SessionDep, principal: PrincipalDep) -> WebhookDeliveryPublic:
     """Deliver the same event again to the same subscription as a new delivery (new delivery
     id, same event id), due at once; the worker sends it. Refused while the delivery is

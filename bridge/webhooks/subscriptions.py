@@ -6,11 +6,12 @@ from __future__ import annotations
 import secrets
 from typing import Iterable
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from bridge.webhooks.destinations import check_destination
 from bridge.webhooks.tables import EventKind, WebhookSubscription
-from registry.errors import NotFound, RuleViolation
+from registry.errors import Conflict, NotFound, RuleViolation
 from registry.tables.core import Organization
 
 
@@ -32,6 +33,21 @@ def check_url(url: str) -> str:
     return url
 
 
+#: Active subscriptions one organization may hold: enough for every marketplace integration,
+#: too few to turn the worker into a fan-out engine.
+MAX_SUBSCRIPTIONS_PER_ORGANIZATION = 20
+
+
+def _check_cap(session: Session, organization_id: int) -> None:
+    active = session.exec(
+        select(func.count()).select_from(WebhookSubscription)
+        .where(WebhookSubscription.organization_id == organization_id, WebhookSubscription.active == True)  # noqa: E712
+    ).one()
+    if active >= MAX_SUBSCRIPTIONS_PER_ORGANIZATION:
+        raise Conflict(f"organization {organization_id} has {active} active webhook subscriptions, the most allowed: "
+                       "deactivate one first", field="organization_id", rule="subscriptions-per-organization")
+
+
 def new_secret() -> str:
     return secrets.token_hex(32)
 
@@ -44,6 +60,7 @@ def create_subscription(
         raise NotFound(f"organization {organization_id} does not exist", field="organization_id")
     if secret is not None and len(secret) < 16:
         raise RuleViolation("a webhook secret has at least 16 characters", field="secret")
+    _check_cap(session, organization_id)
     subscription = WebhookSubscription(
         organization_id=organization_id, url=check_url(url), secret=secret or new_secret(),
         events=",".join(parse_kinds(events)), description=description,
@@ -70,6 +87,8 @@ def update_subscription(
     if events is not None:
         subscription.events = ",".join(parse_kinds(events))
     if active is not None:
+        if active and not subscription.active:
+            _check_cap(session, subscription.organization_id)
         subscription.active = active
     if description is not None:
         subscription.description = description

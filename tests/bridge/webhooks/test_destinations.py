@@ -121,3 +121,44 @@ def test_the_log_keeps_a_short_sanitised_excerpt_of_the_answer(sqlite_engine):
     with Session(sqlite_engine) as s:
         attempt = s.exec(select(WebhookAttempt)).one()
     assert attempt.status_code == 403 and attempt.response_body == "signature mismatch"
+
+
+def test_an_organization_holds_at_most_so_many_subscriptions(sqlite_engine):
+    from bridge.webhooks.subscriptions import MAX_SUBSCRIPTIONS_PER_ORGANIZATION, update_subscription
+    from registry.errors import Conflict
+
+    with transaction(sqlite_engine) as s:
+        org = create_organization(s, "Marketplace").id
+    ids = [_subscribe(sqlite_engine, org, f"http://hooks.example/{i}", ["retirement.recorded"])
+           for i in range(MAX_SUBSCRIPTIONS_PER_ORGANIZATION)]
+    with pytest.raises(Conflict, match="the most allowed"), transaction(sqlite_engine) as s:
+        _subscribe_in(s, org)
+    with transaction(sqlite_engine) as s:
+        update_subscription(s, ids[0], active=False)
+        _subscribe_in(s, org)  # room again
+    with pytest.raises(Conflict), transaction(sqlite_engine) as s:
+        update_subscription(s, ids[0], active=True)
+
+
+def _subscribe_in(session, org):
+    from bridge.webhooks.subscriptions import create_subscription
+
+    return create_subscription(session, org, "http://hooks.example/more", ["retirement.recorded"], secret=SECRET)
+
+
+def test_redeliveries_are_rate_limited_per_organization(sqlite_engine):
+    from bridge.webhooks.outbox import MAX_REDELIVERIES_PER_HOUR, TooManyRedeliveries, redeliver
+
+    with transaction(sqlite_engine) as s:
+        org = create_organization(s, "Marketplace").id
+    _subscribe(sqlite_engine, org, "http://hooks.example/hook", ["retirement.recorded"])
+    with transaction(sqlite_engine) as s:
+        record_event(s, EventKind.retirement_recorded, {"retirement": {"id": 1}}, org)
+        original = s.exec(select(WebhookDelivery)).one()
+        original.status = DeliveryStatus.failed
+        s.add(original)
+    with transaction(sqlite_engine) as s:
+        for _ in range(MAX_REDELIVERIES_PER_HOUR):
+            redeliver(s, original.delivery_id)
+    with pytest.raises(TooManyRedeliveries), transaction(sqlite_engine) as s:
+        redeliver(s, original.delivery_id)
