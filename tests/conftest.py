@@ -153,6 +153,14 @@ def local_webhook_receivers(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def unthrottled_writes(monkeypatch):
+    """Tests (the API fuzzing above all) write faster than a client may; tests of the write rate
+    set their own limits."""
+    monkeypatch.setenv("ICR_WRITES_PER_MINUTE", "1000000")
+    monkeypatch.setenv("ICR_ANONYMOUS_WRITES_PER_MINUTE", "1000000")
+
+
+@pytest.fixture(autouse=True)
 def webhook_listeners():
     """The bridge's registry-hook listeners (a registry retirement records its webhook), registered
     explicitly as every process entry point does; a test may unregister them to see the registry alone."""

@@ -1,4 +1,5 @@
-"""Limits a request meets before anything parses it: body size and JSON nesting depth.
+"""Limits a request meets before anything parses it: write rate, body size, JSON nesting depth
+and control characters in text.
 
 Bodies are read before authentication (FastAPI parses them to validate the request), so an
 anonymous client could otherwise send an unbounded body, or brackets nested deep enough to
@@ -16,7 +17,10 @@ and no library bounds JSON nesting before ``json.loads``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
+from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,17 +57,78 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
+#: Writes (POST, PUT, PATCH, DELETE) one API key, or one client address without a key, may send
+#: per minute: ``ICR_WRITES_PER_MINUTE`` and ``ICR_ANONYMOUS_WRITES_PER_MINUTE``.
+WRITES_PER_MINUTE = 600
+ANONYMOUS_WRITES_PER_MINUTE = 120
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class WriteRate:
+    """A sliding one-minute window of writes per client (in memory, per server process)."""
+
+    def __init__(self, per_key: int, per_address: int, clock=time.monotonic):
+        self.per_key, self.per_address, self.clock = per_key, per_address, clock
+        self._seen: dict[str, deque[float]] = {}
+
+    @classmethod
+    def from_env(cls) -> WriteRate:
+        return cls(int(os.environ.get("ICR_WRITES_PER_MINUTE", WRITES_PER_MINUTE)),
+                   int(os.environ.get("ICR_ANONYMOUS_WRITES_PER_MINUTE", ANONYMOUS_WRITES_PER_MINUTE)))
+
+    def admit(self, client: str, keyed: bool) -> float | None:
+        """None if ``client`` may write now (and counts it), else the seconds until it may."""
+        now = self.clock()
+        window = self._seen.setdefault(client, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= (self.per_key if keyed else self.per_address):
+            return 60 - (now - window[0])
+        window.append(now)
+        if len(self._seen) > 100_000:  # forget idle clients
+            for idle in [c for c, w in self._seen.items() if not w or w[-1] <= now - 60]:
+                del self._seen[idle]
+        return None
+
+
+_KEY_ID = re.compile(r"^icr_([0-9a-f]{1,32})_")
+
+
+def _clients_of(scope: Scope, headers: dict[bytes, bytes]) -> list[tuple[str, bool]]:
+    """The buckets a write counts against: its client address, and its API key's id
+    (``icr_<id>_...``; the secret is never kept) when it has one. A keyed write's address counts
+    at the keyed limit, so made-up key ids do not multiply what one address may send."""
+    address = (scope.get("client") or ("?", 0))[0]
+    key = _KEY_ID.match(headers.get(b"x-api-key", b"").decode("latin-1"))
+    if key is None:
+        return [(f"address:{address}", False)]
+    return [(f"keyed-address:{address}", True), (f"key:{key.group(1)}", True)]
+
+
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES, max_json_depth: int = MAX_JSON_DEPTH):
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES, max_json_depth: int = MAX_JSON_DEPTH,
+                 rate: WriteRate | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        self.rate = rate or WriteRate.from_env()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        buckets = _clients_of(scope, headers)
+        keyed = buckets[-1][1]
+        wait = max((w for w in (self.rate.admit(c, k) for c, k in buckets) if w is not None), default=None)
+        if wait is not None:
+            await _problem(send, 429, "too many writes",
+                           f"{'this API key' if keyed else 'this client'} sent the most writes allowed per minute; "
+                           f"try again in {int(wait) + 1} s", retry_after=int(wait) + 1)
+            return
+        if scope["method"] == "DELETE":
+            await self.app(scope, receive, send)
+            return
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await _problem(send, 413, "request body too large",
@@ -108,9 +173,11 @@ class RequestLimitsMiddleware:
         await self.app(scope, replay, send)
 
 
-async def _problem(send: Send, status: int, title: str, detail: str) -> None:
+async def _problem(send: Send, status: int, title: str, detail: str, retry_after: int | None = None) -> None:
     payload = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode()),
+               (b"connection", b"close")]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -81,3 +81,35 @@ def test_control_characters_in_request_text_are_refused_before_the_database(api,
     assert response.status_code == status
     if status == 422:
         assert "control character" in response.json()["detail"]
+
+
+def test_writes_are_rate_limited_per_key_and_per_anonymous_client(sqlite_engine, monkeypatch):
+    from registry.api.auth import create_api_key
+    from registry.db import transaction
+    from registry.domain.enums import ApiKeyRole
+
+    monkeypatch.setenv("ICR_WRITES_PER_MINUTE", "3")
+    monkeypatch.setenv("ICR_ANONYMOUS_WRITES_PER_MINUTE", "2")
+    with transaction(sqlite_engine) as s:
+        _, key = create_api_key(s, name="admin", role=ApiKeyRole.administrator)
+    with TestClient(create_app(sqlite_engine)) as api:
+        anonymous = [api.post("/organizations", json={"name": "x"}).status_code for _ in range(3)]
+        assert anonymous == [401, 401, 429]
+        keyed = [api.post("/organizations", json={"name": f"Org {i}"}, headers={"X-API-Key": key})
+                 for i in range(4)]
+        assert [r.status_code for r in keyed] == [201, 201, 201, 429]
+        assert int(keyed[-1].headers["retry-after"]) >= 1 and keyed[-1].json()["status"] == 429
+        assert api.get("/organizations").status_code == 200  # reads are not throttled
+
+
+def test_the_write_window_slides():
+    from registry.api.limits import WriteRate
+
+    now = [0.0]
+    rate = WriteRate(per_key=2, per_address=1, clock=lambda: now[0])
+    assert rate.admit("key:1", True) is None and rate.admit("key:1", True) is None
+    assert rate.admit("key:1", True) == pytest.approx(60)
+    now[0] = 30.0
+    assert rate.admit("key:1", True) == pytest.approx(30)
+    now[0] = 60.5
+    assert rate.admit("key:1", True) is None
