@@ -104,6 +104,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     links (token metadata images, certificate links) when the app sits behind a proxy;
     ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
     from bridge.public import pages, relay
+    from bridge.public.docs import install_docs
     from bridge.public.headers import SecurityHeadersMiddleware
     from bridge.webhooks import events
     from bridge.webhooks import routes as webhooks_api
@@ -118,6 +119,8 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
             "retirement certificates, the explorer page and marketplace webhooks. Errors are RFC 9457 "
             "problem+json naming the field or rule."
         ),
+        docs_url=None,  # served by bridge.public.docs from the pinned swagger-ui-bundle, not a CDN
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.chains = {chain.chain_id: chain for chain in chains}
@@ -133,5 +136,6 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)
     app.include_router(relay.router)
+    install_docs(app)
     document_errors_as_problems(app)
     return app

@@ -3,8 +3,9 @@
 that allows no script but the certificate's print button, no framing and no foreign origin,
 so a retiree name that is markup (the chain accepts any string) can run nothing.
 
-The interactive API docs (``/docs``, ``/redoc``) load Swagger UI and ReDoc from their CDN and
-keep their own policy until those assets are served by the app (issue 15).
+The interactive API docs (``/docs``) run Swagger UI, served by the app itself
+(:mod:`bridge.public.docs`): their policy allows this origin's scripts and the page's own
+inline start-up script, and nothing from elsewhere.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ HTML_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' da
                "form-action 'self'")
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 EVERY_ANSWER = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_PATHS = ("/docs",)
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
 
 
 class SecurityHeadersMiddleware:
@@ -41,8 +44,9 @@ class SecurityHeadersMiddleware:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in dict(EVERY_ANSWER)]
                 headers += EVERY_ANSWER
                 kind = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
-                if not docs and kind.startswith(b"text/html"):
-                    headers += [(b"content-security-policy", HTML_POLICY.encode()), (b"x-frame-options", b"DENY")]
+                if kind.startswith(b"text/html"):
+                    policy = DOCS_POLICY if docs else HTML_POLICY
+                    headers += [(b"content-security-policy", policy.encode()), (b"x-frame-options", b"DENY")]
                 elif kind.startswith(b"image/svg+xml"):
                     headers.append((b"content-security-policy", SVG_POLICY.encode()))
                 message = {**message, "headers": headers}

@@ -104,3 +104,13 @@ def test_deployments_are_paginated(client):
     assert response.headers["X-Total-Count"] == "1" and "Link" not in response.headers
     bad = client.get("/deployments", params={"limit": 0})
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_api_docs_are_served_by_the_app_without_a_cdn(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "cdn." not in page.text and "https://" not in page.text.split("<body>")[0]
+    assert "script-src 'self' 'unsafe-inline'" in page.headers["content-security-policy"]
+    asset = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert client.get("/redoc").status_code == 404
