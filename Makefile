@@ -9,7 +9,7 @@ NODE_STAMP := contracts/node_modules/.installed
 SLITHER_VENV := .venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.installed
 
-.PHONY: setup browser lint demo test serve contracts lock bench bench-full test-counts clean analyze
+.PHONY: setup browser lint demo test fuzz serve contracts lock bench bench-full test-counts clean analyze
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -43,6 +43,13 @@ browser:
 
 test: setup browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The long random exploration (not part of `make test`, whose property tests draw the same
+# examples every run): new examples each run, many more of them. Turn each failure it finds into a
+# committed regression test before fixing it.
+fuzz: setup
+	HYPOTHESIS_PROFILE=explore ICR_FUZZ_API_EXAMPLES=200 ICR_STATEFUL_EXAMPLES=40 ICR_STATEFUL_STEPS=30 \
+	  $(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
 # ruff (pinned in requirements.lock; rules in pyproject.toml): lint failures fail `make test` and CI.
 lint: setup
