@@ -299,6 +299,13 @@ def load_additionality(session: Session, project_id: int, *, lock: bool = False)
                                                                                profile.crediting_end), tuple(claims))
 
 
+def demonstrated_levels(session: Session, project_id: int) -> frozenset[Level]:
+    """Claimed levels still demonstrated (not revised by an ex-post report), for the §4.1 gate."""
+    rows = session.exec(select(AdditionalityClaim.level).where(
+        AdditionalityClaim.project_id == project_id, AdditionalityClaim.status == LevelStatus.demonstrated)).all()
+    return frozenset(Level(r) for r in rows)
+
+
 def additionality_levels(session: Session, project_id: int) -> frozenset[Level]:
     """Claimed levels (empty when none are registered), e.g. for the §4.1 level 2b check."""
     rows = session.exec(select(AdditionalityClaim.level).where(AdditionalityClaim.project_id == project_id)).all()

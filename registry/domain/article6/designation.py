@@ -16,6 +16,7 @@ from registry.domain.additionality import Level
 from registry.domain.article6.letters import AuthorizedUse, Letter, Period
 from registry.domain.article6.projects import ProjectStatus
 from registry.domain.article6.rules import (
+    R_ADDITIONAL,
     R_ALREADY_ARTICLE6,
     R_CONVERTIBLE_HOLDING,
     R_CREDITING_PERIOD,
@@ -62,6 +63,9 @@ class ProjectFacts:
     methodology_approved: bool
     additionality_levels: frozenset[Level]
     ex_ante_issued_in_crediting_period: bool = False
+    #: Levels whose claim is still demonstrated (not revised by an ex-post report); None: not known
+    #: to the caller, taken as the claimed levels.
+    demonstrated_levels: frozenset[Level] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,12 @@ def _project_refusals(letter: Letter | None, project: ProjectFacts, on: date) ->
                            "project.host_country_framework"))
     if Level.L2B in project.additionality_levels:
         out.append(Refusal(R_NOT_2B, "the project claims additionality level 2b", "project.additionality_levels"))
+    demonstrated = project.additionality_levels if project.demonstrated_levels is None else project.demonstrated_levels
+    if Level.L2A not in demonstrated:
+        why = ("no additionality claims are registered" if not project.additionality_levels
+               else "level 2a is not claimed" if Level.L2A not in project.additionality_levels
+               else "level 2a was revised by an ex-post report: no longer met")
+        out.append(Refusal(R_ADDITIONAL, why, "project.additionality_levels"))
     if project.ex_ante_issued_in_crediting_period:
         out.append(Refusal(R_EX_POST_ONLY, "the project issued ex-ante ICCs in its crediting period",
                            "project.ex_ante_issued_in_crediting_period"))

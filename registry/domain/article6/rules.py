@@ -86,6 +86,8 @@ R_LETTER_VALID = Rule("letter-valid-on-date", "§I.9", "the letter is effective 
 R_LETTER_PROJECT = Rule("letter-covers-project", "§I.3, §4.1", "the letter authorizes this project in this host country")
 R_HOST_FRAMEWORK = Rule("host-country-framework", "§4.1", "the host country has a national Article 6.2 framework")
 R_NOT_2B = Rule("not-additionality-level-2b", "§4.1", "activities required by law or regulation (level 2b) are not eligible")
+R_ADDITIONAL = Rule("additionality-level-2a-demonstrated", "§4.1, seed 002 §5.4.2",
+                    "the project demonstrates statutory additionality (level 2a), still met after its ex-post reports")
 R_EX_POST_ONLY = Rule("ex-post-only", "§4.1", "eligible projects shall not issue ex-ante ICCs during the crediting period")
 R_METHODOLOGY = Rule(
     "approved-methodology", "§4.1",

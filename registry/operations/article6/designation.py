@@ -85,6 +85,7 @@ def project_facts(session: Session, project: Project, a6row: A6Project, letter: 
         host_country_framework=bool(host and host.article6_framework),
         methodology_approved=a6row.methodology_approved,
         additionality_levels=additionality_ops.additionality_levels(session, project.id),
+        demonstrated_levels=additionality_ops.demonstrated_levels(session, project.id),
         ex_ante_issued_in_crediting_period=_ex_ante_in_crediting_period(session, project.id, letter))
 
 

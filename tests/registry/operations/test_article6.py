@@ -26,6 +26,7 @@ from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.domain.lifecycle import RetirementDetails
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, NotFound, RuleViolation
+from registry.operations import additionality as aops
 from registry.operations.accounts import link_wallet, open_system_account
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import compensation as compensation_ops
@@ -47,6 +48,7 @@ from tests.support.a6_world import (
     PROJECT,
     approve,
     authorized,
+    claims,
     content,
     issue,
     make_world,
@@ -587,6 +589,7 @@ def test_compensation_follows_the_order_of_section_v_b(engine, world):
                                      sector=14, credit_type="R", methodology="ICR-M-001")
         project_ops.configure_project(s, other.id, adjustment_percentage="20", risk_assessment="RA-2", actor="admin",
                                       methodology_approved=True)
+        aops.register_additionality(s, other.id, claims(), actor="vvb")
         letter = letter_ops.submit_letter(s, project_id=other.id, document="d", actor="p", content=content(
             activity=replace(content().activity, project_number=90001)))
         letter_ops.start_letter_review(s, letter.id, actor="r")
