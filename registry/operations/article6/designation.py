@@ -18,7 +18,14 @@ from registry.domain.article6 import designation as a6_designation
 from registry.domain.article6 import letters as a6_letters
 from registry.domain.article6.designation import Holding, IssuanceFacts, Location, ProjectFacts
 from registry.domain.article6.letters import AuthorizedUse, Letter, Period
-from registry.domain.article6.rules import R_CONVERTIBLE_HOLDING, R_WHOLE_TONNES, Article6Error, Refusal, Rule
+from registry.domain.article6.rules import (
+    R_CONVERTIBLE_HOLDING,
+    R_QUANTITY_CAP,
+    R_WHOLE_TONNES,
+    Article6Error,
+    Refusal,
+    Rule,
+)
 from registry.domain.classes import CAStatus, ClassKey
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.errors import Conflict, RuleViolation
@@ -317,6 +324,9 @@ def convert_to_article6(session: Session, *, project_id: int, account_id: int, v
         excluded = [r for _, refusals in plan.excluded for r in refusals]
         if excluded:
             _refuse(excluded)
+        if plan.total < wanted <= sum(item.block.quantity for item in plan.convert):  # credits there, room not
+            _refuse([Refusal(R_QUANTITY_CAP, f"letter {letter.number} leaves room for {plan.total} t, not {wanted}",
+                             "quantity")])
         raise RuleViolation(f"account {account_id} holds {plan.total} convertible standard ICCs of vintage {vintage}, "
                             f"not {wanted}", field="quantity", rule="sufficient-active-credits")
     result = _issue_article6_units(session, project=project, a6row=a6row, letter=letter, vintage=vintage,

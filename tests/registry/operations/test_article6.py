@@ -772,3 +772,18 @@ def test_concurrent_designations_never_exceed_the_cap(postgres_url):
         ledger_ok(engine)
     finally:
         engine.dispose()
+
+
+def test_a_conversion_over_the_letters_cap_is_refused_under_the_cap_rule(engine, world):
+    """The credits are there, the letter's room is not: the refusal names the cap (§I.4.6), not
+    a shortage of credits."""
+    with transaction(engine) as s:
+        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=800, account_id=world.account)
+    authorized(world, **widen(quantity_cap=500))
+    before = snapshot(engine)
+    with pytest.raises(RuleViolation) as info, transaction(engine) as s:
+        designation_ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
+                                            monitoring_start=MP[0], monitoring_end=MP[1], quantity=600, actor="admin")
+    assert (info.value.rule, info.value.field) == ("quantity-cap", "quantity")
+    assert "leaves room for 500 t, not 600" in info.value.detail
+    assert snapshot(engine) == before
