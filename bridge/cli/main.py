@@ -15,11 +15,31 @@ Options they share (the database URL, the log level, the consoles) are in
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
 import typer
 
 from bridge.cli import admin, batch, contracts, ledger, local, operator, quarantine, webhooks
 
 app = typer.Typer(help="ICR bridge: mirror ICC serial blocks into ERC-1155 tokens and back.", no_args_is_help=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"icr-bridge {version('icr-bridge')}")
+        except PackageNotFoundError:  # running from a checkout without the package installed
+            typer.echo("icr-bridge (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="Print the version and exit.")] = False,
+) -> None:
+    """ICR bridge: mirror ICC serial blocks into ERC-1155 tokens and back."""
 app.add_typer(local.app)  # demo, serve: top-level commands
 app.add_typer(operator.app)  # deploy, sync, status, reconcile: top-level commands
 app.add_typer(contracts.app, name="contracts")

@@ -23,10 +23,10 @@ from registry.db import make_engine
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", envvar="ICR_CONFIG",
                                                       help="Settings file (ICR_* variables, .env format).")]
-RpcOption = Annotated[Optional[str], typer.Option("--rpc-url", help="JSON-RPC URL [env ICR_RPC_URL].")]
-ContractOption = Annotated[Optional[str], typer.Option("--contract", help="ICCToken address [env ICR_CONTRACT].")]
+RpcOption = Annotated[Optional[str], typer.Option("--rpc-url", help="JSON-RPC URL (env ICR_RPC_URL).")]
+ContractOption = Annotated[Optional[str], typer.Option("--contract", help="ICCToken address (env ICR_CONTRACT).")]
 ConfirmationsOption = Annotated[Optional[int], typer.Option(
-    "--confirmations", min=0, help="Depth before events apply when the chain has no finalized tag [env ICR_CONFIRMATIONS].")]
+    "--confirmations", min=0, help="Depth before events apply when the chain has no finalized tag (env ICR_CONFIRMATIONS).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -84,7 +84,7 @@ def deploy(
     db: ServiceDbOption = None,
     rpc_url: RpcOption = None,
     metadata_uri: Annotated[Optional[str], typer.Option(
-        "--metadata-uri", help="ERC-1155 uri with {id} [env ICR_METADATA_URI].")] = None,
+        "--metadata-uri", help="ERC-1155 uri with {id} (env ICR_METADATA_URI).")] = None,
     fund_from_dev_account: Annotated[bool, typer.Option(
         "--fund-from-dev-account", help="Fund the three keys from the node's first unlocked account (anvil).")] = False,
     as_json: JsonOption = False,

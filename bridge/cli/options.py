@@ -18,7 +18,7 @@ err = Console(stderr=True)
 #: ``--db`` of the registry commands, its help naming the default URL.
 DbOption = Annotated[
     Optional[str],
-    typer.Option("--db", envvar=DATABASE_URL_ENV, help=f"Registry database URL [default: {DEFAULT_DATABASE_URL}]"),
+    typer.Option("--db", envvar=DATABASE_URL_ENV, help=f"Registry database URL (default: {DEFAULT_DATABASE_URL})."),
 ]
 #: ``--db`` of the service commands (operator, webhooks), whose settings say the default.
 ServiceDbOption = Annotated[Optional[str], typer.Option("--db", envvar=DATABASE_URL_ENV, help="Registry database URL.")]
