@@ -274,7 +274,8 @@ def follow(
     max_cycles: int | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Run engine cycles until ``stop`` is set; returns the number of completed cycles.
+    """Run engine cycles until ``stop`` is set, or ``max_cycles`` cycles were attempted (failed
+    ones count: a loop whose every cycle fails still stops); returns the number completed.
 
     A step that fails (bridge/engine/steps.py) does not fail the cycle: the other steps go on
     every ``poll_interval``, and the failed step waits in a :class:`StepSchedule` (transient:
@@ -283,11 +284,12 @@ def follow(
     unreachable for the reorganization check, a database error) is logged and counted, and the
     next one starts after a backoff (doubling up to a minute): every step is restartable, so
     retrying is always safe. ``clock`` and ``stop.wait`` are the loop's only sense of time."""
-    done = 0
+    done = attempted = 0
     backoff = settings.poll_interval
     schedule = StepSchedule(settings.poll_interval, cap=MAX_BACKOFF, permanent_retry=settings.permanent_retry,
                             clock=clock)
-    while not stop.is_set and (max_cycles is None or done < max_cycles):
+    while not stop.is_set and (max_cycles is None or attempted < max_cycles):
+        attempted += 1
         try:
             report = run_cycle(engine, chain, keys, confirmations=settings.confirmations,
                                use_finalized_tag=settings.use_finalized_tag, mint_chunk=settings.mint_chunk,
@@ -296,6 +298,8 @@ def follow(
         except Exception as exc:  # noqa: BLE001 - any failure: log, count, back off, retry
             metrics.errors.labels(kind=type(exc).__name__).inc()
             log.error("cycle failed", extra={"error": str(exc), "kind": type(exc).__name__, "retry_in": backoff})
+            if max_cycles is not None and attempted >= max_cycles:
+                break
             stop.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
             continue
@@ -308,6 +312,6 @@ def follow(
                                              "retry_in": round(schedule.waiting(failure.step), 3)})
         if on_cycle is not None:
             on_cycle(report, current)
-        if max_cycles is None or done < max_cycles:
+        if max_cycles is None or attempted < max_cycles:
             stop.wait(settings.poll_interval)
     return done

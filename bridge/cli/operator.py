@@ -140,7 +140,7 @@ def sync(
     metrics_port: Annotated[Optional[int], typer.Option(
         "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (with --follow).")] = None,
     metrics_host: Annotated[str, typer.Option("--metrics-host", help="Interface for the metrics endpoint.")] = "127.0.0.1",
-    max_cycles: Annotated[Optional[int], typer.Option("--max-cycles", min=1, help="Stop --follow after N cycles.")] = None,
+    max_cycles: Annotated[Optional[int], typer.Option("--max-cycles", min=1, help="Stop --follow after N cycles, failed ones included.")] = None,
     as_json: JsonOption = False,
     log_level: LogLevel = "INFO",
 ) -> None:

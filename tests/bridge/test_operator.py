@@ -218,11 +218,26 @@ def test_follow_counts_a_failed_cycle_and_carries_on(sqlite_engine, w3, monkeypa
     monkeypatch.setattr(operator, "run_cycle", flaky_cycle)
     seen = []
     done = operator.follow(sqlite_engine, world.chain, world.keys, settings, metrics, operator.StopFlag(),
-                           on_cycle=lambda report, current: seen.append(current), max_cycles=2)
-    assert done == 2 and calls["n"] == 3
+                           on_cycle=lambda report, current: seen.append(current), max_cycles=3)
+    assert done == 2 and calls["n"] == 3  # the failed cycle counts toward --max-cycles
     assert metrics.errors.labels(kind="ConnectionError")._value.get() == 1
     assert seen[-1].pending_requests == 0 and seen[-1].events_applied == {"LeafMinted": 1}
     assert metrics.pending._value.get() == 0 and metrics.cycles._value.get() == 2
+
+
+def test_max_cycles_stops_a_loop_whose_every_cycle_fails(sqlite_engine, w3, monkeypatch):
+    world = make_world(sqlite_engine, w3, seed="always-failing")
+    settings = BridgeSettings(rpc_url="unused", confirmations=0, use_finalized_tag=False, poll_interval=0.01)
+    calls = {"n": 0}
+
+    def failing_cycle(*args, **kwargs):
+        calls["n"] += 1
+        raise ConnectionError("node went away")
+
+    monkeypatch.setattr(operator, "run_cycle", failing_cycle)
+    done = operator.follow(sqlite_engine, world.chain, world.keys, settings, operator.BridgeMetrics(),
+                           operator.StopFlag(), max_cycles=3)
+    assert done == 0 and calls["n"] == 3
 
 
 @pytest.mark.anvil
