@@ -261,7 +261,6 @@ def retry_quarantined(engine: Engine, chain: Chain, deployment: Deployment, repo
             .order_by(QuarantinedEvent.block_number, QuarantinedEvent.log_index)
         ).all()
     for quarantined_id in held:
-        name = None
         try:
             with transaction(engine) as session:
                 row = session.get(QuarantinedEvent, quarantined_id, with_for_update=True)
@@ -269,14 +268,13 @@ def retry_quarantined(engine: Engine, chain: Chain, deployment: Deployment, repo
                     continue  # another worker took it
                 name = row.event
                 entry = decode_log(chain, name, log_from_plain(json.loads(row.raw_log)))
-                APPLIERS[row.event](session, chain, deployment, entry, report)
+                APPLIERS[name](session, chain, deployment, entry, report)
                 complete_minted(session, chain)
                 append_entry(session, "sync.quarantine_applied", {
                     "chain_id": row.chain_id, "tx_hash": row.tx_hash, "log_index": row.log_index, "event": row.event,
                     "attempts": row.attempts + 1})
                 session.delete(row)
-            if name is not None:
-                report.applied[name] = report.applied.get(name, 0) + 1
+            report.applied[name] = report.applied.get(name, 0) + 1
         except UNAPPLICABLE as exc:
             with transaction(engine) as session:
                 row = session.get(QuarantinedEvent, quarantined_id)

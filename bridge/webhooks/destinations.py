@@ -30,6 +30,8 @@ from registry.errors import RuleViolation
 ALLOW_PRIVATE_ENV = "ICR_WEBHOOK_ALLOW_PRIVATE"
 PORTS_ENV = "ICR_WEBHOOK_PORTS"
 DEFAULT_PORTS = frozenset({80, 443, 8080, 8443})
+#: The port a URL without one connects to.
+SCHEME_PORTS = {"http": 80, "https": 443}
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -75,9 +77,8 @@ class Destination:
         return {"sni_hostname": self.url.host} if self.url.scheme == "https" else {}
 
     def headers(self) -> dict[str, str]:
-        default = {"http": 80, "https": 443}[self.url.scheme]
         port = self.url.port
-        return {"host": self.url.host if port in (None, default) else f"{self.url.host}:{port}"}
+        return {"host": self.url.host if port in (None, SCHEME_PORTS[self.url.scheme]) else f"{self.url.host}:{port}"}
 
 
 def _refuse(url: str, reason: str) -> RuleViolation:
@@ -107,7 +108,7 @@ def check_destination(url: str, policy: DestinationPolicy | None = None,
         raise _refuse(url, "is not an http(s) URL with a host")
     if parsed.userinfo:
         raise _refuse(url, "carries credentials: put the secret in the subscription instead")
-    port = parsed.port or {"http": 80, "https": 443}[parsed.scheme]
+    port = parsed.port or SCHEME_PORTS[parsed.scheme]
     if policy.ports is not None and port not in policy.ports:
         raise _refuse(url, f"uses port {port}; allowed: {', '.join(map(str, sorted(policy.ports)))}")
     try:

@@ -16,7 +16,6 @@ and no library bounds JSON nesting before ``json.loads``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -24,7 +23,7 @@ from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.api.problems import PROBLEM_JSON
+from registry.api.problems import problem_response
 
 #: Largest request body accepted (bytes): far above any registry request, far below a memory problem.
 MAX_BODY_BYTES = 1_000_000
@@ -94,15 +93,15 @@ class WriteRate:
 _KEY_ID = re.compile(r"^icr_([0-9a-f]{1,32})_")
 
 
-def _clients_of(scope: Scope, headers: dict[bytes, bytes]) -> list[tuple[str, bool]]:
-    """The buckets a write counts against: its client address, and its API key's id
-    (``icr_<id>_...``; the secret is never kept) when it has one. A keyed write's address counts
-    at the keyed limit, so made-up key ids do not multiply what one address may send."""
+def _buckets_of(scope: Scope, headers: dict[bytes, bytes]) -> tuple[list[str], bool]:
+    """The buckets a write counts against, and whether it has a key: its client address, and its
+    API key's id (``icr_<id>_...``; the secret is never kept) when it has one. A keyed write's
+    address counts at the keyed limit, so made-up key ids do not multiply what one address may send."""
     address = (scope.get("client") or ("?", 0))[0]
     key = _KEY_ID.match(headers.get(b"x-api-key", b"").decode("latin-1"))
     if key is None:
-        return [(f"address:{address}", False)]
-    return [(f"keyed-address:{address}", True), (f"key:{key.group(1)}", True)]
+        return [f"address:{address}"], False
+    return [f"keyed-address:{address}", f"key:{key.group(1)}"], True
 
 
 class RequestLimitsMiddleware:
@@ -118,11 +117,10 @@ class RequestLimitsMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        buckets = _clients_of(scope, headers)
-        keyed = buckets[-1][1]
-        wait = max((w for w in (self.rate.admit(c, k) for c, k in buckets) if w is not None), default=None)
+        buckets, keyed = _buckets_of(scope, headers)
+        wait = max((w for w in (self.rate.admit(b, keyed) for b in buckets) if w is not None), default=None)
         if wait is not None:
-            await _problem(send, 429, "too many writes",
+            await _problem(scope, receive, send, 429, "too many writes",
                            f"{'this API key' if keyed else 'this client'} sent the most writes allowed per minute; "
                            f"try again in {int(wait) + 1} s", retry_after=int(wait) + 1)
             return
@@ -131,7 +129,7 @@ class RequestLimitsMiddleware:
             return
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _problem(send, 413, "request body too large",
+            await _problem(scope, receive, send, 413, "request body too large",
                            f"the request body is {int(declared):,} bytes; at most {self.max_body_bytes:,} are accepted")
             return
         chunks: list[bytes] = []
@@ -143,7 +141,7 @@ class RequestLimitsMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await _problem(send, 413, "request body too large",
+                await _problem(scope, receive, send, 413, "request body too large",
                                f"the request body is over {self.max_body_bytes:,} bytes, the most accepted")
                 return
             chunks.append(chunk)
@@ -152,12 +150,12 @@ class RequestLimitsMiddleware:
         body = b"".join(chunks)
         if b"json" in headers.get(b"content-type", b""):
             if json_depth(body) > self.max_json_depth:
-                await _problem(send, 400, "JSON nested too deeply",
+                await _problem(scope, receive, send, 400, "JSON nested too deeply",
                                f"the request body nests arrays and objects deeper than {self.max_json_depth} levels")
                 return
             control = _CONTROL_ESCAPE.search(body)
             if control is not None:
-                await _problem(send, 422, "control character in text",
+                await _problem(scope, receive, send, 422, "control character in text",
                                f"a text in the request holds the control character {control.group().decode()}: "
                                "text may hold tab, line feed and carriage return, no other control character")
                 return
@@ -173,11 +171,9 @@ class RequestLimitsMiddleware:
         await self.app(scope, replay, send)
 
 
-async def _problem(send: Send, status: int, title: str, detail: str, retry_after: int | None = None) -> None:
-    payload = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode()),
-               (b"connection", b"close")]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+async def _problem(scope: Scope, receive: Receive, send: Send, status: int, title: str, detail: str,
+                   retry_after: int | None = None) -> None:
+    """Answer with a problem before the application sees the request (the connection is closed:
+    what is left of the body is never read)."""
+    headers = {"connection": "close", **({"retry-after": str(retry_after)} if retry_after is not None else {})}
+    await problem_response(status, title, detail, headers=headers)(scope, receive, send)

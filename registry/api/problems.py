@@ -53,6 +53,14 @@ AUTH_RESPONSES = problem_responses({
 # --------------------------------------------------------------------------------------------
 
 
+def problem_response(status: int, title: str, detail: str, *, type: str = "about:blank",
+                     headers: dict[str, str] | None = None, **members) -> JSONResponse:
+    """A problem+json answer (also usable as an ASGI app, as the request limits answer before routing)."""
+    body = {"type": type, "title": title, "status": status, "detail": detail, **members}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def _registry_error(_request: Request, exc: RegistryError):
@@ -75,8 +83,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException):
-        body = {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code, "detail": str(exc.detail)}
-        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
+        return problem_response(exc.status_code, str(exc.detail), str(exc.detail))
 
 
 def install_internal_error_handler(app: FastAPI) -> None:
@@ -85,9 +92,8 @@ def install_internal_error_handler(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception):
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        body = {"type": "urn:icr-bridge:problem:internal-error", "title": "internal error", "status": 500,
-                "detail": "the server failed to answer this request; nothing was changed"}
-        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+        return problem_response(500, "internal error", "the server failed to answer this request; nothing was changed",
+                                type="urn:icr-bridge:problem:internal-error")
 
 
 def install_out_of_range_handler(app: FastAPI) -> None:
@@ -99,10 +105,10 @@ def install_out_of_range_handler(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def _out_of_range(request: Request, exc: Exception):
-        body = {"type": "urn:icr-bridge:problem:invalid-input", "title": "invalid input", "status": 422,
-                "detail": "a value in the request does not fit the database (numbers are at most 9223372036854775807)",
-                "rule": "integer-range"}
-        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+        return problem_response(422, "invalid input",
+                                "a value in the request does not fit the database (numbers are at most "
+                                "9223372036854775807)", type="urn:icr-bridge:problem:invalid-input",
+                                rule="integer-range")
 
 
 # --------------------------------------------------------------------------------------------
