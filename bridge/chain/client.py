@@ -185,6 +185,12 @@ def _revert_exceptions() -> tuple[type[BaseException], ...]:
 REVERTS = _revert_exceptions()
 
 
+def gas_limit(estimate: int) -> int:
+    """The gas limit sent with a transaction whose estimate is ``estimate``: a margin for state
+    that changes between the estimate and the block."""
+    return int(estimate * 1.2) + 10_000
+
+
 @dataclass
 class Receipt:
     tx_hash: str
@@ -238,7 +244,7 @@ class Chain:
         tx_params: dict[str, Any] = {"from": signer.address, "chainId": self.chain_id, **self._fees()}
         try:
             if gas is None:
-                gas = int(fn.estimate_gas({"from": signer.address}) * 1.2) + 10_000
+                gas = gas_limit(fn.estimate_gas({"from": signer.address}))
             tx_params["gas"] = gas
             tx_params["nonce"] = self._next_nonce(signer.address)
             tx = fn.build_transaction(tx_params)
@@ -369,6 +375,15 @@ class Chain:
             if block != "latest":
                 return fn.call(params, block_identifier=block)
             return fn.call(params) if params else fn.call()
+        except REVERTS as exc:
+            name, args = decode_revert(self.abi, _revert_data(exc))
+            raise ChainRevert(action, name, args, raw=str(exc), sender=sender) from exc
+
+    def estimate_gas(self, fn, action: str, sender: str) -> int:
+        """Gas ``sender`` would use to send ``fn`` now (reverts raise :class:`ChainRevert` with the
+        contract's error)."""
+        try:
+            return int(fn.estimate_gas({"from": sender}))
         except REVERTS as exc:
             name, args = decode_revert(self.abi, _revert_data(exc))
             raise ChainRevert(action, name, args, raw=str(exc), sender=sender) from exc

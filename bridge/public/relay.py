@@ -14,16 +14,18 @@ whose metadata then links to the certificate.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
+from collections import deque
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, StrictInt
 from web3.logs import DISCARD
 
-from bridge.chain.client import Chain, ChainRevert, TransactionFailed
+from bridge.chain.client import Chain, ChainRevert, TransactionFailed, gas_limit
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
 from bridge.chain.token import RETIREMENT_TEXT_LIMITS
 from bridge.deployments import deployment_on
@@ -149,17 +151,102 @@ HOLDER_COOLDOWN_SECONDS = 600
 EOA_SIGNATURE_BYTES = 65
 
 
+class RelayBudgetSpent(RegistryError):
+    """The relayer already spent, within the last hour, the gas this holder or this API key may
+    have it spend: the relay refuses until enough of that spending is an hour old."""
+
+    status = 429
+    type = "relay-gas-budget-spent"
+
+    def __init__(self, detail: str, *, field: str, rule: str, retry_after: int):
+        super().__init__(detail, field=field, rule=rule)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+#: Gas the relayer may spend per holder and per API key in a sliding hour:
+#: ``ICR_RELAY_GAS_PER_HOLDER_PER_HOUR`` and ``ICR_RELAY_GAS_PER_KEY_PER_HOUR``. A relayed
+#: retirement costs about 100,000-200,000 gas (more with ``data``), so the defaults allow a
+#: holder about ten an hour and a marketplace's key a few hundred.
+GAS_PER_HOLDER_PER_HOUR = 2_000_000
+GAS_PER_KEY_PER_HOUR = 60_000_000
+BUDGET_WINDOW_SECONDS = 3600
+
+
+class GasBudget:
+    """Gas spent by the relayer per holder and per API key over a sliding window (in memory, per
+    server process). A relay reserves its gas limit before it is sent, so concurrent requests
+    cannot overdraw, and is charged what its receipt says once mined (a reverted transaction
+    keeps its whole reservation: the relayer paid for it)."""
+
+    def __init__(self, per_holder: int = GAS_PER_HOLDER_PER_HOUR, per_key: int = GAS_PER_KEY_PER_HOUR,
+                 window: float = BUDGET_WINDOW_SECONDS, clock=time.monotonic):
+        self.per_holder, self.per_key, self.window, self.clock = per_holder, per_key, window, clock
+        self._spent: dict[str, deque[list]] = {}  # bucket -> [clock seconds, gas] oldest first
+
+    @classmethod
+    def from_env(cls) -> GasBudget:
+        return cls(int(os.environ.get("ICR_RELAY_GAS_PER_HOLDER_PER_HOUR", GAS_PER_HOLDER_PER_HOUR)),
+                   int(os.environ.get("ICR_RELAY_GAS_PER_KEY_PER_HOUR", GAS_PER_KEY_PER_HOUR)))
+
+    def _window(self, bucket: str, now: float) -> deque[list]:
+        spends = self._spent.setdefault(bucket, deque())
+        while spends and spends[0][0] <= now - self.window:
+            spends.popleft()
+        return spends
+
+    def reserve(self, holder: str, key_id: str, gas: int) -> list[list]:
+        """Reserve ``gas`` against the holder's and the key's budgets, or refuse naming the one spent."""
+        now = self.clock()
+        buckets = ((f"holder:{holder}", self.per_holder, "holder", f"the holder {holder}"),
+                   (f"key:{key_id}", self.per_key, "api_key", "this API key"))
+        for bucket, limit, field, whose in buckets:
+            if gas > limit:
+                raise RuleViolation(f"this retirement needs up to {gas:,} gas, more than the {limit:,} the relayer "
+                                    f"spends per hour for {whose}: send it from the holder's wallet", field=field,
+                                    rule="relay-gas-budget")
+            spends = self._window(bucket, now)
+            spent = sum(gas_ for _, gas_ in spends)
+            if spent + gas > limit:
+                freed, wait = spent, 0.0
+                for at, gas_ in spends:  # the oldest spending leaves the window first
+                    freed -= gas_
+                    wait = at + self.window - now
+                    if freed + gas <= limit:
+                        break
+                retry = int(wait) + 1
+                raise RelayBudgetSpent(f"the relayer spent {spent:,} of the {limit:,} gas an hour it spends for "
+                                       f"{whose}; this retirement needs up to {gas:,}: try again in {retry} s",
+                                       field=field, rule="relay-gas-budget", retry_after=retry)
+        entries = []
+        for bucket, *_ in buckets:
+            entry = [now, gas]
+            self._spent[bucket].append(entry)
+            entries.append(entry)
+        if len(self._spent) > 100_000:  # forget idle holders and keys
+            for idle in [b for b, s in self._spent.items() if not s or s[-1][0] <= now - self.window]:
+                del self._spent[idle]
+        return entries
+
+    @staticmethod
+    def settle(entries: list[list], gas_used: int) -> None:
+        """Charge what the mined transaction used instead of its reservation."""
+        for entry in entries:
+            entry[1] = gas_used
+
+
 class Relay:
     """Relays signed retirements with one relayer key; one transaction at a time per relay, so
     the relayer's nonces stay in order. Every request is simulated against the pending state
-    before it is sent; a holder whose relay still reverts on-chain is refused for
+    before it is sent, and its gas is reserved against the holder's and the API key's hourly
+    budgets (:class:`GasBudget`); a holder whose relay still reverts on-chain is refused for
     ``HOLDER_COOLDOWN_SECONDS``."""
 
-    def __init__(self, relayer, clock=time.monotonic):
+    def __init__(self, relayer, clock=time.monotonic, budget: GasBudget | None = None):
         self.relayer = relayer
         self._lock = threading.Lock()
         self._clock = clock
         self._cooling: dict[str, float] = {}  # holder -> until (clock seconds)
+        self.budget = budget or GasBudget.from_env()
 
     def check(self, chain: Chain, request: RetireRequest, signature: bytes) -> None:
         token = chain.token
@@ -197,17 +284,21 @@ class Relay:
             raise RuleViolation(f"{request.holder} holds {balance} of class {request.token_id}, not {request.amount}",
                                 field="amount", rule="holder-balance")
 
-    def relay(self, chain: Chain, request: RetireRequest, signature: bytes) -> dict[str, Any]:
+    def relay(self, chain: Chain, request: RetireRequest, signature: bytes, key_id: str) -> dict[str, Any]:
+        """Check, simulate, reserve the gas against the holder's and ``key_id``'s budgets, send."""
         with self._lock:
             self.check(chain, request, signature)
             fn = chain.token.functions.retireWithSignature(request.as_call_args(), signature)
             try:  # against the pending state: what would revert is refused before the relayer pays
                 chain.call(fn, "retireWithSignature", sender=self.relayer.address, block="pending")
+                estimate = chain.estimate_gas(fn, "retireWithSignature", sender=self.relayer.address)
             except ChainRevert as exc:
                 raise RuleViolation(f"the token refuses this retirement: {exc.error}{exc.args_ or ''}",
                                     field=_revert_field(exc), rule=exc.error) from exc
+            gas = gas_limit(estimate)
+            reserved = self.budget.reserve(request.holder, key_id, gas)
             try:
-                receipt = chain.transact(self.relayer, fn, "retireWithSignature")
+                receipt = chain.transact(self.relayer, fn, "retireWithSignature", gas=gas)
             except (ChainRevert, TransactionFailed) as exc:
                 self._cooling[request.holder] = self._clock() + HOLDER_COOLDOWN_SECONDS
                 reason = exc.error if isinstance(exc, ChainRevert) else "the transaction failed"
@@ -215,6 +306,10 @@ class Relay:
                                    f"changed since it was checked; nothing was retired, and relays for "
                                    f"{request.holder} pause for {HOLDER_COOLDOWN_SECONDS} s", field="holder",
                                    rule="relay-reverted") from exc
+            except BaseException:  # nothing was mined (the relayer's funds, the node): nothing spent
+                self.budget.settle(reserved, 0)
+                raise
+            self.budget.settle(reserved, receipt.gas_used)
         (event,) = chain.token.events.Retired().process_receipt(receipt.raw, errors=DISCARD)
         return {"receipt": receipt, "retirement_id": int(event["args"]["retirementId"])}
 
@@ -227,7 +322,8 @@ _DESCRIPTIONS = {
     401: "No API key, or an unknown or revoked one",
     404: "No deployment on that chain, or the token id is not a registered credit class",
     409: "The nonce is used up (relayed already), or the retirement reverted when sent",
-    429: "Relays for this holder pause after one of them reverted on-chain",
+    429: "Relays for this holder pause after one of them reverted on-chain, or the relayer spent the hour's gas "
+         "budget of this holder or this API key (Retry-After)",
     422: "Invalid input, a bad or expired signature, too few tokens, or the token refuses the retirement",
     503: "This server relays no retirements on that chain (no chain connection or relayer key)",
 }
@@ -264,7 +360,7 @@ def relay_retirement(body: RetirementRelayCreate, request: Request, session: Ses
     signature = _bytes(body.signature, "signature")
     if len(signature) == 0:
         raise RuleViolation("the signature is empty", field="signature")
-    result = relay.relay(chain, signed, signature)
+    result = relay.relay(chain, signed, signature, key_id=principal.key_id)
     receipt = result["receipt"]
     certificate = CERTIFICATE_FLAG | result["retirement_id"]
     return RetirementRelayed(

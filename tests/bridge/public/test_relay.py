@@ -172,6 +172,7 @@ def test_a_relay_that_reverts_when_sent_is_a_conflict_and_the_holder_pauses(rela
     def check_then_move(self, chain, request, signature):
         real_check(self, chain, request, signature)
         monkeypatch.setattr(type(chain), "call", lambda *a, **k: None)  # the simulation saw the old state
+        monkeypatch.setattr(type(chain), "estimate_gas", lambda *a, **k: 200_000)
         world.transfer(world.holder, world.others[0].address, 100)
 
     monkeypatch.setattr(relay.Relay, "check", check_then_move)
@@ -181,4 +182,64 @@ def test_a_relay_that_reverts_when_sent_is_a_conflict_and_the_holder_pauses(rela
     relayer_before = world.chain.w3.eth.get_balance(world.keys.relayer.address)
     again = client.post("/relay/retirements", json=_body(world, amount=50))
     assert again.status_code == 429 and again.json()["rule"] == "holder-cooling-down"
+    assert world.chain.w3.eth.get_balance(world.keys.relayer.address) == relayer_before
+
+
+# ------------------------------------------------------------------------------ gas budgets
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_gas_budget_reserves_refuses_with_the_wait_and_slides():
+    from bridge.public.relay import GasBudget, RelayBudgetSpent
+
+    clock = _Clock()
+    budget = GasBudget(per_holder=300_000, per_key=1_000_000, window=3600, clock=clock)
+    first = budget.reserve("0xA", "k1", 200_000)
+    clock.now += 600
+    budget.reserve("0xA", "k1", 100_000)  # exactly the holder's budget
+    with pytest.raises(RelayBudgetSpent) as refused:
+        budget.reserve("0xA", "k1", 50_000)
+    assert refused.value.field == "holder" and refused.value.status == 429
+    assert refused.value.headers["Retry-After"] == "3001"  # the first spending leaves the window in 3000 s
+    budget.settle(first, 120_000)  # the receipt used less than reserved
+    budget.reserve("0xA", "k1", 80_000)
+    budget.reserve("0xB", "k1", 300_000)  # another holder, the same key
+    clock.now += 3600  # everything above is an hour old
+    budget.reserve("0xA", "k1", 300_000)
+
+
+def test_the_key_budget_spans_holders_and_a_retirement_over_any_budget_is_refused_as_input():
+    from bridge.public.relay import GasBudget, RelayBudgetSpent
+    from registry.errors import RuleViolation
+
+    budget = GasBudget(per_holder=500_000, per_key=600_000, clock=_Clock())
+    budget.reserve("0xA", "marketplace", 300_000)
+    budget.reserve("0xB", "marketplace", 300_000)
+    with pytest.raises(RelayBudgetSpent) as refused:
+        budget.reserve("0xC", "marketplace", 1)
+    assert refused.value.field == "api_key"
+    budget.reserve("0xC", "other-key", 300_000)  # another key's budget is its own
+    with pytest.raises(RuleViolation) as too_big:
+        budget.reserve("0xD", "other-key", 500_001)
+    assert too_big.value.rule == "relay-gas-budget" and too_big.value.status == 422
+
+
+def test_a_holder_past_the_gas_budget_gets_429_with_retry_after_and_the_relayer_pays_nothing(relayed):
+    from bridge.public.relay import GasBudget
+
+    world, client = relayed
+    relay = client.app.state.relay
+    relay.budget = GasBudget(per_holder=250_000, per_key=10_000_000)  # room for one relayed retirement (~126k)
+    first = client.post("/relay/retirements", json=_body(world, amount=10))
+    assert first.status_code == 202, first.text
+    relayer_before = world.chain.w3.eth.get_balance(world.keys.relayer.address)
+    again = client.post("/relay/retirements", json=_body(world, amount=10))
+    assert again.status_code == 429, again.text
+    assert again.json()["rule"] == "relay-gas-budget" and again.json()["field"] == "holder"
+    assert 3000 < int(again.headers["retry-after"]) <= 3601
     assert world.chain.w3.eth.get_balance(world.keys.relayer.address) == relayer_before
