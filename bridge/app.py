@@ -119,7 +119,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
             "retirement certificates, the explorer page and marketplace webhooks. Errors are RFC 9457 "
             "problem+json naming the field or rule."
         ),
-        docs_url=None,  # served by bridge.public.docs from the pinned swagger-ui-bundle, not a CDN
+        docs_url=None,  # both served by bridge.public.docs from pinned packages, not a CDN
         redoc_url=None,
     )
     app.state.engine = engine

@@ -152,6 +152,7 @@ def serve(
     import uvicorn
 
     from bridge.app import create_app
+    from bridge.public.protocol import server_config
     from bridge.public.views import deployed_chains
 
     logs.configure(log_level)
@@ -169,5 +170,5 @@ def serve(
         except KeyError_ as exc:
             err.print(f"[red]--relay: {exc}[/]")
             raise typer.Exit(2)
-    uvicorn.run(create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer), host=host, port=port,
-                log_level=log_level.lower())
+    app_ = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer)
+    uvicorn.Server(server_config(app_, host=host, port=port, log_level=log_level.lower())).run()

@@ -3,9 +3,9 @@
 that allows no script but the certificate's print button, no framing and no foreign origin,
 so a retiree name that is markup (the chain accepts any string) can run nothing.
 
-The interactive API docs (``/docs``) run Swagger UI, served by the app itself
-(:mod:`bridge.public.docs`): their policy allows this origin's scripts and the page's own
-inline start-up script, and nothing from elsewhere.
+The interactive API docs (``/docs`` Swagger UI, ``/redoc`` ReDoc) are served by the app itself
+(:mod:`bridge.public.docs`): their policy allows this origin's scripts, the page's own inline
+start-up script and ReDoc's search worker (a ``blob:``), and nothing from elsewhere.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ HTML_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' da
                "form-action 'self'")
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 EVERY_ANSWER = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
-DOCS_PATHS = ("/docs",)
+DOCS_PATHS = ("/docs", "/redoc")
 DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-               "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
+               "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'")
 
 
 class SecurityHeadersMiddleware:

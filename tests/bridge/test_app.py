@@ -113,4 +113,13 @@ def test_the_api_docs_are_served_by_the_app_without_a_cdn(client):
     assert "script-src 'self' 'unsafe-inline'" in page.headers["content-security-policy"]
     asset = client.get("/docs/assets/swagger-ui-bundle.js")
     assert asset.status_code == 200 and len(asset.content) > 100_000
-    assert client.get("/redoc").status_code == 404
+    assert b'"5.' in asset.content  # Swagger UI 5: version 4 cannot render an OpenAPI 3.1 document
+    assert client.get("/docs/assets/../../registry.sqlite").status_code == 404
+    assert client.get("/docs/assets/redoc.standalone.js").status_code == 404  # only the patched one at /redoc
+    reference = client.get("/redoc")
+    assert reference.status_code == 200 and "/redoc/assets/redoc.standalone.js" in reference.text
+    assert "cdn." not in reference.text and "fonts.googleapis" not in reference.text
+    assert "worker-src 'self' blob:" in reference.headers["content-security-policy"]
+    bundle = client.get("/redoc/assets/redoc.standalone.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    assert b"cdn.redoc.ly" not in bundle.content  # the one foreign image it would load

@@ -80,8 +80,10 @@ def live_server(app) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free local port; yields its base URL."""
     import uvicorn
 
+    from bridge.public.protocol import server_config
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 20

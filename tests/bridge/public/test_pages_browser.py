@@ -151,3 +151,20 @@ def test_certificate_token_metadata_leads_to_the_page(site, driver):
     assert driver.find_element("id", "certificate").get_attribute("data-retirement-id") == str(cert["retirement_id"])
     driver.get(meta["image"])
     assert driver.find_element("css selector", "svg") is not None
+
+
+@pytest.mark.parametrize("path, rendered", [("/docs", ".swagger-ui .info .title"), ("/redoc", ".api-info h1")])
+def test_the_api_docs_render_offline_under_their_policy(site, driver, path, rendered):
+    """Swagger UI and ReDoc come from the app (pinned packages, no CDN), render the OpenAPI
+    document, and break no rule of the docs' Content-Security-Policy (a refusal is a console error)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get(f"{site.url}{path}")
+    title = WebDriverWait(driver, 30).until(ec.visibility_of_element_located((By.CSS_SELECTOR, rendered)))
+    assert "ICR" in title.text
+    scripts = [s.get_attribute("src") for s in driver.find_elements(By.TAG_NAME, "script") if s.get_attribute("src")]
+    assert scripts and all(src.startswith(site.url) for src in scripts), scripts
+    assert _severe_console_errors(driver) == []
