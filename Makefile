@@ -41,12 +41,16 @@ browser:
 	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "chromium is missing and apt needs root: run 'sudo apt-get install chromium chromium-driver' (browser tests skip)"; fi
 
+# After the suite, the failing examples `make fuzz` saved in tests/regressions/hypothesis (committed)
+# are replayed, and only those (HYPOTHESIS_PROFILE=regressions generates nothing new).
 test: setup browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+	if [ -n "$$(ls -A tests/regressions/hypothesis 2>/dev/null)" ]; then \
+	  HYPOTHESIS_PROFILE=regressions $(PY) -m pytest -m hypothesis -q $(PYTEST_ARGS); fi
 
 # The long random exploration (not part of `make test`, whose property tests draw the same
-# examples every run): new examples each run, many more of them. Turn each failure it finds into a
-# committed regression test before fixing it.
+# examples every run): new examples each run, many more of them. Each failing example it finds is
+# saved in tests/regressions/hypothesis: commit it with the fix, and `make test` replays it.
 fuzz: setup
 	HYPOTHESIS_PROFILE=explore ICR_FUZZ_API_EXAMPLES=200 ICR_STATEFUL_EXAMPLES=40 ICR_STATEFUL_STEPS=30 \
 	  $(PY) -m pytest tests/reliability $(PYTEST_ARGS)

@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
+from hypothesis import Phase
 from hypothesis import settings as hypothesis_settings
+from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
 from sqlalchemy import create_engine, text
 
 from bridge.schema import create_schema
 from registry.db import make_engine
 
 # Property tests draw the same examples on every run (CI must be repeatable): derandomized, and
-# no example database carried from one run to the next. HYPOTHESIS_PROFILE=explore draws anew.
+# no example database carried from one run to the next. HYPOTHESIS_PROFILE=explore (make fuzz)
+# draws anew and saves every failing example it finds into the committed folder REGRESSIONS;
+# HYPOTHESIS_PROFILE=regressions replays only those saved examples (no generation, so it is as
+# repeatable as the derandomized run); `make test` runs it whenever the folder holds any.
+# (Hypothesis ignores an example database under any fixed seed, hence two profiles, not one.)
+REGRESSIONS = Path(__file__).parent / "regressions" / "hypothesis"
 hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
-hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.register_profile("explore", derandomize=False, database=DirectoryBasedExampleDatabase(REGRESSIONS))
+hypothesis_settings.register_profile(
+    "regressions", derandomize=False, database=ReadOnlyDatabase(DirectoryBasedExampleDatabase(REGRESSIONS)),
+    phases=[Phase.explicit, Phase.reuse])
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 POSTGRES_URL = os.environ.get("ICR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
