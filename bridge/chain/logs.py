@@ -6,12 +6,15 @@ JSON-RPC and ABI only; no database code."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from eth_abi.codec import ABICodec
 from eth_abi.decoding import StringDecoder
 from eth_abi.registry import BaseEquals
-from web3._utils.events import get_event_data
+from eth_utils import keccak, to_checksum_address
+from web3.datastructures import AttributeDict
 
 from bridge.chain.client import Chain
 
@@ -28,45 +31,130 @@ def to_hex(value: Any) -> str:
     return text if text.startswith("0x") else "0x" + text
 
 
-def _signature(event) -> str:
-    abi = event.abi
-    return f"{abi['name']}({','.join(_abi_type(i) for i in abi['inputs'])})"
-
-
 def _abi_type(item: dict) -> str:
     if item["type"].startswith("tuple"):
         return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
     return item["type"]
 
 
+@dataclass(frozen=True)
+class EventLayout:
+    """Where one synced event keeps its arguments: the indexed ones in topics 1..3 (all words:
+    uint and address), the others ABI-encoded in ``data``."""
+
+    name: str
+    topic: bytes
+    indexed: tuple[tuple[str, str], ...]
+    data_names: tuple[str, ...]
+    data_types: tuple[str, ...]
+    #: every data argument is a word (uint, address), a string or bytes: read by slicing, not
+    #: run through eth_abi (the synced events have no other kind)
+    sliceable: bool
+
+
+_LAYOUTS: dict[int, tuple[list, dict[bytes, EventLayout]]] = {}
+
+
+def event_layouts(abi: list[dict[str, Any]]) -> dict[bytes, EventLayout]:
+    """The synced events of ``abi`` by their topic 0 (built once per ABI)."""
+    cached = _LAYOUTS.get(id(abi))
+    if cached is not None and cached[0] is abi:
+        return cached[1]
+    layouts = {}
+    for item in abi:
+        if item.get("type") != "event" or item["name"] not in SYNCED_EVENTS:
+            continue
+        topic = keccak(text=f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})")
+        indexed = tuple((i["name"], i["type"]) for i in item["inputs"] if i["indexed"])
+        if any(t not in _WORD_TYPES for _, t in indexed):
+            raise ValueError(f"event {item['name']} indexes a type the log decoder does not read from a topic")
+        data = [(i["name"], i["type"]) for i in item["inputs"] if not i["indexed"]]
+        layouts[topic] = EventLayout(item["name"], topic, indexed, tuple(n for n, _ in data),
+                                     tuple(t for _, t in data), all(t in _SLICEABLE for _, t in data))
+    _LAYOUTS[id(abi)] = (abi, layouts)
+    return layouts
+
+
+_WORD_TYPES = {"address", "uint8", "uint16", "uint32", "uint64", "uint128", "uint256"}
+_SLICEABLE = _WORD_TYPES | {"string", "bytes"}
+
+
+def _word(kind: str, word: bytes) -> Any:
+    return _address(word[12:]) if kind == "address" else int.from_bytes(word, "big")
+
+
+@lru_cache(maxsize=65_536)
+def _address(raw: bytes) -> str:
+    """Checksummed (a keccak per call: the same holders and beneficiaries recur, so cached)."""
+    return to_checksum_address(raw)
+
+
+def _data_value(kind: str, data: bytes, head: int, entry: dict[str, Any]) -> Any:
+    """The argument whose head word is at ``head``: the word itself, or (string, bytes) the
+    length-prefixed bytes its offset points to, read as the ABI lays them out."""
+    if kind in _WORD_TYPES:
+        return _word(kind, data[head:head + 32])
+    at = int.from_bytes(data[head:head + 32], "big")
+    length = int.from_bytes(data[at:at + 32], "big")
+    if at + 32 + length > len(data) or head + 32 > len(data):
+        raise ValueError(f"the log's data ({len(data)} bytes) is too short for its {kind} at offset {at}")
+    value = data[at + 32:at + 32 + length]
+    if kind == "bytes":
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        entry[LOSSY_STRINGS] = True
+        return value.decode("utf-8", errors="replace")
+
+
 def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str, Any]]:
     """Decoded (event name, log) pairs of the synced events, in (block, log index) order."""
-    token = chain.token
-    events = {name: getattr(token.events, name)() for name in SYNCED_EVENTS}
-    topics = {"0x" + bytes(chain.w3.keccak(text=_signature(e))).hex(): name for name, e in events.items()}
-    logs = chain.w3.eth.get_logs(
-        {"fromBlock": from_block, "toBlock": to_block, "address": chain.address, "topics": [list(topics)]}
-    )
+    layouts = event_layouts(chain.abi)
+    logs = chain.w3.eth.get_logs({"fromBlock": from_block, "toBlock": to_block, "address": chain.address,
+                                  "topics": [["0x" + topic.hex() for topic in layouts]]})
     decoded = []
     for raw in sorted(logs, key=lambda r: (r["blockNumber"], r["logIndex"])):
-        name = topics[to_hex(raw["topics"][0])]
-        decoded.append((name, decode_log(chain, name, raw)))
+        layout = layouts[bytes(raw["topics"][0])]
+        decoded.append((layout.name, decode_with(layout, raw, chain.w3)))
     return decoded
 
 
 def decode_log(chain: Chain, name: str, raw: Any) -> dict[str, Any]:
-    """One synced event's log decoded, with the raw log kept under ``RAW_LOG``.
+    """One synced event's log decoded (see :func:`decode_with`)."""
+    layout = event_layouts(chain.abi)[bytes(raw["topics"][0])]
+    if layout.name != name:
+        raise ValueError(f"the log is a {layout.name} event, not {name}")
+    return decode_with(layout, raw, chain.w3)
+
+
+def decode_with(layout: EventLayout, raw: Any, w3) -> dict[str, Any]:
+    """One log decoded as web3's ``process_log`` decodes it (checksummed addresses, ints, str,
+    bytes; the same keys), without its per-event machinery: topics, words, strings and bytes are
+    read by slicing (eth_abi only for a kind the synced events do not have). The raw log is kept
+    under ``RAW_LOG``.
 
     Anyone can put bytes that are not UTF-8 into an event's strings (a retiree name). The event
     still happened (the tokens are burned): such a log is decoded with replacement characters
     and marked ``LOSSY_STRINGS``, so the applier records it and flags it for the operator."""
-    event = getattr(chain.token.events, name)()
-    try:
-        entry = dict(event.process_log(raw))
-    except UnicodeDecodeError:
-        entry = dict(get_event_data(_lenient_codec(chain.w3), event.abi, raw))
-        entry[LOSSY_STRINGS] = True
-    entry[RAW_LOG] = plain_log(raw)
+    topics = raw["topics"]
+    args = {name: _word(kind, bytes(topic)) for (name, kind), topic in zip(layout.indexed, topics[1:])}
+    data = bytes(raw["data"])
+    entry: dict[str, Any] = {}
+    if layout.sliceable:
+        values = [_data_value(kind, data, 32 * i, entry) for i, kind in enumerate(layout.data_types)]
+    else:
+        try:
+            values = list(w3.codec.decode(layout.data_types, data))
+        except UnicodeDecodeError:
+            values = list(_lenient_codec(w3).decode(layout.data_types, data))
+            entry[LOSSY_STRINGS] = True
+        values = [to_checksum_address(v) if kind == "address" else v for kind, v in zip(layout.data_types, values)]
+    args.update(zip(layout.data_names, values))
+    entry.update({"args": AttributeDict(args), "event": layout.name, "logIndex": raw["logIndex"],
+                  "transactionIndex": raw.get("transactionIndex", 0), "transactionHash": raw["transactionHash"],
+                  "address": raw["address"], "blockHash": raw["blockHash"], "blockNumber": raw["blockNumber"],
+                  RAW_LOG: plain_log(raw)})
     return entry
 
 
