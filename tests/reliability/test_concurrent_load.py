@@ -61,6 +61,7 @@ from registry.tables.core import CreditClass, Project, Retirement, SerialBlock, 
 from tests.reliability.counts import record
 from tests.reliability.invariants import registry_problems, settled_problems
 from tests.support.browser import live_server
+from tests.support.periods import verified
 from tests.support.world import make_world, seeded
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anvil]
@@ -148,7 +149,7 @@ def load_world(postgres_url, anvil_url):
     with transaction(engine) as s:
         project_id = s.exec(select(Project.id)).one()
         a = s.get(RegistryAccount, world.account_id)
-        issue_ex_post(s, project_id=project_id, vintage=2024, quantity=1_000 * SCALE, account_id=a.id)
+        issue_ex_post(s, project_id=project_id, vintage=2024, **verified(s, project_id, 2024), quantity=1_000 * SCALE, account_id=a.id)
         race_account = open_account(s, a.organization_id, "race")
         two = create_organization(s, "Buyer AG")
         b = open_account(s, two.id, "main")
