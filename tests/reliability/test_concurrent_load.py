@@ -34,6 +34,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -330,8 +331,11 @@ def test_two_workers_chain_activity_and_parallel_api_clients_keep_every_tonne(lo
         for round_ in range(10 * SCALE):
             kinds = RACES[round_ % len(RACES)]
             vintage, quantity = VINTAGES[round_ % 2], 3 + round_
+            day = str(date(vintage, 2, 1) + timedelta(days=round_))  # a period of its own for each round
             issued = boss.request("POST", "/issuances", "write", json={
-                "project_id": w["project_id"], "vintage": vintage, "quantity": quantity, "account_id": w["R"]})
+                "project_id": w["project_id"], "vintage": vintage, "quantity": quantity, "account_id": w["R"],
+                "monitoring_start": day, "monitoring_end": day, "verification_reference": f"VR race {round_}",
+                "verification_body": "Load VVB", "verified_on": str(datetime.now(timezone.utc).date())})
             if not log.expect(issued, 201, f"race issuance {round_}"):
                 continue
             bodies = {
