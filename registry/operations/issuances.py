@@ -34,16 +34,16 @@ def verification_of(reference: str | None, body: str | None, verified_on: date |
     return mon.Verification(reference or "", body or "", verified_on)
 
 
-def issued_periods(session: Session, project_id: int) -> list[mon.IssuedPeriod]:
-    """Every issuance of the project with the period it issued for (and, for ex-ante ones, the
-    periods their conversions verified), for :func:`registry.domain.monitoring.check_no_double_issuance`."""
+def issued_periods(session: Session, project_id: int, overlapping: Period) -> list[mon.IssuedPeriod]:
+    """The issuances of the project whose period overlaps ``overlapping``, with that period (and,
+    for ex-ante ones, the periods their conversions verified), for
+    :func:`registry.domain.monitoring.check_no_double_issuance` and ``conversion_sources``."""
     rows = session.exec(select(Issuance, Serialization.article6).join(
         Serialization, Serialization.id == Issuance.serialization_id).where(
-        Serialization.project_id == project_id).order_by(Issuance.id)).all()
+        Serialization.project_id == project_id, Issuance.monitoring_start <= overlapping.end,
+        Issuance.monitoring_end >= overlapping.start).order_by(Issuance.id)).all()
     out = []
     for issuance, article6 in rows:
-        if issuance.monitoring_start is None:  # pragma: no cover - every row has one since migration 0012
-            continue
         verified: tuple = ()
         if issuance.kind is IssuanceKind.ex_ante:
             verified = tuple((Period(c.monitoring_start, c.monitoring_end), c.verification_reference)
@@ -76,7 +76,7 @@ def check_issued_for(session: Session, *, project_id: int, kind: IssuanceKind, v
     verification = check(mon.check_verification, kind, period, verification, (at or utcnow()).date())
     if overlap:
         check(mon.check_no_double_issuance, period, kind=kind, article6=article6,
-              earlier=issued_periods(session, project_id),
+              earlier=issued_periods(session, project_id, period),
               verification_reference=verification.reference if verification else None)
     return period, verification
 

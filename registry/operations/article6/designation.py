@@ -363,7 +363,7 @@ def convert_to_article6(session: Session, *, project_id: int, account_id: int, v
                                                  designated_so_far=0, on=day.day, acting_on=acting_on))
     _refuse(_risk_refusals(a6row))
     lock_project(session, project.id)
-    sources = check(mon.conversion_sources, period, issued_periods(session, project.id))
+    sources = check(mon.conversion_sources, period, issued_periods(session, project.id, period))
     serialization, holdings = _holdings(session, project, vintage, account_id, period, sources)
     try:
         plan = a6_designation.plan_conversion(letter, facts, holdings,
