@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Callable
 
 from eth_account import Account
@@ -81,7 +82,10 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
             credit_type="R",
             methodology="ICR-DAC-CCS v1.0",
         )
-        issuance = issue_ex_post(session, project_id=project.id, vintage=2023, quantity=ISSUED, account_id=account.id)
+        issuance = issue_ex_post(session, project_id=project.id, vintage=2023, quantity=ISSUED, account_id=account.id,
+                                 monitoring_start=date(2023, 1, 1), monitoring_end=date(2023, 12, 31),
+                                 verification_reference="Demo verification report 2023",
+                                 verification_body="Demo Verification Body", verified_on=date(2024, 3, 1))
         credit_class = session.exec(
             select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)
         ).one()

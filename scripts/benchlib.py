@@ -15,6 +15,7 @@ import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -248,7 +249,10 @@ def make_bench_world(engine, w3, issued: int, seed: str = "bench") -> BenchWorld
         account = open_account(s, org.id, "Benchmark holding account")
         project = register_project(s, project_number=78040, name="Benchmark project", country="ISL",
                                    dial_code="354", sector=14, credit_type="R", methodology="ICR-DAC-CCS v1.0")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=issued, account_id=account.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=issued, account_id=account.id,
+                                 monitoring_start=date(2023, 1, 1), monitoring_end=date(2023, 12, 31),
+                                 verification_reference="Benchmark verification 2023", verification_body="Benchmark VVB",
+                                 verified_on=date(2024, 3, 1))
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     now = int(time.time())
     address, signature = sign_wallet_link(holder.key, account.id, now)

@@ -57,11 +57,14 @@ _ISO3 = re.compile(r"^[A-Z]{3}$")
 class LifecycleError(ValueError):
     """An operation the credit lifecycle does not allow; ``field`` and ``rule`` name why."""
 
-    def __init__(self, detail: str, *, field: str, rule: str):
+    def __init__(self, detail: str, *, field: str, rule: str, section: str | None = None):
+        if section:
+            detail = f"{detail} ({rule}, {section})"
         super().__init__(detail)
         self.detail = detail
         self.field = field
         self.rule = rule
+        self.section = section
 
 
 # --------------------------------------------------------------------------------------------

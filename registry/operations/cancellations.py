@@ -61,6 +61,17 @@ def cancel(
     reason, status = CancellationReason(reason), CreditStatus(status)
     check(lc.check_cancellation, reason, account.type, status, quantity, serialization.article6)
     rows = take_credits(session, account=account, serialization=serialization, status=status, quantity=quantity)
+    return cancel_rows(session, account=account, serialization=serialization, rows=rows, reason=reason, note=note,
+                       reference=reference)
+
+
+def cancel_rows(session: Session, *, account: Account, serialization: Serialization, rows: list[SerialBlock],
+                reason: CancellationReason, note: str = "", reference: str = "") -> tuple[Cancellation, list[MovedBlock]]:
+    """Cancel exactly ``rows`` (blocks of one account, serialization and status, already locked and
+    split, e.g. by :func:`cancel` or a conversion that cancels the units of one issuance) with
+    their ledger entry."""
+    quantity = sum(r.quantity for r in rows)
+    check(lc.check_cancellation, reason, account.type, CreditStatus(rows[0].status), quantity, serialization.article6)
     record, moved, moves = _cancel_rows(session, account_id=account.id, serialization=serialization, rows=rows,
                                         reason=reason, note=note.strip(), reference=reference.strip())
     append_entry(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlmodel import Session, select
 
 from registry.domain import lifecycle as lc
+from registry.domain import monitoring as mon
 from registry.domain import serials as sr
+from registry.domain.article6.letters import Period
 from registry.domain.blocks import move_record
 from registry.domain.enums import CancellationReason, CreditStatus, IssuanceKind
 from registry.errors import RuleViolation
@@ -23,7 +26,7 @@ from registry.operations.serial_blocks import (
     place,
     take_lowest_blocks,
 )
-from registry.tables.core import Cancellation, ExAnteConversion, Issuance, SerialBlock
+from registry.tables.core import Cancellation, ExAnteConversion, Issuance, SerialBlock, utcnow
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ def convert_ex_ante(
     verified_quantity: int,
     final: bool,
     verification_reference: str,
+    verification_body: str,
+    verified_on: date,
+    monitoring_start: date,
+    monitoring_end: date,
+    at: datetime | None = None,
 ) -> ConversionResult:
     """Convert ex-ante ICCs of one issuance to ex-post on verification.
 
@@ -48,21 +56,27 @@ def convert_ex_ante(
     outstanding ex-ante units is refused (issue the excess ex-post). A ``final`` verification
     closes the issuance: the units it did not cover are cancelled (reason
     ``ex_ante_shortfall``, one cancellation per holding account); a non-final one leaves
-    them inactive for the next verification."""
+    them inactive for the next verification.
+
+    The verification records the period it verified (within the issuance's predicted period,
+    overlapping no period an earlier conversion of the issuance verified), its report, body and
+    date (after the period ended, not after today)."""
     issuance = get_row(session, Issuance, issuance_id, "issuance")
     if issuance.kind is not IssuanceKind.ex_ante:
         raise RuleViolation(f"issuance {issuance_id} is an ex-post issuance", field="issuance_id",
                             rule="conversion-of-ex-ante-only")
-    reference = verification_reference.strip()
-    if not reference:
-        raise RuleViolation("a conversion names the verification it follows", field="verification_reference")
     serialization = lock_serialization(session, issuance.serialization_id)
-    closed = session.exec(
-        select(ExAnteConversion.id).where(ExAnteConversion.issuance_id == issuance.id, ExAnteConversion.final == True)  # noqa: E712
-    ).first()
-    if closed is not None:
+    earlier = session.exec(select(ExAnteConversion).where(ExAnteConversion.issuance_id == issuance.id)).all()
+    if any(c.final for c in earlier):
         raise RuleViolation(f"issuance {issuance_id} was closed by a final verification", field="issuance_id",
                             rule="ex-ante-issuance-closed")
+    period = check(mon.monitoring_period, monitoring_start, monitoring_end, serialization.vintage)
+    verification = check(mon.check_ex_ante_verification,
+                         Period(issuance.monitoring_start, issuance.monitoring_end),
+                         [Period(c.monitoring_start, c.monitoring_end) for c in earlier if c.monitoring_start],
+                         period, mon.Verification(verification_reference, verification_body, verified_on),
+                         (at or utcnow()).date())
+    reference = verification.reference
     blocks = list(
         session.exec(
             select(SerialBlock)
@@ -113,6 +127,10 @@ def convert_ex_ante(
         shortfall_cancelled=plan.shortfall_quantity,
         final=final,
         verification_reference=reference,
+        verification_body=verification.body,
+        verified_on=verification.verified_on,
+        monitoring_start=period.start,
+        monitoring_end=period.end,
     )
     session.add(conversion)
     session.flush()
@@ -125,6 +143,9 @@ def convert_ex_ante(
             "verified_quantity": verified_quantity,
             "final": final,
             "verification_reference": reference,
+            "verification_body": verification.body,
+            "verified_on": str(verification.verified_on),
+            "monitoring_period": [str(period.start), str(period.end)],
             "converted": [m.serial_block for m in converted],
             "cancellation_ids": [c.id for c, _ in cancellations],
             "shortfall_cancelled": plan.shortfall_quantity,

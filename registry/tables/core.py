@@ -102,6 +102,14 @@ class Issuance(SQLModel, table=True):
     unit_first: int = Field(sa_type=BigInteger)
     unit_last: int = Field(sa_type=BigInteger)
     quantity: int = Field(sa_type=BigInteger)
+    # What the issuance is for (registry.domain.monitoring): the monitoring period (predicted, for
+    # ex-ante) and, for ex-post, the verification. None only on rows from before migration 0012
+    # that had no verification to record.
+    monitoring_start: Optional[date] = None
+    monitoring_end: Optional[date] = None
+    verification_reference: Optional[str] = Field(default=None, max_length=200)
+    verification_body: Optional[str] = Field(default=None, max_length=200)
+    verified_on: Optional[date] = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -239,6 +247,12 @@ class ExAnteConversion(SQLModel, table=True):
     shortfall_cancelled: int = Field(default=0, sa_type=BigInteger)
     final: bool = False
     verification_reference: str = Field(max_length=200)
+    # The period this verification verified (within the issuance's predicted period) and who
+    # verified it when; None only on rows from before migration 0012.
+    monitoring_start: Optional[date] = None
+    monitoring_end: Optional[date] = None
+    verification_body: Optional[str] = Field(default=None, max_length=200)
+    verified_on: Optional[date] = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -27,6 +27,7 @@ from registry.operations.accounts import create_organization, link_wallet, open_
 from registry.operations.issuances import issue_ex_post
 from registry.operations.projects import register_project
 from registry.tables.core import CreditClass
+from tests.support.periods import verified
 from tests.support.world import make_world, seeded
 
 CLI = Path(sys.executable).parent / "icr-bridge"
@@ -64,7 +65,7 @@ def _registry_with_custody(env: dict, holder, quantity: int):
         account = open_account(s, org.id, "holding")
         project = register_project(s, project_number=78040, name="Geothermal", country="ISL", dial_code="354",
                                    sector=14, credit_type="R", methodology="ICR-M-01")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=1000, account_id=account.id)
         class_id = s.exec(select(CreditClass.id).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     now = int(time.time())
     address, signature = sign_wallet_link(holder.key, account.id, now)

@@ -34,6 +34,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -61,6 +62,7 @@ from registry.tables.core import CreditClass, Project, Retirement, SerialBlock, 
 from tests.reliability.counts import record
 from tests.reliability.invariants import registry_problems, settled_problems
 from tests.support.browser import live_server
+from tests.support.periods import verified
 from tests.support.world import make_world, seeded
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anvil]
@@ -148,7 +150,7 @@ def load_world(postgres_url, anvil_url):
     with transaction(engine) as s:
         project_id = s.exec(select(Project.id)).one()
         a = s.get(RegistryAccount, world.account_id)
-        issue_ex_post(s, project_id=project_id, vintage=2024, quantity=1_000 * SCALE, account_id=a.id)
+        issue_ex_post(s, project_id=project_id, vintage=2024, **verified(s, project_id, 2024), quantity=1_000 * SCALE, account_id=a.id)
         race_account = open_account(s, a.organization_id, "race")
         two = create_organization(s, "Buyer AG")
         b = open_account(s, two.id, "main")
@@ -329,8 +331,11 @@ def test_two_workers_chain_activity_and_parallel_api_clients_keep_every_tonne(lo
         for round_ in range(10 * SCALE):
             kinds = RACES[round_ % len(RACES)]
             vintage, quantity = VINTAGES[round_ % 2], 3 + round_
+            day = str(date(vintage, 2, 1) + timedelta(days=round_))  # a period of its own for each round
             issued = boss.request("POST", "/issuances", "write", json={
-                "project_id": w["project_id"], "vintage": vintage, "quantity": quantity, "account_id": w["R"]})
+                "project_id": w["project_id"], "vintage": vintage, "quantity": quantity, "account_id": w["R"],
+                "monitoring_start": day, "monitoring_end": day, "verification_reference": f"VR race {round_}",
+                "verification_body": "Load VVB", "verified_on": str(datetime.now(timezone.utc).date())})
             if not log.expect(issued, 201, f"race issuance {round_}"):
                 continue
             bodies = {

@@ -81,12 +81,14 @@ from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import designation as designation_ops
 from registry.operations.article6 import letters as letter_ops
 from registry.operations.article6 import projects as project_ops
+from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.operations.transfers import transfer
 from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization
 from tests.reliability.counts import crash_points, record
 from tests.reliability.invariants import fingerprint, registry_problems, settled_problems, supply_bound_problems
 from tests.support import a6_world
+from tests.support.periods import predicted, verification_of, verified
 from tests.support.world import make_world
 
 EXAMPLES = int(os.environ.get("ICR_STATEFUL_EXAMPLES", "5"))
@@ -116,6 +118,8 @@ class Template:
     second_account_id: int
     a6_class_id: int
     a6_token_id: str
+    #: A standard project for ex-ante issuances: the Article 6.2 authorized project issues none (§4.1).
+    ex_ante_project_id: int
 
 
 def _admin(url: str):
@@ -161,10 +165,13 @@ def template(db_url):
         org_id = s.get(Account, world.account_id).organization_id
         second = open_account(s, org_id, "second holding account")
         a6_class = _authorized_article6_class(s, world, project_id, org_id)
+        ex_ante_project = register_project(s, project_number=78041, name="Ex-ante project", country="ISL",
+                                           dial_code="354", sector=14, credit_type="R", methodology="M")
     engine.dispose()
     snapshot = w3.provider.ethereum_tester.take_snapshot()
     kind = "sqlite" if db_url.startswith("sqlite") else "postgres"
-    return Template(db_url, kind, w3, snapshot, world, project_id, second.id, a6_class.id, a6_class.token_id)
+    return Template(db_url, kind, w3, snapshot, world, project_id, second.id, a6_class.id, a6_class.token_id,
+                    ex_ante_project.id)
 
 
 def _authorized_article6_class(s, world, project_id: int, org_id: int) -> CreditClass:
@@ -184,8 +191,10 @@ def _authorized_article6_class(s, world, project_id: int, org_id: int) -> Credit
     letter_ops.approve_letter(s, submitted.id, authenticity_confirmed=True, published_ref="https://icr/letters/1",
                               actor="reviewer")
     result = designation_ops.issue_article6(s, project_id=project_id, vintage=A6_VINTAGE, quantity=200,
-                                            account_id=world.account_id, monitoring_start=date(A6_VINTAGE, 1, 1),
-                                            monitoring_end=date(A6_VINTAGE, 12, 31), actor="admin")
+                                            account_id=world.account_id, monitoring_start=date(A6_VINTAGE, 12, 1),
+                                            monitoring_end=date(A6_VINTAGE, 12, 31), actor="admin",
+                                            verification_reference=f"VR-{A6_VINTAGE}", verification_body="VVB hf.",
+                                            verified_on=date(A6_VINTAGE + 1, 3, 1))
     a6_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
     custody.request_tokenization(s, account_id=world.account_id, wallet=world.holder.address, class_id=a6_class.id,
                                  quantity=A6_TOKENIZED, custody_account_id=world.deployment.custody_account_id)
@@ -262,14 +271,16 @@ def make_machine(t: Template):
         @rule(quantity=st.integers(1, 600), vintage=st.sampled_from(VINTAGES))
         def issue(self, quantity, vintage):
             with transaction(self.engine) as s:
-                issuances.issue_ex_post(s, project_id=t.project_id, vintage=vintage, quantity=quantity,
+                issuances.issue_ex_post(s, project_id=t.project_id, vintage=vintage,
+                                        **verified(s, t.project_id, vintage), quantity=quantity,
                                         account_id=t.world.account_id)
             record("operations", "issuance (ex-post)")
 
         @rule(quantity=st.integers(1, 300), vintage=st.sampled_from(VINTAGES))
         def issue_ex_ante(self, quantity, vintage):
             with transaction(self.engine) as s:
-                issuances.issue_ex_ante(s, project_id=t.project_id, vintage=vintage, quantity=quantity,
+                issuances.issue_ex_ante(s, project_id=t.ex_ante_project_id, vintage=vintage,
+                                        **predicted(s, t.ex_ante_project_id, vintage), quantity=quantity,
                                         account_id=t.world.account_id)
             record("operations", "issuance (ex-ante)")
 
@@ -282,8 +293,8 @@ def make_machine(t: Template):
                 return
             verified = issuance.quantity * share // 100
             if not self.refused("ex-ante conversion", lambda s: conversions.convert_ex_ante(
-                    s, issuance_id=issuance.id, verified_quantity=verified, final=final,
-                    verification_reference=f"verification report {share}")):
+                    s, issuance_id=issuance.id, **verification_of(s, issuance.id), verified_quantity=verified,
+                    final=final, verification_reference=f"verification report {share}")):
                 record("operations", "ex-ante conversion" + (" (final)" if final else ""))
 
         @rule(quantity=st.integers(1, 700), vintage=st.sampled_from(VINTAGES))
@@ -422,8 +433,7 @@ def make_machine(t: Template):
             """The registry's CA decision for the Article 6.2 vintage; the engine pushes it."""
             def decide(s):
                 if applied:
-                    evidence = Evidence(EvidenceKind.ca_applied, f"BTR1 table 4 ({uuid.uuid4().hex[:8]})",
-                                        date(2026, 6, 1))
+                    evidence = Evidence(EvidenceKind.ca_applied, f"BTR1 table 4 ({uuid.uuid4().hex[:8]})", None)
                     adjustment_ops.confirm_ca_applied(s, t.project_id, A6_VINTAGE, evidence, actor="admin")
                 else:
                     adjustment_ops.record_no_ca(s, t.project_id, A6_VINTAGE,

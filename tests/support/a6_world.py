@@ -19,6 +19,7 @@ from registry.operations.article6.designation import DesignationResult
 from registry.operations.projects import register_project
 from registry.tables.core import LedgerEntry, SerialBlock
 from tests.registry.domain.test_article6 import content
+from tests.support.periods import verified
 
 PROJECT = 78040
 AT = datetime.now(timezone.utc).replace(microsecond=0)
@@ -84,10 +85,11 @@ def authorized(world: World, **changes) -> int:
 
 
 def issue(world: World, quantity: int = 1000, vintage: int = 2023, **kwargs) -> DesignationResult:
-    args = dict(project_id=world.project, vintage=vintage, quantity=quantity, account_id=world.account,
-                monitoring_start=date(vintage, 1, 1), monitoring_end=date(vintage, 12, 31), actor="admin")
-    args.update(kwargs)
+    """Designate at issuance, by default for the next free day of the vintage year, verified."""
     with transaction(world.engine) as s:
+        args = dict(project_id=world.project, vintage=vintage, quantity=quantity, account_id=world.account,
+                    actor="admin", **verified(s, world.project, vintage))
+        args.update(kwargs)
         return designation_ops.issue_article6(s, **args)
 
 

@@ -90,7 +90,9 @@ def add_article6_class(world, issued: int = 500, tokenized: int = 200, ndc: int 
                                   published_ref="https://registry.example/l/1", actor="reviewer")
         result = designation_ops.issue_article6(s, project_id=project.id, vintage=VINTAGE, quantity=issued,
                                                 account_id=world.account_id, monitoring_start=date(VINTAGE, 1, 1),
-                                                monitoring_end=date(VINTAGE, 12, 31), actor="admin")
+                                                monitoring_end=date(VINTAGE, 12, 31), actor="admin",
+                                                verification_reference=f"VR-{VINTAGE}", verification_body="VVB hf.",
+                                                verified_on=date(VINTAGE + 1, 3, 1))
         credit_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
         letter_number, project_id = letter.id, project.id
     with transaction(engine) as s:
@@ -112,7 +114,7 @@ def add_article6_class(world, issued: int = 500, tokenized: int = 200, ndc: int 
     if confirm_ca:
         with transaction(engine) as s:
             adjustment_ops.confirm_ca_applied(s, project_id, VINTAGE,
-                                              Evidence(EvidenceKind.ca_applied, "BTR1 table 4", date(2026, 4, 1)),
+                                              Evidence(EvidenceKind.ca_applied, "BTR1 table 4", None),
                                               actor="admin")
     return Article6Class(credit_class.id, token_id, letter_number, issued, result.designation.deposit, tokenized,
                          ndc, corsia)

@@ -25,6 +25,7 @@ from registry.operations.issuances import issue_ex_post
 from registry.operations.projects import register_project
 from registry.operations.retirements import retirement_blocks
 from registry.tables.core import CreditClass, Retirement, SerialBlock
+from tests.support.periods import verified
 
 
 def seeded(seed: str) -> LocalAccount:
@@ -113,7 +114,7 @@ def make_world(engine, w3, seed: str = "world", issued: int = 1_000) -> World:
         account = open_account(s, org.id, "holding")
         project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
                                    credit_type="R", methodology="M")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=issued, account_id=account.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=issued, account_id=account.id)
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     now = int(time.time())
     address, signature = sign_wallet_link(holder.key, account.id, now)

@@ -56,7 +56,8 @@ def add_evidence(project_id: int, vintage: int, body: EvidenceIn, session: Sessi
                  ) -> CARecordPublic:
     """Attach evidence (e.g. of the intention to apply the CA) without changing the status."""
     with committing(session):
-        adjustment_ops.add_ca_evidence(session, project_id, vintage, body.domain(), actor=actor_of(principal))
+        adjustment_ops.add_ca_evidence(session, project_id, vintage, body.domain(), actor=actor_of(principal),
+                                       received_on_reason=body.received_on_reason)
         return _ca_public(session, project_id, vintage)
 
 
@@ -65,7 +66,8 @@ def confirm_applied(project_id: int, vintage: int, body: EvidenceIn, session: Se
                     ) -> CARecordPublic:
     """Confirm the CA applied, on evidence from the host country's reports (§IV)."""
     with committing(session):
-        adjustment_ops.confirm_ca_applied(session, project_id, vintage, body.domain(), actor=actor_of(principal))
+        adjustment_ops.confirm_ca_applied(session, project_id, vintage, body.domain(), actor=actor_of(principal),
+                                          received_on_reason=body.received_on_reason)
         return _ca_public(session, project_id, vintage)
 
 
@@ -76,6 +78,7 @@ def record_no_ca(project_id: int, vintage: int, body: NoCADecision, session: Ses
     with committing(session):
         events = adjustment_ops.record_no_ca(session, project_id, vintage, reason=body.reason,
                                     evidence=body.evidence.domain() if body.evidence else None,
+                                    received_on_reason=body.evidence.received_on_reason if body.evidence else None,
                                     suspend=body.suspend, actor=actor_of(principal))
         return [event_public(session, e) for e in events]
 

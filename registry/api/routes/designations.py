@@ -45,23 +45,30 @@ def _result_public(session: Session, r: DesignationResult) -> DesignationResultP
 @router.post("/article6/issuances", status_code=201)
 def issue_article6(body: DesignationCreate, session: SessionDep, principal: AdminDep) -> DesignationResultPublic:
     """Issue ICCs designated as Article 6.2 ICCs (§II.1) within §4.1 and the letter's scope; the
-    adjustment deposit goes to the non-CA adjustment account. Each refusal names its rule."""
+    adjustment deposit goes to the non-CA adjustment account. Each refusal names its rule and section.
+    The monitoring period must overlap no issuance of the project (standard ICCs of the period are
+    converted with `POST /article6/conversions` instead, §I.12); the letter is checked on the
+    registry's date, or on a back-dated `as_of` with its reason (both recorded in the ledger)."""
     with committing(session):
         result = designation_ops.issue_article6(session, project_id=body.project_id, vintage=body.vintage,
                                       quantity=body.quantity, account_id=body.account_id,
                                       monitoring_start=body.monitoring_start, monitoring_end=body.monitoring_end,
-                                      uses=body.uses, kind=body.kind, on=body.on, actor=actor_of(principal))
+                                      verification_reference=body.verification_reference,
+                                      verification_body=body.verification_body, verified_on=body.verified_on,
+                                      uses=body.uses, kind=body.kind, as_of=body.as_of,
+                                      as_of_reason=body.as_of_reason, actor=actor_of(principal))
         return _result_public(session, result)
 
 
 @router.post("/article6/conversions", status_code=201)
 def convert(body: Article6ConversionCreate, session: SessionDep, principal: AdminDep) -> DesignationResultPublic:
-    """Convert standard ICCs to Article 6.2 ICCs (§I.12): originals cancelled, new serials issued.
-    Credits in bridge custody cannot be converted."""
+    """Convert standard ICCs to Article 6.2 ICCs (§I.12): originals cancelled, new serials issued for
+    the same monitoring period (that of their issuance). Credits in bridge custody cannot be converted."""
     with committing(session):
         result = designation_ops.convert_to_article6(session, project_id=body.project_id, account_id=body.account_id,
                                            vintage=body.vintage, monitoring_start=body.monitoring_start,
-                                           monitoring_end=body.monitoring_end, quantity=body.quantity, on=body.on,
+                                           monitoring_end=body.monitoring_end, quantity=body.quantity,
+                                           as_of=body.as_of, as_of_reason=body.as_of_reason,
                                            actor=actor_of(principal))
         return _result_public(session, result)
 

@@ -20,6 +20,7 @@ from registry.api.schemas.registry import (
 )
 from registry.domain.enums import IssuanceKind
 from registry.domain.serials import serial_block_text
+from registry.errors import RuleViolation
 from registry.operations import conversions as conversions_ops
 from registry.operations import issuances as issuances_ops
 from registry.operations import preconditions as preconditions_ops
@@ -41,6 +42,9 @@ def _issuance_public(session: Session, i: Issuance) -> IssuancePublic:
         serialization=session.get(Serialization, i.serialization_id).text,
         serial_block=_serial_text(session, i.serialization_id, i.unit_first, i.unit_last),
         unit_first=i.unit_first, unit_last=i.unit_last, created_at=i.created_at,
+        monitoring_start=i.monitoring_start, monitoring_end=i.monitoring_end,
+        verification_reference=i.verification_reference, verification_body=i.verification_body,
+        verified_on=i.verified_on,
         converted_quantity=sum(c.converted_quantity for c in conversions),
         closed=any(c.final for c in conversions),
     )
@@ -72,12 +76,26 @@ def list_conversions(issuance_id: int, session: SessionDep, offset: Offset = 0, 
 
 @auth_router.post("/issuances", status_code=201)
 def issue(body: IssuanceCreate, session: SessionDep, _: AdminDep) -> IssuancePublic:
-    """Issue ex-post (active) or ex-ante (inactive) ICCs as one serial block (administrator)."""
+    """Issue ex-post (active) or ex-ante (inactive) standard ICCs as one serial block (administrator).
+
+    Every issuance is for a monitoring period within its vintage year that no other issuance of
+    the project covers (refused `no-double-issuance`, seed 004 criterion 7(a)); ex-post ICCs rest
+    on a verification (report, body, date after the period), ex-ante ICCs on a predicted period
+    (refused for a project authorized for Article 6.2, seed 003 §4.1)."""
     with committing(session):
         args = dict(project_id=body.project_id, vintage=body.vintage, quantity=body.quantity,
-                    account_id=body.account_id, first_unit=body.first_unit)
-        issuance = issuances_ops.issue_ex_post(session, **args) if body.kind is IssuanceKind.ex_post else issuances_ops.issue_ex_ante(
-            session, **args)
+                    account_id=body.account_id, first_unit=body.first_unit, monitoring_start=body.monitoring_start,
+                    monitoring_end=body.monitoring_end)
+        if body.kind is IssuanceKind.ex_post:
+            issuance = issuances_ops.issue_ex_post(session, **args, verification_reference=body.verification_reference,
+                                                   verification_body=body.verification_body,
+                                                   verified_on=body.verified_on)
+        else:
+            if body.verification_reference or body.verification_body or body.verified_on:
+                raise RuleViolation("ex-ante ICCs are issued on a predicted period, before verification: record the "
+                                    "verification with their conversion (ex-ante-unverified, seed 004 criterion 3)",
+                                    field="verification_reference", rule="ex-ante-unverified")
+            issuance = issuances_ops.issue_ex_ante(session, **args)
         return _issuance_public(session, issuance)
 
 
@@ -86,7 +104,9 @@ def convert(issuance_id: int, body: ConversionCreate, session: SessionDep, _: Ad
     """Convert ex-ante ICCs of an issuance to ex-post on verification (administrator)."""
     with committing(session):
         result = conversions_ops.convert_ex_ante(session, issuance_id=issuance_id, verified_quantity=body.verified_quantity,
-                                     final=body.final, verification_reference=body.verification_reference)
+                                     final=body.final, verification_reference=body.verification_reference,
+                                     verification_body=body.verification_body, verified_on=body.verified_on,
+                                     monitoring_start=body.monitoring_start, monitoring_end=body.monitoring_end)
         c = result.conversion
         return ConversionResultPublic(
             **ConversionPublic.model_validate(c, from_attributes=True).model_dump(),

@@ -41,9 +41,10 @@ def event_public(session: Session, e: A6NonCAEvent) -> NonCAEventPublic:
 
 @router.post("/article6/non-ca-events/detect")
 def detect_events(body: DetectRequest, session: SessionDep, principal: AdminDep) -> list[NonCAEventPublic]:
-    """Apply the date rule: no credible evidence within 12 months after the 15 April deadline (§V)."""
+    """Apply the date rule as of the registry's date (server time): no credible evidence within 12 months
+    after the 15 April deadline (§V)."""
     with committing(session):
-        events = adjustment_ops.detect_non_ca_events(session, on=body.on, suspend=body.suspend, actor=actor_of(principal))
+        events = adjustment_ops.detect_non_ca_events(session, suspend=body.suspend, actor=actor_of(principal))
         return [event_public(session, e) for e in events]
 
 

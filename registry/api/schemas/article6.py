@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.article6.letters import AuthorizedUse, LetterContent, LetterStatus
@@ -100,26 +100,47 @@ class LetterChange(BaseModel):
     note: str = Field(min_length=1, max_length=2000)
 
 
+AS_OF = ("The date the letter's validity is checked on. The registry's own date (server time) when omitted; an "
+         "earlier date needs as_of_reason, may not precede the letter's approval, and the letter must still be "
+         "valid today. Recorded in the ledger entry with the reason.")
+
+
 class DesignationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     project_id: StrictInt
-    vintage: StrictInt
+    vintage: StrictInt = Field(description="The year of the monitoring period (from 2021 for Article 6.2).")
     quantity: StrictInt = Field(description="Whole tonnes.")
     account_id: StrictInt = Field(description="The proponent's holding account.")
-    monitoring_start: date
-    monitoring_end: date
+    monitoring_start: date = Field(description="First day of the monitoring period issued for (within the vintage "
+                                               "year; no other issuance of the project may cover any of it).")
+    monitoring_end: date = Field(description="Last day of the monitoring period (same calendar year).")
+    verification_reference: Optional[str] = Field(None, min_length=1, max_length=200,
+                                                  description="The verification report the issuance rests on.")
+    verification_body: Optional[str] = Field(None, min_length=1, max_length=200,
+                                             description="The verification body that verified the period.")
+    verified_on: Optional[date] = Field(None, description="Date of the verification: after the period ended, "
+                                                          "not after today.")
     uses: Optional[list[AuthorizedUse]] = Field(None, description="Uses asked for; all the letter's when omitted.")
-    kind: IssuanceKind = IssuanceKind.ex_post
-    on: Optional[date] = Field(None, description="Date the letter must be valid on (today when omitted).")
+    kind: IssuanceKind = Field(IssuanceKind.ex_post, description="ex_ante is refused (seed 003 §4.1).")
+    as_of: Optional[date] = Field(None, description=AS_OF)
+    as_of_reason: Optional[str] = Field(None, min_length=1, max_length=500,
+                                        description="Why the decision is back-dated (required with an earlier as_of).")
 
 
 class Article6ConversionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     project_id: StrictInt
     account_id: StrictInt
     vintage: StrictInt
-    monitoring_start: date
+    monitoring_start: date = Field(description="The monitoring period of the standard ICCs converted: exactly the "
+                                               "period of their issuance.")
     monitoring_end: date
     quantity: Optional[StrictInt] = Field(None, description="Tonnes to convert; everything eligible when omitted.")
-    on: Optional[date] = None
+    as_of: Optional[date] = Field(None, description=AS_OF)
+    as_of_reason: Optional[str] = Field(None, min_length=1, max_length=500,
+                                        description="Why the decision is back-dated (required with an earlier as_of).")
 
 
 class DesignationPublic(BaseModel):
@@ -153,7 +174,11 @@ EvidenceKindName = Literal["ca_applied", "intention", "no_ca"]
 class EvidenceIn(BaseModel):
     kind: EvidenceKindName
     reference: str = Field(min_length=1, max_length=500, description="e.g. BTR table and row naming the project.")
-    received_on: date
+    received_on: Optional[date] = Field(None, description=(
+        "The day the registry received the evidence: today (server time) when omitted; an earlier day needs "
+        "received_on_reason and may not precede the vintage's CA record. The date rule (§V) counts evidence by it."))
+    received_on_reason: Optional[str] = Field(None, min_length=1, max_length=500,
+                                              description="Why received_on is before today (recorded in the ledger).")
 
     def domain(self) -> Evidence:
         return Evidence(EvidenceKind[self.kind], self.reference, self.received_on)
@@ -195,7 +220,10 @@ class RetiredArticle6Public(BaseModel):
 
 
 class DetectRequest(BaseModel):
-    on: date
+    """The date rule is applied as of the registry's date (server time); no date is taken from the request."""
+
+    model_config = ConfigDict(extra="forbid")
+
     suspend: bool = True
 
 

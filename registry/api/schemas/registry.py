@@ -110,6 +110,17 @@ class IssuanceCreate(IssuanceBase):
         default=IssuanceKind.ex_post, description="ex_post: active ICCs; ex_ante: inactive until verification."
     )
     first_unit: Optional[StrictInt] = Field(default=None, ge=1, description="Defaults to after the highest unit issued.")
+    monitoring_start: date = Field(description=(
+        "First day of the monitoring period issued for (predicted, for ex_ante). The period lies within one "
+        "calendar year, the vintage, and overlaps no other issuance of the project (seed 004 criterion 7(a))."))
+    monitoring_end: date = Field(description="Last day of the monitoring period (same calendar year).")
+    verification_reference: Optional[str] = Field(default=None, min_length=1, max_length=200, description=(
+        "ex_post: the verification report the issuance rests on (required); ex_ante: none, its conversions "
+        "record their verifications."))
+    verification_body: Optional[str] = Field(default=None, min_length=1, max_length=200,
+                                             description="ex_post: the verification body (required).")
+    verified_on: Optional[date] = Field(default=None, description=(
+        "ex_post: the verification date (required), after the period ended and not after today."))
 
 
 class IssuancePublic(IssuanceBase):
@@ -119,6 +130,13 @@ class IssuancePublic(IssuanceBase):
     serial_block: str
     unit_first: int
     unit_last: int
+    monitoring_start: Optional[date] = Field(description="The monitoring period issued for (predicted for ex-ante).")
+    monitoring_end: Optional[date]
+    verification_reference: Optional[str] = Field(description=(
+        "The verification of an ex-post issuance; none for ex-ante ('not recorded before migration 0012' on "
+        "older rows)."))
+    verification_body: Optional[str]
+    verified_on: Optional[date]
     created_at: datetime
     converted_quantity: int = Field(description="Ex-ante units converted to ex-post so far (0 for ex-post).")
     closed: bool = Field(description="An ex-ante issuance is closed by its final verification.")
@@ -131,7 +149,12 @@ class ConversionBase(BaseModel):
 
 
 class ConversionCreate(ConversionBase):
-    pass
+    verification_body: str = Field(min_length=1, max_length=200, description="The verification body.")
+    verified_on: date = Field(description="Date of the verification: after the period ended, not after today.")
+    monitoring_start: date = Field(description=(
+        "The period this verification verified: within the issuance's predicted period, overlapping no period "
+        "an earlier conversion of it verified."))
+    monitoring_end: date
 
 
 class ConversionPublic(ConversionBase):
@@ -139,6 +162,10 @@ class ConversionPublic(ConversionBase):
     issuance_id: int
     converted_quantity: int
     shortfall_cancelled: int
+    verification_body: Optional[str]
+    verified_on: Optional[date]
+    monitoring_start: Optional[date]
+    monitoring_end: Optional[date]
     created_at: datetime
 
 

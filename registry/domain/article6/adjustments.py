@@ -34,7 +34,9 @@ class EvidenceKind(str, Enum):
 class Evidence:
     kind: EvidenceKind
     reference: str  # e.g. "BTR1 table 4, project ICR-78040, letter 7"
-    received_on: date
+    #: The day the registry received it; None until the operation sets it (today unless a reason
+    #: back-dates it, see registry.domain.asof).
+    received_on: date | None
 
 
 _CA_TRANSITIONS: dict[str, tuple[frozenset[CAStatus], CAStatus]] = {

@@ -5,6 +5,7 @@ proponent (§II.3.b).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -22,8 +23,10 @@ from registry.domain.article6.rules import (
     R_CREDITING_PERIOD,
     R_EX_POST_ONLY,
     R_HOST_FRAMEWORK,
+    R_LETTER_METHODOLOGY,
     R_LETTER_PROJECT,
     R_LETTER_PUBLISHED,
+    R_LETTER_SECTOR,
     R_LETTER_VALID,
     R_METHODOLOGY,
     R_MITIGATION_TYPE,
@@ -66,6 +69,34 @@ class ProjectFacts:
     #: Levels whose claim is still demonstrated (not revised by an ex-post report); None: not known
     #: to the caller, taken as the claimed levels.
     demonstrated_levels: frozenset[Level] | None = None
+    #: The project's ICR sector code and methodology, compared with the letter's (§I.3.4); None is
+    #: never a match.
+    sector: int | None = None
+    methodology: str | None = None
+
+
+_SECTOR_CODE = re.compile(r"\s*(\d{1,2})(?!\d)")
+
+
+def letter_sector_code(sector: str) -> int | None:
+    """The ICR sector code a letter's sector text starts with (``"14 CCS"`` -> 14); None if none."""
+    m = _SECTOR_CODE.match(sector)
+    return int(m.group(1)) if m else None
+
+
+def _activity_refusals(letter: Letter, project: ProjectFacts) -> list[Refusal]:
+    """The letter authorizes the project's sector and methodology (§I.3.4): the sector text leads
+    with the project's ICR sector code, the methodology names the same one (case and surrounding
+    space aside)."""
+    act, out = letter.content.activity, []
+    code = letter_sector_code(act.sector)
+    if project.sector is None or code != project.sector:
+        out.append(Refusal(R_LETTER_SECTOR, f"the letter's sector {act.sector!r} is not the project's sector "
+                           f"{project.sector}", "letter.activity.sector"))
+    if project.methodology is None or act.methodology.strip().casefold() != project.methodology.strip().casefold():
+        out.append(Refusal(R_LETTER_METHODOLOGY, f"the letter's methodology {act.methodology!r} is not the "
+                           f"project's {project.methodology!r}", "letter.activity.methodology"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -79,7 +110,8 @@ class IssuanceFacts:
     ex_ante: bool = False
 
 
-def _project_refusals(letter: Letter | None, project: ProjectFacts, on: date) -> list[Refusal]:
+def _project_refusals(letter: Letter | None, project: ProjectFacts, on: date,
+                      acting_on: date | None = None) -> list[Refusal]:
     out: list[Refusal] = []
     if project.status is ProjectStatus.suspended:
         out.append(Refusal(R_NOT_SUSPENDED, f"project {project.project_number} is suspended", "project.status"))
@@ -90,14 +122,18 @@ def _project_refusals(letter: Letter | None, project: ProjectFacts, on: date) ->
     else:
         if not letter.in_force:
             out.append(Refusal(R_LETTER_PUBLISHED, f"letter {letter.number} is {letter.status.value}", "letter"))
-        if not letter.valid_on(on):
-            v = letter.content.validity
-            out.append(Refusal(R_LETTER_VALID, f"{on} is outside {v.effective_from}..{v.expires_on or 'open'}", "on"))
+        v = letter.content.validity
+        for day, what in ((on, "as_of"), (acting_on, "today")):
+            if day is not None and not letter.valid_on(day):
+                out.append(Refusal(R_LETTER_VALID, f"{day} ({what}) is outside "
+                                   f"{v.effective_from}..{v.expires_on or 'open'}", "as_of"))
+                break
         act = letter.content.activity
         if act.project_number != project.project_number or act.location_country != project.host_country:
             out.append(Refusal(R_LETTER_PROJECT, f"letter covers project {act.project_number} in "
                                f"{act.location_country}, not {project.project_number} in {project.host_country}",
                                "letter"))
+        out += _activity_refusals(letter, project)
     if not project.host_country_framework:
         out.append(Refusal(R_HOST_FRAMEWORK, f"{project.host_country} has no Article 6.2 framework",
                            "project.host_country_framework"))
@@ -158,15 +194,17 @@ def _cap_refusal(letter: Letter | None, quantity: int, designated_so_far: int) -
 
 
 def check_designation(letter: Letter | None, project: ProjectFacts, issuance: IssuanceFacts, *,
-                      designated_so_far: int, on: date,
+                      designated_so_far: int, on: date, acting_on: date | None = None,
                       uses: Collection[AuthorizedUse] | None = None) -> tuple[Refusal, ...]:
     """Every reason ``issuance`` cannot be designated as Article 6.2 ICCs under ``letter``
-    on ``on`` (§4.1, §I.4-I.5, §I.9, §I.12, §II.1, §V.b); empty when it can.
+    on ``on`` (§4.1, §I.3-I.5, §I.9, §I.12, §II.1, §V.b); empty when it can.
 
     ``designated_so_far``: tonnes already designated under this letter (cumulative cap).
+    ``acting_on``: the registry's own date when ``on`` is a back-dated "as of" date; the letter
+    must be valid on both (a letter that has expired designates nothing, whatever the date).
     ``uses``: uses asked for; None means all that the letter authorizes.
     """
-    out = _project_refusals(letter, project, on) + _issuance_refusals(letter, issuance, uses)
+    out = _project_refusals(letter, project, on, acting_on) + _issuance_refusals(letter, issuance, uses)
     if isinstance(issuance.quantity, int):
         cap = _cap_refusal(letter, issuance.quantity, designated_so_far)
         if cap:
@@ -175,10 +213,11 @@ def check_designation(letter: Letter | None, project: ProjectFacts, issuance: Is
 
 
 def require_designation(letter: Letter | None, project: ProjectFacts, issuance: IssuanceFacts, *,
-                        designated_so_far: int, on: date,
+                        designated_so_far: int, on: date, acting_on: date | None = None,
                         uses: Collection[AuthorizedUse] | None = None) -> None:
     """:func:`check_designation`, raising :class:`DesignationRefused` with all refusals."""
-    _require(check_designation(letter, project, issuance, designated_so_far=designated_so_far, on=on, uses=uses))
+    _require(check_designation(letter, project, issuance, designated_so_far=designated_so_far, on=on,
+                               acting_on=acting_on, uses=uses))
 
 
 def remaining_cap(letter: Letter, designated_so_far: int) -> int | None:
@@ -233,7 +272,7 @@ class ConversionPlan:
 
 
 def plan_conversion(letter: Letter, project: ProjectFacts, holdings: Iterable[Holding], *,
-                    designated_so_far: int, on: date) -> ConversionPlan:
+                    designated_so_far: int, on: date, acting_on: date | None = None) -> ConversionPlan:
     """Which standard ICCs may be converted to Article 6.2 ICCs (§I.12): remaining active
     ex-post credits in a holding account, not in bridge custody, within the letter's scope.
 
@@ -241,7 +280,7 @@ def plan_conversion(letter: Letter, project: ProjectFacts, holdings: Iterable[Ho
     block may convert in part. Project-level refusals (letter, status, §4.1) raise
     :class:`DesignationRefused`: then nothing is convertible.
     """
-    _require(_project_refusals(letter, project, on))
+    _require(_project_refusals(letter, project, on, acting_on))
     convert: list[ConversionItem] = []
     excluded: list[tuple[SerialBlock, tuple[Refusal, ...]]] = []
     room = remaining_cap(letter, designated_so_far)

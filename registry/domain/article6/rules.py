@@ -84,6 +84,10 @@ R_LETTER_PUBLISHED = Rule(
     "the letter is received, reviewed, approved and published on the registry")
 R_LETTER_VALID = Rule("letter-valid-on-date", "§I.9", "the letter is effective and not expired on the date")
 R_LETTER_PROJECT = Rule("letter-covers-project", "§I.3, §4.1", "the letter authorizes this project in this host country")
+R_LETTER_SECTOR = Rule("letter-sector-matches-project", "§I.3.4, §4.1",
+                       "the letter's sector is the project's sector (its ICR sector code leads the letter's text)")
+R_LETTER_METHODOLOGY = Rule("letter-methodology-matches-project", "§I.3.4, §4.1",
+                            "the letter's methodology or standard is the one the project applies")
 R_HOST_FRAMEWORK = Rule("host-country-framework", "§4.1", "the host country has a national Article 6.2 framework")
 R_NOT_2B = Rule("not-additionality-level-2b", "§4.1", "activities required by law or regulation (level 2b) are not eligible")
 R_ADDITIONAL = Rule("additionality-level-2a-demonstrated", "§4.1, seed 002 §5.4.2",

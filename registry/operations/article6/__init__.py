@@ -12,10 +12,12 @@ Serial conventions (documented so anyone can recompute them):
 - A designation issues its quantity as consecutive units of the project's Article 6.2
   vintage serialization (flag ``1``, e.g. ``ICR-ISL-354-78040-14-R-1-2023``): the lowest
   ``deposit`` units into the non-CA adjustment account, the rest into the proponent's
-  account (two issuances through :func:`registry.operations.issuances.issue_ex_post`). Outstanding
-  non-CA compensation (§V.b step 5) is then cancelled from that account, lowest serials first.
-- A conversion cancels the lowest active serials of the standard vintage held in the account
-  (never those in bridge custody) and designates as many new Article 6.2 ICCs the same way.
+  account (two issuances of the same checked monitoring period and verification through
+  :func:`registry.operations.issuances.issue_designated`). Outstanding non-CA compensation
+  (§V.b step 5) is then cancelled from that account, lowest serials first.
+- A conversion cancels the lowest active serials of the standard ex-post issuance(s) of the
+  monitoring period it names, held in the account (never those in bridge custody), and
+  designates as many new Article 6.2 ICCs the same way, for that period.
 - Compensation cancels lowest serials first, per project (ascending number), vintage and
   account, through :func:`registry.operations.cancellations.cancel`.
 

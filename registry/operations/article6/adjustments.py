@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Iterable
 
@@ -20,13 +20,14 @@ from registry.domain.article6.adjustments import CA_STATUS_LABELS, CARecord, Evi
 from registry.domain.article6.letters import FirstTransfer, Letter
 from registry.domain.article6.projects import ProjectStatus
 from registry.domain.article6.rules import R_CA_EVIDENCE, Article6Error, HistoryEntry
+from registry.domain.asof import AsOf, resolve_as_of
 from registry.domain.classes import CAStatus
 from registry.errors import NotFound, RuleViolation
 from registry.operations.article6.common import _a6project, _now, violation
 from registry.operations.article6.letters import get_letter
 from registry.operations.article6.projects import _store_project, project_article6
 from registry.operations.ledger import append_entry
-from registry.operations.preconditions import get_row
+from registry.operations.preconditions import check, get_row
 from registry.tables.article6 import (
     A6CAEvidence,
     A6CAHistory,
@@ -83,7 +84,8 @@ def _ensure_ca_record(session: Session, project: Project, vintage: int, credit_c
 
 
 def _store_ca(session: Session, project: Project, row: A6CARecord, new: CARecord,
-              credit_class: CreditClass | None = None, evidence_row: A6CAEvidence | None = None) -> None:
+              credit_class: CreditClass | None = None, evidence_row: A6CAEvidence | None = None,
+              received: AsOf | None = None) -> None:
     entry = new.history[-1]
     row.status = int(new.status)
     row.updated_at = entry.at
@@ -102,6 +104,9 @@ def _store_ca(session: Session, project: Project, row: A6CARecord, new: CARecord
         "project_number": project.project_number, "vintage": row.vintage, "from": entry.from_status,
         "to": entry.to_status, "label": CA_STATUS_LABELS[new.status], "note": entry.note,
         "evidence": entry.evidence, "evidence_kind": evidence_row.kind if evidence_row else None,
+        "evidence_received_on": str(evidence_row.received_on) if evidence_row else None,
+        "evidence_received_on_reason": received.reason if received else None,
+        "decided_on": str(entry.at.date()),
         "token_id": credit_class.token_id if credit_class else None, "actor": entry.actor})
 
 
@@ -115,37 +120,57 @@ def _evidence_row(session: Session, row: A6CARecord, evidence: Evidence, at: dat
     return ev
 
 
-def _ca_step(session: Session, project_id: int, vintage: int, step, evidence: Evidence | None, at: datetime,
-             actor: str, *args) -> CARecord:
+def received(session: Session, row: A6CARecord, evidence: Evidence | None, reason: str | None,
+             at: datetime) -> tuple[Evidence | None, AsOf | None]:
+    """The evidence with the date the registry received it: today (server time) unless an
+    earlier ``received_on`` comes with a reason, and not before the vintage's CA record was
+    opened (its first designation): the date rule (§V) counts evidence by this date."""
+    if evidence is None:
+        return None, None
+    opened = session.exec(select(A6CAHistory.at).where(A6CAHistory.record_id == row.id)
+                          .order_by(A6CAHistory.id).limit(1)).first()
+    day = check(resolve_as_of, evidence.received_on, reason, at.date(), field="evidence.received_on",
+                section="seed 003 §V", earliest=opened.date() if opened else None,
+                earliest_what="the opening of the vintage's CA record")
+    return replace(evidence, received_on=day.day), day
+
+
+def _ca_step(session: Session, project_id: int, vintage: int, step, evidence: Evidence | None,
+             received_on_reason: str | None, at: datetime, actor: str, *args) -> CARecord:
     project = get_row(session, Project, project_id, "project")
     row = _record_row(session, project_id, vintage, lock=True)
+    evidence, day = received(session, row, evidence, received_on_reason, at)
+    args = tuple(evidence if isinstance(a, Evidence) else a for a in args)
     try:
         new = step(ca_record_of(session, row), *args)
     except Article6Error as exc:
         raise violation(exc) from exc
     ev = _evidence_row(session, row, evidence, at, actor) if evidence is not None else None
-    _store_ca(session, project, row, new, evidence_row=ev)
+    _store_ca(session, project, row, new, evidence_row=ev, received=day)
     return new
 
 
 def add_ca_evidence(session: Session, project_id: int, vintage: int, evidence: Evidence, *, actor: str,
-                    at: datetime | None = None) -> CARecord:
-    """Attach evidence (e.g. of the intention to apply the CA) without changing the status."""
+                    received_on_reason: str | None = None, at: datetime | None = None) -> CARecord:
+    """Attach evidence (e.g. of the intention to apply the CA) without changing the status. The
+    evidence's ``received_on`` is the registry's date unless an earlier one comes with
+    ``received_on_reason`` (:func:`received`)."""
     at = _now(at)
-    return _ca_step(session, project_id, vintage, a6_adjustments.add_ca_evidence, evidence, at, actor,
-                    evidence, at, actor)
+    return _ca_step(session, project_id, vintage, a6_adjustments.add_ca_evidence, evidence, received_on_reason,
+                    at, actor, evidence, at, actor)
 
 
 def confirm_ca_applied(session: Session, project_id: int, vintage: int, evidence: Evidence, *, actor: str,
-                       at: datetime | None = None) -> CARecord:
+                       received_on_reason: str | None = None, at: datetime | None = None) -> CARecord:
     """Pending (or No CA applied) -> CA applied, on evidence from the host country's reports (§IV)."""
     at = _now(at)
-    return _ca_step(session, project_id, vintage, a6_adjustments.confirm_ca_applied, evidence, at, actor,
-                    evidence, at, actor)
+    return _ca_step(session, project_id, vintage, a6_adjustments.confirm_ca_applied, evidence, received_on_reason,
+                    at, actor, evidence, at, actor)
 
 
 def record_no_ca(session: Session, project_id: int, vintage: int, *, reason: str, evidence: Evidence | None = None,
-                 suspend: bool = True, actor: str, at: datetime | None = None) -> list[A6NonCAEvent]:
+                 received_on_reason: str | None = None, suspend: bool = True, actor: str,
+                 at: datetime | None = None) -> list[A6NonCAEvent]:
     """ICR determines that no CA was applied (§II.2, §IV): pending -> No CA applied, and a
     non-CA event by decision for every exposure (§V). With ``suspend`` an authorized project
     is suspended (§V.b). Returns the events recorded."""
@@ -153,7 +178,7 @@ def record_no_ca(session: Session, project_id: int, vintage: int, *, reason: str
     if not reason.strip():
         raise RuleViolation("state why ICR determined that no CA was applied", field="reason",
                             rule="non-ca-decision-reason")
-    _ca_step(session, project_id, vintage, a6_adjustments.record_no_ca, evidence, at, actor,
+    _ca_step(session, project_id, vintage, a6_adjustments.record_no_ca, evidence, received_on_reason, at, actor,
              at, actor, reason, evidence)
     row = _record_row(session, project_id, vintage)
     return _detect_for(session, row, at.date(), at, actor, suspend=suspend)
@@ -336,12 +361,14 @@ def _detect_for(session: Session, row: A6CARecord, on: date, at: datetime, actor
     return stored
 
 
-def detect_non_ca_events(session: Session, *, on: date, suspend: bool = True, actor: str,
+def detect_non_ca_events(session: Session, *, suspend: bool = True, actor: str,
                          at: datetime | None = None) -> list[A6NonCAEvent]:
-    """Apply the date rule (§V) to every pending CA record, and record events by decision for
-    records marked No CA applied whose exposures grew. Idempotent: an event is keyed by
-    project, vintage and first-transfer year."""
+    """Apply the date rule (§V) as of the registry's date (server time: the caller cannot move
+    it) to every pending CA record, and record events by decision for records marked No CA
+    applied whose exposures grew. Idempotent: an event is keyed by project, vintage and
+    first-transfer year."""
     at = _now(at)
+    on = at.date()
     rows = session.exec(select(A6CARecord).where(A6CARecord.status.in_(
         (int(CAStatus.pending), int(CAStatus.not_applied)))).order_by(A6CARecord.id).with_for_update()).all()
     out = []

@@ -13,6 +13,7 @@ from typing import Collection
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from registry.domain import monitoring as mon
 from registry.domain import serials as sr
 from registry.domain.article6 import designation as a6_designation
 from registry.domain.article6 import letters as a6_letters
@@ -26,6 +27,7 @@ from registry.domain.article6.rules import (
     Refusal,
     Rule,
 )
+from registry.domain.asof import AsOf, resolve_as_of
 from registry.domain.classes import CAStatus, ClassKey
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.errors import Conflict, RuleViolation
@@ -34,12 +36,18 @@ from registry.operations.article6.adjustments import _ensure_ca_record
 from registry.operations.article6.common import _a6project, _now, _refuse, violation
 from registry.operations.article6.compensation import _refresh_event, adjustment_account
 from registry.operations.article6.letters import get_letter
-from registry.operations.cancellations import cancel
-from registry.operations.issuances import issue_ex_post
+from registry.operations.cancellations import cancel, cancel_rows
+from registry.operations.issuances import (
+    check_issued_for,
+    issue_designated,
+    issued_periods,
+    lock_project,
+    verification_of,
+)
 from registry.operations.ledger import append_entry
-from registry.operations.preconditions import get_row
+from registry.operations.preconditions import check, get_row
 from registry.operations.projects import serialization_of
-from registry.operations.serial_blocks import lock_serialization
+from registry.operations.serial_blocks import lock_serialization, take_lowest_blocks
 from registry.tables.article6 import (
     A6CARecord,
     A6CompensationStep,
@@ -93,7 +101,8 @@ def project_facts(session: Session, project: Project, a6row: A6Project, letter: 
         methodology_approved=a6row.methodology_approved,
         additionality_levels=additionality_ops.additionality_levels(session, project.id),
         demonstrated_levels=additionality_ops.demonstrated_levels(session, project.id),
-        ex_ante_issued_in_crediting_period=_ex_ante_in_crediting_period(session, project.id, letter))
+        ex_ante_issued_in_crediting_period=_ex_ante_in_crediting_period(session, project.id, letter),
+        sector=project.sector, methodology=project.methodology)
 
 
 def designated_so_far(session: Session, letter_id: int) -> int:
@@ -152,9 +161,10 @@ def _issued_text(session: Session, issuance: Issuance | None) -> list[str]:
 
 
 def _issue_article6_units(session: Session, *, project: Project, a6row: A6Project, letter: Letter, vintage: int,
-                          quantity: int, account: Account, kind: DesignationKind, period: Period, at: datetime,
-                          actor: str) -> DesignationResult:
-    """Issue ``quantity`` new Article 6.2 ICCs of a vintage (:func:`registry.operations.issuances.issue_ex_post`):
+                          quantity: int, account: Account, kind: DesignationKind, period: Period,
+                          verification: mon.Verification | None, at: datetime, actor: str) -> DesignationResult:
+    """Issue ``quantity`` new Article 6.2 ICCs of a vintage for a checked period and verification
+    (:func:`registry.operations.issuances.issue_designated`):
     the lowest ``deposit`` units into the non-CA adjustment account (§II.3.b), the rest into
     ``account``, then cancel what outstanding non-CA compensation deducts (§V.b step 5)."""
     serialization, credit_class = article6_class(session, project, vintage, letter)
@@ -163,11 +173,12 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
     deducted = min(split.to_proponent, sum(s.quantity - s.completed for s in deductions))
     deposit_issuance = issuance = None
     if split.deposit:
-        deposit_issuance = issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.deposit,
-                                             account_id=adjustment_account(session).id, article6=True)
+        deposit_issuance = issue_designated(session, project_id=project.id, vintage=vintage, quantity=split.deposit,
+                                            account_id=adjustment_account(session).id, period=period,
+                                            verification=verification)
     if split.to_proponent:
-        issuance = issue_ex_post(session, project_id=project.id, vintage=vintage, quantity=split.to_proponent,
-                                     account_id=account.id, article6=True)
+        issuance = issue_designated(session, project_id=project.id, vintage=vintage, quantity=split.to_proponent,
+                                    account_id=account.id, period=period, verification=verification)
     designation = A6Designation(project_id=project.id, letter_id=letter.number, serialization_id=serialization.id,
                                 issuance_id=issuance.id if issuance else None,
                                 deposit_issuance_id=deposit_issuance.id if deposit_issuance else None,
@@ -218,9 +229,9 @@ def _period(start: date, end: date) -> Period:
 
 
 def _designation_entry(session: Session, kind: str, result: DesignationResult, project: Project, vintage: int,
-                       actor: str) -> None:
+                       actor: str, as_of: AsOf) -> None:
     d = result.designation
-    append_entry(session, kind, {
+    append_entry(session, kind, {**as_of.record(),
         "designation_id": d.id, "issuance_id": d.issuance_id, "deposit_issuance_id": d.deposit_issuance_id,
         "letter_number": d.letter_id, "project_number": project.project_number, "vintage": vintage,
         "quantity": d.quantity, "deposit": d.deposit, "deducted": d.deducted,
@@ -230,57 +241,82 @@ def _designation_entry(session: Session, kind: str, result: DesignationResult, p
         "deducted_blocks": result.deducted_blocks, "cancelled_blocks": result.cancelled_blocks, "actor": actor})
 
 
+def _approved_on(letter: Letter | None) -> date | None:
+    return next((h.at.date() for h in letter.history if h.transition == "approve_and_publish"), None) if letter else None
+
+
+def _as_of(letter: Letter | None, as_of: date | None, as_of_reason: str | None, today: date) -> AsOf:
+    """The date the letter's validity is checked on: today (the registry's date), or an earlier
+    date with a reason, not before the letter was approved and published (§I.12, §II.1)."""
+    approved = _approved_on(letter)
+    return check(resolve_as_of, as_of, as_of_reason, today, field="as_of", section="seed 003 §I.9, §II.1",
+                 earliest=approved, earliest_what=f"letter {letter.number}'s approval" if letter else "")
+
+
 def issue_article6(session: Session, *, project_id: int, vintage: int, quantity: int, account_id: int,
-                   monitoring_start: date, monitoring_end: date, uses: Collection[AuthorizedUse] | None = None,
-                   kind: IssuanceKind = IssuanceKind.ex_post, on: date | None = None, actor: str,
+                   monitoring_start: date, monitoring_end: date, verification_reference: str | None = None,
+                   verification_body: str | None = None, verified_on: date | None = None,
+                   uses: Collection[AuthorizedUse] | None = None, kind: IssuanceKind = IssuanceKind.ex_post,
+                   as_of: date | None = None, as_of_reason: str | None = None, actor: str,
                    at: datetime | None = None) -> DesignationResult:
     """Issue ``quantity`` ICCs of a vintage designated as Article 6.2 ICCs (§II.1).
 
     Only when every §4.1 rule and the letter's scope allow it (each refusal names its rule):
-    project authorized and not suspended, letter approved, published and valid on ``on``,
-    host country framework, not level 2b, no ex-ante issuance in the crediting period,
-    approved methodology, vintage from 2021 and within the letter's vintages, monitoring
-    period within its crediting period, credit type, whole tonnes, cumulative cap, uses, and a
-    risk assessment setting the adjustment deposit (§II.3.b), which goes to the non-CA
-    adjustment account."""
+    project authorized and not suspended, letter approved, published and valid today (and on
+    a back-dated ``as_of``, which needs ``as_of_reason``), the letter's project, sector and
+    methodology, host country framework, not level 2b, no ex-ante issuance in the crediting
+    period, approved methodology, vintage from 2021 and within the letter's vintages,
+    monitoring period within its crediting period and within the vintage year, credit type,
+    whole tonnes, cumulative cap, uses, and a risk assessment setting the adjustment deposit
+    (§II.3.b), which goes to the non-CA adjustment account. Ex-post only, on a verification;
+    the period must not overlap any issuance of the project (standard ICCs of the period are
+    converted instead, §I.12)."""
     at = _now(at)
-    on = on or at.date()
     project, a6row, letter = _designation_context(session, project_id)
     account = get_row(session, Account, account_id, "account")
-    period = _period(monitoring_start, monitoring_end)
+    period = check(mon.monitoring_period, monitoring_start, monitoring_end, vintage)
+    day = _as_of(letter, as_of, as_of_reason, at.date())
     facts = project_facts(session, project, a6row, letter)
     issuance = IssuanceFacts(vintage=vintage, quantity=quantity, monitoring_period=period,
                              credit_type=project.credit_type, ex_ante=IssuanceKind(kind) is IssuanceKind.ex_ante)
     so_far = designated_so_far(session, letter.number) if letter else 0
-    _refuse(a6_designation.check_designation(letter, facts, issuance, designated_so_far=so_far, on=on,
+    _refuse(a6_designation.check_designation(letter, facts, issuance, designated_so_far=so_far, on=day.day,
+                                             acting_on=day.today if day.back_dated else None,
                                              uses=None if uses is None else frozenset(uses)) + _risk_refusals(a6row))
     if account.type is not AccountType.holding:
         raise RuleViolation(f"account {account_id} is not a holding account", field="account_id",
                             rule="issue-into-holding-account")
+    period, verification = check_issued_for(
+        session, project_id=project.id, kind=IssuanceKind.ex_post, vintage=vintage, article6=True,
+        monitoring_start=period.start, monitoring_end=period.end,
+        verification=verification_of(verification_reference, verification_body, verified_on), at=at)
     result = _issue_article6_units(session, project=project, a6row=a6row, letter=letter, vintage=vintage,
                                    quantity=quantity, account=account, kind=DesignationKind.issuance, period=period,
-                                   at=at, actor=actor)
-    _designation_entry(session, "article6.issuance", result, project, vintage, actor)
+                                   verification=verification, at=at, actor=actor)
+    _designation_entry(session, "article6.issuance", result, project, vintage, actor, day)
     return result
 
 
-def _holdings(session: Session, project: Project, vintage: int, account_id: int,
-              period: Period) -> tuple[Serialization | None, list[Holding]]:
-    """The standard ICCs of a vintage in the account, and those it moved into bridge custody."""
+def _holdings(session: Session, project: Project, vintage: int, account_id: int, period: Period,
+              issuance_ids: Collection[int]) -> tuple[Serialization | None, list[Holding]]:
+    """The standard ICCs of the issuances ``issuance_ids`` (of a vintage) in the account, and
+    those it moved into bridge custody."""
     text = str(serialization_of(project, vintage, False))
     serialization = session.exec(select(Serialization).where(Serialization.text == text)).first()
     if serialization is None:
         return None, []
     serialization = lock_serialization(session, serialization.id)
+    ids = list(issuance_ids)
     in_account = session.exec(select(SerialBlock).where(
         SerialBlock.serialization_id == serialization.id, SerialBlock.account_id == account_id,
-        SerialBlock.status.in_((CreditStatus.active, CreditStatus.inactive)))
+        SerialBlock.issuance_id.in_(ids), SerialBlock.status.in_((CreditStatus.active, CreditStatus.inactive)))
         .order_by(SerialBlock.unit_first)).all()
     in_custody = session.exec(select(SerialBlock).join(
         TokenizationRequest, TokenizationRequest.id == SerialBlock.tokenization_id).join(
         Account, Account.id == SerialBlock.account_id).where(
         SerialBlock.serialization_id == serialization.id, TokenizationRequest.account_id == account_id,
-        Account.type == AccountType.bridge_custody, SerialBlock.status == CreditStatus.active)).all()
+        SerialBlock.issuance_id.in_(ids), Account.type == AccountType.bridge_custody,
+        SerialBlock.status == CreditStatus.active)).all()
     vs = sr.parse_serialization(text)
     holdings = [Holding(sr.SerialBlock(vs, sr.SerialRange(r.unit_first, r.unit_last)), Location.holding,
                         r.status is CreditStatus.active, period) for r in in_account]
@@ -289,16 +325,27 @@ def _holdings(session: Session, project: Project, vintage: int, account_id: int,
     return serialization, holdings
 
 
+def _source_verification(session: Session, issuance_ids: Collection[int]) -> mon.Verification | None:
+    """The verification the converted standard ICCs were issued on (the first issuance's; None for
+    rows from before migration 0012 that recorded no date)."""
+    first = session.get(Issuance, min(issuance_ids))
+    if first.verified_on is None:
+        return None
+    return mon.Verification(first.verification_reference or "", first.verification_body or "", first.verified_on)
+
+
 def convert_to_article6(session: Session, *, project_id: int, account_id: int, vintage: int, monitoring_start: date,
-                        monitoring_end: date, quantity: int | None = None, on: date | None = None, actor: str,
-                        at: datetime | None = None) -> DesignationResult:
-    """Convert remaining eligible standard ICCs of a vintage held in ``account_id`` to Article
-    6.2 ICCs (§I.12): the originals are cancelled (reason: conversion to Article 6.2, lowest
-    serials first) and as many new Article 6.2 ICCs issued as at designation (deposit
-    included). Credits in bridge custody cannot be converted: tokens exist for them.
+                        monitoring_end: date, quantity: int | None = None, as_of: date | None = None,
+                        as_of_reason: str | None = None, actor: str, at: datetime | None = None) -> DesignationResult:
+    """Convert remaining eligible standard ICCs of one issued monitoring period held in
+    ``account_id`` to Article 6.2 ICCs (§I.12): the originals are cancelled (reason: conversion
+    to Article 6.2, lowest serials first) and as many new Article 6.2 ICCs issued for the same
+    period and verification as at designation (deposit included). Only units of the standard
+    ex-post issuance(s) of exactly that period are converted, so the conversion issues no tonne
+    twice. Credits in bridge custody cannot be converted: tokens exist for them. The letter is
+    checked on the registry's date (and on a back-dated ``as_of`` with its reason).
     ``quantity`` None converts everything eligible within the letter's cap."""
     at = _now(at)
-    on = on or at.date()
     project, a6row, letter = _designation_context(session, project_id)
     account = get_row(session, Account, account_id, "account")
     if account.type is not AccountType.holding:
@@ -307,16 +354,21 @@ def convert_to_article6(session: Session, *, project_id: int, account_id: int, v
     if quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1):
         raise RuleViolation("quantity must be a positive whole number of tonnes", field="quantity",
                             rule=R_WHOLE_TONNES.id)
-    period = _period(monitoring_start, monitoring_end)
+    period = check(mon.monitoring_period, monitoring_start, monitoring_end, vintage)
+    day = _as_of(letter, as_of, as_of_reason, at.date())
+    acting_on = day.today if day.back_dated else None
     facts = project_facts(session, project, a6row, letter)
     if letter is None:
         _refuse(a6_designation.check_designation(None, facts, IssuanceFacts(vintage, 1, period, project.credit_type),
-                                                 designated_so_far=0, on=on))
+                                                 designated_so_far=0, on=day.day, acting_on=acting_on))
     _refuse(_risk_refusals(a6row))
-    serialization, holdings = _holdings(session, project, vintage, account_id, period)
+    lock_project(session, project.id)
+    sources = check(mon.conversion_sources, period, issued_periods(session, project.id, period))
+    serialization, holdings = _holdings(session, project, vintage, account_id, period, sources)
     try:
         plan = a6_designation.plan_conversion(letter, facts, holdings,
-                                              designated_so_far=designated_so_far(session, letter.number), on=on)
+                                              designated_so_far=designated_so_far(session, letter.number),
+                                              on=day.day, acting_on=acting_on)
     except Article6Error as exc:
         raise violation(exc) from exc
     wanted = plan.total if quantity is None else quantity
@@ -327,23 +379,29 @@ def convert_to_article6(session: Session, *, project_id: int, account_id: int, v
         if plan.total < wanted <= sum(item.block.quantity for item in plan.convert):  # credits there, room not
             _refuse([Refusal(R_QUANTITY_CAP, f"letter {letter.number} leaves room for {plan.total} t, not {wanted}",
                              "quantity")])
-        raise RuleViolation(f"account {account_id} holds {plan.total} convertible standard ICCs of vintage {vintage}, "
-                            f"not {wanted}", field="quantity", rule="sufficient-active-credits")
+        raise RuleViolation(f"account {account_id} holds {plan.total} convertible standard ICCs of vintage {vintage} "
+                            f"issued for {period.start}..{period.end}, not {wanted}", field="quantity",
+                            rule="sufficient-active-credits")
     result = _issue_article6_units(session, project=project, a6row=a6row, letter=letter, vintage=vintage,
                                    quantity=wanted, account=account, kind=DesignationKind.conversion, period=period,
-                                   at=at, actor=actor)
-    # The plan converts active holding blocks in serial order: exactly the lowest serials cancel() takes.
-    _, moved = cancel(session, account_id=account_id, serialization_id=serialization.id, quantity=wanted,
-                          reason=CancellationReason.conversion_article6,
-                          note=f"converted to Article 6.2 ICCs under letter {letter.number} (seed 003 §I.12)",
-                          reference=f"a6-designation:{result.designation.id}")
+                                   verification=_source_verification(session, sources), at=at, actor=actor)
+    # The plan converts active holding blocks of the source issuances in serial order: exactly the
+    # lowest serials cancel() takes from those issuances.
+    blocks = list(session.exec(select(SerialBlock).where(
+        SerialBlock.serialization_id == serialization.id, SerialBlock.account_id == account_id,
+        SerialBlock.status == CreditStatus.active, SerialBlock.issuance_id.in_(sources))
+        .order_by(SerialBlock.unit_first).with_for_update()))
+    _, moved = cancel_rows(session, account=account, serialization=serialization,
+                           rows=take_lowest_blocks(session, blocks, wanted), reason=CancellationReason.conversion_article6,
+                           note=f"converted to Article 6.2 ICCs under letter {letter.number} (seed 003 §I.12)",
+                           reference=f"a6-designation:{result.designation.id}")
     cancelled = [m.serial_block for m in moved]
     result.designation.converted_from = json.dumps(cancelled)
     session.add(result.designation)
     session.flush()
     result = DesignationResult(result.designation, result.issued_blocks, result.deposit_blocks,
                                result.deducted_blocks, cancelled, result.token_id)
-    _designation_entry(session, "article6.conversion", result, project, vintage, actor)
+    _designation_entry(session, "article6.conversion", result, project, vintage, actor, day)
     return result
 
 

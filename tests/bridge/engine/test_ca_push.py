@@ -5,7 +5,6 @@ retirement on-chain is recorded with its purpose."""
 
 import hashlib
 import time
-from datetime import date
 
 import pytest
 from eth_account import Account
@@ -62,8 +61,7 @@ def test_ca_decisions_are_pushed_on_chain_with_their_evidence(sqlite_engine, cha
 
     reference = "BTR1 2026 table 4, ICR-78040"
     with transaction(sqlite_engine) as s:
-        adjustment_ops.confirm_ca_applied(s, world.project, 2023, Evidence(EvidenceKind.ca_applied, reference,
-                                                                       date(2026, 6, 1)), actor="admin")
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, Evidence(EvidenceKind.ca_applied, reference, None), actor="admin")
     report = run_cycle(sqlite_engine, chain, keys)
     assert report.ca.pushed == {result.token_id: CAStatus.applied}
     assert _onchain_ca(chain, result.token_id) == CAStatus.applied

@@ -19,6 +19,7 @@ from registry.operations.ledger import verify_balances, verify_chain
 from registry.operations.preconditions import get_row
 from registry.tables.core import CreditClass, SerialBlock, Serialization, TokenizationRequest
 from tests.bridge.chain.test_anvil import rpc
+from tests.support.periods import verified
 from tests.support.world import make_world
 
 
@@ -35,7 +36,7 @@ def _revoked_world(engine, w3, seed):
     with transaction(engine) as s:
         project_id = get_row(s, Serialization, get_row(s, CreditClass, world.class_id, "class")
                              .serialization_id, "serialization").project_id
-        issue_ex_post(s, project_id=project_id, vintage=2023, quantity=100, account_id=world.account_id,
+        issue_ex_post(s, project_id=project_id, vintage=2023, **verified(s, project_id, 2023), quantity=100, account_id=world.account_id,
                       first_unit=2001)  # a second, separate block: 2001-2100
     a = world.tokenize(100)  # 1-100
     b = world.tokenize(950)  # 101-1000 and 2001-2050

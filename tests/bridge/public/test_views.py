@@ -20,6 +20,7 @@ from registry.domain.classes import CERTIFICATE_FLAG
 from registry.domain.serials import parse_serial_block
 from registry.operations.ledger import verify_chain
 from registry.tables.core import LedgerEntry, Retirement
+from tests.support.periods import verified
 from tests.support.public_world import VINTAGE, add_article6_class
 from tests.support.world import make_world
 
@@ -270,7 +271,7 @@ def test_certificate_of_a_registry_retirement_has_no_chain_part(sqlite_engine):
         account = open_account(s, org.id, "holding")
         project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
                                    credit_type="R", methodology="M")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=100, account_id=account.id)
         retirement, _ = retire(s, account_id=account.id, serialization_id=issuance.serialization_id, quantity=7,
                                details=RetirementDetails(purpose=Purpose.voluntary, comment="2023 ferries"))
     with TestClient(create_app(sqlite_engine)) as c:

@@ -39,6 +39,7 @@ from registry.operations.preconditions import get_row
 from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.tables.core import Account, Organization, WalletLink, utcnow
+from tests.support.periods import verified
 from tests.support.world import make_world
 
 SECRET = "marketplace-secret-0123456789"
@@ -454,7 +455,7 @@ def _holding_of_ten(engine) -> tuple[int, int, int]:
         account = open_account(s, org.id, "holding")
         project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
                                    credit_type="R", methodology="M")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=10, account_id=account.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=10, account_id=account.id)
         return org.id, account.id, issuance.serialization_id
 
 
@@ -528,7 +529,7 @@ def test_a_registry_retirement_reaches_webhooks_only_through_registered_listener
         account = open_account(s, org.id, "a")
         project = register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
                                    credit_type="R", methodology="M")
-        sid = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=account.id
+        sid = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=100, account_id=account.id
                             ).serialization_id
         org_id, account_id = org.id, account.id
     _subscribe(sqlite_engine, org_id, "http://127.0.0.1:9/hook", ["retirement.recorded"])

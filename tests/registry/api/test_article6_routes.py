@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from dataclasses import replace
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,7 @@ from sqlmodel import Session, select
 from bridge.app import create_app
 from registry.api.auth import create_api_key
 from registry.db import transaction
+from registry.domain.article6.letters import Validity
 from registry.domain.classes import Purpose
 from registry.domain.enums import ApiKeyRole
 from registry.domain.lifecycle import RetirementDetails
@@ -41,6 +43,10 @@ def api(engine):
     return client
 
 
+#: A verification of any of the periods issued here (after them, before today).
+VERIFIED = {"verification_reference": "VR-1", "verification_body": "VVB hf.", "verified_on": "2025-03-01"}
+
+
 def letter_body(world, **changes) -> dict:
     return {"project_id": world.project, "document": "sha256:abc", "content": json.loads(content_to_json(
         content(**changes)))}
@@ -52,9 +58,9 @@ def problem(response, status: int) -> dict:
     return response.json()
 
 
-def authorize(api) -> int:
+def authorize(api, **changes) -> int:
     w, admin = api.world, api.keys["admin"]
-    created = api.post("/article6/letters", json=letter_body(w), headers=api.keys["proponent"])
+    created = api.post("/article6/letters", json=letter_body(w, **changes), headers=api.keys["proponent"])
     assert created.status_code == 201, created.text
     number = created.json()["number"]
     assert api.post(f"/article6/letters/{number}/review", headers=admin).status_code == 200
@@ -106,13 +112,14 @@ def test_letters_over_http_with_their_permissions(api):
 def test_designation_ca_and_report_over_http(api):
     w, admin = api.world, api.keys["admin"]
     issuance = {"project_id": w.project, "vintage": 2023, "quantity": 1000, "account_id": w.account,
-                "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1])}
+                "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1]), **VERIFIED}
     refused = problem(api.post("/article6/issuances", json=issuance, headers=admin), 422)
     assert refused["rule"] == "project-authorized"
     authorize(api)
     assert problem(api.post("/article6/issuances", json=issuance, headers=api.keys["proponent"]),
                    403)["rule"] == "administrator-only"
-    refused = problem(api.post("/article6/issuances", json={**issuance, "vintage": 2020}, headers=admin), 422)
+    refused = problem(api.post("/article6/issuances", json={**issuance, "vintage": 2020, "monitoring_start": "2020-01-01",
+                                                                  "monitoring_end": "2020-12-31"}, headers=admin), 422)
     assert (refused["rule"], refused["field"]) == ("vintage-from-2021", "issuance.vintage")
     refused = problem(api.post("/article6/issuances", json={**issuance, "uses": ["CORSIA compliance", "other purposes "
                                                                                   "authorized by the host country"]},
@@ -127,7 +134,7 @@ def test_designation_ca_and_report_over_http(api):
     conversion = problem(api.post("/article6/conversions", headers=admin, json={
         "project_id": w.project, "account_id": w.account, "vintage": 2023, "monitoring_start": str(MP[0]),
         "monitoring_end": str(MP[1])}), 422)
-    assert conversion["rule"] == "sufficient-active-credits"
+    assert conversion["rule"] == "conversion-of-issued-period"  # no standard ICCs were issued for the period
     with transaction(api.world.engine) as s:
         serialization = s.exec(select(Serialization).where(Serialization.article6 == True)).one()  # noqa: E712
         retire(s, account_id=w.account, serialization_id=serialization.id, quantity=40,
@@ -137,10 +144,10 @@ def test_designation_ca_and_report_over_http(api):
     assert retired["items"][0]["ca_label"] == "Pending CA" and retired["items"][0]["purpose"] == "corsia"
     ca_url = f"/projects/{w.project}/article6/ca/2023"
     wrong = problem(api.post(f"{ca_url}/applied", headers=admin, json={
-        "kind": "intention", "reference": "letter", "received_on": "2026-01-10"}), 422)
+        "kind": "intention", "reference": "letter"}), 422)
     assert (wrong["rule"], wrong["field"]) == ("ca-evidence", "evidence.kind")
     applied = api.post(f"{ca_url}/applied", headers=admin, json={
-        "kind": "ca_applied", "reference": "BTR1 table 4", "received_on": "2026-01-10"}).json()
+        "kind": "ca_applied", "reference": "BTR1 table 4"}).json()
     assert (applied["status"], applied["label"]) == ("applied", "CA applied")
     assert [h["transition"] for h in applied["history"]] == ["open", "confirm_applied"]
     assert api.get("/article6/retirements").json()["items"][0]["ca_label"] == "CA applied"
@@ -163,10 +170,10 @@ def test_non_ca_events_and_compensation_over_http(api):
     authorize(api)
     api.post("/article6/issuances", headers=admin, json={
         "project_id": w.project, "vintage": 2024, "quantity": 500, "account_id": w.account,
-        "monitoring_start": "2024-01-01", "monitoring_end": "2024-12-31"})
+        "monitoring_start": "2024-01-01", "monitoring_end": "2024-12-31", **VERIFIED})
     api.post("/article6/issuances", headers=admin, json={
         "project_id": w.project, "vintage": 2023, "quantity": 100, "account_id": w.account,
-        "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1])})
+        "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1]), **VERIFIED})
     with transaction(w.engine) as s:
         serialization = s.exec(select(Serialization).where(
             Serialization.text == "ICR-ISL-354-78040-14-R-1-2023")).one()
@@ -194,7 +201,7 @@ def test_non_ca_events_and_compensation_over_http(api):
                                json={"evidence": "x"}), 422)
     assert refused["rule"] == "rectified-before-reinstatement"
     assert api.get("/article6/non-ca-events", params={"project_id": w.project}).json()["page"]["total"] == 1
-    assert api.post("/article6/non-ca-events/detect", headers=admin, json={"on": "2026-11-23"}).json() == []
+    assert api.post("/article6/non-ca-events/detect", headers=admin, json={}).json() == []
     with Session(w.engine) as s:
         assert verify_ledger(s).ok
 
@@ -286,3 +293,72 @@ def test_the_largest_bounded_inputs_are_answered(sqlite_engine):
     r = client.post("/additionality/calculators/level-4b",
                     json={"non_carbon_gross_annual_revenue": "9" * 24 + "." + "9" * 12, "capex": "0.000000000001"})
     assert r.status_code == 200 and r.json()["passes"] is False and r.json()["percent"].endswith(".00")
+
+
+def test_reproduction_1_double_issuance_is_refused_over_http(api):
+    """Issue 16, reproduction 1: 1,000 standard ICCs for 2023, then ``POST /article6/issuances``
+    for the same period was accepted, twice; 2019 mitigation could be issued as vintage 2021."""
+    w, admin = api.world, api.keys["admin"]
+    year = {"monitoring_start": "2023-01-01", "monitoring_end": "2023-12-31", **VERIFIED}
+    standard = api.post("/issuances", headers=admin, json={"project_id": w.project, "vintage": 2023,
+                                                            "quantity": 1000, "account_id": w.account, **year})
+    assert standard.status_code == 201, standard.text
+    assert (standard.json()["monitoring_start"], standard.json()["verification_body"]) == ("2023-01-01", "VVB hf.")
+    authorize(api)
+    a6 = {"project_id": w.project, "vintage": 2023, "quantity": 1000, "account_id": w.account, **year}
+    for _ in range(2):
+        refused = problem(api.post("/article6/issuances", json=a6, headers=admin), 422)
+        assert (refused["rule"], refused["field"]) == ("article6-by-conversion-only", "monitoring_start")
+        assert "seed 003 §I.12" in refused["detail"]
+    again = problem(api.post("/issuances", headers=admin, json={"project_id": w.project, "vintage": 2023,
+                                                                  "quantity": 5, "account_id": w.account, **year}), 422)
+    assert again["rule"] == "no-double-issuance" and "seed 004 criterion 7(a)" in again["detail"]
+    as_2021 = problem(api.post("/article6/issuances", headers=admin, json={
+        **a6, "vintage": 2021, "monitoring_start": "2019-01-01", "monitoring_end": "2019-12-31"}), 422)
+    assert as_2021["rule"] == "vintage-is-monitoring-year" and "seed 003 §4" in as_2021["detail"]
+    unverified = problem(api.post("/issuances", headers=admin, json={
+        "project_id": w.project, "vintage": 2024, "quantity": 5, "account_id": w.account,
+        "monitoring_start": "2024-01-01", "monitoring_end": "2024-01-31"}), 422)
+    assert unverified["rule"] == "ex-post-verified" and "seed 004 criterion 3" in unverified["detail"]
+    converted = api.post("/article6/conversions", headers=admin, json={
+        "project_id": w.project, "account_id": w.account, "vintage": 2023, "monitoring_start": "2023-01-01",
+        "monitoring_end": "2023-12-31", "quantity": 300})
+    assert converted.status_code == 201, converted.text
+
+
+def test_reproduction_3_compliance_dates_are_the_registrys_over_http(api):
+    """Issue 16, reproduction 3: a letter that expired on 2026-06-30 designated 1,000 t with
+    ``on: 2026-01-15``; evidence and detection dates were the caller's."""
+    w, admin = api.world, api.keys["admin"]
+    authorize(api, validity=Validity(date(2025, 6, 1), date(2025, 7, 1), date(2026, 6, 30)))
+    body = {"project_id": w.project, "vintage": 2023, "quantity": 1000, "account_id": w.account,
+            "monitoring_start": "2023-01-01", "monitoring_end": "2023-12-31", **VERIFIED}
+    old = problem(api.post("/article6/issuances", headers=admin, json={**body, "on": "2026-01-15"}), 422)
+    assert old["field"] == "on"  # the field is gone: the caller does not choose the date
+    if AT.date() > date(2026, 6, 30):
+        today = problem(api.post("/article6/issuances", headers=admin, json=body), 422)
+        assert (today["rule"], today["field"]) == ("letter-valid-on-date", "as_of") and "§I.9" in today["detail"]
+    unexplained = problem(api.post("/article6/issuances", headers=admin, json={**body, "as_of": "2026-01-15"}), 422)
+    assert (unexplained["rule"], unexplained["field"]) == ("back-dating-needs-reason", "as_of_reason")
+    explained = problem(api.post("/article6/issuances", headers=admin, json={
+        **body, "as_of": "2026-01-15", "as_of_reason": "the review concluded then"}), 422)
+    # the letter was approved today: the registry could not have designated under it in January
+    assert explained["rule"] == "as-of-after-registry-could-act" and "§II.1" in explained["detail"]
+    assert problem(api.post("/article6/non-ca-events/detect", headers=admin, json={"on": "2030-01-01"}),
+                   422)["field"] == "on"
+    assert api.get("/article6/designations").json()["page"]["total"] == 0
+
+
+def test_ex_ante_by_an_authorized_project_and_a_foreign_sector_are_refused_over_http(api):
+    """Issue 16 item 6: ex-ante issuance by an authorized project (§4.1), and a letter whose
+    sector or methodology is not the project's (§I.3.4)."""
+    w, admin = api.world, api.keys["admin"]
+    authorize(api, activity=replace(content().activity, methodology="ICR-M-999"))
+    ex_ante = problem(api.post("/issuances", headers=admin, json={
+        "project_id": w.project, "vintage": 2024, "quantity": 5, "account_id": w.account, "kind": "ex_ante",
+        "monitoring_start": "2024-01-01", "monitoring_end": "2024-06-30"}), 422)
+    assert ex_ante["rule"] == "ex-post-only" and "seed 003 §4.1" in ex_ante["detail"]
+    refused = problem(api.post("/article6/issuances", headers=admin, json={
+        "project_id": w.project, "vintage": 2023, "quantity": 10, "account_id": w.account,
+        "monitoring_start": "2023-01-01", "monitoring_end": "2023-01-31", **VERIFIED}), 422)
+    assert refused["rule"] == "letter-methodology-matches-project" and "§I.3.4" in refused["detail"]

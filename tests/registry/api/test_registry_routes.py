@@ -18,6 +18,10 @@ from registry.domain.wallets import sign_wallet_link
 from registry.tables.core import ApiKey
 
 S23 = "ICR-ISL-354-78040-14-R-0-2023"
+#: The world's issuance: the first half of 2023, verified.
+H1 = {"monitoring_start": "2023-01-01", "monitoring_end": "2023-06-30", "verification_reference": "VR-2023-H1",
+      "verification_body": "VVB hf.", "verified_on": "2023-09-01"}
+JULY = {**H1, "monitoring_start": "2023-07-01", "monitoring_end": "2023-07-31", "verification_reference": "VR-2023-07"}
 
 
 @pytest.fixture
@@ -60,7 +64,7 @@ def world(api):
                                              "dial_code": "354", "sector": 14, "credit_type": "R",
                                              "methodology": "ICR-M-1"}, headers=admin), 201)
     issuance = ok(api.post("/issuances", json={"project_id": project["id"], "vintage": 2023, "quantity": 1000,
-                                               "account_id": acc_one["id"]}, headers=admin), 201)
+                                               "account_id": acc_one["id"], **H1}, headers=admin), 201)
     return dict(one=one, two=two, h1=h1, h2=h2, acc_one=acc_one["id"], acc_two=acc_two["id"], buffer=buffer["id"],
                 project=project["id"], issuance=issuance, key_one=key_one)
 
@@ -142,8 +146,10 @@ def test_an_organization_cannot_use_registry_accounts(api, world):
     ("post", "/system-accounts", {"name": "b", "type": "buffer"}),
     ("post", "/projects", {"project_number": 1, "name": "p", "country": "ISL", "dial_code": "354", "sector": 1,
                            "credit_type": "R", "methodology": "m"}),
-    ("post", "/issuances", {"project_id": 1, "vintage": 2023, "quantity": 1, "account_id": 1}),
-    ("post", "/issuances/1/conversions", {"verified_quantity": 1, "verification_reference": "v"}),
+    ("post", "/issuances", {"project_id": 1, "vintage": 2023, "quantity": 1, "account_id": 1, **JULY}),
+    ("post", "/issuances/1/conversions", {"verified_quantity": 1, "verification_reference": "v",
+                                          "verification_body": "b", "verified_on": "2023-09-01",
+                                          "monitoring_start": "2023-01-01", "monitoring_end": "2023-01-31"}),
     ("post", "/cancellations", {"account_id": 1, "serialization": S23, "quantity": 1, "reason": "correction"}),
     ("post", "/api-keys", {"name": "root", "role": "administrator"}),
 ])
@@ -202,7 +208,7 @@ def test_refusals_are_problems_naming_the_rule_or_field(api, world):
                                                   "quantity": 0}, headers=h1), 422)
     assert body["field"] == "quantity"
     body = problem(api.post("/issuances", json={"project_id": world["project"], "vintage": 2023, "quantity": 5,
-                                                "account_id": world["acc_one"], "first_unit": 999},
+                                                "account_id": world["acc_one"], "first_unit": 999, **JULY},
                             headers=api.admin), 409)
     assert body["rule"] == "no-overlapping-serials"
     body = problem(api.post("/transfers", json={"from_account_id": world["acc_one"], "to_account_id": 999,
@@ -213,19 +219,26 @@ def test_refusals_are_problems_naming_the_rule_or_field(api, world):
 def test_ex_ante_issuance_and_conversion_through_the_api(api, world):
     admin = api.admin
     ex_ante = ok(api.post("/issuances", json={"project_id": world["project"], "vintage": 2023, "quantity": 100,
-                                              "account_id": world["acc_one"], "kind": "ex_ante"}, headers=admin), 201)
+                                              "account_id": world["acc_one"], "kind": "ex_ante",
+                                              "monitoring_start": "2023-08-01", "monitoring_end": "2023-12-31"},
+                          headers=admin), 201)
+    assert (ex_ante["monitoring_start"], ex_ante["verification_reference"]) == ("2023-08-01", None)
     assert ex_ante["serial_block"] == f"{S23}-001001-001100" and ex_ante["kind"] == "ex_ante"
     # inactive credits cannot be retired
     body = problem(api.post("/retirements", json={"account_id": world["acc_one"], "serialization": S23,
                                                   "quantity": 1001}, headers=world["h1"]), 422)
     assert body["rule"] == "sufficient-credits"
     conv = ok(api.post(f"/issuances/{ex_ante['id']}/conversions",
-                       json={"verified_quantity": 90, "final": True, "verification_reference": "VR-1"},
-                       headers=admin), 201)
+                       json={"verified_quantity": 90, "final": True, "verification_reference": "VR-1",
+                             "verification_body": "VVB hf.", "verified_on": "2024-02-01",
+                             "monitoring_start": "2023-08-01", "monitoring_end": "2023-10-31"}, headers=admin), 201)
+    assert (conv["monitoring_start"], conv["verification_body"]) == ("2023-08-01", "VVB hf.")
     assert conv["converted_serial_blocks"] == [f"{S23}-001001-001090"] and conv["shortfall_cancelled"] == 10
     assert ok(api.get(f"/issuances/{ex_ante['id']}"))["closed"] is True
     body = problem(api.post(f"/issuances/{ex_ante['id']}/conversions",
-                            json={"verified_quantity": 1, "verification_reference": "VR-2"}, headers=admin), 422)
+                            json={"verified_quantity": 1, "verification_reference": "VR-2",
+                                  "verification_body": "VVB hf.", "verified_on": "2024-02-01",
+                                  "monitoring_start": "2023-11-01", "monitoring_end": "2023-12-31"}, headers=admin), 422)
     assert body["rule"] == "ex-ante-issuance-closed"
     balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))
     assert [(b["status"], b["quantity"]) for b in balances] == [("active", 1090)]

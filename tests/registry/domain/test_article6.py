@@ -43,6 +43,7 @@ from registry.domain.article6.designation import (
     ProjectFacts,
     adjustment_deposit,
     check_designation,
+    letter_sector_code,
     plan_conversion,
     remaining_cap,
     require_designation,
@@ -133,7 +134,8 @@ def approved_letter(**changes) -> Letter:
 
 def project(**changes) -> ProjectFacts:
     base = ProjectFacts(PROJECT, "ISL", ProjectStatus.authorized, host_country_framework=True,
-                        methodology_approved=True, additionality_levels=frozenset({Level.L1, Level.L2A, Level.L3}))
+                        methodology_approved=True, additionality_levels=frozenset({Level.L1, Level.L2A, Level.L3}),
+                        sector=14, methodology="ICR-M-001")
     return replace(base, **changes)
 
 
@@ -398,6 +400,11 @@ def test_eligible_issuance_has_no_refusals():
     ({}, {"monitoring_period": Period(date(2030, 7, 1), date(2031, 6, 30))}, "crediting-period-authorized",
      "issuance.monitoring_period"),
     ({}, {"credit_type": "A"}, "mitigation-type-authorized", "issuance.credit_type"),
+    # the letter's sector and methodology are the project's (§I.3.4; issue 16 item 6)
+    ({"sector": 3}, {}, "letter-sector-matches-project", "letter.activity.sector"),
+    ({"sector": None}, {}, "letter-sector-matches-project", "letter.activity.sector"),
+    ({"methodology": "ICR-M-002"}, {}, "letter-methodology-matches-project", "letter.activity.methodology"),
+    ({"methodology": None}, {}, "letter-methodology-matches-project", "letter.activity.methodology"),
 ])
 def test_each_designation_refusal_names_its_rule(project_changes, issuance_changes, rule, field):
     refusals = check_designation(approved_letter(), project(**project_changes), issuance(**issuance_changes),
@@ -809,3 +816,25 @@ def test_annual_report_refusals():
 def test_empty_annual_report():
     report = annual_report(2025, [], [], [], [])
     assert report.countries == () and report_to_csv(report) == ",".join(CSV_COLUMNS) + "\n"
+
+
+@pytest.mark.parametrize("sector, code", [("14 CCS", 14), (" 3 energy", 3), ("14", 14), ("CCS 14", None),
+                                          ("140 x", None), ("", None)])
+def test_letter_sector_code_leads_its_text(sector, code):
+    assert letter_sector_code(sector) == code
+
+
+def test_sector_and_methodology_match_whatever_the_case_and_spacing():
+    letter = approved_letter(activity=replace(content().activity, sector="14 Carbon capture", methodology=" icr-m-001 "))
+    assert check_designation(letter, project(), issuance(), designated_so_far=0, on=ON) == ()
+
+
+def test_a_back_dated_designation_needs_the_letter_valid_today_too():
+    """Reproduction 3 of issue 16: a letter that expired on 2026-06-30 designates nothing on
+    2026-12-07, even "as of" 2026-01-15, when it was valid."""
+    expired = approved_letter(validity=replace(content().validity, expires_on=date(2026, 6, 30)))
+    assert check_designation(expired, project(), issuance(), designated_so_far=0, on=date(2026, 1, 15)) == ()
+    refusals = check_designation(expired, project(), issuance(), designated_so_far=0, on=date(2026, 1, 15),
+                                 acting_on=date(2026, 12, 7))
+    assert [(r.rule.id, r.field) for r in refusals] == [("letter-valid-on-date", "as_of")]
+    assert "2026-12-07 (today)" in refusals[0].detail

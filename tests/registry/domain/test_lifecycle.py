@@ -8,9 +8,11 @@ from sqlmodel import Session, select
 
 from registry.db import transaction
 from registry.domain import lifecycle as lc
+from registry.domain.article6.letters import Period
 from registry.domain.blocks import Piece, plan_merges
 from registry.domain.classes import Purpose
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
+from registry.domain.monitoring import Verification
 from registry.domain.serials import SerialRange
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.operations import retirements, transfers
@@ -18,10 +20,11 @@ from registry.operations.accounts import create_organization, open_account, open
 from registry.operations.cancellations import cancel
 from registry.operations.conversions import convert_ex_ante
 from registry.operations.holdings import balances
-from registry.operations.issuances import issue_ex_ante, issue_ex_post
+from registry.operations.issuances import issue_designated, issue_ex_ante, issue_ex_post
 from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.tables.core import Cancellation, CreditClass, LedgerEntry, Retirement, SerialBlock
+from tests.support.periods import predicted, verification_of, verified
 
 H, C, B, A = AccountType.holding, AccountType.bridge_custody, AccountType.buffer, AccountType.adjustment
 ACTIVE, INACTIVE = CreditStatus.active, CreditStatus.inactive
@@ -105,10 +108,10 @@ def test_ex_ante_conversion_plan_takes_lowest_and_handles_the_shortfall():
     assert final.shortfall == (SerialRange(71, 100),) and final.left_inactive == ()
     nothing = lc.plan_ex_ante_conversion(inactive, 0, final=True)
     assert nothing.converted == () and nothing.shortfall_quantity == 80
-    for verified, final_, rule in ((81, True, "verified-exceeds-ex-ante"), (0, False, "positive-whole-tonnes"),
+    for quantity, final_, rule in ((81, True, "verified-exceeds-ex-ante"), (0, False, "positive-whole-tonnes"),
                                    (-1, True, "positive-whole-tonnes")):
         with pytest.raises(lc.LifecycleError) as info:
-            lc.plan_ex_ante_conversion(inactive, verified, final_)
+            lc.plan_ex_ante_conversion(inactive, quantity, final_)
         assert info.value.rule == rule
 
 
@@ -173,7 +176,7 @@ def world(engine):
         custody = open_system_account(s, AccountType.bridge_custody, "custody")
         project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
                                    credit_type="R", methodology="M")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=main.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=1000, account_id=main.id)
     return dict(org=org, main=main.id, second=second.id, buyer=buyer.id, buffer=buffer.id, adjustment=adjustment.id,
                 custody=custody.id, project=project.id, serialization=issuance.serialization_id)
 
@@ -356,8 +359,9 @@ def test_cancellation_refusals_change_nothing(engine, world):
 
 def test_non_ca_compensation_cancels_article6_credits_in_the_adjustment_account(engine, world):
     with transaction(engine) as s:
-        issuance = issue_ex_post(s, project_id=world["project"], vintage=2023, quantity=50,
-                                 account_id=world["adjustment"], article6=True)
+        issuance = issue_designated(s, project_id=world["project"], vintage=2023, quantity=50,
+                                    account_id=world["adjustment"], period=Period(date(2023, 1, 1), date(2023, 1, 31)),
+                                    verification=Verification("VR-1", "VVB", date(2024, 3, 1)))
     with transaction(engine) as s:
         record, moved = cancel(s, account_id=world["adjustment"], serialization_id=issuance.serialization_id,
                                quantity=20, reason=CancellationReason.non_ca_compensation, reference="non-CA 1")
@@ -367,7 +371,7 @@ def test_non_ca_compensation_cancels_article6_credits_in_the_adjustment_account(
 
 def test_ex_ante_issuance_is_inactive_and_cannot_be_used(engine, world):
     with transaction(engine) as s:
-        issuance = issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=200,
+        issuance = issue_ex_ante(s, project_id=world["project"], vintage=2023, **predicted(s, world["project"], 2023), quantity=200,
                                  account_id=world["second"])
     assert (issuance.unit_first, issuance.unit_last, issuance.kind) == (1001, 1200, IssuanceKind.ex_ante)
     assert blocks_of(engine, world["second"], INACTIVE) == [(1001, 1200)]
@@ -380,10 +384,10 @@ def test_ex_ante_issuance_is_inactive_and_cannot_be_used(engine, world):
         transfer(engine, world, 10, src="second", dst="buffer", status=INACTIVE)
     assert info.value.rule == "ex-ante-stays-in-holding-accounts"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=5, account_id=world["buffer"])
+        issue_ex_ante(s, project_id=world["project"], vintage=2023, **predicted(s, world["project"], 2023), quantity=5, account_id=world["buffer"])
     assert info.value.rule == "ex-ante-issuance-account"
     with pytest.raises(Conflict) as info, transaction(engine) as s:
-        issue_ex_post(s, project_id=world["project"], vintage=2023, quantity=5, account_id=world["main"],
+        issue_ex_post(s, project_id=world["project"], vintage=2023, **verified(s, world["project"], 2023), quantity=5, account_id=world["main"],
                       first_unit=1198)
     assert info.value.rule == "no-overlapping-serials"
     assert snapshot(engine) == before
@@ -393,11 +397,11 @@ def test_ex_ante_issuance_is_inactive_and_cannot_be_used(engine, world):
 
 def test_ex_ante_conversion_activates_lowest_serials_across_holders_then_closes(engine, world):
     with transaction(engine) as s:
-        issuance = issue_ex_ante(s, project_id=world["project"], vintage=2023, quantity=200,
+        issuance = issue_ex_ante(s, project_id=world["project"], vintage=2023, **predicted(s, world["project"], 2023), quantity=200,
                                  account_id=world["second"])
     transfer(engine, world, 50, src="second", dst="buyer", status=INACTIVE)  # buyer holds 1001-1050
     with transaction(engine) as s:
-        result = convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=80, final=False,
+        result = convert_ex_ante(s, issuance_id=issuance.id, **verification_of(s, issuance.id), verified_quantity=80, final=False,
                                  verification_reference="VR-2023-1")
     assert [m.serial_block for m in result.converted] == [f"{S23}-001001-001050", f"{S23}-001051-001080"]
     assert blocks_of(engine, world["buyer"], ACTIVE) == [(1001, 1050)]
@@ -407,11 +411,11 @@ def test_ex_ante_conversion_activates_lowest_serials_across_holders_then_closes(
         retirements.retire(s, account_id=world["buyer"], serialization_id=world["serialization"], quantity=10,
                            details=lc.RetirementDetails())
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=121, final=True,
+        convert_ex_ante(s, issuance_id=issuance.id, **verification_of(s, issuance.id), verified_quantity=121, final=True,
                         verification_reference="VR-2023-2")
     assert info.value.rule == "verified-exceeds-ex-ante"
     with transaction(engine) as s:  # final verification: 100 of the remaining 120 verified
-        result = convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=100, final=True,
+        result = convert_ex_ante(s, issuance_id=issuance.id, **verification_of(s, issuance.id), verified_quantity=100, final=True,
                                  verification_reference="VR-2023-2")
     assert result.conversion.shortfall_cancelled == 20
     assert blocks_of(engine, world["second"], ACTIVE) == [(1051, 1180)]  # merged with the first conversion
@@ -420,11 +424,11 @@ def test_ex_ante_conversion_activates_lowest_serials_across_holders_then_closes(
     assert record.reason is CancellationReason.ex_ante_shortfall and record.account_id == world["second"]
     assert [m.serial_block for m in moved] == [f"{S23}-001181-001200"]
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        convert_ex_ante(s, issuance_id=issuance.id, verified_quantity=1, final=True,
+        convert_ex_ante(s, issuance_id=issuance.id, **verification_of(s, issuance.id), verified_quantity=1, final=True,
                         verification_reference="VR-3")
     assert info.value.rule == "ex-ante-issuance-closed"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        convert_ex_ante(s, issuance_id=1, verified_quantity=1, final=False, verification_reference="VR")
+        convert_ex_ante(s, issuance_id=1, **verification_of(s, 1), verified_quantity=1, final=False, verification_reference="VR")
     assert info.value.rule == "conversion-of-ex-ante-only"
     assert_consistent(engine)
 

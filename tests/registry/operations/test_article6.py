@@ -19,7 +19,7 @@ from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.article6 import reports as a6_reports
 from registry.domain.article6.adjustments import Evidence, EvidenceKind, NonCATrigger
-from registry.domain.article6.letters import AuthorizedUse, LetterStatus, MitigationType
+from registry.domain.article6.letters import AuthorizedUse, LetterStatus, MitigationType, Period, Validity
 from registry.domain.article6.projects import ProjectStatus
 from registry.domain.classes import CAStatus, ClassKey, Purpose
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus
@@ -45,6 +45,7 @@ from registry.tables.core import Account, Cancellation, CreditClass, Retirement,
 from tests.support.a6_world import (
     AT,
     MP,
+    ON,
     PROJECT,
     approve,
     authorized,
@@ -56,6 +57,7 @@ from tests.support.a6_world import (
     submit,
     widen,
 )
+from tests.support.periods import predicted, verified, verified_year
 
 
 @pytest.fixture
@@ -224,7 +226,23 @@ def _suspend(world):
 
 def _ex_ante(world):
     with transaction(world.engine) as s:
-        issue_ex_ante(s, project_id=world.project, vintage=2024, quantity=10, account_id=world.account)
+        issue_ex_ante(s, project_id=world.project, vintage=2024, **predicted(s, world.project, 2024), quantity=10, account_id=world.account)
+
+
+def _late_crediting_period(world):
+    """The letter's crediting period starts in June 2023; the issuance is for January."""
+    with transaction(world.engine) as s:
+        letter_id = letter_ops.list_letters(s, project_id=world.project)[1][0].id
+        letter_ops.amend_letter(s, letter_id, actor="admin", note="n", content=content(
+            **widen(crediting_period=Period(date(2023, 6, 1), date(2030, 12, 31)))))
+
+
+def _expired(world):
+    """The letter expired on 2026-06-30 (before today): it designates nothing any more."""
+    with transaction(world.engine) as s:
+        letter_id = letter_ops.list_letters(s, project_id=world.project)[1][0].id
+        letter_ops.amend_letter(s, letter_id, actor="admin", note="n", content=content(
+            validity=Validity(date(2025, 6, 1), date(2025, 7, 1), date(2026, 6, 30))))
 
 
 def _no_framework(world):
@@ -248,13 +266,12 @@ def _reduction_type(world):
 @pytest.mark.parametrize("prepare, kwargs, rule, field", [
     (None, {"vintage": 2020}, "vintage-from-2021", "issuance.vintage"),
     (None, {"vintage": 2031}, "vintage-authorized", "issuance.vintage"),
-    (None, {"monitoring_start": date(2019, 6, 1)}, "crediting-period-authorized", "issuance.monitoring_period"),
+    (_late_crediting_period, {}, "crediting-period-authorized", "issuance.monitoring_period"),
     (None, {"quantity": 10_001}, "quantity-cap", "issuance.quantity"),
     (None, {"quantity": 0}, "whole-tonnes", "issuance.quantity"),
     (None, {"uses": {AuthorizedUse.international_mitigation}}, "uses-authorized", "uses"),
     (None, {"kind": "ex_ante"}, "ex-post-only", "issuance.ex_ante"),
-    (None, {"on": date(2032, 1, 1)}, "letter-valid-on-date", "on"),
-    (_ex_ante, {}, "ex-post-only", "project.ex_ante_issued_in_crediting_period"),
+    (_expired, {}, "letter-valid-on-date", "as_of"),
     (_suspend, {}, "project-not-suspended", "project.status"),
     (_no_framework, {}, "host-country-framework", "project.host_country_framework"),
     (_unapproved_methodology, {}, "approved-methodology", "project.methodology_approved"),
@@ -341,7 +358,7 @@ def _tokenize(world, quantity):
 
 def test_conversion_cancels_originals_and_issues_article6_serials(engine, world):
     with transaction(engine) as s:
-        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=1000, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2023, **verified_year(2023), quantity=1000, account_id=world.account)
     custody_id = _tokenize(world, 100)  # units 1-100 are in bridge custody
     letter_id = authorized(world)
     with transaction(engine) as s:
@@ -376,10 +393,11 @@ def test_conversion_cancels_originals_and_issues_article6_serials(engine, world)
 
 def test_conversion_refusals(engine, world):
     with transaction(engine) as s:
-        issue_ex_post(s, project_id=world.project, vintage=2019, quantity=50, account_id=world.account)
-        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=50, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2019, **verified_year(2019), quantity=50, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2023, **verified_year(2023), quantity=50, account_id=world.account)
     args = dict(project_id=world.project, account_id=world.account, monitoring_start=MP[0], monitoring_end=MP[1],
                 actor="admin")
+    y2019 = {**args, "monitoring_start": date(2019, 1, 1), "monitoring_end": date(2019, 12, 31)}
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         designation_ops.convert_to_article6(s, vintage=2023, **args)
     assert info.value.rule == "project-authorized"  # no letter yet
@@ -387,14 +405,15 @@ def test_conversion_refusals(engine, world):
     buffer_id = adjustment_or_buffer(engine)
     before = snapshot(engine)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        designation_ops.convert_to_article6(s, vintage=2019, **args)
+        designation_ops.convert_to_article6(s, vintage=2019, **y2019)
     assert info.value.rule == "vintage-from-2021" and "vintage-authorized" in info.value.detail
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         designation_ops.convert_to_article6(s, vintage=2023, quantity=51, **args)
     assert info.value.rule == "sufficient-active-credits"
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        designation_ops.convert_to_article6(s, vintage=2025, **args)
-    assert info.value.rule == "sufficient-active-credits"
+        designation_ops.convert_to_article6(s, vintage=2025, **{**args, "monitoring_start": date(2025, 1, 1),
+                                                                "monitoring_end": date(2025, 12, 31)})
+    assert info.value.rule == "conversion-of-issued-period"  # nothing was issued for 2025
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         designation_ops.convert_to_article6(s, vintage=2023, **{**args, "account_id": buffer_id})
     assert info.value.rule == "remaining-active-ex-post"
@@ -430,7 +449,7 @@ def test_ca_status_with_evidence_history_and_retired_labels(engine, world):
     with Session(engine) as s:
         total, rows = report_ops.retired_article6(s)
     assert total == 1 and rows[0].ca_label == "Pending CA" and rows[0].vintage == 2023
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 table 4: ICR-78040 vintage 2023, letter 1", date(2026, 3, 1))
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 table 4: ICR-78040 vintage 2023, letter 1", None)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, replace(evidence, kind=EvidenceKind.intention),
                                           actor="admin")
@@ -442,7 +461,8 @@ def test_ca_status_with_evidence_history_and_retired_labels(engine, world):
         record = adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
     assert record.status is CAStatus.applied and record.label == "CA applied"
     assert [h.transition for h in record.history] == ["open", "confirm_applied"]
-    assert record.evidence == (evidence,) and record.history[-1].evidence == evidence.reference
+    # received today (server time): the caller gave no date
+    assert record.evidence == (replace(evidence, received_on=ON),) and record.history[-1].evidence == evidence.reference
     with Session(engine) as s:
         assert report_ops.retired_article6(s)[1][0].ca_label == "CA applied"
         credit_class = s.exec(select(CreditClass).where(CreditClass.token_id == result.token_id)).one()
@@ -459,7 +479,7 @@ def test_bridge_sees_ca_changes_to_push(engine, world):
     authorized(world)
     result = issue(world, 100)
     with transaction(engine) as s:
-        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=5, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2023, **verified(s, world.project, 2023), quantity=5, account_id=world.account)
         standard_id = str(ClassKey(PROJECT, 2023).token_id)
         standard = s.exec(select(CreditClass).where(CreditClass.token_id == standard_id)).one()
         assert adjustment_ops.ca_status_for_class(s, standard.id) is CAStatus.not_applicable
@@ -471,7 +491,7 @@ def test_bridge_sees_ca_changes_to_push(engine, world):
     with Session(engine) as s:
         (push,) = adjustment_ops.pending_ca_pushes(s)
     assert (push.token_id, push.status, push.evidence_hash) == (result.token_id, CAStatus.pending, ZERO_HASH)
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 annex", date(2026, 3, 1))
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 annex", None)
     with transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
     with Session(engine) as s:
@@ -499,9 +519,9 @@ def test_non_ca_event_by_date_rule(engine, world):
     _retire(world, 50, when=datetime(2025, 2, 1, tzinfo=timezone.utc))
     # first transfer at use: 2024 -> reporting deadline 2025-04-15 -> evidence until 2026-04-15
     with transaction(engine) as s:
-        assert adjustment_ops.detect_non_ca_events(s, on=date(2026, 4, 15), actor="cron") == []
+        assert adjustment_ops.detect_non_ca_events(s, at=datetime(2026, 4, 15, tzinfo=timezone.utc), actor="cron") == []
     with transaction(engine) as s:
-        events = adjustment_ops.detect_non_ca_events(s, on=date(2026, 4, 16), actor="cron")
+        events = adjustment_ops.detect_non_ca_events(s, at=datetime(2026, 4, 16, tzinfo=timezone.utc), actor="cron")
     # 2024 by the date rule; ICR's determination then covers the vintage's later use too
     assert [(e.first_transfer_year, e.quantity, e.trigger) for e in events] == [
         (2024, 100, NonCATrigger.date_rule), (2025, 50, NonCATrigger.decision)]
@@ -511,10 +531,10 @@ def test_non_ca_event_by_date_rule(engine, world):
     assert record.status is CAStatus.not_applied and "date rule" in record.history[-1].note
     assert project.status is ProjectStatus.suspended
     with transaction(engine) as s:  # idempotent
-        assert adjustment_ops.detect_non_ca_events(s, on=date(2026, 5, 1), actor="cron") == []
+        assert adjustment_ops.detect_non_ca_events(s, at=datetime(2026, 5, 1, tzinfo=timezone.utc), actor="cron") == []
     _retire(world, 20, when=datetime(2025, 3, 1, tzinfo=timezone.utc))
     with transaction(engine) as s:  # more use of the vintage: the event of that year grows
-        (grown,) = adjustment_ops.detect_non_ca_events(s, on=date(2026, 6, 1), actor="cron")
+        (grown,) = adjustment_ops.detect_non_ca_events(s, at=datetime(2026, 6, 1, tzinfo=timezone.utc), actor="cron")
     assert (grown.first_transfer_year, grown.quantity) == (2025, 70)
     with pytest.raises(RuleViolation) as info:
         issue(world, 10)
@@ -527,9 +547,9 @@ def test_credible_evidence_before_the_cutoff_prevents_the_event(engine, world):
     issue(world, 1000)
     _retire(world, 100, when=datetime(2024, 5, 2, tzinfo=timezone.utc))
     with transaction(engine) as s:
-        adjustment_ops.add_ca_evidence(s, world.project, 2023, Evidence(EvidenceKind.intention, "ministry letter",
-                                                                        date(2026, 4, 1)), actor="admin")
-        assert adjustment_ops.detect_non_ca_events(s, on=date(2026, 6, 1), actor="cron") == []
+        adjustment_ops.add_ca_evidence(s, world.project, 2023, Evidence(EvidenceKind.intention, "ministry letter", None),
+                                       actor="admin", at=datetime(2026, 4, 1, tzinfo=timezone.utc))
+        assert adjustment_ops.detect_non_ca_events(s, at=datetime(2026, 6, 1, tzinfo=timezone.utc), actor="cron") == []
         assert adjustment_ops.ca_status(s, world.project, 2023).status is CAStatus.pending
 
 
@@ -564,7 +584,7 @@ def test_non_ca_by_decision_suspends_until_rectified(engine, world):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         project_ops.reinstate_project(s, world.project, evidence="x", actor="admin")
     assert info.value.rule == "rectified-before-reinstatement" and "no CA confirmed" in info.value.detail
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied for 2023", date(2027, 1, 5))
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied for 2023", None)
     with transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
         project_ops.reinstate_project(s, world.project, evidence="BTR2", actor="admin")
@@ -595,7 +615,7 @@ def test_compensation_follows_the_order_of_section_v_b(engine, world):
         letter_ops.start_letter_review(s, letter.id, actor="r")
         letter_ops.approve_letter(s, letter.id, authenticity_confirmed=True, published_ref="u", actor="r")
         designation_ops.issue_article6(s, project_id=other.id, vintage=2023, quantity=100,
-                                       account_id=world.buyer_account, monitoring_start=MP[0], monitoring_end=MP[1],
+                                       account_id=world.buyer_account, **verified_year(2023),
                                        actor="admin")  # deposit 20
     _retire(world, 400)
     with transaction(engine) as s:
@@ -680,11 +700,13 @@ def test_compensation_with_additional_double_claim_leaves_the_rest_unresolved(en
 def test_annual_report_from_stored_data(engine, world):
     authorized(world, uses=frozenset({AuthorizedUse.ndc, AuthorizedUse.corsia, AuthorizedUse.other}),
                other_uses_description="voluntary claims with a CA")
-    issue(world, 1000)
+    issue(world, 1000, monitoring_start=date(2023, 1, 1), monitoring_end=date(2023, 6, 30))
     with transaction(engine) as s:
-        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=200, account_id=world.account)
+        h2 = {**verified_year(2023), "monitoring_start": date(2023, 7, 1)}
+        issue_ex_post(s, project_id=world.project, vintage=2023, **h2, quantity=200, account_id=world.account)
         designation_ops.convert_to_article6(s, project_id=world.project, account_id=world.account, vintage=2023,
-                                            monitoring_start=MP[0], monitoring_end=MP[1], quantity=200, actor="admin")
+                                            monitoring_start=h2["monitoring_start"], monitoring_end=MP[1], quantity=200,
+                                            actor="admin")
     _retire(world, 100, Purpose.ndc)
     _retire(world, 70, Purpose.corsia, corsia_operator="Icelandair", corsia_state="ISL", compliance_period_start=2024,
             compliance_period_end=2026)
@@ -750,7 +772,7 @@ def test_concurrent_designations_never_exceed_the_cap(postgres_url):
         world = make_world(engine)
         letter_id = authorized(world)
         args = dict(project_id=world.project, vintage=2023, quantity=6000, account_id=world.account,
-                    monitoring_start=MP[0], monitoring_end=MP[1], actor="admin")
+                    **verified_year(2023), actor="admin")
         results = race(engine, lambda s: designation_ops.issue_article6(s, **args),
                        lambda s: designation_ops.issue_article6(s, **args))
         done = [r for r in results if isinstance(r, DesignationResult)]
@@ -778,7 +800,7 @@ def test_a_conversion_over_the_letters_cap_is_refused_under_the_cap_rule(engine,
     """The credits are there, the letter's room is not: the refusal names the cap (§I.4.6), not
     a shortage of credits."""
     with transaction(engine) as s:
-        issue_ex_post(s, project_id=world.project, vintage=2023, quantity=800, account_id=world.account)
+        issue_ex_post(s, project_id=world.project, vintage=2023, **verified_year(2023), quantity=800, account_id=world.account)
     authorized(world, **widen(quantity_cap=500))
     before = snapshot(engine)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:

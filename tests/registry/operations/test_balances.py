@@ -34,6 +34,7 @@ from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.operations.transfers import transfer
 from registry.tables.core import AccountBalance, CreditClass, Retirement, SerialBlock, WalletLink
+from tests.support.periods import predicted, verification_of, verified
 from tests.support.world import make_world
 
 ORIGIN = custody.ChainOrigin(chain_id=31337, tx_hash="0x" + "ab" * 32, log_index=0, block_number=10)
@@ -75,8 +76,8 @@ def test_every_registry_operation_keeps_the_table_equal_to_the_blocks(engine, re
     w = registry
     a, b, buffer = w["a"], w["b"], w["buffer"]
     with transaction(engine) as s:
-        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=1000, account_id=a)
-        ante = issue_ex_ante(s, project_id=w["project"], vintage=2024, quantity=300, account_id=a)
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, **verified(s, w["project"], 2023), quantity=1000, account_id=a)
+        ante = issue_ex_ante(s, project_id=w["project"], vintage=2024, **predicted(s, w["project"], 2024), quantity=300, account_id=a)
     sid, ante_sid = post.serialization_id, ante.serialization_id
     assert table_matches_blocks(engine) == {(a, "active"): 1000, (a, "inactive"): 300}
 
@@ -96,12 +97,11 @@ def test_every_registry_operation_keeps_the_table_equal_to_the_blocks(engine, re
         ("cancellation", lambda s: cancel(s, account_id=buffer, serialization_id=sid, quantity=50,
                                           reason=CancellationReason.buffer_use),
          {(buffer, "active"): None, (None, "cancelled"): 50}),
-        ("ex-ante conversion", lambda s: convert_ex_ante(s, issuance_id=ante.id, verified_quantity=150,
+        ("ex-ante conversion", lambda s: convert_ex_ante(s, issuance_id=ante.id, **verification_of(s, ante.id), verified_quantity=150,
                                                             final=False, verification_reference="V1"),
          # lowest serials first across holders: a holds units 101-300 after the transfer of 1-100 to b
          {(b, "inactive"): None, (b, "active"): 220, (a, "inactive"): 150, (a, "active"): 850}),
-        ("final conversion cancelling the shortfall", lambda s: convert_ex_ante(
-            s, issuance_id=ante.id, verified_quantity=100, final=True, verification_reference="V2"),
+        ("final conversion cancelling the shortfall", lambda s: convert_ex_ante(s, issuance_id=ante.id, **verification_of(s, ante.id), verified_quantity=100, final=True, verification_reference="V2"),
          {(a, "inactive"): None, (a, "active"): 950, (None, "cancelled"): 100}),
         ("cancellation of everything b holds of one vintage", lambda s: cancel(
             s, account_id=b, serialization_id=ante_sid, quantity=100, reason=CancellationReason.correction),
@@ -126,7 +126,7 @@ def test_custody_bridged_retirement_redemption_and_their_undo_keep_the_table(eng
     w = registry
     a, custody_id = w["a"], w["custody"]
     with transaction(engine) as s:
-        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=500, account_id=a)
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, **verified(s, w["project"], 2023), quantity=500, account_id=a)
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == post.serialization_id)).one()
         wallet = "0x" + "12" * 20
         s.add(WalletLink(account_id=a, address=wallet, signature="0x", signed_at=0))
@@ -157,7 +157,7 @@ def test_custody_bridged_retirement_redemption_and_their_undo_keep_the_table(eng
 def test_a_balance_that_reaches_zero_has_no_row_and_is_not_listed(engine, registry):
     w = registry
     with transaction(engine) as s:
-        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, **verified(s, w["project"], 2023), quantity=100, account_id=w["a"])
         transfer(s, from_account_id=w["a"], to_account_id=w["b"], serialization_id=post.serialization_id,
                  quantity=100)
     with Session(engine) as s:
@@ -170,7 +170,7 @@ def test_balances_are_paged_in_the_database_in_the_same_order(engine, registry):
     w = registry
     with transaction(engine) as s:
         for vintage in (2021, 2022, 2023):
-            post = issue_ex_post(s, project_id=w["project"], vintage=vintage, quantity=100, account_id=w["a"])
+            post = issue_ex_post(s, project_id=w["project"], vintage=vintage, **verified(s, w["project"], vintage), quantity=100, account_id=w["a"])
             transfer(s, from_account_id=w["a"], to_account_id=w["b"], serialization_id=post.serialization_id,
                      quantity=10)
             retirements_ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id, quantity=5,
@@ -189,7 +189,7 @@ def test_balances_are_paged_in_the_database_in_the_same_order(engine, registry):
 def test_ledger_verify_names_a_table_that_differs_from_the_blocks(engine, registry):
     w = registry
     with transaction(engine) as s:
-        issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
+        issue_ex_post(s, project_id=w["project"], vintage=2023, **verified(s, w["project"], 2023), quantity=100, account_id=w["a"])
     with engine.begin() as conn:
         conn.execute(text("UPDATE accountbalance SET quantity = 90"))
     with Session(engine) as s:
@@ -213,7 +213,7 @@ def test_an_operation_the_table_cannot_follow_changes_nothing(engine, registry):
     (a missing row by name, a short one by the quantity >= 0 constraint)."""
     w = registry
     with transaction(engine) as s:
-        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=100, account_id=w["a"])
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, **verified(s, w["project"], 2023), quantity=100, account_id=w["a"])
     retire = lambda s: retirements_ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id,  # noqa: E731
                                               quantity=60, details=RetirementDetails())
     with engine.begin() as conn:
@@ -236,13 +236,13 @@ def test_migration_0007_backfills_an_existing_registry(engine, registry):
     upgrade to the heads again: the backfill recreates exactly the maintained rows."""
     w = registry
     with transaction(engine) as s:
-        post = issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=1000, account_id=w["a"])
-        ante = issue_ex_ante(s, project_id=w["project"], vintage=2024, quantity=300, account_id=w["b"])
+        post = issue_ex_post(s, project_id=w["project"], vintage=2023, **verified(s, w["project"], 2023), quantity=1000, account_id=w["a"])
+        ante = issue_ex_ante(s, project_id=w["project"], vintage=2024, **predicted(s, w["project"], 2024), quantity=300, account_id=w["b"])
         transfer(s, from_account_id=w["a"], to_account_id=w["buffer"], serialization_id=post.serialization_id,
                  quantity=100)
         retirements_ops.retire(s, account_id=w["a"], serialization_id=post.serialization_id, quantity=70,
                                details=RetirementDetails())
-        convert_ex_ante(s, issuance_id=ante.id, verified_quantity=200, final=True, verification_reference="V")
+        convert_ex_ante(s, issuance_id=ante.id, **verification_of(s, ante.id), verified_quantity=200, final=True, verification_reference="V")
     maintained = table_matches_blocks(engine)
     with Session(engine) as s:
         rows_before = sorted(s.exec(select(AccountBalance.account_id, AccountBalance.serialization_id,
@@ -318,7 +318,7 @@ def test_concurrent_operations_neither_deadlock_nor_lose_an_update(postgres_url)
         holder, other, third = (open_account(s, org.id, n).id for n in ("holder", "other", "third"))
         project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354",
                                    sector=14, credit_type="R", methodology="M")
-        sids = [issue_ex_post(s, project_id=project.id, vintage=v, quantity=500, account_id=holder).serialization_id
+        sids = [issue_ex_post(s, project_id=project.id, vintage=v, **verified(s, project.id, v), quantity=500, account_id=holder).serialization_id
                 for v in (2023, 2024)]
     rounds = 8
 
@@ -339,7 +339,7 @@ def test_concurrent_operations_neither_deadlock_nor_lose_an_update(postgres_url)
         for _ in range(rounds):
             with transaction(engine) as s:
                 for sid, vintage in zip(sids, (2023, 2024)):
-                    issue_ex_post(s, project_id=project.id, vintage=vintage, quantity=1, account_id=holder)
+                    issue_ex_post(s, project_id=project.id, vintage=vintage, **verified(s, project.id, vintage), quantity=1, account_id=holder)
 
     stop = threading.Event()
     snapshots: list[dict] = []

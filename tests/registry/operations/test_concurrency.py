@@ -24,6 +24,7 @@ from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.operations.transfers import transfer
 from registry.tables.core import CreditClass, SerialBlock
+from tests.support.periods import verified
 
 pytestmark = pytest.mark.postgres
 
@@ -40,7 +41,7 @@ def pg(postgres_url):
         custody_account = open_system_account(s, AccountType.bridge_custody, "custody")
         project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
                                    credit_type="R", methodology="M")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=100, account_id=holder.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=100, account_id=holder.id)
     yield engine, dict(holder=holder.id, other=other.id, third=third.id, custody=custody_account.id,
                        project=project.id, serialization=issuance.serialization_id)
     engine.dispose()
@@ -136,7 +137,7 @@ def test_two_issuances_of_overlapping_ranges_one_succeeds(pg):
     engine, w = pg
 
     def issue(first_unit):
-        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=2023, quantity=50,
+        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=2023, **verified(s, w["project"], 2023), quantity=50,
                                        account_id=w["holder"], first_unit=first_unit)
 
     results = race(engine, issue(101), issue(120))
@@ -188,7 +189,7 @@ def test_operations_on_different_credits_both_succeed(pg):
     engine, w = pg
 
     def issue(vintage):
-        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=vintage, quantity=10,
+        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=vintage, **verified(s, w["project"], vintage), quantity=10,
                                        account_id=w["third"])
 
     results = race(engine, issue(2024), issue(2025), retire_all(w, 10))
@@ -201,7 +202,7 @@ def test_transactions_touching_two_vintages_in_opposite_order_do_not_deadlock(pg
     transactions that each touch both vintages, in opposite orders, run one after the other."""
     engine, w = pg
     with transaction(engine) as s:
-        other = issue_ex_post(s, project_id=w["project"], vintage=2024, quantity=100, account_id=w["holder"])
+        other = issue_ex_post(s, project_id=w["project"], vintage=2024, **verified(s, w["project"], 2024), quantity=100, account_id=w["holder"])
     vintages = [w["serialization"], other.serialization_id]
 
     def both(order):

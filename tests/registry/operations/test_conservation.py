@@ -32,6 +32,7 @@ from registry.operations.holdings import balances
 from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.tables.core import Issuance, SerialBlock
+from tests.support.periods import predicted, verification_of, verified
 
 ACCOUNTS = ("h1", "h2", "h3", "buffer", "adjustment")
 HOLDING = {"h1", "h2", "h3"}
@@ -56,8 +57,8 @@ def template() -> dict:
             }
             project = register_project(s, project_number=7, name="P", country="ISL", dial_code="354",
                                        sector=14, credit_type="R", methodology="M")
-            post = issuances.issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=ids["h1"])
-            ante = issuances.issue_ex_ante(s, project_id=project.id, vintage=2023, quantity=300, account_id=ids["h2"])
+            post = issuances.issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=1000, account_id=ids["h1"])
+            ante = issuances.issue_ex_ante(s, project_id=project.id, vintage=2023, **predicted(s, project.id, 2023), quantity=300, account_id=ids["h2"])
         engine.dispose()
         _TEMPLATE.update(path=path, ids=ids, project=project.id, serialization=post.serialization_id,
                          ex_ante=ante.id)
@@ -146,7 +147,7 @@ class RegistryMachine(RuleBasedStateMachine):
 
     @rule(dst=st.sampled_from(ACCOUNTS), quantity=st.integers(1, 100))
     def issue_ex_post(self, dst, quantity):
-        self.attempt(True, lambda s: issuances.issue_ex_post(s, project_id=self.project, vintage=2023, quantity=quantity,
+        self.attempt(True, lambda s: issuances.issue_ex_post(s, project_id=self.project, vintage=2023, **verified(s, self.project, 2023), quantity=quantity,
                                                              account_id=self.ids[dst]))
         self.model[(dst, "active")] += quantity
         self.issued += quantity
@@ -157,7 +158,7 @@ class RegistryMachine(RuleBasedStateMachine):
         result = {}
 
         def call(s):
-            result["r"] = conversions.convert_ex_ante(s, issuance_id=self.ex_ante, verified_quantity=verified, final=final,
+            result["r"] = conversions.convert_ex_ante(s, issuance_id=self.ex_ante, **verification_of(s, self.ex_ante), verified_quantity=verified, final=final,
                                                       verification_reference="VR")
 
         if self.attempt(allowed, call):

@@ -21,6 +21,7 @@ from registry.operations.projects import register_project
 from registry.operations.serial_blocks import locked_blocks
 from registry.operations.transfers import transfer
 from registry.tables.core import CreditClass, LedgerEntry, SerialBlock
+from tests.support.periods import verified
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def setup(engine):
             s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14, credit_type="R",
             methodology="M",
         )
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=1000, account_id=account.id)
         custody = open_system_account(s, AccountType.bridge_custody, "custody")
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     return {"account": account, "project": project, "custody": custody, "class": credit_class, "org": org}
@@ -57,12 +58,11 @@ def _link(engine, account_id):
 
 def test_issuance_continues_serials_and_refuses_overlap(engine, setup):
     with transaction(engine) as s:
-        second = issue_ex_post(s, project_id=setup["project"].id, vintage=2023, quantity=10, account_id=setup["account"].id)
+        second = issue_ex_post(s, project_id=setup["project"].id, vintage=2023, **verified(s, setup["project"].id, 2023), quantity=10, account_id=setup["account"].id)
     assert (second.unit_first, second.unit_last) == (1001, 1010)
     before = _snapshot(engine)
     with pytest.raises(Conflict) as info, transaction(engine) as s:
-        issue_ex_post(
-            s, project_id=setup["project"].id, vintage=2023, quantity=5, account_id=setup["account"].id, first_unit=1008
+        issue_ex_post(s, project_id=setup["project"].id, vintage=2023, **verified(s, setup["project"].id, 2023), quantity=5, account_id=setup["account"].id, first_unit=1008
         )
     assert info.value.rule == "no-overlapping-serials"
     assert "1001-1010" in info.value.detail
@@ -72,7 +72,7 @@ def test_issuance_continues_serials_and_refuses_overlap(engine, setup):
 @pytest.mark.parametrize("quantity", [0, -1])
 def test_issuance_refuses_non_positive_quantity(engine, setup, quantity):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
-        issue_ex_post(s, project_id=setup["project"].id, vintage=2023, quantity=quantity, account_id=setup["account"].id)
+        issue_ex_post(s, project_id=setup["project"].id, vintage=2023, **verified(s, setup["project"].id, 2023), quantity=quantity, account_id=setup["account"].id)
     assert info.value.field == "quantity"
 
 

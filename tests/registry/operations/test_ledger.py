@@ -20,6 +20,7 @@ from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.operations.transfers import transfer
 from registry.tables.core import LedgerEntry, SerialBlock
+from tests.support.periods import verified
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def busy(engine):
         buffer = open_system_account(s, AccountType.buffer, "buffer")
         project = register_project(s, project_number=1, name="P", country="ISL", dial_code="354", sector=14,
                                    credit_type="R", methodology="M")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=500, account_id=a.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, **verified(s, project.id, 2023), quantity=500, account_id=a.id)
         sid = issuance.serialization_id
         transfer(s, from_account_id=a.id, to_account_id=b.id, serialization_id=sid, quantity=100)
         transfer(s, from_account_id=a.id, to_account_id=buffer.id, serialization_id=sid, quantity=50)
