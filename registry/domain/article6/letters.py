@@ -26,7 +26,7 @@ from registry.domain.article6.rules import (
     Rule,
     _require,
 )
-from registry.domain.classes import Purpose
+from registry.domain.classes import Purpose, uses_mask
 
 _ISO3 = re.compile(r"^[A-Z]{3}$")
 
@@ -384,10 +384,7 @@ def authorized_purposes(letter: Letter) -> frozenset[Purpose]:
 
 def authorized_uses_mask(letter: Letter) -> int:
     """Bit ``1 << purpose`` per authorized purpose, as credit classes store it."""
-    mask = 0
-    for purpose in authorized_purposes(letter):
-        mask |= 1 << purpose
-    return mask
+    return uses_mask(authorized_purposes(letter))
 
 
 def check_retirement_purpose(letter: Letter, purpose: Purpose) -> Refusal | None:
