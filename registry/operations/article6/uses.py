@@ -75,14 +75,25 @@ def refresh_class_uses(session: Session, *, project_id: int | None = None, lette
         session.add(credit_class)
         session.flush()
         changed.append(credit_class)
-        held = {p.name: f"{r.rule.id} ({r.rule.section})" for p in Purpose
-                if p in facts.requested and (r := a6_uses.use_refusal(facts, p)) is not None}
+        held = {p.name: f"{r.rule.id} ({r.rule.section})" for p, r in _withheld(facts)}
         append_entry(session, "article6.class_uses", {
             "token_id": credit_class.token_id, "from": sorted(p.name for p in purposes_in(previous)),
             "to": sorted(p.name for p in purposes_in(mask)),
             "requested": sorted(p.name for p in facts.requested), "withheld": held, "reason": reason,
             "at": at.isoformat(), "actor": actor})
     return changed
+
+
+def _withheld(facts: ClassUseFacts) -> list[tuple[Purpose, Refusal]]:
+    return [(p, r) for p in sorted(facts.requested) if (r := a6_uses.use_refusal(facts, p)) is not None]
+
+
+def withheld_uses(session: Session, credit_class: CreditClass) -> list[tuple[Purpose, Refusal]]:
+    """The uses requested at designation that the class's ICCs cannot be retired for now, each
+    with the refusal naming why (the letter narrowed or withdrawn, a hold); empty for standard
+    classes."""
+    facts = use_facts(session, credit_class)
+    return [] if facts is None else _withheld(facts)
 
 
 def use_refusal(session: Session, credit_class: CreditClass, purpose: Purpose) -> Refusal | None:
