@@ -27,18 +27,13 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('creditclass') as batch_op:
-        batch_op.add_column(sa.Column('requested_uses', sa.Integer(), nullable=True))
+    # NOT NULL with a server default, so SQLite adds the columns in place (ALTER TABLE ADD COLUMN):
+    # recreating creditclass would break the foreign keys pointing at it.
+    op.add_column('creditclass', sa.Column('requested_uses', sa.Integer(), nullable=False, server_default='1'))
     op.execute("UPDATE creditclass SET requested_uses = authorized_uses")
-    with op.batch_alter_table('creditclass') as batch_op:
-        batch_op.alter_column('requested_uses', existing_type=sa.Integer(), nullable=False)
-    with op.batch_alter_table('a6designation') as batch_op:
-        batch_op.add_column(sa.Column('requested_uses', sa.Integer(), nullable=True))
-    op.execute("UPDATE a6designation SET requested_uses = (SELECT c.requested_uses FROM creditclass c "
-               "WHERE c.serialization_id = a6designation.serialization_id)")
-    op.execute("UPDATE a6designation SET requested_uses = 0 WHERE requested_uses IS NULL")
-    with op.batch_alter_table('a6designation') as batch_op:
-        batch_op.alter_column('requested_uses', existing_type=sa.Integer(), nullable=False)
+    op.add_column('a6designation', sa.Column('requested_uses', sa.Integer(), nullable=False, server_default='0'))
+    op.execute("UPDATE a6designation SET requested_uses = COALESCE((SELECT c.requested_uses FROM creditclass c "
+               "WHERE c.serialization_id = a6designation.serialization_id), 0)")
     _recompute_article6_uses()
 
 
@@ -69,7 +64,5 @@ def _recompute_article6_uses() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('a6designation') as batch_op:
-        batch_op.drop_column('requested_uses')
-    with op.batch_alter_table('creditclass') as batch_op:
-        batch_op.drop_column('requested_uses')
+    op.drop_column('a6designation', 'requested_uses')
+    op.drop_column('creditclass', 'requested_uses')
