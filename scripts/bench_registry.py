@@ -165,7 +165,7 @@ def generate(engine, n: int, seed: int = 11, bar=None) -> Dataset:
             token_id = str(ClassKey(10_000 + p, vintage, False).token_id)
             token_ids.append(token_id)
             serialization_rows.append([s, p, vintage, False, text, 0])
-            class_rows.append((s, token_id, s, 0, STANDARD_AUTHORIZED_USES, 0, True))
+            class_rows.append((s, token_id, s, 0, STANDARD_AUTHORIZED_USES, STANDARD_AUTHORIZED_USES, 0, True))
     bulk_load(engine, "project", ["id", "project_number", "name", "country", "dial_code", "sector", "credit_type",
                                   "methodology"], iter(project_rows), len(project_rows))
 
@@ -179,7 +179,7 @@ def generate(engine, n: int, seed: int = 11, bar=None) -> Dataset:
     bulk_load(engine, "serialization", ["id", "project_id", "vintage", "article6", "text", "issued_through"],
               (tuple(r) for r in serialization_rows), len(serialization_rows))
     bulk_load(engine, "creditclass", ["id", "token_id", "serialization_id", "letter_number", "authorized_uses",
-                                      "ca_status", "registered_on_chain"], iter(class_rows), len(class_rows))
+                                      "requested_uses", "ca_status", "registered_on_chain"], iter(class_rows), len(class_rows))
     bulk_load(engine, "issuance", ["id", "serialization_id", "kind", "account_id", "unit_first", "unit_last",
                                    "quantity"],
               ((s, s, "ex_post", holders[s][0], 1, sum(sizes[s]), sum(sizes[s])) for s in sizes), len(sizes))

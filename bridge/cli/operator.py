@@ -146,7 +146,7 @@ def sync(
 ) -> None:
     """Run the bridge engine: batch pending tokenizations, commit roots, mint, apply final events.
 
-    A failing step (commit, mint, ca_push, sync, redemptions) is shown as one line naming the key
+    A failing step (commit, mint, ca_push, uses_push, sync, redemptions) is shown as one line naming the key
     or the contract, and the other steps still run. Exit codes of --once: 0 every step ran,
     1 a step failed (the others ran), 2 a setting or the node is unusable, 3 the cycle failed as
     a whole (a database error, the node lost during the reorganization check); --log-level

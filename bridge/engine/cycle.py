@@ -1,12 +1,13 @@
 """One cycle of the bridge engine, as `icr-bridge sync` runs it: the reorganization check,
-outbound work (batch the pending tokenizations, commit roots, mint leaves, push CA decisions),
+outbound work (batch the pending tokenizations, commit roots, mint leaves, push CA decisions
+and the classes' current uses),
 inbound work (apply final events), then the answers to redemption requests those events opened.
 
 Each step is restartable on its own; a crash anywhere leaves the registry consistent, and
 the next cycle finishes what the crashed one started (see tests/bridge/engine/test_crash_safety.py).
 
 The steps fail alone (bridge/engine/steps.py): a chain error in committing, minting, the CA
-push, the sync or the redemption answers is recorded in ``CycleReport.failures`` with one line
+push, the uses push, the sync or the redemption answers is recorded in ``CycleReport.failures`` with one line
 naming the key or the contract, and the other steps still run, so one wallet that refuses its
 tokens or an unfunded relayer does not stop retirements from being ingested. Database errors
 still stop the cycle. A mint chunk that reverts because of one leaf is bisected down to that
@@ -30,6 +31,7 @@ from bridge.engine.locks import claim
 from bridge.engine.redemptions import RedemptionAnswers, answer_redemptions
 from bridge.engine.steps import STEPS, StepFailure, StepSchedule, run_step
 from bridge.engine.sync import SyncReport, check_reorg, deployment_for, sync_once
+from bridge.engine.uses_push import UsesPushReport, push_class_uses
 from bridge.tables import BatchStatus, MintBatch
 from registry.db import transaction
 
@@ -48,6 +50,7 @@ class CycleReport:
     sync: SyncReport | None = None
     redemptions: RedemptionAnswers | None = None
     ca: CAPushReport | None = None
+    uses: UsesPushReport | None = None
     #: Each step's outcome: "ok", "failed" (see ``failures``) or "waiting" (backing off after
     #: an earlier failure, under ``--follow``).
     steps: dict[str, str] = field(default_factory=dict)
@@ -123,6 +126,8 @@ def run_cycle(
                 step("mint", lambda: _mint(engine, chain, keys, batch_id, mint_chunk, mint_progress, report))
     if due("ca_push"):
         report.ca = step("ca_push", lambda: push_ca_statuses(engine, chain, keys.registry_signer))
+    if due("uses_push"):
+        report.uses = step("uses_push", lambda: push_class_uses(engine, chain, keys.registry_signer))
     faults.point("engine.before_sync")
     if due("sync"):
         report.sync = step("sync", lambda: sync_once(engine, chain, confirmations=confirmations,

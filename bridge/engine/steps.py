@@ -42,7 +42,7 @@ TRANSIENT = "transient"
 
 #: The engine's steps, in cycle order (the reorganization check and batch building come first
 #: and are not steps: a cycle that cannot do them does nothing else).
-STEPS = ("commit", "mint", "ca_push", "sync", "redemptions")
+STEPS = ("commit", "mint", "ca_push", "uses_push", "sync", "redemptions")
 
 #: Contract reverts that go away without the operator: a pause ends, a race is lost once, a
 #: commit reorganized away is sent again by the next commit step.

@@ -30,6 +30,7 @@ from bridge.public.views import (
     RetirementRow,
     SerialRangePublic,
     SupplyPublic,
+    UseWithheldPublic,
 )
 from registry.api.deps import SessionDep
 from registry.api.problems import problem_responses
@@ -106,6 +107,7 @@ class ClassMetadataProperties(BaseModel):
     letter_number: Optional[int]
     letter: Optional[LetterPublic]
     authorized_uses: list[str]
+    uses_withheld: list[UseWithheldPublic]
     ca_status: CAStatusPublic
     additionality: Optional[list[AdditionalityLevelPublic]] = Field(
         description="additionality levels and their current status; null when the registry holds no record")
@@ -172,7 +174,8 @@ def class_metadata(session, token_id: int, base: str, chains: dict[int, Any]) ->
             host_country=view.project.host_country, methodology=view.project.methodology, vintage=view.vintage,
             serialization=view.serialization, designation=view.designation, article6=view.article6,
             letter_number=view.letter.number if view.letter else None, letter=view.letter,
-            authorized_uses=view.authorized_uses, ca_status=view.ca_status, additionality=view.additionality,
+            authorized_uses=view.authorized_uses, uses_withheld=view.uses_withheld, ca_status=view.ca_status,
+            additionality=view.additionality,
             serial_blocks=blocks, serial_blocks_total=total, supply=view.supply,
             explorer_url=f"{base}/explorer#class-{hex_id}",
         ),

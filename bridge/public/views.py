@@ -27,9 +27,10 @@ from registry.bridged import custody
 from registry.domain import serials as sr
 from registry.domain.article6 import reports as a6_reports
 from registry.domain.article6.reports import IssuedRecord, RetiredRecord
-from registry.domain.classes import CERTIFICATE_FLAG, CAStatus, Purpose, decode_token_id
+from registry.domain.classes import CERTIFICATE_FLAG, CAStatus, Purpose, decode_token_id, purposes_in
 from registry.domain.enums import CreditStatus
 from registry.errors import Conflict, NotFound, RuleViolation
+from registry.operations.article6 import uses as uses_ops
 from registry.operations.classes import find_class_by_token
 from registry.tables.core import CreditClass, Issuance, LedgerEntry, Project, Retirement, SerialBlock, Serialization
 
@@ -131,6 +132,13 @@ class ProjectSummary(BaseModel):
     credit_type: str
 
 
+class UseWithheldPublic(BaseModel):
+    purpose: str = Field(description="a use requested at designation that the class's ICCs cannot be retired for now")
+    rule: str
+    section: str = Field(description="seed 003 section of the rule")
+    detail: str
+
+
 class ClassPublic(BaseModel):
     token_id: str = Field(description="decimal uint256")
     token_id_hex: str = Field(description="64 lower-case hex digits, as substituted for {id} in uri(id)")
@@ -140,7 +148,10 @@ class ClassPublic(BaseModel):
     designation: Literal["Standard ICC", "Article 6.2 ICC"]
     article6: bool
     letter: Optional[LetterPublic]
-    authorized_uses: list[str]
+    authorized_uses: list[str] = Field(description="retirement purposes the class's ICCs may be used for now")
+    uses_withheld: list[UseWithheldPublic] = Field(default_factory=list, description=(
+        "uses requested at designation that the letter's current scope or a hold (withdrawal, suspension, "
+        "No CA applied) takes away"))
     ca_status: CAStatusPublic
     additionality: Optional[list[AdditionalityLevelPublic]]
     supply: SupplyPublic
@@ -370,7 +381,7 @@ def _project_summary(project: Project) -> ProjectSummary:
 
 
 def authorized_uses(credit_class: CreditClass) -> list[str]:
-    return [p.name for p in Purpose if credit_class.authorized_uses >> p & 1]
+    return [p.name for p in sorted(purposes_in(credit_class.authorized_uses))]
 
 
 def supply_view(session: Session, credit_class: CreditClass, chains: dict[int, Any]) -> SupplyPublic:
@@ -443,6 +454,8 @@ def class_view(session: Session, credit_class: CreditClass, chains: dict[int, An
         article6=key.article6,
         letter=letter_view(session, credit_class, project, uses),
         authorized_uses=uses,
+        uses_withheld=[UseWithheldPublic(purpose=p.name, rule=r.rule.id, section=r.rule.section, detail=r.detail)
+                       for p, r in uses_ops.withheld_uses(session, credit_class)],
         ca_status=ca_status_view(session, credit_class, project, serialization.vintage, key.article6),
         additionality=additionality_view(session, project),
         supply=supply_view(session, credit_class, chains),

@@ -211,6 +211,7 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
     error ClassNotRegistered(uint256 classId);
     error ClassIdMismatch(uint256 classId, uint256 expected);
     error InvalidCAStatus(uint8 status);
+    error InvalidClassUses(uint8 uses);
     error EmptyBatch(uint256 batchId);
     error BatchAlreadyCommitted(uint256 batchId);
     error BatchRootAlreadyCommitted(bytes32 root);
@@ -255,6 +256,7 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         uint256 indexed classId, uint64 projectNumber, uint16 vintage, bool article6, uint32 letterNumber
     );
     event CAStatusChanged(uint256 indexed classId, uint8 previousStatus, uint8 newStatus, bytes32 evidenceHash);
+    event ClassUsesChanged(uint256 indexed classId, uint8 previousUses, uint8 newUses);
     event MetadataURIChanged(string previousUri, string newUri);
     event BatchCommitted(uint256 indexed batchId, bytes32 root, uint256 leafCount, address indexed signer);
     event BatchRevoked(uint256 indexed batchId, address indexed admin);
@@ -376,6 +378,23 @@ contract ICCToken is ERC1155, AccessControl, Pausable, EIP712, Nonces {
         uint8 previous = info.caStatus;
         info.caStatus = status;
         emit CAStatusChanged(classId, previous, status, evidenceHash);
+        emit URI(uri(classId), classId);
+    }
+
+    /// @notice Records the registry's current authorized uses of a class (bit `1 << purpose` per
+    /// retirement purpose): a host country's letter narrowed or withdrawn, a project suspended or
+    /// a vintage marked No CA applied takes uses away, reinstatement gives them back (seed 003
+    /// §I.10, §V). {retire} and {retireWithSignature} check the purpose against these uses.
+    /// @dev Requirements: caller has REGISTRY_ROLE; class registered ({ClassNotRegistered}); `uses`
+    /// has no bit above `1 << PURPOSE_OTHER_INTERNATIONAL` ({InvalidClassUses}). Emits
+    /// {ClassUsesChanged} and the ERC-1155 {URI} event so indexers refresh the metadata, also
+    /// when the uses are unchanged (the bridge sends only differences).
+    function setClassUses(uint256 classId, uint8 uses) external onlyRole(REGISTRY_ROLE) {
+        CreditClass storage info = _requireClass(classId);
+        if (uses >> (PURPOSE_OTHER_INTERNATIONAL + 1) != 0) revert InvalidClassUses(uses);
+        uint8 previous = info.authorizedUses;
+        info.authorizedUses = uses;
+        emit ClassUsesChanged(classId, previous, uses);
         emit URI(uri(classId), classId);
     }
 

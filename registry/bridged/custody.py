@@ -21,6 +21,7 @@ from registry.domain.enums import AccountType, CreditStatus
 from registry.domain.text import storable
 from registry.errors import RuleViolation
 from registry.operations import hooks
+from registry.operations.article6 import uses as uses_ops
 from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
 from registry.operations.preconditions import check, get_row
@@ -79,7 +80,8 @@ def request_tokenization(
     custody_account_id: int,
 ) -> tuple[TokenizationRequest, list[MovedBlock]]:
     """Move ``quantity`` active ICCs of a class (lowest serials first) from a holding account to
-    bridge custody, recorded as a pending tokenization request to a linked wallet."""
+    bridge custody, recorded as a pending tokenization request to a linked wallet. Article 6.2
+    ICCs whose letter is withdrawn are not tokenized (§I.10.3)."""
     if quantity < 1:
         raise RuleViolation("quantity must be a positive whole number of tonnes", field="quantity")
     account = get_row(session, Account, account_id, "account")
@@ -88,6 +90,7 @@ def request_tokenization(
     if custody.type is not AccountType.bridge_custody:
         raise RuleViolation(f"account {custody_account_id} is not a bridge custody account", field="custody_account_id")
     check(lc.check_tokenization, account.type, CreditStatus.active)
+    uses_ops.require_tokenizable(session, credit_class)
     link = session.exec(select(WalletLink).where(WalletLink.address == wallet)).first()
     if link is None or link.account_id != account.id:
         raise RuleViolation(
@@ -213,7 +216,8 @@ def retire_from_custody(
     (the contract checked the purpose against the class, and the details against the registry's
     retirement rules and column lengths: contracts/README.md "Retirement rules"): empty or zero
     details are stored as not given, and text the registry cannot store is made storable and
-    flagged (:func:`storable_retirement`). A new retirement emits the ``retirement.recorded``
+    flagged (:func:`storable_retirement`); so is a purpose the class's registry uses no longer
+    allow (the contract accepted it before ``setClassUses`` landed). A new retirement emits the ``retirement.recorded``
     registry hook, as :func:`registry.operations.retirements.retire` does.
     """
     origin, token_id, quantity = retirement.origin, retirement.token_id, retirement.quantity
@@ -242,6 +246,10 @@ def retire_from_custody(
     moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (None, CreditStatus.retired.value))
              for r in rows]
     d, custom_uri, flags = storable_retirement(retirement)
+    if not retirement.data_malformed:
+        refusal = uses_ops.use_refusal(session, credit_class, Purpose(retirement.details.purpose))
+        if refusal is not None:  # accepted on-chain before the registry's uses reached the chain
+            flags.append(f"purpose: {refusal} (the contract accepted it before the registry's uses were pushed)")
     record = Retirement(
         class_id=credit_class.id,
         account_id=custody_account_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Iterable
 
 CERTIFICATE_FLAG = 1 << 255
 
@@ -30,6 +31,19 @@ class CAStatus(IntEnum):
 
 
 STANDARD_AUTHORIZED_USES = 1 << Purpose.voluntary
+
+
+def uses_mask(purposes: Iterable[Purpose]) -> int:
+    """Bit ``1 << purpose`` per purpose: a class's uses as the registry and the contract store them."""
+    mask = 0
+    for purpose in purposes:
+        mask |= 1 << purpose
+    return mask
+
+
+def purposes_in(mask: int) -> frozenset[Purpose]:
+    """The purposes whose bit is set in a uses mask."""
+    return frozenset(p for p in Purpose if mask >> p & 1)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def ensure_serialization(session: Session, project: Project, vintage: int, artic
                 token_id=str(key.token_id),
                 serialization_id=row.id,
                 authorized_uses=STANDARD_AUTHORIZED_USES,
+                requested_uses=STANDARD_AUTHORIZED_USES,
             )
         )
         session.flush()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from registry.domain import lifecycle as lc
+from registry.domain.classes import Purpose
 from registry.domain.enums import CreditStatus
 from registry.operations import hooks
+from registry.operations.article6 import uses as uses_ops
 from registry.operations.ledger import append_entry
 from registry.operations.preconditions import check, get_row
 from registry.operations.serial_blocks import MovedBlock, _make_terminal, _moves, describe_blocks, take_credits
@@ -27,7 +29,8 @@ def retire(
 ) -> tuple[Retirement, list[MovedBlock]]:
     """Retire ``quantity`` active ICCs from a holding account, lowest serials first.
 
-    The purpose must be among the class's authorized uses and carry its details (CORSIA:
+    The purpose must be among the class's uses now (for Article 6.2 ICCs: requested at designation,
+    in the letter's current scope, not on hold, see :mod:`registry.domain.article6.uses`) and carry its details (CORSIA:
     aeroplane operator, state, compliance period; NDC: the party); an empty retiree or
     beneficiary name is the account's organization. Retired units leave the account for good."""
     account = get_row(session, Account, account_id, "account")
@@ -35,6 +38,7 @@ def retire(
     check(lc.check_retirement, account.type, CreditStatus.active, quantity)
     credit_class = _class_of(session, serialization)
     organization = session.get(Organization, account.organization_id) if account.organization_id else None
+    uses_ops.require_use(session, credit_class, Purpose(details.purpose))  # the class's uses now (Article 6.2)
     d = check(lc.validate_retirement, details, authorized_uses=credit_class.authorized_uses,
               default_party=organization.name if organization else "")
     rows = take_credits(session, account=account, serialization=serialization, status=CreditStatus.active,

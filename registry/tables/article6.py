@@ -154,6 +154,7 @@ class A6Designation(SQLModel, table=True):
     deposit: int = Field(default=0, sa_type=BigInteger)
     deducted: int = Field(default=0, sa_type=BigInteger)
     adjustment_percentage: str = Field(max_length=20)
+    requested_uses: int = 0  # bit 1 << purpose per use requested (§I.5), see registry.domain.article6.uses
     monitoring_start: date
     monitoring_end: date
     converted_from: str = "[]"  # JSON list of the cancelled standard serial blocks (conversion)

@@ -87,7 +87,11 @@ class CreditClass(SQLModel, table=True):
     token_id: str = Field(unique=True, max_length=80)  # decimal uint256
     serialization_id: int = Field(foreign_key="serialization.id", unique=True)
     letter_number: int = 0
-    authorized_uses: int = 1  # bit per retirement purpose, see bridge.contract.Purpose
+    # Bit 1 << purpose per retirement purpose (registry.domain.classes.Purpose). ``authorized_uses``:
+    # what the ICCs may be retired for now (pushed on-chain); ``requested_uses``: what the class's
+    # designations asked for (Article 6.2), see registry.domain.article6.uses.
+    authorized_uses: int = 1
+    requested_uses: int = 1
     ca_status: int = 0
     registered_on_chain: bool = False
 

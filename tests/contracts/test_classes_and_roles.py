@@ -102,6 +102,26 @@ def test_set_ca_status_reverts(world):
     world.reverts("InvalidCAStatus", world.signer, "setCAStatus", ARTICLE6.token_id, 4, bytes(32))
 
 
+def test_set_class_uses_records_the_registry_uses_and_refreshes_metadata(world):
+    corsia_ndc = (1 << Purpose.corsia) | (1 << Purpose.ndc)
+    receipt = world.tx(world.signer, "setClassUses", ARTICLE6.token_id, 1 << Purpose.ndc)
+    [changed] = world.events(receipt, "ClassUsesChanged")
+    assert changed == {"classId": ARTICLE6.token_id, "previousUses": 0b0111, "newUses": 1 << Purpose.ndc}
+    assert [e["id"] for e in world.events(receipt, "URI")] == [ARTICLE6.token_id]
+    assert world.call("creditClass", ARTICLE6.token_id)[5] == 1 << Purpose.ndc
+    receipt = world.tx(world.signer, "setClassUses", ARTICLE6.token_id, corsia_ndc)  # reinstated: uses return
+    assert world.events(receipt, "ClassUsesChanged")[0]["previousUses"] == 1 << Purpose.ndc
+    assert world.call("creditClass", ARTICLE6.token_id)[5] == corsia_ndc
+
+
+def test_set_class_uses_reverts(world):
+    world.reverts("AccessControlUnauthorizedAccount", world.operator, "setClassUses", ARTICLE6.token_id, 0)
+    world.reverts("AccessControlUnauthorizedAccount", world.admin, "setClassUses", ARTICLE6.token_id, 0)
+    assert world.reverts("ClassNotRegistered", world.signer, "setClassUses", 999, 0) == (999,)
+    assert world.reverts("InvalidClassUses", world.signer, "setClassUses", ARTICLE6.token_id, 0b10000) == (16,)
+    assert world.call("creditClass", ARTICLE6.token_id)[5] == 0b0111
+
+
 def test_set_uri_by_admin_and_announce_metadata_updates(world):
     new = "https://registry.example/v2/metadata/{id}.json"
     receipt = world.tx(world.admin, "setURI", new)

@@ -101,6 +101,22 @@ def test_retire_unauthorized_purpose(world, class_id, purpose):
     assert world.supply(class_id) == 10
 
 
+def test_retire_refused_for_a_use_the_registry_removed(world):
+    holder = world.holders[0]
+    world.give(holder.address, 10, class_id=ARTICLE6.token_id)
+    corsia = _data(Purpose.corsia, **CORSIA)
+    world.tx(holder, "retire", ARTICLE6.token_id, 1, ZERO, "", "", "", corsia)
+    world.tx(world.signer, "setClassUses", ARTICLE6.token_id, 1 << Purpose.ndc)  # the letter narrowed to NDC
+    args = world.reverts("PurposeNotAuthorized", holder, "retire", ARTICLE6.token_id, 1, ZERO, "", "", "", corsia)
+    assert args == (ARTICLE6.token_id, Purpose.corsia)
+    world.reverts("PurposeNotAuthorized", holder, "retire", ARTICLE6.token_id, 1, ZERO, "", "", "", b"")  # voluntary
+    world.tx(holder, "retire", ARTICLE6.token_id, 1, ZERO, "", "", "", _data(Purpose.ndc, **NDC))
+    world.tx(world.signer, "setClassUses", ARTICLE6.token_id, 0)  # withdrawn: every compliance use on hold
+    world.reverts("PurposeNotAuthorized", holder, "retire", ARTICLE6.token_id, 1, ZERO, "", "", "",
+                  _data(Purpose.ndc, **NDC))
+    assert world.balance(holder.address, ARTICLE6.token_id) == 8
+
+
 def test_retire_reverts(world):
     holder = world.holders[0]
     world.give(holder.address, 10)

@@ -99,7 +99,7 @@ A6_VINTAGE = 2023
 A6_TOKENIZED = 100
 #: Which crash points a kind of pending work passes through (substrings of their names).
 REACHED_BY = {"mint": ("batch", "LeafMinted"), "retirement": ("Retired",), "redemption": ("Redemption", "redemption"),
-              "revocation": ("BatchRevoked",), "ca": ("ca.",)}
+              "revocation": ("BatchRevoked",), "ca": ("ca.", "uses.")}
 ALWAYS_REACHED = {"engine.before_sync", "sync.before_cursor", "engine.before_redemptions"}
 MINT_CRASH_POINTS = [p for p in CRASH_POINTS if p in ALWAYS_REACHED or any(m in p for m in REACHED_BY["mint"])]
 ZERO = "0x" + "00" * 20
@@ -595,6 +595,10 @@ def make_machine(t: Template):
                     registry_ca = adjustment_ops.ca_status_for_class(s, t.a6_class_id)
                 onchain_ca = self.chain.token.functions.creditClass(int(t.a6_token_id)).call()[6]
                 assert onchain_ca == registry_ca, f"CA status on-chain {onchain_ca}, in the registry {registry_ca!r}"
+                with Session(self.engine) as s:  # No CA applied holds the vintage's uses, a CA lifts the hold
+                    registry_uses = s.get(CreditClass, t.a6_class_id).authorized_uses
+                onchain_uses = self.chain.token.functions.creditClass(int(t.a6_token_id)).call()[5]
+                assert onchain_uses == registry_uses, f"uses on-chain {onchain_uses}, in the registry {registry_uses}"
                 record("settled checks", t.kind)
 
     return BridgeMachine

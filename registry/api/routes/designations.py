@@ -17,6 +17,7 @@ from registry.api.schemas.article6 import (
     DesignationPublic,
     DesignationResultPublic,
 )
+from registry.domain.classes import purposes_in
 from registry.operations.article6 import designation as designation_ops
 from registry.operations.article6.designation import DesignationResult
 from registry.tables.article6 import A6Designation
@@ -30,7 +31,8 @@ def _designation_public(session: Session, d: A6Designation) -> DesignationPublic
                             .where(CreditClass.serialization_id == d.serialization_id)).one()
     return DesignationPublic(id=d.id, kind=d.kind.value, project_id=d.project_id, letter_number=d.letter_id,
                              token_id=token_id, quantity=d.quantity, deposit=d.deposit, deducted=d.deducted,
-                             adjustment_percentage=d.adjustment_percentage, account_id=d.account_id,
+                             adjustment_percentage=d.adjustment_percentage,
+                             requested_uses=[p.name for p in sorted(purposes_in(d.requested_uses))], account_id=d.account_id,
                              issuance_id=d.issuance_id, deposit_issuance_id=d.deposit_issuance_id,
                              monitoring_start=d.monitoring_start, monitoring_end=d.monitoring_end,
                              created_at=d.created_at)

@@ -153,6 +153,7 @@ class DesignationPublic(BaseModel):
     deposit: int
     deducted: int
     adjustment_percentage: str
+    requested_uses: list[str] = Field(description="retirement purposes the designation requested (§I.5)")
     account_id: int
     issuance_id: Optional[int]
     deposit_issuance_id: Optional[int]

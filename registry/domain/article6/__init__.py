@@ -20,6 +20,8 @@ Modules, one concept each (import names from the module that defines them):
   adjustment deposit (§4.1, §I.12, §II.1, §II.3.b);
 - :mod:`~registry.domain.article6.adjustments`: CA status, first transfer and non-CA events
   (§II.2, §IV, §V);
+- :mod:`~registry.domain.article6.uses`: a credit class's current uses, the holds and the
+  first-transfer policy (§I.5, §I.7.1, §I.10, §V);
 - :mod:`~registry.domain.article6.compensation`: compensation of non-CA events (§V.b);
 - :mod:`~registry.domain.article6.reports`: the annual report (§III).
 """

@@ -17,7 +17,6 @@ from registry.domain.article6.rules import (
     R_LETTER_CONTENT,
     R_LETTER_PUBLISHED,
     R_LETTER_SAME_SUBJECT,
-    R_RETIREMENT_USE,
     R_SCOPE_REDUCTION,
     HistoryEntry,
     IllegalTransition,
@@ -26,7 +25,7 @@ from registry.domain.article6.rules import (
     Rule,
     _require,
 )
-from registry.domain.classes import Purpose
+from registry.domain.classes import Purpose, uses_mask
 
 _ISO3 = re.compile(r"^[A-Z]{3}$")
 
@@ -384,14 +383,4 @@ def authorized_purposes(letter: Letter) -> frozenset[Purpose]:
 
 def authorized_uses_mask(letter: Letter) -> int:
     """Bit ``1 << purpose`` per authorized purpose, as credit classes store it."""
-    mask = 0
-    for purpose in authorized_purposes(letter):
-        mask |= 1 << purpose
-    return mask
-
-
-def check_retirement_purpose(letter: Letter, purpose: Purpose) -> Refusal | None:
-    """A refusal if Article 6.2 ICCs under ``letter`` cannot be retired for ``purpose`` (§I.5)."""
-    if purpose in authorized_purposes(letter):
-        return None
-    return Refusal(R_RETIREMENT_USE, f"the letter does not authorize {purpose.name}", "purpose")
+    return uses_mask(authorized_purposes(letter))

@@ -23,6 +23,7 @@ from registry.domain.article6.rules import R_CA_EVIDENCE, Article6Error, History
 from registry.domain.asof import AsOf, resolve_as_of
 from registry.domain.classes import CAStatus
 from registry.errors import NotFound, RuleViolation
+from registry.operations.article6 import uses as uses_ops
 from registry.operations.article6.common import _a6project, _now, violation
 from registry.operations.article6.letters import get_letter
 from registry.operations.article6.projects import _store_project, project_article6
@@ -108,6 +109,9 @@ def _store_ca(session: Session, project: Project, row: A6CARecord, new: CARecord
         "evidence_received_on_reason": received.reason if received else None,
         "decided_on": str(entry.at.date()),
         "token_id": credit_class.token_id if credit_class else None, "actor": entry.actor})
+    if credit_class is not None:
+        uses_ops.refresh_class_uses(session, class_ids=[credit_class.id], actor=entry.actor, at=entry.at,
+                                    reason=f"CA status {entry.to_status}")
 
 
 def _evidence_row(session: Session, row: A6CARecord, evidence: Evidence, at: datetime, actor: str) -> A6CAEvidence:

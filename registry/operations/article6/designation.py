@@ -17,6 +17,7 @@ from registry.domain import monitoring as mon
 from registry.domain import serials as sr
 from registry.domain.article6 import designation as a6_designation
 from registry.domain.article6 import letters as a6_letters
+from registry.domain.article6 import uses as a6_uses
 from registry.domain.article6.designation import Holding, IssuanceFacts, Location, ProjectFacts
 from registry.domain.article6.letters import AuthorizedUse, Letter, Period
 from registry.domain.article6.rules import (
@@ -28,10 +29,11 @@ from registry.domain.article6.rules import (
     Rule,
 )
 from registry.domain.asof import AsOf, resolve_as_of
-from registry.domain.classes import CAStatus, ClassKey
+from registry.domain.classes import CAStatus, ClassKey, purposes_in, uses_mask
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus, IssuanceKind
 from registry.errors import Conflict, RuleViolation
 from registry.operations import additionality as additionality_ops
+from registry.operations.article6 import uses as uses_ops
 from registry.operations.article6.adjustments import _ensure_ca_record
 from registry.operations.article6.common import _a6project, _now, _refuse, violation
 from registry.operations.article6.compensation import _refresh_event, adjustment_account
@@ -111,10 +113,12 @@ def designated_so_far(session: Session, letter_id: int) -> int:
                             .where(A6Designation.letter_id == letter_id)).one())
 
 
-def article6_class(session: Session, project: Project, vintage: int, letter: Letter) -> tuple[Serialization,
-                                                                                                     CreditClass]:
+def article6_class(session: Session, project: Project, vintage: int, letter: Letter,
+                   requested: int | None = None) -> tuple[Serialization, CreditClass]:
     """The Article 6.2 serialization of a vintage and its credit class (token id with the letter
-    number), created on first designation with the letter's authorized uses."""
+    number), created on first designation with the ``requested`` uses (a mask; None: the
+    letter's current uses)."""
+    requested = a6_letters.authorized_uses_mask(letter) if requested is None else requested
     text = str(serialization_of(project, vintage, True))
     serialization = session.exec(select(Serialization).where(Serialization.text == text)).first()
     if serialization is None:
@@ -125,7 +129,7 @@ def article6_class(session: Session, project: Project, vintage: int, letter: Let
                                                        A6CARecord.vintage == vintage)).first()
         session.add(CreditClass(token_id=str(ClassKey(project.project_number, vintage, True, letter.number).token_id),
                                 serialization_id=serialization.id, letter_number=letter.number,
-                                authorized_uses=a6_letters.authorized_uses_mask(letter),
+                                authorized_uses=requested, requested_uses=requested,
                                 ca_status=int(record.status if record else CAStatus.pending)))
         session.flush()
     credit_class = session.exec(select(CreditClass).where(CreditClass.serialization_id == serialization.id)).one()
@@ -134,6 +138,22 @@ def article6_class(session: Session, project: Project, vintage: int, letter: Let
                        f"{credit_class.letter_number}, not letter {letter.number}", field="vintage",
                        rule="one-letter-per-article6-vintage")
     return serialization, credit_class
+
+
+def _requested_mask(session: Session, project: Project, vintage: int, letter: Letter,
+                    uses: Collection[AuthorizedUse] | None) -> int | None:
+    """The uses mask a designation requests (§I.5): ``uses``, or when None the class's requested
+    uses (the letter's current ones for a new class). Refused (``class-uses-uniform``) when
+    designating into an existing class would change what its ICCs may be used for now."""
+    existing = session.exec(select(CreditClass).join(Serialization, Serialization.id == CreditClass.serialization_id)
+                            .where(Serialization.text == str(serialization_of(project, vintage, True)))).first()
+    if uses is None:
+        return None if existing is None else existing.requested_uses
+    requested = uses_mask(a6_letters.USE_PURPOSE[u] for u in uses)
+    if existing is not None and existing.letter_number == letter.number:
+        facts = uses_ops.use_facts(session, existing)
+        _refuse([r for r in [a6_uses.designation_keeps_uses(facts, purposes_in(requested))] if r])
+    return requested
 
 
 @dataclass(frozen=True)
@@ -162,12 +182,14 @@ def _issued_text(session: Session, issuance: Issuance | None) -> list[str]:
 
 def _issue_article6_units(session: Session, *, project: Project, a6row: A6Project, letter: Letter, vintage: int,
                           quantity: int, account: Account, kind: DesignationKind, period: Period,
-                          verification: mon.Verification | None, at: datetime, actor: str) -> DesignationResult:
+                          verification: mon.Verification | None, at: datetime, actor: str,
+                          uses: Collection[AuthorizedUse] | None = None) -> DesignationResult:
     """Issue ``quantity`` new Article 6.2 ICCs of a vintage for a checked period and verification
     (:func:`registry.operations.issuances.issue_designated`):
     the lowest ``deposit`` units into the non-CA adjustment account (§II.3.b), the rest into
     ``account``, then cancel what outstanding non-CA compensation deducts (§V.b step 5)."""
-    serialization, credit_class = article6_class(session, project, vintage, letter)
+    requested = _requested_mask(session, project, vintage, letter, uses)
+    serialization, credit_class = article6_class(session, project, vintage, letter, requested)
     split = a6_designation.adjustment_deposit(quantity, a6row.adjustment_percentage)
     deductions = _outstanding_deductions(session, project.id)
     deducted = min(split.to_proponent, sum(s.quantity - s.completed for s in deductions))
@@ -184,6 +206,7 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
                                 deposit_issuance_id=deposit_issuance.id if deposit_issuance else None,
                                 kind=kind, account_id=account.id, quantity=quantity, deposit=split.deposit,
                                 deducted=deducted, adjustment_percentage=a6row.adjustment_percentage,
+                                requested_uses=credit_class.requested_uses if requested is None else requested,
                                 monitoring_start=period.start, monitoring_end=period.end, created_at=at)
     session.add(designation)
     session.flush()
@@ -210,6 +233,10 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
         for step in used:
             _refresh_event(session, step.event_id, at)
     _ensure_ca_record(session, project, vintage, credit_class, at, actor)
+    credit_class.requested_uses &= designation.requested_uses
+    session.add(credit_class)
+    uses_ops.refresh_class_uses(session, class_ids=[credit_class.id], actor=actor, at=at,
+                                reason=f"designation {designation.id}")
     return DesignationResult(designation, _issued_text(session, issuance), _issued_text(session, deposit_issuance),
                              deducted_blocks, [], credit_class.token_id)
 
@@ -292,7 +319,8 @@ def issue_article6(session: Session, *, project_id: int, vintage: int, quantity:
         verification=verification_of(verification_reference, verification_body, verified_on), at=at)
     result = _issue_article6_units(session, project=project, a6row=a6row, letter=letter, vintage=vintage,
                                    quantity=quantity, account=account, kind=DesignationKind.issuance, period=period,
-                                   verification=verification, at=at, actor=actor)
+                                   verification=verification, at=at, actor=actor,
+                                   uses=None if uses is None else frozenset(uses))
     _designation_entry(session, "article6.issuance", result, project, vintage, actor, day)
     return result
 

@@ -18,6 +18,7 @@ from registry.domain.article6.letters import LETTER_IN_FORCE, Letter, LetterCont
 from registry.domain.article6.projects import ProjectStatus
 from registry.domain.article6.rules import R_LETTER_PROJECT, Article6Error, HistoryEntry
 from registry.errors import NotFound, RuleViolation
+from registry.operations.article6 import uses as uses_ops
 from registry.operations.article6.common import _a6project, _now, violation
 from registry.operations.article6.projects import _store_project, project_article6
 from registry.operations.ledger import append_entry
@@ -67,6 +68,8 @@ def _store_letter(session: Session, row: A6Letter, new: Letter, previous: Letter
         "to": entry.to_status, "note": entry.note, "changes": list(entry.changes),
         "content_sha256": hashlib.sha256(row.content.encode()).hexdigest(), "document": row.document,
         "published_ref": row.published_ref, "actor": entry.actor})
+    uses_ops.refresh_class_uses(session, letter_number=row.id, actor=entry.actor, at=entry.at,
+                                reason=f"letter {row.id}: {entry.transition}")
 
 
 def submit_letter(session: Session, *, project_id: int, content: LetterContent, document: str, actor: str,
@@ -149,19 +152,22 @@ def reject_letter(session: Session, letter_id: int, *, reason: str, actor: str,
 
 def amend_letter(session: Session, letter_id: int, *, content: LetterContent, note: str, actor: str,
                  at: datetime | None = None) -> Letter:
-    """In force -> amended (§I.10.1). Classes already created keep the uses they were designated with."""
+    """In force -> amended (§I.10.1). A class's uses follow the amended scope but never exceed what
+    its designations requested (:mod:`registry.domain.article6.uses`)."""
     return _letter_step(session, letter_id, a6_letters.amend_letter, content, _now(at), actor, note)[1]
 
 
 def reduce_letter_scope(session: Session, letter_id: int, *, content: LetterContent, note: str, actor: str,
                         at: datetime | None = None) -> Letter:
-    """In force -> scope reduced (§I.10.2): the new content must narrow the scope."""
+    """In force -> scope reduced (§I.10.2): the new content must narrow the scope; the uses of the
+    letter's classes shrink with it unless their ICCs were first transferred (§I.7.1)."""
     return _letter_step(session, letter_id, a6_letters.reduce_letter_scope, content, _now(at), actor, note)[1]
 
 
 def withdraw_letter(session: Session, letter_id: int, *, note: str, actor: str,
                     at: datetime | None = None) -> Letter:
-    """In force -> withdrawn (§I.10.3); the project's authorization under it is revoked."""
+    """In force -> withdrawn (§I.10.3); the project's authorization under it is revoked and the
+    compliance uses of ICCs not yet first transferred are on hold (§I.7.1)."""
     at = _now(at)
     row, letter = _letter_step(session, letter_id, a6_letters.withdraw_letter, at, actor, note)
     a6row = _a6project(session, row.project_id, lock=True)

@@ -16,6 +16,7 @@ from registry.domain.article6.projects import ProjectArticle6, ProjectStatus
 from registry.domain.article6.rules import Article6Error, HistoryEntry
 from registry.domain.classes import CAStatus
 from registry.errors import RuleViolation
+from registry.operations.article6 import uses as uses_ops
 from registry.operations.article6.common import _a6project, _now, violation
 from registry.operations.article6.compensation import outstanding_compensation
 from registry.operations.ledger import append_entry
@@ -100,6 +101,8 @@ def _store_project(session: Session, project: Project, row: A6Project, new: Proj
     append_entry(session, f"article6.project.{entry.transition}", {
         "project_number": project.project_number, "from": entry.from_status, "to": entry.to_status,
         "note": entry.note, "evidence": entry.evidence, "actor": entry.actor})
+    uses_ops.refresh_class_uses(session, project_id=project.id, actor=entry.actor, at=entry.at,
+                                reason=f"project {entry.transition}")
 
 
 def _project_step(session: Session, project_id: int, step, *args, **kwargs) -> ProjectArticle6:

@@ -175,7 +175,7 @@ def test_an_unfunded_relayer_fails_its_steps_and_the_sync_still_ingests(sqlite_e
     assert report.step_errors == {"commit": f"relayer {broke.address} has no ether on chain {world.chain.chain_id} "
                                             "to pay for commit batch 2"}
     assert report.failures["commit"].kind == steps.PERMANENT
-    assert report.steps == {"commit": "failed", "ca_push": "ok", "sync": "ok", "redemptions": "ok"}
+    assert report.steps == {"commit": "failed", "ca_push": "ok", "uses_push": "ok", "sync": "ok", "redemptions": "ok"}
     # funded again, the next cycle commits and mints (no nonce gap was left behind)
     world.chain.fund_from_dev_account(broke.address)
     report = run_cycle(sqlite_engine, world.chain, keys)

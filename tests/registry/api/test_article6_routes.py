@@ -18,6 +18,7 @@ from bridge.app import create_app
 from registry.api.auth import create_api_key
 from registry.db import transaction
 from registry.domain.article6.letters import Validity
+from registry.domain.article6.letters import AuthorizedUse
 from registry.domain.classes import Purpose
 from registry.domain.enums import ApiKeyRole
 from registry.domain.lifecycle import RetirementDetails
@@ -362,3 +363,46 @@ def test_ex_ante_by_an_authorized_project_and_a_foreign_sector_are_refused_over_
         "project_id": w.project, "vintage": 2023, "quantity": 10, "account_id": w.account,
         "monitoring_start": "2023-01-01", "monitoring_end": "2023-01-31", **VERIFIED}), 422)
     assert refused["rule"] == "letter-methodology-matches-project" and "§I.3.4" in refused["detail"]
+def test_class_uses_follow_the_letter_over_http(api):
+    """A designation for NDC only is never retired for CORSIA (§I.5); a narrowed letter takes
+    CORSIA from the classes already designated (§I.10.2-3), in the registry and the metadata; a
+    withdrawn letter holds NDC (§I.10.3). Each refusal is a problem naming its rule and section."""
+    w, admin, proponent = api.world, api.keys["admin"], api.keys["proponent"]
+    number = authorize(api)
+    issuance = {"project_id": w.project, "vintage": 2023, "quantity": 100, "account_id": w.account,
+                "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1])}
+    ndc_only = api.post("/article6/issuances", json={**issuance, "uses": ["achievement of another party's NDC"]},
+                        headers=admin).json()
+    assert ndc_only["requested_uses"] == ["ndc"]
+    both = api.post("/article6/issuances", headers=admin, json={
+        **issuance, "vintage": 2024, "monitoring_start": "2024-01-01", "monitoring_end": "2024-12-31"}).json()
+    assert both["requested_uses"] == ["corsia", "ndc"]
+    corsia = {"account_id": w.account, "quantity": 1, "purpose": "corsia", "corsia_operator": "Icelandair",
+              "corsia_state": "ISL", "compliance_period_start": 2024, "compliance_period_end": 2026}
+    ndc = {"account_id": w.account, "quantity": 1, "purpose": "ndc", "ndc_party": "CHE"}
+    s23, s24 = "ICR-ISL-354-78040-14-R-1-2023", "ICR-ISL-354-78040-14-R-1-2024"
+    refused = problem(api.post("/retirements", json={**corsia, "serialization": s23}, headers=proponent), 422)
+    assert (refused["rule"], refused["field"]) == ("retirement-use-authorized", "purpose")
+    assert "§I.5" in refused["detail"] and "did not request corsia" in refused["detail"]
+    assert api.post("/retirements", json={**corsia, "serialization": s24}, headers=proponent).status_code == 201
+
+    narrower = letter_body(w, uses=frozenset({AuthorizedUse.ndc}))["content"]
+    assert api.post(f"/article6/letters/{number}/reduce-scope", headers=admin,
+                    json={"content": narrower, "note": "host country notice"}).status_code == 200
+    refused = problem(api.post("/retirements", json={**corsia, "serialization": s24}, headers=proponent), 422)
+    assert refused["rule"] == "use-removed-by-letter" and "§I.10.2-3" in refused["detail"]
+    props = api.get(f"/metadata/{int(both['token_id']):064x}.json").json()["properties"]
+    assert props["letter"]["status"] == "scope reduced"
+    assert props["authorized_uses"] == props["letter"]["authorized_uses"] == ["ndc"]
+    assert [(u["purpose"], u["rule"], u["section"]) for u in props["uses_withheld"]] == [
+        ("corsia", "use-removed-by-letter", "§I.10.2-3")]
+    assert api.post("/retirements", json={**ndc, "serialization": s24}, headers=proponent).status_code == 201
+
+    assert api.post(f"/article6/letters/{number}/withdraw", headers=admin, json={"note": "withdrawn"}).status_code == 200
+    before = api.get("/retirements").json()["page"]["total"]
+    refused = problem(api.post("/retirements", json={**ndc, "serialization": s23}, headers=proponent), 422)
+    assert refused["rule"] == "letter-withdrawn-hold" and "§I.10.3" in refused["detail"]
+    assert api.get("/retirements").json()["page"]["total"] == before
+    assert api.get(f"/metadata/{int(ndc_only['token_id']):064x}.json").json()["properties"]["authorized_uses"] == []
+    with Session(api.world.engine) as s:
+        assert verify_ledger(s).ok

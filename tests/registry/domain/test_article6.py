@@ -66,7 +66,6 @@ from registry.domain.article6.letters import (
     approve_and_publish,
     authorized_purposes,
     authorized_uses_mask,
-    check_retirement_purpose,
     letter_defects,
     receive_letter,
     reduce_letter_scope,
@@ -306,9 +305,7 @@ def test_authorized_uses_map_to_retirement_purposes():
     letter = approved_letter()
     assert authorized_purposes(letter) == {Purpose.ndc, Purpose.corsia}
     assert authorized_uses_mask(letter) == (1 << Purpose.ndc) | (1 << Purpose.corsia)
-    assert check_retirement_purpose(letter, Purpose.corsia) is None
-    refusal = check_retirement_purpose(letter, Purpose.voluntary)
-    assert refusal.rule.id == "retirement-use-authorized" and refusal.field == "purpose"
+    # a class's uses start from them (tests/registry/domain/test_article6_uses.py)
 
 
 # --------------------------------------------------------------------------------------------

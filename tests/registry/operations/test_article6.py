@@ -27,6 +27,7 @@ from registry.domain.lifecycle import RetirementDetails
 from registry.domain.wallets import sign_wallet_link
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.operations import additionality as aops
+from registry.operations import retirements as retirements_ops
 from registry.operations.accounts import link_wallet, open_system_account
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import compensation as compensation_ops
@@ -512,7 +513,7 @@ def test_bridge_sees_ca_changes_to_push(engine, world):
 # --------------------------------------------------------------------------------------------
 
 
-def test_non_ca_event_by_date_rule(engine, world):
+def test_non_ca_event_by_date_rule(engine, world, monkeypatch):
     authorized(world)
     issue(world, 1000)
     _retire(world, 100, when=datetime(2024, 5, 2, tzinfo=timezone.utc))
@@ -532,6 +533,17 @@ def test_non_ca_event_by_date_rule(engine, world):
     assert project.status is ProjectStatus.suspended
     with transaction(engine) as s:  # idempotent
         assert adjustment_ops.detect_non_ca_events(s, at=datetime(2026, 5, 1, tzinfo=timezone.utc), actor="cron") == []
+    with pytest.raises(RuleViolation) as info:  # the vintage's compliance uses are on hold (§V)
+        _retire(world, 20)
+    assert info.value.rule == "no-ca-applied-hold" and "§V" in info.value.detail
+    # A use the registry no longer allows still happens when the chain accepted it before the
+    # hold was pushed (stored, flagged): the registry's check stands aside here to make one.
+    monkeypatch.setattr(retirements_ops.uses_ops, "require_use", lambda *args: None)
+    with transaction(engine) as s:
+        held = s.exec(select(CreditClass).where(CreditClass.letter_number > 0)).one()
+        assert held.authorized_uses == 0  # NDC and CORSIA on hold, no voluntary use requested
+        held.authorized_uses = held.requested_uses
+        s.add(held)
     _retire(world, 20, when=datetime(2025, 3, 1, tzinfo=timezone.utc))
     with transaction(engine) as s:  # more use of the vintage: the event of that year grows
         (grown,) = adjustment_ops.detect_non_ca_events(s, at=datetime(2026, 6, 1, tzinfo=timezone.utc), actor="cron")
@@ -736,7 +748,7 @@ def test_retirement_is_limited_to_the_letters_uses(engine, world):
     issue(world, 10)
     with pytest.raises(RuleViolation) as info:
         _retire(world, 1, Purpose.voluntary)
-    assert info.value.rule == "purpose-authorized-for-class"
+    assert info.value.rule == "retirement-use-authorized"
     with Session(engine) as s:
         assert s.exec(select(Retirement)).all() == []
         assert {b.status for b in s.exec(select(SerialBlock))} == {CreditStatus.active}
