@@ -184,6 +184,10 @@ class A6CAEvidence(SQLModel, table=True):
     kind: str = Field(max_length=20)  # EvidenceKind name
     reference: str = Field(max_length=500)
     received_on: date
+    # Tonnes first transferred in ``first_transfer_year`` the evidence covers (§I.7.1, §IV);
+    # NULL: not stated (rows from before migration 0014 cover the whole vintage).
+    quantity: Optional[int] = Field(default=None, sa_type=BigInteger)
+    first_transfer_year: Optional[int] = None
     added_at: datetime = Field(default_factory=utcnow)
     actor: str = Field(max_length=200)
 

@@ -147,22 +147,41 @@ class DesignationResultPublic(DesignationPublic):
     cancelled_blocks: list[str]
 
 
-EvidenceKindName = Literal["ca_applied", "intention", "no_ca"]
+EvidenceKindName = Literal["ca_applied", "intention", "no_ca", "correction"]
 
 
 class EvidenceIn(BaseModel):
     kind: EvidenceKindName
     reference: str = Field(min_length=1, max_length=500, description="e.g. BTR table and row naming the project.")
     received_on: date
+    quantity: Optional[StrictInt] = Field(default=None, ge=1, le=10**15, description=(
+        "Tonnes first transferred in first_transfer_year that the evidence covers (required to confirm a CA)."))
+    first_transfer_year: Optional[StrictInt] = Field(default=None, ge=2021, le=9999,
+                                                     description="Year of first transfer (§I.7.1) covered.")
 
     def domain(self) -> Evidence:
-        return Evidence(EvidenceKind[self.kind], self.reference, self.received_on)
+        return Evidence(EvidenceKind[self.kind], self.reference, self.received_on, self.quantity,
+                        self.first_transfer_year)
 
 
 class EvidencePublic(BaseModel):
     kind: str
     reference: str
     received_on: date
+    quantity: Optional[int] = None
+    first_transfer_year: Optional[int] = None
+
+
+class CALabelPublic(BaseModel):
+    first_transfer_year: int
+    label: str = Field(description="Pending CA, CA applied or No CA applied (§II.2).")
+    quantity: int
+
+
+class CACorrection(BaseModel):
+    status: Literal["pending", "not_applied"] = Field(description="The status the record should have had.")
+    reason: str = Field(min_length=1, max_length=2000)
+    evidence: Optional[EvidenceIn] = Field(default=None, description="Evidence of kind correction (required).")
 
 
 class NoCADecision(BaseModel):
@@ -177,6 +196,8 @@ class CARecordPublic(BaseModel):
     vintage: int
     status: str
     label: str
+    labels: list[CALabelPublic] = Field(default_factory=list, description=(
+        "Tonnes first transferred per year and label: the labels follow the quantities the evidence covers."))
     evidence: list[EvidencePublic]
     history: list[HistoryPublic]
 

@@ -114,6 +114,10 @@ R_REINSTATE = Rule(
     "rectified-before-reinstatement", "§V.b",
     "suspension lasts until a CA is confirmed applied and previous non-CA events are fully rectified")
 R_CA_EVIDENCE = Rule("ca-evidence", "§IV", "a CA is confirmed on evidence from the host country's reports")
+R_CA_QUANTITY = Rule("ca-quantity", "§IV, §I.7.1",
+                     "a CA confirmation states the tonnes and the year of first transfer it covers")
+R_CA_CORRECTION = Rule("ca-correction-evidence", "§II.2, §IV",
+                       "a CA status recorded in error is corrected only on evidence, with the reason")
 R_RETIREMENT_USE = Rule("retirement-use-authorized", "§I.5, §4.1", "Article 6.2 ICCs are retired only for authorized uses")
 
 

@@ -52,6 +52,11 @@ def problem(response, status: int) -> dict:
     return response.json()
 
 
+def ok(response, status: int = 200) -> dict:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
 def authorize(api) -> int:
     w, admin = api.world, api.keys["admin"]
     created = api.post("/article6/letters", json=letter_body(w), headers=api.keys["proponent"])
@@ -139,10 +144,21 @@ def test_designation_ca_and_report_over_http(api):
     wrong = problem(api.post(f"{ca_url}/applied", headers=admin, json={
         "kind": "intention", "reference": "letter", "received_on": "2026-01-10"}), 422)
     assert (wrong["rule"], wrong["field"]) == ("ca-evidence", "evidence.kind")
-    applied = api.post(f"{ca_url}/applied", headers=admin, json={
-        "kind": "ca_applied", "reference": "BTR1 table 4", "received_on": "2026-01-10"}).json()
+    no_quantity = problem(api.post(f"{ca_url}/applied", headers=admin, json={
+        "kind": "ca_applied", "reference": "BTR1 table 4", "received_on": "2026-01-10"}), 422)
+    assert (no_quantity["rule"], no_quantity["field"]) == ("ca-quantity", "evidence.quantity")
+    part = ok(api.post(f"{ca_url}/applied", headers=admin, json={
+        "kind": "ca_applied", "reference": "BTR1 table 4", "received_on": "2026-01-10", "quantity": 10,
+        "first_transfer_year": AT.year}))
+    assert (part["status"], part["labels"]) == ("pending", [
+        {"first_transfer_year": AT.year, "label": "CA applied", "quantity": 10},
+        {"first_transfer_year": AT.year, "label": "Pending CA", "quantity": 30}])
+    applied = ok(api.post(f"{ca_url}/applied", headers=admin, json={
+        "kind": "ca_applied", "reference": "BTR1 table 4 (rest)", "received_on": "2026-01-10", "quantity": 30,
+        "first_transfer_year": AT.year}))
     assert (applied["status"], applied["label"]) == ("applied", "CA applied")
-    assert [h["transition"] for h in applied["history"]] == ["open", "confirm_applied"]
+    assert [h["transition"] for h in applied["history"]] == ["open", "confirm_applied_in_part", "confirm_applied"]
+    assert applied["evidence"][0]["quantity"] == 10
     assert api.get("/article6/retirements").json()["items"][0]["ca_label"] == "CA applied"
     assert problem(api.post(f"{ca_url}/not-applied", headers=admin, json={"reason": "x"}), 409)["rule"]
     assert api.get("/article6/ca").json()["page"]["total"] == 1
@@ -156,6 +172,14 @@ def test_designation_ca_and_report_over_http(api):
     assert {"year": str(AT.year), "host_country": "ISL", "metric": "retired_corsia_period",
             "compliance_period": "2024-2026", "quantity": "40"} in rows
     assert problem(api.get(f"/article6/annual-reports/{AT.year}", params={"format": "xml"}), 422)["field"] == "format"
+    # a wrong "CA applied" is reversed only on evidence, as a recorded transition
+    refused = problem(api.post(f"{ca_url}/correction", headers=admin, json={"status": "pending", "reason": "x"}), 422)
+    assert (refused["rule"], refused["field"]) == ("ca-correction-evidence", "evidence")
+    corrected = ok(api.post(f"{ca_url}/correction", headers=admin, json={
+        "status": "not_applied", "reason": "BTR1 row 9 is another project",
+        "evidence": {"kind": "correction", "reference": "BTR1 erratum", "received_on": "2026-02-01"}}))
+    assert (corrected["status"], corrected["history"][-1]["transition"]) == ("not_applied", "correct_to_not_applied")
+    assert corrected["labels"] == [{"first_transfer_year": AT.year, "label": "No CA applied", "quantity": 40}]
 
 
 def test_non_ca_events_and_compensation_over_http(api):

@@ -22,8 +22,10 @@ from registry.domain.article6.adjustments import (
     Exposure,
     NonCATrigger,
     add_ca_evidence,
+    ca_labels,
     ca_reporting_deadline,
     confirm_ca_applied,
+    correct_ca_status,
     detect_non_ca_events,
     first_transfer_year,
     non_ca_cutoff,
@@ -582,7 +584,8 @@ def test_adjustment_deposit_is_never_short_and_less_than_a_tonne_over(issued, pc
 # CA status (§II.2, §IV)
 # --------------------------------------------------------------------------------------------
 
-BTR = Evidence(EvidenceKind.ca_applied, "BTR2 table 4, ICR 78040, letter 7", date(2026, 12, 31))
+BTR = Evidence(EvidenceKind.ca_applied, "BTR2 table 4, ICR 78040, letter 7", date(2026, 12, 31), 100, 2025)
+EXPOSED = (Exposure(2025, 100),)
 
 
 def test_ca_record_life_and_labels():
@@ -590,7 +593,7 @@ def test_ca_record_life_and_labels():
     assert record.status is CAStatus.pending and record.label == "Pending CA"
     record = add_ca_evidence(record, Evidence(EvidenceKind.intention, "AEF 2025", date(2026, 4, 1)), AT, "x")
     assert record.status is CAStatus.pending and len(record.evidence) == 1
-    record = confirm_ca_applied(record, BTR, AT, "x")
+    record = confirm_ca_applied(record, BTR, AT, "x", EXPOSED)
     assert record.label == "CA applied"
     assert [h.transition for h in record.history] == ["open", "add_evidence", "confirm_applied"]
     assert record.history[-1].evidence == BTR.reference and record.evidence[-1] == BTR
@@ -599,7 +602,7 @@ def test_ca_record_life_and_labels():
 def test_no_ca_by_decision_then_late_confirmation():
     record = record_no_ca(open_ca_record(PROJECT, 2023, AT, "x"), AT, "x", "BTR shows no adjustment")
     assert record.label == "No CA applied"
-    assert confirm_ca_applied(record, BTR, AT, "x").status is CAStatus.applied
+    assert confirm_ca_applied(record, BTR, AT, "x", EXPOSED).status is CAStatus.applied
 
 
 def test_ca_confirmation_needs_evidence_of_the_ca():
@@ -612,7 +615,8 @@ def test_ca_confirmation_needs_evidence_of_the_ca():
 @pytest.mark.parametrize("status, call, transition", [
     (CAStatus.applied, lambda r: record_no_ca(r, AT, "x", "n"), "record_not_applied"),
     (CAStatus.not_applied, lambda r: record_no_ca(r, AT, "x", "n"), "record_not_applied"),
-    (CAStatus.applied, lambda r: confirm_ca_applied(r, BTR, AT, "x"), "confirm_applied"),
+    (CAStatus.pending, lambda r: correct_ca_status(r, CAStatus.not_applied, FIX, "n", AT, "x"),
+     "correct_to_not_applied"),
 ])
 def test_illegal_ca_transition(status, call, transition):
     with pytest.raises(IllegalTransition) as exc:
@@ -669,8 +673,75 @@ def test_non_ca_by_decision_and_none_once_applied():
     record = record_no_ca(open_ca_record(PROJECT, 2023, AT, "x"), AT, "x", "decision")
     events = detect_non_ca_events(record, [Exposure(2025, 9)], date(2026, 1, 1))
     assert [e.trigger for e in events] == [NonCATrigger.decision]
-    applied = confirm_ca_applied(record, BTR, AT, "x")
-    assert detect_non_ca_events(applied, [Exposure(2020, 9)], date(2030, 1, 1)) == ()
+    applied = confirm_ca_applied(record, BTR, AT, "x", EXPOSED)
+    assert detect_non_ca_events(applied, [Exposure(2025, 100)], date(2030, 1, 1)) == ()
+    grown = detect_non_ca_events(applied, [Exposure(2025, 130)], date(2030, 1, 1))  # 30 t the evidence never covered
+    assert [(e.quantity, e.trigger) for e in grown] == [(30, NonCATrigger.date_rule)]
+
+
+FIX = Evidence(EvidenceKind.correction, "BTR2 erratum: table 4 row 12 is project 78041", date(2027, 2, 1))
+
+
+def test_a_confirmation_for_100_t_labels_100_t_not_800():
+    record = open_ca_record(PROJECT, 2023, AT, "x")
+    exposed = [Exposure(2025, 800)]
+    record = confirm_ca_applied(record, BTR, AT, "x", exposed)
+    assert record.status is CAStatus.pending and record.history[-1].transition == "confirm_applied_in_part"
+    assert "700 t of 2025" in record.history[-1].note
+    assert ca_labels(record, exposed) == ((2025, "CA applied", 100), (2025, "Pending CA", 700))
+    later = detect_non_ca_events(record, exposed, date(2027, 4, 16))  # after the 2025 cutoff
+    assert [(e.quantity, e.trigger) for e in later] == [(700, NonCATrigger.date_rule)]
+    record = confirm_ca_applied(record, replace(BTR, quantity=700, reference="BTR3"), AT, "x", exposed)
+    assert record.status is CAStatus.applied and ca_labels(record, exposed) == ((2025, "CA applied", 800),)
+    more = confirm_ca_applied(record, replace(BTR, quantity=5, first_transfer_year=2026), AT, "x", exposed)
+    assert more.status is CAStatus.applied and more.history[-1].transition == "confirm_more_applied"
+
+
+def test_nothing_first_transferred_yet_keeps_the_status():
+    record = confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"), BTR, AT, "x", ())
+    assert record.status is CAStatus.pending and "nothing first transferred yet" in record.history[-1].note
+
+
+def test_a_wrong_applied_is_reversed_on_evidence_and_voids_what_came_before():
+    applied = confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"), BTR, AT, "x", EXPOSED)
+    corrected = correct_ca_status(applied, CAStatus.pending, FIX, "the report names another project", AT, "x")
+    assert corrected.status is CAStatus.pending and corrected.history[-1].transition == "correct_to_pending"
+    assert corrected.history[-1].evidence == FIX.reference and corrected.evidence[-1] == FIX
+    assert ca_labels(corrected, EXPOSED) == ((2025, "Pending CA", 100),)
+    assert correct_ca_status(applied, CAStatus.not_applied, FIX, "why", AT, "x").label == "No CA applied"
+
+
+@pytest.mark.parametrize("evidence, target, reason, field", [
+    (None, CAStatus.pending, "wrong", "evidence"),
+    (replace(FIX, reference=" "), CAStatus.pending, "wrong", "evidence"),
+    (BTR, CAStatus.pending, "wrong", "evidence.kind"),
+    (FIX, CAStatus.pending, " ", "reason"),
+    (FIX, CAStatus.applied, "wrong", "status"),
+])
+def test_a_correction_without_evidence_is_refused_naming_the_rule(evidence, target, reason, field):
+    applied = confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"), BTR, AT, "x", EXPOSED)
+    with pytest.raises(Article6Error) as exc:
+        correct_ca_status(applied, target, evidence, reason, AT, "x")
+    assert (exc.value.rule.id, exc.value.rule.section, exc.value.field) == ("ca-correction-evidence", "§II.2, §IV",
+                                                                           field)
+
+
+@pytest.mark.parametrize("quantity, year, field", [
+    (None, 2025, "evidence.quantity"), (0, 2025, "evidence.quantity"), (True, 2025, "evidence.quantity"),
+    (100, None, "evidence.first_transfer_year"), (100, 2019, "evidence.first_transfer_year"),
+])
+def test_a_ca_confirmation_states_quantity_and_first_transfer_year(quantity, year, field):
+    with pytest.raises(Article6Error) as exc:
+        confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"),
+                           replace(BTR, quantity=quantity, first_transfer_year=year), AT, "x", EXPOSED)
+    assert (exc.value.rule.id, exc.value.rule.section, exc.value.field) == ("ca-quantity", "§IV, §I.7.1", field)
+
+
+def test_evidence_without_a_quantity_covers_the_whole_vintage():
+    legacy = replace(BTR, quantity=None, first_transfer_year=None)
+    record = CARecord(PROJECT, 2023, CAStatus.applied, evidence=(legacy,))
+    assert ca_labels(record, [Exposure(2025, 800)]) == ((2025, "CA applied", 800),)
+    assert detect_non_ca_events(record, [Exposure(2025, 800)], date(2030, 1, 1)) == ()
 
 
 # --------------------------------------------------------------------------------------------

@@ -430,7 +430,8 @@ def test_ca_status_with_evidence_history_and_retired_labels(engine, world):
     with Session(engine) as s:
         total, rows = report_ops.retired_article6(s)
     assert total == 1 and rows[0].ca_label == "Pending CA" and rows[0].vintage == 2023
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 table 4: ICR-78040 vintage 2023, letter 1", date(2026, 3, 1))
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 table 4: ICR-78040 vintage 2023, letter 1", date(2026, 3, 1),
+                        100, AT.year)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, replace(evidence, kind=EvidenceKind.intention),
                                           actor="admin")
@@ -471,7 +472,8 @@ def test_bridge_sees_ca_changes_to_push(engine, world):
     with Session(engine) as s:
         (push,) = adjustment_ops.pending_ca_pushes(s)
     assert (push.token_id, push.status, push.evidence_hash) == (result.token_id, CAStatus.pending, ZERO_HASH)
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 annex", date(2026, 3, 1))
+    _retire(world, 5)  # first transferred at use (the letter's §I.7.1 definition): a CA covers used tonnes
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 annex", date(2026, 3, 1), 5, AT.year)
     with transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
     with Session(engine) as s:
@@ -522,6 +524,39 @@ def test_non_ca_event_by_date_rule(engine, world):
     ledger_ok(engine)
 
 
+def test_ca_labels_follow_quantities_and_a_wrong_applied_is_corrected_on_evidence(engine, world):
+    authorized(world)
+    issue(world, 1000)
+    _retire(world, 800)
+    btr = Evidence(EvidenceKind.ca_applied, "BTR1 table 4 row 9", date(2026, 3, 1), 100, AT.year)
+    with transaction(engine) as s:
+        record = adjustment_ops.confirm_ca_applied(s, world.project, 2023, btr, actor="admin")
+        assert record.status is CAStatus.pending  # 100 t of 800 t: not "CA applied" for the vintage
+        assert adjustment_ops.ca_labels(s, world.project, 2023) == ((AT.year, "CA applied", 100),
+                                                                    (AT.year, "Pending CA", 700))
+        record = adjustment_ops.confirm_ca_applied(s, world.project, 2023, replace(btr, quantity=700), actor="admin")
+    assert record.status is CAStatus.applied
+    before = snapshot(engine)
+    with pytest.raises(RuleViolation) as info, transaction(engine) as s:
+        adjustment_ops.correct_ca_status(s, world.project, 2023, status=CAStatus.pending, evidence=None,
+                                         reason="wrong project", actor="admin")
+    assert (info.value.rule, info.value.field) == ("ca-correction-evidence", "evidence")
+    assert "§II.2, §IV" in info.value.detail
+    assert snapshot(engine) == before
+    erratum = Evidence(EvidenceKind.correction, "BTR1 erratum: row 9 is project 78041", date(2026, 5, 1))
+    with transaction(engine) as s:
+        record = adjustment_ops.correct_ca_status(s, world.project, 2023, status=CAStatus.pending, evidence=erratum,
+                                                  reason="the report names another project", actor="admin")
+        assert adjustment_ops.ca_labels(s, world.project, 2023) == ((AT.year, "Pending CA", 800),)
+        (history,) = s.exec(select(A6CAHistory).where(A6CAHistory.transition == "correct_to_pending")).all()
+        assert (history.from_status, history.to_status, history.evidence) == (
+            int(CAStatus.applied), int(CAStatus.pending), erratum.reference)
+        assert s.exec(select(CreditClass).where(CreditClass.letter_number > 0)).one().ca_status == CAStatus.pending
+    assert [h.transition for h in record.history] == ["open", "confirm_applied_in_part", "confirm_applied",
+                                                      "correct_to_pending"]
+    ledger_ok(engine)
+
+
 def test_credible_evidence_before_the_cutoff_prevents_the_event(engine, world):
     authorized(world)
     issue(world, 1000)
@@ -564,7 +599,7 @@ def test_non_ca_by_decision_suspends_until_rectified(engine, world):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         project_ops.reinstate_project(s, world.project, evidence="x", actor="admin")
     assert info.value.rule == "rectified-before-reinstatement" and "no CA confirmed" in info.value.detail
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied for 2023", date(2027, 1, 5))
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied for 2023", date(2027, 1, 5), 100, AT.year)
     with transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
         project_ops.reinstate_project(s, world.project, evidence="BTR2", actor="admin")

@@ -1,0 +1,74 @@
+"""unit holds; CA evidence quantities; insurance route; frozen annual report editions
+
+Revision ID: 0014
+Revises: 0011
+Create Date: 2026-12-07 18:00:00
+
+- ``unithold`` and ``serialblock.hold_id``: a hold puts units of one account in status ``held``
+  (``creditstatus`` gains ``held``; PostgreSQL cannot drop an enum value, so a downgrade leaves
+  it in place, unused). No existing block is held: ``hold_id`` is NULL for every existing row.
+- ``a6caevidence.quantity`` and ``first_transfer_year``: the tonnes a piece of CA evidence
+  covers. Backfill: NULL for existing rows, read as "not stated: the whole vintage", which is
+  what those confirmations were taken to mean when recorded (their records keep their status).
+
+Written in parallel with other lines of work on issue 16 (their own 0012/0013): it revises
+0011, and the lead re-chains it when they land.
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = '0014'
+down_revision: Union[str, Sequence[str], None] = '0011'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("ALTER TYPE creditstatus ADD VALUE IF NOT EXISTS 'held'")
+    op.create_table('unithold',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('serialization_id', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('origin', sa.String(length=20), nullable=False),
+    sa.Column('rule', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('tokenization_id', sa.Integer(), nullable=True),
+    sa.Column('placed_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('placed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('released_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('released_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('release_note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], ),
+    sa.ForeignKeyConstraint(['serialization_id'], ['serialization.id'], ),
+    sa.ForeignKeyConstraint(['tokenization_id'], ['tokenizationrequest.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('unithold', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_unithold_account_id'), ['account_id'], unique=False)
+    with op.batch_alter_table('serialblock', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('hold_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_serialblock_hold_id'), ['hold_id'], unique=False)
+        batch_op.create_foreign_key('fk_serialblock_hold_id', 'unithold', ['hold_id'], ['id'])
+    with op.batch_alter_table('a6caevidence', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('quantity', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('first_transfer_year', sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('a6caevidence', schema=None) as batch_op:
+        batch_op.drop_column('first_transfer_year')
+        batch_op.drop_column('quantity')
+    with op.batch_alter_table('serialblock', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_serialblock_hold_id', type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_serialblock_hold_id'))
+        batch_op.drop_column('hold_id')
+    with op.batch_alter_table('unithold', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_unithold_account_id'))
+    op.drop_table('unithold')
