@@ -52,6 +52,7 @@ class StepStatus(str, Enum):
     done = "done"  # the ICCs are cancelled (or the replacement's cancellation is evidenced)
     due = "due"  # replacement purchase awaiting evidence (§V.b step 4, 60 business days)
     outstanding = "outstanding"  # deduction from future Article 6.2 issuances (§V.b step 5)
+    lapsed = "lapsed"  # replacement purchase not evidenced within 60 business days: re-planned into step 5
 
 
 class A6HostCountry(SQLModel, table=True):
@@ -110,6 +111,14 @@ class A6Project(SQLModel, table=True):
     adjustment_percentage: str = Field(default="0", max_length=20)  # exact decimal, §II.3.b
     risk_assessment: str = Field(default="", max_length=500)  # reference to ICR's risk assessment
     methodology_approved: bool = False  # ICR approved, or approved by host country and accepted (§4.1)
+    # §II.3.a insurance or guarantee (insurer empty: none)
+    insurer: str = Field(default="", max_length=200)
+    insurance_policy: str = Field(default="", max_length=500)
+    insurer_investment_grade: bool = False
+    loss_payee: Optional[str] = Field(default=None, max_length=20)  # a LossPayee name
+    # §II.3.b last paragraph: contribution to the Article 6.2 non-permanence risk adjustment account
+    non_permanence_risk: bool = False
+    non_permanence_percentage: str = Field(default="0", max_length=20)  # exact decimal
     proponent_organization_id: Optional[int] = Field(default=None, foreign_key="organization.id")
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -153,6 +162,9 @@ class A6Designation(SQLModel, table=True):
     quantity: int = Field(sa_type=BigInteger)
     deposit: int = Field(default=0, sa_type=BigInteger)
     deducted: int = Field(default=0, sa_type=BigInteger)
+    # units after the deposit contributed to the non-permanence risk adjustment account (§II.3.b)
+    non_permanence: int = Field(default=0, sa_type=BigInteger)
+    non_permanence_issuance_id: Optional[int] = Field(default=None, foreign_key="issuance.id")
     adjustment_percentage: str = Field(max_length=20)
     monitoring_start: date
     monitoring_end: date

@@ -7,6 +7,13 @@ Create Date: 2026-12-07 18:00:00
 - ``unithold`` and ``serialblock.hold_id``: a hold puts units of one account in status ``held``
   (``creditstatus`` gains ``held``; PostgreSQL cannot drop an enum value, so a downgrade leaves
   it in place, unused). No existing block is held: ``hold_id`` is NULL for every existing row.
+- ``a6stepstatus`` gains ``lapsed`` (a §V.b step 4 purchase past its 60 business days, re-planned
+  into step 5); existing steps keep their status.
+- ``a6project``: the §II.3.a insurance or guarantee (insurer, policy, investment grade, loss
+  payee) and the §II.3.b non-permanence risk and contribution percentage; backfill: no insurance,
+  no non-permanence risk, 0 % (what the projects had). A project left at a 0 % deposit with no
+  insurance is refused at its next designation (``compensation-mechanism``) until configured.
+  ``a6designation.non_permanence`` (0 for existing rows: nothing was contributed) and its issuance.
 - ``a6caevidence.quantity`` and ``first_transfer_year``: the tonnes a piece of CA evidence
   covers. Backfill: NULL for existing rows, read as "not stated: the whole vintage", which is
   what those confirmations were taken to mean when recorded (their records keep their status).
@@ -29,6 +36,7 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("ALTER TYPE creditstatus ADD VALUE IF NOT EXISTS 'held'")
+        op.execute("ALTER TYPE a6stepstatus ADD VALUE IF NOT EXISTS 'lapsed'")
     op.create_table('unithold',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -59,9 +67,33 @@ def upgrade() -> None:
     with op.batch_alter_table('a6caevidence', schema=None) as batch_op:
         batch_op.add_column(sa.Column('quantity', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('first_transfer_year', sa.Integer(), nullable=True))
+    with op.batch_alter_table('a6project', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('insurer', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False,
+                                      server_default=''))
+        batch_op.add_column(sa.Column('insurance_policy', sqlmodel.sql.sqltypes.AutoString(length=500),
+                                      nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('insurer_investment_grade', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+        batch_op.add_column(sa.Column('loss_payee', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
+        batch_op.add_column(sa.Column('non_permanence_risk', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('non_permanence_percentage', sqlmodel.sql.sqltypes.AutoString(length=20),
+                                      nullable=False, server_default='0'))
+    with op.batch_alter_table('a6designation', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('non_permanence', sa.BigInteger(), nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('non_permanence_issuance_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key('fk_a6designation_non_permanence_issuance_id', 'issuance',
+                                    ['non_permanence_issuance_id'], ['id'])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('a6designation', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_a6designation_non_permanence_issuance_id', type_='foreignkey')
+        batch_op.drop_column('non_permanence_issuance_id')
+        batch_op.drop_column('non_permanence')
+    with op.batch_alter_table('a6project', schema=None) as batch_op:
+        for column in ('non_permanence_percentage', 'non_permanence_risk', 'loss_payee', 'insurer_investment_grade',
+                       'insurance_policy', 'insurer'):
+            batch_op.drop_column(column)
     with op.batch_alter_table('a6caevidence', schema=None) as batch_op:
         batch_op.drop_column('first_transfer_year')
         batch_op.drop_column('quantity')

@@ -11,6 +11,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
+from registry.domain.article6.designation import Insurance, LossPayee
 from registry.domain.article6.letters import AuthorizedUse, LetterContent, LetterStatus
 from registry.domain.article6.projects import ProjectStatus
 from registry.domain.enums import IssuanceKind
@@ -41,12 +42,29 @@ class HostCountryPublic(HostCountryUpdate):
     country: str
 
 
+class InsuranceIn(BaseModel):
+    """§II.3.a: a guarantee or insurance policy of a third party."""
+
+    insurer: str = Field(min_length=1, max_length=200)
+    policy: str = Field(min_length=1, max_length=500, description="Reference to the legally binding policy.")
+    investment_grade: StrictBool = Field(description="The third party has an investment-grade credit rating.")
+    loss_payee: Literal["proponent", "partner", "icr"] = "proponent"
+
+    def domain(self) -> Insurance:
+        return Insurance(self.insurer, self.policy, self.investment_grade, LossPayee[self.loss_payee])
+
+
 class ProjectArticle6Update(BaseModel):
     adjustment_percentage: Decimal = Field(ge=0, le=100, description="Share of each Article 6.2 issuance "
-                                           "deposited into the non-CA adjustment account (seed 003 §II.3.b).")
+                                           "deposited into the non-CA adjustment account (seed 003 §II.3.b); "
+                                           "0 only with insurance (§II.3.a).")
     risk_assessment: str = Field(min_length=1, max_length=500, description="Reference to ICR's risk assessment.")
     methodology_approved: StrictBool
     proponent_organization_id: Optional[StrictInt] = None
+    insurance: Optional[InsuranceIn] = None
+    non_permanence_risk: StrictBool = False
+    non_permanence_percentage: Decimal = Field(0, ge=0, le=100, description=(
+        "Share contributed to the Article 6.2 non-permanence risk adjustment account (§II.3.b)."))
 
 
 class ProjectArticle6Public(BaseModel):
@@ -58,6 +76,10 @@ class ProjectArticle6Public(BaseModel):
     risk_assessment: str
     methodology_approved: bool
     proponent_organization_id: Optional[int]
+    insurer: str = ""
+    insurance_policy: str = ""
+    non_permanence_risk: bool = False
+    non_permanence_percentage: str = "0"
     outstanding_compensation: int
     history: list[HistoryPublic]
 

@@ -23,6 +23,7 @@ from registry.domain.article6.rules import R_CA_CORRECTION, R_CA_EVIDENCE, Artic
 from registry.domain.classes import CAStatus
 from registry.errors import NotFound, RuleViolation
 from registry.operations.article6.common import _a6project, _now, violation
+from registry.operations.article6.compensation import lift_suspension_if_rectified
 from registry.operations.article6.letters import get_letter
 from registry.operations.article6.projects import _store_project, project_article6
 from registry.operations.ledger import append_entry
@@ -147,8 +148,10 @@ def confirm_ca_applied(session: Session, project_id: int, vintage: int, evidence
     -> CA applied once the evidence covers every tonne first transferred (:func:`exposures`),
     otherwise recorded in part with the status unchanged."""
     at = _now(at)
-    return _ca_step(session, project_id, vintage, a6_adjustments.confirm_ca_applied, evidence, at, actor,
-                    evidence, at, actor, exposures(session, project_id, vintage))
+    record = _ca_step(session, project_id, vintage, a6_adjustments.confirm_ca_applied, evidence, at, actor,
+                      evidence, at, actor, exposures(session, project_id, vintage))
+    lift_suspension_if_rectified(session, project_id, at, actor)
+    return record
 
 
 def correct_ca_status(session: Session, project_id: int, vintage: int, *, status: CAStatus,
@@ -311,7 +314,7 @@ def exposures(session: Session, project_id: int, vintage: int) -> list[Exposure]
             A6Designation.serialization_id == credit_class.serialization_id)).all()
         for d in rows:
             year = d.created_at.year if letter.content.first_transfer is FirstTransfer.issuance else approved
-            per_year[year] += d.quantity - d.deposit - d.deducted
+            per_year[year] += d.quantity - d.deposit - d.non_permanence - d.deducted
     return [Exposure(year, q) for year, q in sorted(per_year.items())]
 
 

@@ -202,15 +202,20 @@ def test_non_ca_events_and_compensation_over_http(api):
     assert api.get(f"/projects/{w.project}/article6").json()["status"] == "suspended"
     event_id = events[0]["id"]
     compensated = api.post(f"/article6/non-ca-events/{event_id}/compensation", headers=admin,
-                           json={"notified_on": "2026-11-02", "replacement_purchase": 10})
+                           json={"notified_on": "2026-01-05", "replacement_purchase": 10})
     body = compensated.json()
     assert [(s["kind"], s["quantity"], s["status"]) for s in body["steps"]] == [
         ("cancel_own_excess", 50, "done"), ("purchase_replacements", 10, "due")]
     step = body["steps"][1]
-    assert step["due_by"] == "2027-01-25"
-    done = api.post(f"/article6/compensation-steps/{step['id']}/complete", headers=admin,
-                    json={"evidence": "Registry X #1"})
-    assert done.json()["status"] == "done"
+    assert step["due_by"] == "2026-03-30"  # 60 business days: over by the server's date
+    assert problem(api.post("/article6/compensation-steps/lapse", headers=api.keys["proponent"]), 403)
+    replanned = ok(api.post("/article6/compensation-steps/lapse", headers=admin))
+    assert [(s["kind"], s["quantity"], s["status"], s["seq"]) for s in replanned] == [
+        ("cancel_subsequent_holdings", 10, "done", 3)]  # the proponent's 2024 ICCs
+    assert ok(api.post("/article6/compensation-steps/lapse", headers=admin)) == []
+    late = problem(api.post(f"/article6/compensation-steps/{step['id']}/complete", headers=admin,
+                            json={"evidence": "Registry X #1"}), 409)
+    assert late["rule"] == "replacement-due"
     assert api.get(f"/article6/non-ca-events/{event_id}").json()["status"] == "compensated"
     assert problem(api.post(f"/article6/non-ca-events/{event_id}/compensation", headers=admin,
                             json={"notified_on": "2026-11-02"}), 409)["rule"] == "event-compensated"
@@ -221,6 +226,22 @@ def test_non_ca_events_and_compensation_over_http(api):
     assert api.post("/article6/non-ca-events/detect", headers=admin, json={"on": "2026-11-23"}).json() == []
     with Session(w.engine) as s:
         assert verify_ledger(s).ok
+
+
+def test_compensation_mechanism_over_http(api):
+    w, admin = api.world, api.keys["admin"]
+    url = f"/projects/{w.project}/article6"
+    body = {"adjustment_percentage": 0, "risk_assessment": "RA-2026-02", "methodology_approved": True}
+    refused = problem(api.put(url, headers=admin, json=body), 422)
+    assert (refused["rule"], refused["field"]) == ("compensation-mechanism", "adjustment_percentage")
+    assert ok(api.get(url))["adjustment_percentage"] == "10"  # unchanged
+    weak = {**body, "insurance": {"insurer": "Small Re", "policy": "SR-1", "investment_grade": False}}
+    assert problem(api.put(url, headers=admin, json=weak), 422)["rule"] == "insurance-eligible"
+    insured = {**body, "insurance": {"insurer": "Nordic Re hf.", "policy": "NR-2026-17", "investment_grade": True,
+                                     "loss_payee": "icr"}, "non_permanence_risk": True, "non_permanence_percentage": 5}
+    project = ok(api.put(url, headers=admin, json=insured))
+    assert (project["adjustment_percentage"], project["insurer"], project["non_permanence_percentage"]) == (
+        "0", "Nordic Re hf.", "5")
 
 
 def test_additionality_over_http(api):

@@ -37,14 +37,20 @@ from registry.domain.article6.compensation import (
     CompensationSources,
     add_business_days,
     plan_compensation,
+    replacement_lapsed,
 )
 from registry.domain.article6.designation import (
     Holding,
+    Insurance,
     IssuanceFacts,
     Location,
+    LossPayee,
+    Mechanism,
     ProjectFacts,
     adjustment_deposit,
     check_designation,
+    mechanism_refusals,
+    non_permanence_contribution,
     plan_conversion,
     remaining_cap,
     require_designation,
@@ -566,6 +572,39 @@ def test_adjustment_deposit_rounds_up_to_whole_tonnes(issued, pct, deposit):
     assert split.deposit == deposit and split.to_proponent == issued - deposit
 
 
+INSURED = Insurance("Nordic Re hf.", "policy NR-2026-17", True, LossPayee.icr)
+
+
+@pytest.mark.parametrize("mechanism, rule, section, field", [
+    (Mechanism(0), "compensation-mechanism", "§II.3", "adjustment_percentage"),
+    (Mechanism("0.000"), "compensation-mechanism", "§II.3", "adjustment_percentage"),
+    (Mechanism(0, replace(INSURED, insurer=" ")), "insurance-eligible", "§II.3.a", "insurance.insurer"),
+    (Mechanism(0, replace(INSURED, policy="")), "insurance-eligible", "§II.3.a", "insurance.policy"),
+    (Mechanism(0, replace(INSURED, investment_grade=False)), "insurance-eligible", "§II.3.a",
+     "insurance.investment_grade"),
+    (Mechanism(5, None, True, 0), "non-permanence-contribution", "§II.3.b", "non_permanence_percentage"),
+    (Mechanism(5, None, False, 3), "non-permanence-contribution", "§II.3.b", "non_permanence_risk"),
+    (Mechanism(60, None, True, 50), "non-permanence-contribution", "§II.3.b", "non_permanence_percentage"),
+    (Mechanism(5, None, True, 101), "non-permanence-contribution", "§II.3.b", "non_permanence_percentage"),
+])
+def test_each_compensation_mechanism_refusal_names_its_rule_and_section(mechanism, rule, section, field):
+    (refusal,) = mechanism_refusals(mechanism)
+    assert (refusal.rule.id, refusal.rule.section, refusal.field) == (rule, section, field)
+
+
+@pytest.mark.parametrize("mechanism", [
+    Mechanism(10), Mechanism(0, INSURED), Mechanism(5, INSURED), Mechanism(10, None, True, 5),
+])
+def test_accepted_compensation_mechanisms(mechanism):
+    assert mechanism_refusals(mechanism) == ()
+
+
+def test_non_permanence_contribution_rounds_up_within_what_is_left():
+    assert non_permanence_contribution(900, 5, 1000) == 50
+    assert non_permanence_contribution(900, "0.01", 1000) == 1  # 0.1 t rounds up
+    assert non_permanence_contribution(3, 50, 10) == 3
+
+
 @pytest.mark.parametrize("issued, pct", [(-1, 5), (10, -1), (10, 101), (10, "abc"), (1.5, 5)])
 def test_adjustment_deposit_rejects_bad_input(issued, pct):
     with pytest.raises(ValueError):
@@ -753,6 +792,15 @@ def test_business_days_skip_weekends_and_holidays():
     assert add_business_days(date(2026, 3, 6), 1) == date(2026, 3, 9)  # Friday -> Monday
     assert add_business_days(date(2026, 3, 2), 60) == date(2026, 5, 25)
     assert add_business_days(date(2026, 3, 2), 60, {date(2026, 4, 3)}) == date(2026, 5, 26)
+
+
+@pytest.mark.parametrize("due_by, on, lapsed", [
+    (date(2027, 1, 25), date(2027, 1, 25), False),  # the last business day: still due
+    (date(2027, 1, 25), date(2027, 1, 26), True),
+    (None, date(2030, 1, 1), False),  # no deadline (not a purchase)
+])
+def test_a_replacement_purchase_lapses_the_day_after_its_deadline(due_by, on, lapsed):
+    assert replacement_lapsed(due_by, on) is lapsed
 
 
 def test_compensation_follows_the_order_of_v_b_with_partial_availability():

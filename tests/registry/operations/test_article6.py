@@ -19,6 +19,7 @@ from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.article6 import reports as a6_reports
 from registry.domain.article6.adjustments import Evidence, EvidenceKind, NonCATrigger
+from registry.domain.article6.designation import Insurance, LossPayee
 from registry.domain.article6.letters import AuthorizedUse, LetterStatus, MitigationType
 from registry.domain.article6.projects import ProjectStatus
 from registry.domain.classes import CAStatus, ClassKey, Purpose
@@ -40,8 +41,15 @@ from registry.operations.issuances import issue_ex_ante, issue_ex_post
 from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.operations.retirements import retire
-from registry.tables.article6 import A6CAHistory, A6CompensationStep, A6LetterHistory, A6NonCAEvent, A6ProjectHistory
-from registry.tables.core import Account, Cancellation, CreditClass, Retirement, SerialBlock, Serialization
+from registry.tables.article6 import (
+    A6CAHistory,
+    A6CompensationStep,
+    A6LetterHistory,
+    A6NonCAEvent,
+    A6Project,
+    A6ProjectHistory,
+)
+from registry.tables.core import Account, Cancellation, CreditClass, Issuance, Retirement, SerialBlock, Serialization
 from tests.support.a6_world import (
     AT,
     MP,
@@ -186,6 +194,38 @@ def test_configuration_refusals(engine, world):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         project_ops.set_host_country(s, "Iceland", article6_framework=True, reference="", actor="x")
     assert info.value.field == "country"
+
+
+def test_a_zero_deposit_needs_insurance_and_non_permanence_risk_contributes(engine, world):
+    before = snapshot(engine)
+    with pytest.raises(RuleViolation) as info, transaction(engine) as s:
+        project_ops.configure_project(s, world.project, adjustment_percentage="0", risk_assessment="RA",
+                                      methodology_approved=True, actor="x")
+    assert (info.value.rule, info.value.field) == ("compensation-mechanism", "adjustment_percentage")
+    assert "§II.3" in info.value.detail
+    assert snapshot(engine) == before
+    insured = Insurance("Nordic Re hf.", "policy NR-2026-17", True, LossPayee.icr)
+    with transaction(engine) as s:  # the §II.3.a route: insurance instead of a deposit
+        project_ops.configure_project(s, world.project, adjustment_percentage="0", risk_assessment="RA",
+                                      methodology_approved=True, insurance=insured, non_permanence_risk=True,
+                                      non_permanence_percentage="5", proponent_organization_id=world.org,
+                                      actor="x")
+    authorized(world)
+    result = issue(world, 1000)
+    assert (result.designation.deposit, result.designation.non_permanence) == (0, 50)
+    assert result.non_permanence_blocks == ["ICR-ISL-354-78040-14-R-1-2023-000001-000050"]
+    assert result.issued_blocks == ["ICR-ISL-354-78040-14-R-1-2023-000051-001000"]
+    with Session(engine) as s:
+        account = s.get(Account, s.get(Issuance, result.designation.non_permanence_issuance_id).account_id)
+        assert (account.type, account.name) == (AccountType.buffer, compensation_ops.NON_PERMANENCE_ACCOUNT_NAME)
+    with transaction(engine) as s:  # a row left at 0 % without insurance (stored before the rule)
+        row = s.get(A6Project, world.project)
+        row.insurer, row.insurance_policy = "", ""
+        s.add(row)
+    with pytest.raises(RuleViolation) as info:
+        issue(world, 10)
+    assert info.value.rule == "compensation-mechanism"
+    ledger_ok(engine)
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,9 +640,8 @@ def test_non_ca_by_decision_suspends_until_rectified(engine, world):
         project_ops.reinstate_project(s, world.project, evidence="x", actor="admin")
     assert info.value.rule == "rectified-before-reinstatement" and "no CA confirmed" in info.value.detail
     evidence = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied for 2023", date(2027, 1, 5), 100, AT.year)
-    with transaction(engine) as s:
+    with transaction(engine) as s:  # the last condition of §V.b holds: the suspension lifts
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
-        project_ops.reinstate_project(s, world.project, evidence="BTR2", actor="admin")
     with Session(engine) as s:
         project = project_ops.project_article6(s, world.project)
         history = s.exec(select(A6ProjectHistory).where(A6ProjectHistory.project_id == world.project)).all()
@@ -682,6 +721,41 @@ def test_compensation_deducts_from_future_issuances(engine, world):
         assert compensation_ops.outstanding_compensation(s, world.project) == 0
     third = issue(world, 10, vintage=2024)
     assert third.designation.deducted == 0
+    ledger_ok(engine)
+
+
+def test_a_lapsed_replacement_purchase_moves_to_step_5_and_the_suspension_lifts(engine, world):
+    authorized(world)
+    issue(world, 100, vintage=2023)  # deposit 10 of 2023 (subject to the double claim)
+    _retire(world, 80)
+    with transaction(engine) as s:
+        (event,) = adjustment_ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin")
+        (step,) = compensation_ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
+                                                           replacement_purchase=80)
+    assert (step.kind, step.status.value, step.due_by) == ("purchase_replacements", "due", date(2027, 1, 25))
+    with transaction(engine) as s:  # on the last business day it is still due
+        assert compensation_ops.lapse_replacements(s, on=date(2027, 1, 25), actor="cron") == []
+        assert compensation_ops.outstanding_compensation(s, world.project) == 80
+    with transaction(engine) as s:
+        new = compensation_ops.lapse_replacements(s, on=date(2027, 1, 26), actor="cron")
+        assert compensation_ops.lapse_replacements(s, on=date(2027, 2, 26), actor="cron") == []  # idempotent
+    # the proponent's 2023 ICCs are subject to the double claim: everything goes to future issuances
+    assert [(st.kind, st.quantity, st.status.value, st.seq) for st in new] == [
+        ("deduct_future_issuances", 80, "outstanding", 2)]
+    with Session(engine) as s:
+        assert s.get(A6CompensationStep, step.id).status.value == "lapsed"
+        assert compensation_ops.outstanding_compensation(s, world.project) == 0  # planned: rectified
+        assert project_ops.project_article6(s, world.project).status is ProjectStatus.suspended  # no CA confirmed
+    with pytest.raises(Conflict) as info, transaction(engine) as s:
+        compensation_ops.complete_replacement(s, step.id, evidence="too late", actor="admin")
+    assert info.value.rule == "replacement-due"
+    btr = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied", date(2027, 3, 1), 80, AT.year)
+    with transaction(engine) as s:  # the last condition of §V.b: the suspension lifts by itself
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, btr, actor="admin")
+    with Session(engine) as s:
+        project = project_ops.project_article6(s, world.project)
+    assert project.status is ProjectStatus.authorized and project.history[-1].transition == "reinstate"
+    assert issue(world, 100, vintage=2024).designation.deducted == 80  # step 5 takes the next issuance
     ledger_ok(engine)
 
 
