@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Optional
 
 from pydantic import TypeAdapter
-from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -267,3 +267,22 @@ class A6CompensationStep(SQLModel, table=True):
     evidence: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: Optional[datetime] = None
+
+
+class A6ReportEdition(SQLModel, table=True):
+    """A published edition of the §III annual report of one year: frozen JSON and its SHA-256.
+    Edition 1 is published once the report is due; a later change of the figures is published
+    as a correction (the next edition, ``supersedes`` the previous one), never written over it."""
+
+    __tablename__ = "a6reportedition"
+    __table_args__ = (UniqueConstraint("year", "edition", name="uq_a6reportedition_year_edition"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    edition: int
+    kind: str = Field(max_length=20)  # original | correction
+    content: str = Field(sa_type=Text)  # the report's deterministic JSON
+    sha256: str = Field(max_length=64)
+    supersedes: Optional[int] = Field(default=None, foreign_key="a6reportedition.id")
+    published_at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=200)

@@ -14,6 +14,8 @@ Create Date: 2026-12-07 18:00:00
   no non-permanence risk, 0 % (what the projects had). A project left at a 0 % deposit with no
   insurance is refused at its next designation (``compensation-mechanism``) until configured.
   ``a6designation.non_permanence`` (0 for existing rows: nothing was contributed) and its issuance.
+- ``a6reportedition``: published editions of the §III annual report (none yet: the first
+  ``publish`` publishes every year already due from the data as it is then).
 - ``a6caevidence.quantity`` and ``first_transfer_year``: the tonnes a piece of CA evidence
   covers. Backfill: NULL for existing rows, read as "not stated: the whole vintage", which is
   what those confirmations were taken to mean when recorded (their records keep their status).
@@ -64,6 +66,22 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('hold_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_serialblock_hold_id'), ['hold_id'], unique=False)
         batch_op.create_foreign_key('fk_serialblock_hold_id', 'unithold', ['hold_id'], ['id'])
+    op.create_table('a6reportedition',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('edition', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('content', sa.Text(), nullable=False),
+    sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('supersedes', sa.Integer(), nullable=True),
+    sa.Column('published_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['supersedes'], ['a6reportedition.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('year', 'edition', name='uq_a6reportedition_year_edition')
+    )
+    with op.batch_alter_table('a6reportedition', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_a6reportedition_year'), ['year'], unique=False)
     with op.batch_alter_table('a6caevidence', schema=None) as batch_op:
         batch_op.add_column(sa.Column('quantity', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('first_transfer_year', sa.Integer(), nullable=True))
@@ -86,6 +104,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('a6reportedition', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_a6reportedition_year'))
+    op.drop_table('a6reportedition')
     with op.batch_alter_table('a6designation', schema=None) as batch_op:
         batch_op.drop_constraint('fk_a6designation_non_permanence_issuance_id', type_='foreignkey')
         batch_op.drop_column('non_permanence_issuance_id')

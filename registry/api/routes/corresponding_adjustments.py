@@ -109,6 +109,6 @@ def retired_article6(session: SessionDep, project_id: Optional[int] = None, offs
     items = [RetiredArticle6Public(retirement_id=r.retirement.id, project_number=r.project_number,
                                    host_country=r.host_country, vintage=r.vintage, token_id=r.token_id,
                                    quantity=r.retirement.quantity, purpose=r.retirement.purpose,
-                                   ca_status=r.ca_status.name, ca_label=r.ca_label,
+                                   ca_status=r.ca_status.name, ca_label=r.ca_label, ca_applied_quantity=r.ca_applied,
                                    created_at=r.retirement.created_at) for r in rows]
     return Paged[RetiredArticle6Public](page=Page(offset=offset, limit=limit, total=total), items=items)

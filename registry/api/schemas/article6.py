@@ -232,8 +232,9 @@ class RetiredArticle6Public(BaseModel):
     token_id: str
     quantity: int
     purpose: str
-    ca_status: str
+    ca_status: str = Field(description="Of the tonnes not covered by CA evidence (CA applied when all are).")
     ca_label: str
+    ca_applied_quantity: int = Field(0, description="Tonnes of this retirement covered by CA evidence (§II.2).")
     created_at: datetime
 
 
@@ -292,6 +293,7 @@ class CountryYearPublic(BaseModel):
 
     host_country: str
     issued: int
+    transferred: int = 0
     retired_corsia: int
     retired_ndc: int
     retired_voluntary: int
@@ -318,3 +320,14 @@ class Article6AnnualReport(BaseModel):
     due_by: date
     countries: list[CountryYearPublic]
     corsia_by_compliance_period: list[CorsiaPeriodPublic]
+
+
+class ReportEditionPublic(BaseModel):
+    """A published edition of a year's §III report (frozen; ``sha256`` of its JSON body)."""
+
+    year: int
+    edition: int
+    kind: str = Field(description="original, or correction (superseding the edition before).")
+    sha256: str
+    published_at: datetime
+    supersedes_edition: Optional[int]

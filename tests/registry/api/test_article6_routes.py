@@ -5,9 +5,11 @@ annual report as JSON and CSV, and the additionality calculators."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import replace
+from datetime import datetime, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +24,7 @@ from registry.domain.lifecycle import RetirementDetails
 from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.operations.retirements import retire
-from registry.tables.article6 import content_to_json
+from registry.tables.article6 import A6Designation, content_to_json
 from registry.tables.core import Serialization
 from tests.support.a6_world import AT, MP, content, make_world
 
@@ -226,6 +228,34 @@ def test_non_ca_events_and_compensation_over_http(api):
     assert api.post("/article6/non-ca-events/detect", headers=admin, json={"on": "2026-11-23"}).json() == []
     with Session(w.engine) as s:
         assert verify_ledger(s).ok
+
+
+def test_annual_report_editions_over_http(api):
+    w, admin = api.world, api.keys["admin"]
+    authorize(api)
+    ok(api.post("/article6/issuances", headers=admin, json={
+        "project_id": w.project, "vintage": 2023, "quantity": 1000, "account_id": w.account,
+        "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1])}), 201)
+    year = AT.year - 2  # due whatever the server's date: its six months are over
+    with transaction(w.engine) as s:
+        for d in s.exec(select(A6Designation)).all():
+            d.created_at = datetime(year, 5, 1, tzinfo=timezone.utc)
+            s.add(d)
+    live = ok(api.get(f"/article6/annual-reports/{year}"))
+    assert ok(api.get(f"/article6/annual-reports/{year}/editions")) == []
+    assert problem(api.post("/article6/annual-reports/publish", headers=api.keys["proponent"]), 403)
+    published = ok(api.post("/article6/annual-reports/publish", headers=admin))
+    assert [(e["year"], e["edition"], e["kind"]) for e in published if e["year"] == year] == [(year, 1, "original")]
+    assert all(e["kind"] == "original" for e in published)
+    assert ok(api.post("/article6/annual-reports/publish", headers=admin)) == []
+    edition = api.get(f"/article6/annual-reports/{year}/editions/1")
+    assert edition.status_code == 200 and edition.json() == live
+    assert hashlib.sha256(edition.content).hexdigest() == published[0]["sha256"] == edition.headers["x-report-sha256"]
+    served = api.get(f"/article6/annual-reports/{year}")
+    assert served.headers["x-report-edition"] == "1" and served.json()["countries"][0]["issued"] == 1000
+    as_csv = api.get(f"/article6/annual-reports/{year}/editions/1", params={"format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv") and "issued" in as_csv.text
+    assert problem(api.get(f"/article6/annual-reports/{year}/editions/2"), 404)["field"] == "edition"
 
 
 def test_compensation_mechanism_over_http(api):

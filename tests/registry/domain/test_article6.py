@@ -4,6 +4,7 @@ conversion, adjustment deposit, CA status, non-CA events, compensation, annual r
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import replace
@@ -99,8 +100,12 @@ from registry.domain.article6.reports import (
     CountryYear,
     IssuedRecord,
     RetiredRecord,
+    TransferredRecord,
     annual_report,
-    authorized_record,
+    authorized_records,
+    report_from_dict,
+    report_hash,
+    report_published_by,
     report_to_csv,
     report_to_json,
 )
@@ -877,7 +882,7 @@ def _report() -> AnnualReport:
     ]
     cancelled = [CancelledRecord("ISL", 2025, 30, double_claim=True),
                  CancelledRecord("ISL", 2025, 60, double_claim=False)]
-    authorized = [authorized_record(approved_letter()),
+    authorized = [*authorized_records(approved_letter()),
                   AuthorizedRecord("ISL", 2025, None), AuthorizedRecord("GHA", 2025, 2000)]
     return annual_report(2025, issued, retired, cancelled, authorized)
 
@@ -914,8 +919,35 @@ def test_annual_report_csv():
     assert value[("ISL", "cancelled_double_claim", "")] == 30
     assert value[("GHA", "max_authorized", "")] == 2000
     assert value[("ISL", "retired_corsia_period", "2024-2026")] == 100
-    assert len(rows) == 2 * 11 + 2
+    assert len(rows) == 2 * 12 + 2
     assert all(r["year"] == "2025" for r in rows)
+
+
+def test_a_letter_counts_its_maximum_in_every_year_of_its_scope():
+    records = authorized_records(approved_letter())  # vintages 2020-2030, cap 10,000
+    assert [r.year for r in records] == list(range(2020, 2031))
+    assert {(r.host_country, r.max_quantity) for r in records} == {("ISL", 10_000)}
+    for year in (2021, 2030):
+        (isl,) = annual_report(year, [], [], [], records).countries
+        assert isl.max_authorized == 10_000
+    assert annual_report(2031, [], [], [], records).countries == ()
+
+
+def test_transfers_are_reported_by_host_country_and_year():
+    report = annual_report(2025, [], [], [], [], [TransferredRecord("ISL", 2025, 70), TransferredRecord("ISL", 2024, 5)])
+    assert report.countries == (CountryYear("ISL", transferred=70),)
+
+
+def test_an_edition_reads_back_exactly_and_its_hash_stamps_the_json():
+    report = _report()
+    assert report_from_dict(json.loads(report_to_json(report))) == report
+    assert report_hash(report) == hashlib.sha256(report_to_json(report).encode()).hexdigest()
+    assert report_hash(annual_report(2025, [IssuedRecord("ISL", 2025, 1)], [], [], [])) != report_hash(report)
+
+
+@pytest.mark.parametrize("today, due", [(date(2026, 6, 30), False), (date(2026, 7, 1), True)])
+def test_a_report_is_published_once_its_six_months_are_over(today, due):
+    assert report_published_by(2025, today) is due
 
 
 def test_annual_report_refusals():

@@ -6,10 +6,11 @@ and the bridge's CA push queue. Every refusal changes nothing."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from eth_account import Account as EthAccount
@@ -41,6 +42,7 @@ from registry.operations.issuances import issue_ex_ante, issue_ex_post
 from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.operations.retirements import retire
+from registry.operations.transfers import transfer
 from registry.tables.article6 import (
     A6CAHistory,
     A6CompensationStep,
@@ -49,7 +51,16 @@ from registry.tables.article6 import (
     A6Project,
     A6ProjectHistory,
 )
-from registry.tables.core import Account, Cancellation, CreditClass, Issuance, Retirement, SerialBlock, Serialization
+from registry.tables.core import (
+    Account,
+    Cancellation,
+    CreditClass,
+    Issuance,
+    LedgerEntry,
+    Retirement,
+    SerialBlock,
+    Serialization,
+)
 from tests.support.a6_world import (
     AT,
     MP,
@@ -574,6 +585,10 @@ def test_ca_labels_follow_quantities_and_a_wrong_applied_is_corrected_on_evidenc
         assert record.status is CAStatus.pending  # 100 t of 800 t: not "CA applied" for the vintage
         assert adjustment_ops.ca_labels(s, world.project, 2023) == ((AT.year, "CA applied", 100),
                                                                     (AT.year, "Pending CA", 700))
+        (retired,) = report_ops.retired_article6(s)[1]
+        assert (retired.ca_applied, retired.ca_label) == (100, "Pending CA")  # of 800 t: 100 covered
+        (isl,) = report_ops.annual_report_for(s, AT.year).countries
+        assert (isl.ca_applied, isl.ca_pending) == (100, 700)
         record = adjustment_ops.confirm_ca_applied(s, world.project, 2023, replace(btr, quantity=700), actor="admin")
     assert record.status is CAStatus.applied
     before = snapshot(engine)
@@ -806,7 +821,7 @@ def test_annual_report_from_stored_data(engine, world):
     assert (isl.host_country, isl.issued) == ("ISL", 1200)
     assert (isl.retired_ndc, isl.retired_corsia, isl.retired_voluntary) == (100, 70, 30)
     assert (isl.ca_pending, isl.ca_applied, isl.ca_not_applied) == (200, 0, 0)
-    assert (isl.max_authorized, isl.uncapped_letters) == (0, 0)  # the letter was issued in 2025
+    assert (isl.max_authorized, isl.uncapped_letters) == (10_000, 0)  # a year of the letter's vintages (2020-2030)
     assert report.corsia_by_period == (("ISL", "2024-2026", 70),)
     with Session(engine) as s:
         earlier = report_ops.annual_report_for(s, 2025)
@@ -816,6 +831,38 @@ def test_annual_report_from_stored_data(engine, world):
     rows = list(csv.DictReader(io.StringIO(a6_reports.report_to_csv(report))))
     assert {"year": str(year), "host_country": "ISL", "metric": "retired_corsia_period",
             "compliance_period": "2024-2026", "quantity": "70"} in rows
+
+
+def test_annual_report_editions_are_frozen_and_corrected_never_changed(engine, world):
+    letter_id = authorized(world)
+    issue(world, 1000)
+    with transaction(engine) as s:  # transfers of Article 6.2 ICCs are reported
+        serialization = s.exec(select(Serialization).where(Serialization.article6 == True)).one()  # noqa: E712
+        transfer(s, from_account_id=world.account, to_account_id=world.buyer_account,
+                 serialization_id=serialization.id, quantity=70)
+    year, due = AT.year, date(AT.year + 1, 6, 30)
+    with transaction(engine) as s:
+        assert report_ops.publish_annual_reports(s, today=due, actor="cron") == []  # not due on the last day
+        (first,) = report_ops.publish_annual_reports(s, today=due + timedelta(days=1), actor="cron")
+        assert report_ops.publish_annual_reports(s, today=due + timedelta(days=2), actor="cron") == []
+    assert (first.year, first.edition, first.kind, first.supersedes) == (year, 1, "original", None)
+    frozen = json.loads(first.content)
+    (isl,) = frozen["countries"]
+    assert (isl["issued"], isl["transferred"], isl["max_authorized"]) == (1000, 70, 10_000)
+    assert first.sha256 == hashlib.sha256(first.content.encode()).hexdigest()
+    with transaction(engine) as s:  # a later withdrawal changes the figures of that year: a correction
+        letter_ops.withdraw_letter(s, letter_id, note="host country withdrew", actor="admin")
+    with transaction(engine) as s:
+        (second,) = report_ops.publish_annual_reports(s, today=due + timedelta(days=30), actor="cron")
+    assert (second.edition, second.kind, second.supersedes) == (2, "correction", first.id)
+    assert json.loads(second.content)["countries"][0]["max_authorized"] == 0
+    with Session(engine) as s:
+        (original, correction) = report_ops.editions(s, year)
+        assert (original.content, original.sha256) == (first.content, first.sha256)  # never changed
+        assert correction.sha256 != original.sha256
+        kinds = [e.kind for e in s.exec(select(LedgerEntry).order_by(LedgerEntry.seq)).all()]
+    assert kinds.count("article6.annual_report.published") == 2
+    ledger_ok(engine)
 
 
 def test_retirement_is_limited_to_the_letters_uses(engine, world):
