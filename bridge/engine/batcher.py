@@ -82,6 +82,8 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
         .order_by(TokenizationRequest.id)
         .with_for_update(skip_locked=True)
     ).all()
+    held = held_tokenizations(session, [r.id for r in requests])
+    requests = [r for r in requests if r.id not in held]  # wait for the release (registry/operations/holds.py)
     if not requests:
         return None
     batch = MintBatch(chain_id=deployment.chain_id, root="", leaf_count=0, tree_dump="")
@@ -133,6 +135,16 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
         },
     )
     return batch
+
+
+def held_tokenizations(session: Session, tokenization_ids: list[int]) -> set[int]:
+    """The tokenizations among ``tokenization_ids`` with units under a hold: not batched until released."""
+    found: set[int] = set()
+    for start in range(0, len(tokenization_ids), 500):
+        found.update(session.exec(select(SerialBlock.tokenization_id).where(
+            SerialBlock.tokenization_id.in_(tokenization_ids[start:start + 500]),
+            SerialBlock.status == CreditStatus.held).distinct()).all())
+    return found
 
 
 def _unminted_custody_blocks(session: Session, deployment: Deployment,

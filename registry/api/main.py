@@ -17,6 +17,7 @@ from registry.api.routes import (
     corresponding_adjustments,
     designations,
     health,
+    holds,
     host_countries,
     issuances,
     ledger,
@@ -33,10 +34,10 @@ from registry.api.routes import (
 
 api_router = APIRouter()
 for _module in (health, organizations, accounts, balances, projects, serial_blocks, issuances, retirements,
-                cancellations, ledger):
+                cancellations, holds, ledger):
     api_router.include_router(_module.router)
 for _module in (organizations, accounts, wallets, projects, issuances, transfers, retirements, cancellations,
-                tokenizations, api_keys):
+                holds, tokenizations, api_keys):
     api_router.include_router(_module.auth_router)
 for _module in (host_countries, article6_projects, letters, designations, corresponding_adjustments, non_ca_events,
                 annual_reports, additionality):

@@ -28,6 +28,7 @@ from registry.operations.preconditions import check, get_row
 from registry.operations.serial_blocks import (
     MovedBlock,
     describe_blocks,
+    held_refusal,
     lock_serialization,
     locked_blocks,
     place,
@@ -104,7 +105,8 @@ def request_tokenization(
     try:
         rows = take_lowest_blocks(session, blocks, quantity)
     except sr.InsufficientCredits as exc:
-        raise RuleViolation(str(exc), field="quantity", rule="sufficient-active-credits") from exc
+        raise held_refusal(session, account_id, serialization.id, str(exc)) or RuleViolation(
+            str(exc), field="quantity", rule="sufficient-active-credits") from exc
     moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (custody.id, CreditStatus.active.value))
              for r in rows]
     request = TokenizationRequest(account_id=account_id, class_id=class_id, wallet=link.address, quantity=quantity)

@@ -1,5 +1,5 @@
 """The registry's enumerations: account types, credit statuses, issuance kinds, cancellation
-reasons, API key roles and tokenization statuses (pure: the tables and the rules share them)."""
+reasons, API key roles, tokenization and hold statuses (pure: the tables and the rules share them)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class CreditStatus(str, Enum):
     inactive = "inactive"  # ex-ante, awaiting verification
     retired = "retired"
     cancelled = "cancelled"
+    held = "held"  # active ICCs under a unit hold (registry/operations/holds.py): nothing moves them until released
 
 
 class IssuanceKind(str, Enum):
@@ -46,3 +47,13 @@ class TokenizationStatus(str, Enum):
     minted = "minted"  # every leaf minted on-chain
     returned = "returned"  # its batch was revoked on-chain before any of its leaves was minted: units back in the account
     partially_returned = "partially_returned"  # batch revoked after some of its leaves were minted: the rest returned
+
+
+class HoldStatus(str, Enum):
+    placed = "placed"  # the units are held (status ``held``)
+    released = "released"  # the units are active again
+
+
+class HoldOrigin(str, Enum):
+    operator = "operator"  # placed by the registry administrator (e.g. a KYC case)
+    rule = "rule"  # placed by a registry rule (e.g. a non-CA event, seed 003 §V)

@@ -10,6 +10,11 @@ States (:class:`registry.tables.core.CreditStatus`) and what moves them::
                                                                └ cancellation (reason)
 
 - ``retired`` and ``cancelled`` are terminal: nothing moves such units again.
+- ``held``: active ICCs under a unit hold (an operator's, e.g. a KYC case, or a rule's, e.g.
+  a non-CA event). They stay in their account and nothing transfers, retires, tokenizes or
+  cancels them (rule ``unit-held``) until the hold is released, when they are active again.
+  Only active units are held; in bridge custody only units whose tokenization is still
+  pending (not yet in a batch, so no token exists for them).
 - Only active (ex-post) ICCs are tokenized into bridge custody or retired; inactive (ex-ante)
   ICCs stay in holding accounts and may be transferred between them (forward sales).
 - Bridge custody is entered only by tokenization and left only by a retirement synced from
@@ -110,10 +115,34 @@ def _check_not_custody(account_type: AccountType, field: str) -> None:
                              "on-chain retirement", field=field, rule="custody-through-bridge-only")
 
 
+def _check_not_held(status: CreditStatus) -> None:
+    if status is CreditStatus.held:
+        raise LifecycleError("held ICCs are not transferred, retired, tokenized or cancelled until their hold is "
+                             "released", field="status", rule="unit-held")
+
+
+def check_hold(account_type: AccountType, status: CreditStatus, quantity: int, reason: str,
+               pending_tokenization: bool | None) -> None:
+    """A unit hold: active units, with a reason; in bridge custody only the units of a
+    tokenization still pending (``pending_tokenization``; None outside custody): once in a
+    batch their tokens may exist on-chain, where the registry cannot stop them."""
+    _check_quantity(quantity)
+    if status is not CreditStatus.active:
+        raise LifecycleError(f"only active ICCs are held, not {status.value} ones", field="status",
+                             rule="hold-active-units")
+    if not reason.strip():
+        raise LifecycleError("a hold states its reason", field="reason", rule="hold-reason")
+    if account_type is AccountType.bridge_custody and not pending_tokenization:
+        raise LifecycleError("custody units are held only while their tokenization is pending: once batched or "
+                             "minted their tokens may be on-chain, where a registry hold cannot stop them",
+                             field="tokenization_id", rule="hold-not-on-chain")
+
+
 def check_transfer(source: AccountType, destination: AccountType, status: CreditStatus, quantity: int,
                    same_account: bool) -> None:
     _check_quantity(quantity)
     _check_not_terminal(status)
+    _check_not_held(status)
     if same_account:
         raise LifecycleError("a transfer goes to another account", field="to_account_id",
                              rule="transfer-to-another-account")
@@ -125,6 +154,7 @@ def check_transfer(source: AccountType, destination: AccountType, status: Credit
 
 
 def check_tokenization(source: AccountType, status: CreditStatus) -> None:
+    _check_not_held(status)
     if source is not AccountType.holding:
         raise LifecycleError("only credits in a holding account can be tokenized", field="account_id",
                              rule="tokenize-from-holding-account")
@@ -135,6 +165,7 @@ def check_tokenization(source: AccountType, status: CreditStatus) -> None:
 
 def check_retirement(source: AccountType, status: CreditStatus, quantity: int) -> None:
     _check_quantity(quantity)
+    _check_not_held(status)
     if source is not AccountType.holding:
         raise LifecycleError(f"ICCs are retired from a holding account, not a {source.value} account "
                              "(credits in bridge custody are retired on-chain)", field="account_id",
@@ -148,6 +179,7 @@ def check_cancellation(reason: CancellationReason, source: AccountType, status: 
                        article6: bool) -> None:
     _check_quantity(quantity)
     _check_not_terminal(status)
+    _check_not_held(status)
     _check_not_custody(source, "account_id")
     if status is CreditStatus.inactive and reason not in (CancellationReason.correction,
                                                           CancellationReason.ex_ante_shortfall):

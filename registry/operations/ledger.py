@@ -40,6 +40,7 @@ MOVING_KINDS = frozenset({
     "issuance.ex_post", "issuance.ex_ante", "conversion.ex_ante", "transfer", "retirement", "cancellation",
     "tokenization.requested", "retirement.bridged", "retirement.reverted",
     "redemption.bridged", "redemption.reverted", "tokenization.returned", "tokenization.return_reverted",
+    "hold.placed", "hold.released",
 })
 
 

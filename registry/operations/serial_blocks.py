@@ -11,10 +11,10 @@ from sqlmodel import Session, select
 
 from registry.domain import serials as sr
 from registry.domain.blocks import Piece, Place, move_record, plan_merges
-from registry.domain.enums import CreditStatus
+from registry.domain.enums import CreditStatus, HoldStatus
 from registry.errors import NotFound, RuleViolation
 from registry.operations.ledger import lock_ledger
-from registry.tables.core import Account, SerialBlock, Serialization
+from registry.tables.core import Account, SerialBlock, Serialization, UnitHold
 
 
 def lock_serialization(session: Session, serialization_id: int) -> Serialization:
@@ -106,6 +106,7 @@ def take_lowest_blocks(session: Session, blocks: list[SerialBlock], quantity: in
                 mirrored=row.mirrored,
                 retirement_id=row.retirement_id,
                 cancellation_id=row.cancellation_id,
+                hold_id=row.hold_id,
             )
             row.unit_last = part.last
             row.quantity = part.quantity
@@ -147,9 +148,10 @@ def coalesce(
     status: CreditStatus,
     retirement_id: int | None = None,
     cancellation_id: int | None = None,
+    hold_id: int | None = None,
 ) -> int:
     """Merge touching blocks of one serialization that sit in the same place with identical
-    attributes (issuance, mirroring); returns how many rows were absorbed.
+    attributes (issuance, mirroring, hold); returns how many rows were absorbed.
 
     Called after every operation that puts units somewhere blocks may already be. Blocks in
     bridge custody (those with a tokenization request) are never merged: each one mirrors a
@@ -164,6 +166,7 @@ def coalesce(
         SerialBlock.cancellation_id == cancellation_id
         if cancellation_id is not None
         else SerialBlock.cancellation_id.is_(None),
+        SerialBlock.hold_id == hold_id if hold_id is not None else SerialBlock.hold_id.is_(None),
     ]
     session.flush()
     rows = session.exec(select(SerialBlock).where(*conditions).order_by(SerialBlock.unit_first).with_for_update()).all()
@@ -205,12 +208,24 @@ def take_credits(
     try:
         return take_lowest_blocks(session, blocks, quantity)
     except sr.InsufficientCredits as exc:
-        raise RuleViolation(
-            f"account {account.id} holds {exc.available} {status.value} ICCs of {serialization.text}, "
-            f"not {exc.requested}",
-            field="quantity",
-            rule=rule,
-        ) from exc
+        detail = (f"account {account.id} holds {exc.available} {status.value} ICCs of {serialization.text}, "
+                  f"not {exc.requested}")
+        raise held_refusal(session, account.id, serialization.id, detail) or RuleViolation(
+            detail, field="quantity", rule=rule) from exc
+
+
+def held_refusal(session: Session, account_id: int, serialization_id: int, detail: str) -> RuleViolation | None:
+    """The refusal of an operation short of active units when held units of the account would
+    have covered it: rule ``unit-held``, naming each hold and its reason (None when nothing of
+    the account's serialization is held)."""
+    holds = session.exec(
+        select(UnitHold).where(UnitHold.account_id == account_id, UnitHold.serialization_id == serialization_id,
+                               UnitHold.status == HoldStatus.placed.value).order_by(UnitHold.id)).all()
+    if not holds:
+        return None
+    named = "; ".join(f"hold {h.id} ({h.quantity} t, {h.origin}"
+                      f"{': ' + h.rule if h.rule else ''}: {h.reason})" for h in holds)
+    return RuleViolation(f"{detail}; held, until released: {named}", field="quantity", rule="unit-held")
 
 
 def _moves(serialization: Serialization, rows: Iterable[SerialBlock], src: Place, dst: Place) -> list[dict]:

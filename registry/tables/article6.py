@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Optional
 
 from pydantic import TypeAdapter
-from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -52,6 +52,7 @@ class StepStatus(str, Enum):
     done = "done"  # the ICCs are cancelled (or the replacement's cancellation is evidenced)
     due = "due"  # replacement purchase awaiting evidence (§V.b step 4, 60 business days)
     outstanding = "outstanding"  # deduction from future Article 6.2 issuances (§V.b step 5)
+    lapsed = "lapsed"  # replacement purchase not evidenced within 60 business days: re-planned into step 5
 
 
 class A6HostCountry(SQLModel, table=True):
@@ -110,6 +111,14 @@ class A6Project(SQLModel, table=True):
     adjustment_percentage: str = Field(default="0", max_length=20)  # exact decimal, §II.3.b
     risk_assessment: str = Field(default="", max_length=500)  # reference to ICR's risk assessment
     methodology_approved: bool = False  # ICR approved, or approved by host country and accepted (§4.1)
+    # §II.3.a insurance or guarantee (insurer empty: none)
+    insurer: str = Field(default="", max_length=200)
+    insurance_policy: str = Field(default="", max_length=500)
+    insurer_investment_grade: bool = False
+    loss_payee: Optional[str] = Field(default=None, max_length=20)  # a LossPayee name
+    # §II.3.b last paragraph: contribution to the Article 6.2 non-permanence risk adjustment account
+    non_permanence_risk: bool = False
+    non_permanence_percentage: str = Field(default="0", max_length=20)  # exact decimal
     proponent_organization_id: Optional[int] = Field(default=None, foreign_key="organization.id")
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -153,6 +162,9 @@ class A6Designation(SQLModel, table=True):
     quantity: int = Field(sa_type=BigInteger)
     deposit: int = Field(default=0, sa_type=BigInteger)
     deducted: int = Field(default=0, sa_type=BigInteger)
+    # units after the deposit contributed to the non-permanence risk adjustment account (§II.3.b)
+    non_permanence: int = Field(default=0, sa_type=BigInteger)
+    non_permanence_issuance_id: Optional[int] = Field(default=None, foreign_key="issuance.id")
     adjustment_percentage: str = Field(max_length=20)
     requested_uses: int = 0  # bit 1 << purpose per use requested (§I.5), see registry.domain.article6.uses
     monitoring_start: date
@@ -185,6 +197,10 @@ class A6CAEvidence(SQLModel, table=True):
     kind: str = Field(max_length=20)  # EvidenceKind name
     reference: str = Field(max_length=500)
     received_on: date
+    # Tonnes first transferred in ``first_transfer_year`` the evidence covers (§I.7.1, §IV);
+    # NULL: not stated (rows from before migration 0014 cover the whole vintage).
+    quantity: Optional[int] = Field(default=None, sa_type=BigInteger)
+    first_transfer_year: Optional[int] = None
     added_at: datetime = Field(default_factory=utcnow)
     actor: str = Field(max_length=200)
 
@@ -252,3 +268,22 @@ class A6CompensationStep(SQLModel, table=True):
     evidence: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: Optional[datetime] = None
+
+
+class A6ReportEdition(SQLModel, table=True):
+    """A published edition of the §III annual report of one year: frozen JSON and its SHA-256.
+    Edition 1 is published once the report is due; a later change of the figures is published
+    as a correction (the next edition, ``supersedes`` the previous one), never written over it."""
+
+    __tablename__ = "a6reportedition"
+    __table_args__ = (UniqueConstraint("year", "edition", name="uq_a6reportedition_year_edition"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    edition: int
+    kind: str = Field(max_length=20)  # original | correction
+    content: str = Field(sa_type=Text)  # the report's deterministic JSON
+    sha256: str = Field(max_length=64)
+    supersedes: Optional[int] = Field(default=None, foreign_key="a6reportedition.id")
+    published_at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=200)

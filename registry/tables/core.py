@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Optional
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from registry.domain.enums import (
@@ -19,6 +19,8 @@ from registry.domain.enums import (
     ApiKeyRole,
     CancellationReason,
     CreditStatus,
+    HoldOrigin,
+    HoldStatus,
     IssuanceKind,
     TokenizationStatus,
 )
@@ -141,6 +143,30 @@ class SerialBlock(SQLModel, table=True):
     mirrored: bool = False
     retirement_id: Optional[int] = Field(default=None, foreign_key="retirement.id", index=True)
     cancellation_id: Optional[int] = Field(default=None, foreign_key="cancellation.id", index=True)
+    # Status ``held``: the unit hold keeping these units (registry/operations/holds.py).
+    hold_id: Optional[int] = Field(default=None, foreign_key="unithold.id", index=True)
+
+
+class UnitHold(SQLModel, table=True):
+    """A hold on units of one serialization in one account: their serial blocks are ``held``
+    (and point here) until the hold is released. Placed by an operator or a rule, with a
+    reason; both the placing and the release are ledger entries with the units' moves."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    serialization_id: int = Field(foreign_key="serialization.id")
+    quantity: int = Field(sa_type=BigInteger)
+    status: str = Field(default=HoldStatus.placed.value, sa_type=String(20))  # a HoldStatus value
+    origin: str = Field(default=HoldOrigin.operator.value, sa_type=String(20))  # a HoldOrigin value
+    rule: Optional[str] = Field(default=None, max_length=80)  # the rule that placed it (origin ``rule``)
+    reason: str = Field(max_length=500)
+    reference: str = Field(default="", max_length=200)  # e.g. the KYC case or the non-CA event
+    tokenization_id: Optional[int] = Field(default=None, foreign_key="tokenizationrequest.id")  # custody units
+    placed_by: str = Field(max_length=200)
+    placed_at: datetime = Field(default_factory=utcnow)
+    released_by: Optional[str] = Field(default=None, max_length=200)
+    released_at: Optional[datetime] = None
+    release_note: str = Field(default="", max_length=500)
 
 
 class AccountBalance(SQLModel, table=True):

@@ -6,7 +6,9 @@ on-chain supply per class and both equal what the test put in minus what it reti
 One hypothesis example is one registry + chain history. Its steps (rules):
 - registry: ex-post issuance (two vintages, so two classes), ex-ante issuance and its
   conversion on verification (partial or final, cancelling the shortfall), transfers
-  between holding accounts, registry retirements, and tokenization requests (some aborted
+  between holding accounts, registry retirements, unit holds on the holding account (placed,
+  lowest units first, or the oldest released; held units are skipped by every other step,
+  and the hold entries replay in the ledger), and tokenization requests (some aborted
   by a crash before the commit; some asking for more than the account holds: refused);
 - bridge: an engine cycle (batch, commit, mint, sync), sometimes with a crash armed at one
   of the crash points of bridge/ (``faults.point``); every cycle is a restarted process (a
@@ -82,9 +84,10 @@ from registry.operations.article6 import designation as designation_ops
 from registry.operations.article6 import letters as letter_ops
 from registry.operations.article6 import projects as project_ops
 from registry.operations.projects import register_project
+from registry.operations.holds import place_hold, release_hold
 from registry.operations.retirements import retire
 from registry.operations.transfers import transfer
-from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization
+from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization, UnitHold
 from tests.reliability.counts import crash_points, record
 from tests.reliability.invariants import fingerprint, registry_problems, settled_problems, supply_bound_problems
 from tests.support import a6_world
@@ -318,6 +321,25 @@ def make_machine(t: Template):
                     s, account_id=account, serialization_id=found[1], quantity=quantity, details=details)):
                 record("operations", "registry retirement")
 
+        @rule(quantity=st.integers(1, 400), vintage=st.sampled_from(VINTAGES), release=st.booleans())
+        def unit_hold(self, quantity, vintage, release):
+            """An operator holds the lowest active units of the holding account (a KYC case), or
+            releases the oldest hold still placed; held units are skipped by every other step."""
+            with Session(self.engine) as s:
+                placed = s.exec(select(UnitHold.id).where(UnitHold.status == "placed").order_by(UnitHold.id)).first()
+            if release and placed is not None:
+                with transaction(self.engine) as s:
+                    release_hold(s, placed, note="case closed", actor="operator")
+                record("operations", "unit hold released")
+                return
+            found = self.class_of(vintage)
+            if found is None:
+                return
+            if not self.refused("unit hold", lambda s: place_hold(
+                    s, account_id=t.world.account_id, serialization_id=found[1], quantity=quantity,
+                    reason="KYC case", actor="operator")):
+                record("operations", "unit hold placed")
+
         @rule(quantity=st.integers(1, 500), vintage=st.sampled_from(VINTAGES), crash_before_commit=st.booleans())
         def tokenize(self, quantity, vintage, crash_before_commit):
             found = self.class_of(vintage)
@@ -433,7 +455,8 @@ def make_machine(t: Template):
             """The registry's CA decision for the Article 6.2 vintage; the engine pushes it."""
             def decide(s):
                 if applied:
-                    evidence = Evidence(EvidenceKind.ca_applied, f"BTR1 table 4 ({uuid.uuid4().hex[:8]})", None)
+                    evidence = Evidence(EvidenceKind.ca_applied, f"BTR1 table 4 ({uuid.uuid4().hex[:8]})",
+                                        None, 1_000, date.today().year)  # applied once used
                     adjustment_ops.confirm_ca_applied(s, t.project_id, A6_VINTAGE, evidence, actor="admin")
                 else:
                     adjustment_ops.record_no_ca(s, t.project_id, A6_VINTAGE,

@@ -5,7 +5,7 @@ retired on-chain for another party's NDC and for CORSIA, synced, and the CA conf
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 
 from sqlmodel import select
 
@@ -114,7 +114,8 @@ def add_article6_class(world, issued: int = 500, tokenized: int = 200, ndc: int 
     if confirm_ca:
         with transaction(engine) as s:
             adjustment_ops.confirm_ca_applied(s, project_id, VINTAGE,
-                                              Evidence(EvidenceKind.ca_applied, "BTR1 table 4", None),
+                                              Evidence(EvidenceKind.ca_applied, "BTR1 table 4", None,
+                                                       ndc + corsia, datetime.now(timezone.utc).year),
                                               actor="admin")
     return Article6Class(credit_class.id, token_id, letter_number, issued, result.designation.deposit, tokenized,
                          ndc, corsia)

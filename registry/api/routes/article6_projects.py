@@ -35,7 +35,9 @@ def _project_public(session: Session, project_id: int) -> ProjectArticle6Public:
         project_id=project_id, project_number=project.project_number, status=status.status,
         letter_number=row.letter_id, adjustment_percentage=row.adjustment_percentage,
         risk_assessment=row.risk_assessment, methodology_approved=row.methodology_approved,
-        proponent_organization_id=row.proponent_organization_id,
+        proponent_organization_id=row.proponent_organization_id, insurer=row.insurer,
+        insurance_policy=row.insurance_policy, non_permanence_risk=row.non_permanence_risk,
+        non_permanence_percentage=row.non_permanence_percentage,
         outstanding_compensation=compensation_ops.outstanding_compensation(session, project_id),
         history=history_public(status.history))
 
@@ -49,11 +51,15 @@ def get_project_article6(project_id: int, session: SessionDep) -> ProjectArticle
 @router.put("/projects/{project_id}/article6")
 def configure_project(project_id: int, body: ProjectArticle6Update, session: SessionDep, principal: AdminDep
                       ) -> ProjectArticle6Public:
-    """Set the adjustment percentage from ICR's risk assessment, methodology approval and proponent."""
+    """Set the compensation mechanism (§II.3: adjustment percentage from ICR's risk assessment,
+    insurance or guarantee, non-permanence contribution), methodology approval and proponent."""
     with committing(session):
         project_ops.configure_project(session, project_id, adjustment_percentage=body.adjustment_percentage,
                                 risk_assessment=body.risk_assessment, methodology_approved=body.methodology_approved,
-                                proponent_organization_id=body.proponent_organization_id, actor=actor_of(principal))
+                                proponent_organization_id=body.proponent_organization_id,
+                                insurance=body.insurance.domain() if body.insurance else None,
+                                non_permanence_risk=body.non_permanence_risk,
+                                non_permanence_percentage=body.non_permanence_percentage, actor=actor_of(principal))
         return _project_public(session, project_id)
 
 

@@ -14,6 +14,8 @@ from registry.api.pagination import Limit, Offset, Page, Paged
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.routes.non_ca_events import event_public
 from registry.api.schemas.article6 import (
+    CACorrection,
+    CALabelPublic,
     CARecordPublic,
     EvidenceIn,
     EvidencePublic,
@@ -22,6 +24,7 @@ from registry.api.schemas.article6 import (
     RetiredArticle6Public,
     history_public,
 )
+from registry.domain.classes import CAStatus
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import reports as report_ops
 
@@ -30,9 +33,12 @@ router = APIRouter(tags=["article6"], responses={**PROBLEM_RESPONSES, **AUTH_RES
 
 def _ca_public(session: Session, project_id: int, vintage: int) -> CARecordPublic:
     record = adjustment_ops.ca_status(session, project_id, vintage)
+    labels = [CALabelPublic(first_transfer_year=y, label=label, quantity=q)
+              for y, label, q in adjustment_ops.ca_labels(session, project_id, vintage)]
     return CARecordPublic(project_id=project_id, project_number=record.project_number, vintage=vintage,
-                          status=record.status.name, label=record.label,
-                          evidence=[EvidencePublic(kind=e.kind.name, reference=e.reference, received_on=e.received_on)
+                          status=record.status.name, label=record.label, labels=labels,
+                          evidence=[EvidencePublic(kind=e.kind.name, reference=e.reference, received_on=e.received_on,
+                                                   quantity=e.quantity, first_transfer_year=e.first_transfer_year)
                                     for e in record.evidence],
                           history=history_public(record.history))
 
@@ -64,10 +70,25 @@ def add_evidence(project_id: int, vintage: int, body: EvidenceIn, session: Sessi
 @router.post("/projects/{project_id}/article6/ca/{vintage}/applied")
 def confirm_applied(project_id: int, vintage: int, body: EvidenceIn, session: SessionDep, principal: AdminDep
                     ) -> CARecordPublic:
-    """Confirm the CA applied, on evidence from the host country's reports (§IV)."""
+    """Confirm the CA applied for ``quantity`` t first transferred in ``first_transfer_year``, on
+    evidence from the host country's reports (§IV): CA applied once every tonne first
+    transferred is covered, else recorded in part (the labels follow the quantities)."""
     with committing(session):
         adjustment_ops.confirm_ca_applied(session, project_id, vintage, body.domain(), actor=actor_of(principal),
                                           received_on_reason=body.received_on_reason)
+        return _ca_public(session, project_id, vintage)
+
+
+@router.post("/projects/{project_id}/article6/ca/{vintage}/correction")
+def correct_status(project_id: int, vintage: int, body: CACorrection, session: SessionDep, principal: AdminDep
+                   ) -> CARecordPublic:
+    """Reverse a CA status recorded in error (e.g. a wrong "CA applied") to pending or No CA
+    applied, on evidence of kind ``correction`` with the reason (§II.2, §IV): a recorded
+    transition, pushed on-chain like any CA change."""
+    with committing(session):
+        adjustment_ops.correct_ca_status(session, project_id, vintage, status=CAStatus[body.status],
+                                         evidence=body.evidence.domain() if body.evidence else None,
+                                         reason=body.reason, actor=actor_of(principal))
         return _ca_public(session, project_id, vintage)
 
 
@@ -91,6 +112,6 @@ def retired_article6(session: SessionDep, project_id: Optional[int] = None, offs
     items = [RetiredArticle6Public(retirement_id=r.retirement.id, project_number=r.project_number,
                                    host_country=r.host_country, vintage=r.vintage, token_id=r.token_id,
                                    quantity=r.retirement.quantity, purpose=r.retirement.purpose,
-                                   ca_status=r.ca_status.name, ca_label=r.ca_label,
+                                   ca_status=r.ca_status.name, ca_label=r.ca_label, ca_applied_quantity=r.ca_applied,
                                    created_at=r.retirement.created_at) for r in rows]
     return Paged[RetiredArticle6Public](page=Page(offset=offset, limit=limit, total=total), items=items)

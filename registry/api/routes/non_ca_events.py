@@ -22,6 +22,7 @@ from registry.errors import NotFound
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import compensation as compensation_ops
 from registry.tables.article6 import A6CompensationStep, A6NonCAEvent
+from registry.tables.core import utcnow
 
 router = APIRouter(tags=["article6"], responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
 
@@ -84,3 +85,12 @@ def complete_step(step_id: int, body: StepCompletion, session: SessionDep, princ
     with committing(session):
         return _step_public(compensation_ops.complete_replacement(session, step_id, evidence=body.evidence,
                                                        actor=actor_of(principal)))
+
+
+@router.post("/article6/compensation-steps/lapse")
+def lapse_steps(session: SessionDep, principal: AdminDep) -> list[StepPublic]:
+    """Step 4 purchases past their 60 business days (as of the server's date) lapse; what they
+    left undone is re-planned into step 5 (§V.b). Returns the new steps; a second call finds none."""
+    with committing(session):
+        return [_step_public(s) for s in compensation_ops.lapse_replacements(
+            session, on=utcnow().date(), actor=actor_of(principal))]

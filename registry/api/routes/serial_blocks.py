@@ -63,6 +63,7 @@ def list_serial_blocks(
             mirrored=b.mirrored,
             retirement_id=b.retirement_id,
             cancellation_id=b.cancellation_id,
+            hold_id=b.hold_id,
         )
         for b, text in rows
     ]

@@ -11,6 +11,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
+from registry.domain.article6.designation import Insurance, LossPayee
 from registry.domain.article6.letters import AuthorizedUse, LetterContent, LetterStatus
 from registry.domain.article6.projects import ProjectStatus
 from registry.domain.enums import IssuanceKind
@@ -41,12 +42,29 @@ class HostCountryPublic(HostCountryUpdate):
     country: str
 
 
+class InsuranceIn(BaseModel):
+    """§II.3.a: a guarantee or insurance policy of a third party."""
+
+    insurer: str = Field(min_length=1, max_length=200)
+    policy: str = Field(min_length=1, max_length=500, description="Reference to the legally binding policy.")
+    investment_grade: StrictBool = Field(description="The third party has an investment-grade credit rating.")
+    loss_payee: Literal["proponent", "partner", "icr"] = "proponent"
+
+    def domain(self) -> Insurance:
+        return Insurance(self.insurer, self.policy, self.investment_grade, LossPayee[self.loss_payee])
+
+
 class ProjectArticle6Update(BaseModel):
     adjustment_percentage: Decimal = Field(ge=0, le=100, description="Share of each Article 6.2 issuance "
-                                           "deposited into the non-CA adjustment account (seed 003 §II.3.b).")
+                                           "deposited into the non-CA adjustment account (seed 003 §II.3.b); "
+                                           "0 only with insurance (§II.3.a).")
     risk_assessment: str = Field(min_length=1, max_length=500, description="Reference to ICR's risk assessment.")
     methodology_approved: StrictBool
     proponent_organization_id: Optional[StrictInt] = None
+    insurance: Optional[InsuranceIn] = None
+    non_permanence_risk: StrictBool = False
+    non_permanence_percentage: Decimal = Field(0, ge=0, le=100, description=(
+        "Share contributed to the Article 6.2 non-permanence risk adjustment account (§II.3.b)."))
 
 
 class ProjectArticle6Public(BaseModel):
@@ -58,6 +76,10 @@ class ProjectArticle6Public(BaseModel):
     risk_assessment: str
     methodology_approved: bool
     proponent_organization_id: Optional[int]
+    insurer: str = ""
+    insurance_policy: str = ""
+    non_permanence_risk: bool = False
+    non_permanence_percentage: str = "0"
     outstanding_compensation: int
     history: list[HistoryPublic]
 
@@ -169,7 +191,7 @@ class DesignationResultPublic(DesignationPublic):
     cancelled_blocks: list[str]
 
 
-EvidenceKindName = Literal["ca_applied", "intention", "no_ca"]
+EvidenceKindName = Literal["ca_applied", "intention", "no_ca", "correction"]
 
 
 class EvidenceIn(BaseModel):
@@ -180,15 +202,34 @@ class EvidenceIn(BaseModel):
         "received_on_reason and may not precede the vintage's CA record. The date rule (§V) counts evidence by it."))
     received_on_reason: Optional[str] = Field(None, min_length=1, max_length=500,
                                               description="Why received_on is before today (recorded in the ledger).")
+    quantity: Optional[StrictInt] = Field(default=None, ge=1, le=10**15, description=(
+        "Tonnes first transferred in first_transfer_year that the evidence covers (required to confirm a CA)."))
+    first_transfer_year: Optional[StrictInt] = Field(default=None, ge=2021, le=9999,
+                                                     description="Year of first transfer (§I.7.1) covered.")
 
     def domain(self) -> Evidence:
-        return Evidence(EvidenceKind[self.kind], self.reference, self.received_on)
+        return Evidence(EvidenceKind[self.kind], self.reference, self.received_on, self.quantity,
+                        self.first_transfer_year)
 
 
 class EvidencePublic(BaseModel):
     kind: str
     reference: str
     received_on: date
+    quantity: Optional[int] = None
+    first_transfer_year: Optional[int] = None
+
+
+class CALabelPublic(BaseModel):
+    first_transfer_year: int
+    label: str = Field(description="Pending CA, CA applied or No CA applied (§II.2).")
+    quantity: int
+
+
+class CACorrection(BaseModel):
+    status: Literal["pending", "not_applied"] = Field(description="The status the record should have had.")
+    reason: str = Field(min_length=1, max_length=2000)
+    evidence: Optional[EvidenceIn] = Field(default=None, description="Evidence of kind correction (required).")
 
 
 class NoCADecision(BaseModel):
@@ -203,6 +244,8 @@ class CARecordPublic(BaseModel):
     vintage: int
     status: str
     label: str
+    labels: list[CALabelPublic] = Field(default_factory=list, description=(
+        "Tonnes first transferred per year and label: the labels follow the quantities the evidence covers."))
     evidence: list[EvidencePublic]
     history: list[HistoryPublic]
 
@@ -215,8 +258,9 @@ class RetiredArticle6Public(BaseModel):
     token_id: str
     quantity: int
     purpose: str
-    ca_status: str
+    ca_status: str = Field(description="Of the tonnes not covered by CA evidence (CA applied when all are).")
     ca_label: str
+    ca_applied_quantity: int = Field(0, description="Tonnes of this retirement covered by CA evidence (§II.2).")
     created_at: datetime
 
 
@@ -278,6 +322,7 @@ class CountryYearPublic(BaseModel):
 
     host_country: str
     issued: int
+    transferred: int = 0
     retired_corsia: int
     retired_ndc: int
     retired_voluntary: int
@@ -304,3 +349,14 @@ class Article6AnnualReport(BaseModel):
     due_by: date
     countries: list[CountryYearPublic]
     corsia_by_compliance_period: list[CorsiaPeriodPublic]
+
+
+class ReportEditionPublic(BaseModel):
+    """A published edition of a year's §III report (frozen; ``sha256`` of its JSON body)."""
+
+    year: int
+    edition: int
+    kind: str = Field(description="original, or correction (superseding the edition before).")
+    sha256: str
+    published_at: datetime
+    supersedes_edition: Optional[int]

@@ -313,6 +313,7 @@ class SerialBlockPublic(BaseModel):
     mirrored: bool
     retirement_id: Optional[int]
     cancellation_id: Optional[int] = None
+    hold_id: Optional[int] = Field(default=None, description="Status held: the unit hold keeping these units.")
 
 
 class SerialBlockPage(BaseModel):
@@ -363,3 +364,37 @@ class LedgerStatus(BaseModel):
     balances_ok: bool = True
     moves_replayed: int = 0
     balance_problems: list[str] = []
+
+
+class HoldCreate(BaseModel):
+    account_id: StrictInt
+    serialization: SerializationText
+    quantity: Quantity
+    reason: str = Field(min_length=1, max_length=500, description="Why the units are held (no personal data: "
+                        "reference the case).")
+    reference: str = Field(default="", max_length=200, description="e.g. the KYC case or non-CA event.")
+    tokenization_id: Optional[StrictInt] = Field(
+        default=None, description="Bridge custody only: the pending tokenization whose units are held.")
+
+
+class HoldRelease(BaseModel):
+    note: str = Field(min_length=1, max_length=500, description="Why the hold ends.")
+
+
+class HoldPublic(BaseModel):
+    id: int
+    account_id: int
+    serialization: str
+    quantity: int
+    status: str = Field(description="placed or released.")
+    origin: str = Field(description="operator (administrator key) or rule.")
+    rule: Optional[str]
+    reason: str
+    reference: str
+    tokenization_id: Optional[int]
+    placed_by: str
+    placed_at: datetime
+    released_by: Optional[str]
+    released_at: Optional[datetime]
+    release_note: str
+    serial_blocks: list[str] = Field(description="The blocks held now (empty once released).")

@@ -104,3 +104,9 @@ def plan_compensation(shortfall: int, sources: CompensationSources, *, notified_
         take(CompensationKind.cancel_subsequent_holdings, sources.proponent_holdings)
         take(CompensationKind.deduct_future_issuances, left)
     return CompensationPlan(shortfall, tuple(steps), left)
+
+
+def replacement_lapsed(due_by: date | None, on: date) -> bool:
+    """A step 4 purchase lapses once its 60 business days are over without evidence: the day
+    after ``due_by`` (§V.b step 4); its remainder moves on to step 5."""
+    return due_by is not None and on > due_by

@@ -19,17 +19,20 @@ from registry.domain.article6.projects import ProjectStatus
 from registry.domain.article6.rules import (
     R_ADDITIONAL,
     R_ALREADY_ARTICLE6,
+    R_COMPENSATION_MECHANISM,
     R_CONVERTIBLE_HOLDING,
     R_CREDITING_PERIOD,
     R_EX_POST_ONLY,
     R_HOST_FRAMEWORK,
     R_LETTER_METHODOLOGY,
+    R_INSURANCE,
     R_LETTER_PROJECT,
     R_LETTER_PUBLISHED,
     R_LETTER_SECTOR,
     R_LETTER_VALID,
     R_METHODOLOGY,
     R_MITIGATION_TYPE,
+    R_NON_PERMANENCE,
     R_NOT_2B,
     R_NOT_IN_CUSTODY,
     R_NOT_SUSPENDED,
@@ -347,3 +350,78 @@ def adjustment_deposit(issued: int, percentage: Decimal | int | str | float) -> 
     exact = issued * pct / 100
     deposit = -(-exact.numerator // exact.denominator)  # ceiling
     return DepositSplit(issued, deposit, issued - deposit)
+
+
+# --------------------------------------------------------------------------------------------
+# Compensation mechanism (§II.3.a insurance, §II.3.b deposit and non-permanence account)
+# --------------------------------------------------------------------------------------------
+
+
+class LossPayee(str, Enum):
+    """§II.3.a: who obtains or benefits from the compensation mechanism."""
+
+    proponent = "project proponent"
+    partner = "related partner, investor, lender or buyer"
+    icr = "ICR"
+
+
+@dataclass(frozen=True)
+class Insurance:
+    """§II.3.a: a guarantee or insurance policy providing a Replacement Contribution."""
+
+    insurer: str
+    policy: str  # reference to the legally binding policy or guarantee
+    investment_grade: bool  # the third party's credit rating (and licence) meets ICR's criteria
+    loss_payee: LossPayee
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """A project's compensation mechanism (§II.3): the adjustment deposit percentage, an
+    insurance or guarantee, and for projects with non-permanence risk the share contributed to
+    the Article 6.2 non-permanence risk adjustment account (§II.3.b, last paragraph)."""
+
+    adjustment_percentage: Decimal | int | str
+    insurance: Insurance | None = None
+    non_permanence_risk: bool = False
+    non_permanence_percentage: Decimal | int | str = 0
+
+
+def mechanism_refusals(m: Mechanism) -> tuple[Refusal, ...]:
+    """Every reason ``m`` is not a compensation mechanism §II.3 accepts; empty when it is."""
+    out: list[Refusal] = []
+    pct = _exact(m.adjustment_percentage, "adjustment_percentage")
+    np_pct = _exact(m.non_permanence_percentage, "non_permanence_percentage")
+    if m.insurance is not None:
+        i = m.insurance
+        if not i.insurer.strip():
+            out.append(Refusal(R_INSURANCE, "name the insurer or guarantor", "insurance.insurer"))
+        if not i.policy.strip():
+            out.append(Refusal(R_INSURANCE, "reference the policy or guarantee", "insurance.policy"))
+        if not i.investment_grade:
+            out.append(Refusal(R_INSURANCE, "the third party has no investment-grade credit rating",
+                               "insurance.investment_grade"))
+    elif pct == 0:
+        out.append(Refusal(R_COMPENSATION_MECHANISM, "a 0 % adjustment deposit with no insurance or guarantee leaves "
+                           "a double claim uncompensated", "adjustment_percentage"))
+    if not 0 <= np_pct <= 100:
+        out.append(Refusal(R_NON_PERMANENCE, f"{m.non_permanence_percentage} is not between 0 and 100",
+                           "non_permanence_percentage"))
+    elif m.non_permanence_risk and np_pct == 0:
+        out.append(Refusal(R_NON_PERMANENCE, "the project has non-permanence risk and contributes 0 %",
+                           "non_permanence_percentage"))
+    elif not m.non_permanence_risk and np_pct:
+        out.append(Refusal(R_NON_PERMANENCE, "a contribution without non-permanence risk: set the risk",
+                           "non_permanence_risk"))
+    if 0 <= pct <= 100 and 0 <= np_pct <= 100 and pct + np_pct > 100:
+        out.append(Refusal(R_NON_PERMANENCE, f"deposit {pct} % and contribution {np_pct} % exceed 100 %",
+                           "non_permanence_percentage"))
+    return tuple(out)
+
+
+def non_permanence_contribution(to_proponent: int, percentage: Decimal | int | str, issued: int) -> int:
+    """Tonnes of an issuance of ``issued`` contributed to the non-permanence risk adjustment
+    account: ``issued * percentage / 100`` rounded up (as the deposit), at most ``to_proponent``."""
+    pct = _exact(percentage, "non_permanence_percentage")
+    exact = issued * pct / 100
+    return min(to_proponent, -(-exact.numerator // exact.denominator))

@@ -5,6 +5,7 @@ as a dict, JSON or CSV.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections import defaultdict
@@ -48,6 +49,15 @@ class CancelledRecord:
 
 
 @dataclass(frozen=True)
+class TransferredRecord:
+    """Article 6.2 ICCs transferred from one registry account to another in ``year``."""
+
+    host_country: str
+    year: int
+    quantity: int
+
+
+@dataclass(frozen=True)
 class AuthorizedRecord:
     """A letter's maximum authorized quantity (None: no cap) counted in ``year``."""
 
@@ -56,10 +66,14 @@ class AuthorizedRecord:
     max_quantity: int | None
 
 
-def authorized_record(letter: Letter) -> AuthorizedRecord:
-    """The §III.3 record of a letter, counted in the year it was issued (§I.9.1)."""
+def authorized_records(letter: Letter) -> tuple[AuthorizedRecord, ...]:
+    """The §III.3 records of a letter: its maximum authorized quantity counted in every calendar
+    year of its scope (its authorized vintages, §I.4.4), not only in the year it was issued.
+    The cap is cumulative over the scope (§I.4.6), so each of those years shows the whole cap."""
     c = letter.content
-    return AuthorizedRecord(c.authorizing_party.host_country, c.validity.issued_on.year, c.outcomes.quantity_cap)
+    v = c.outcomes.vintages
+    return tuple(AuthorizedRecord(c.authorizing_party.host_country, year, c.outcomes.quantity_cap)
+                 for year in range(v.first, v.last + 1))
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class CountryYear:
 
     host_country: str
     issued: int = 0
+    transferred: int = 0  # between registry accounts (a transfer of the units, not an international transfer)
     retired_corsia: int = 0
     retired_ndc: int = 0
     retired_voluntary: int = 0
@@ -99,7 +114,8 @@ def annual_report_due(year: int) -> date:
 
 
 def annual_report(year: int, issued: Iterable[IssuedRecord], retired: Iterable[RetiredRecord],
-                  cancelled: Iterable[CancelledRecord], authorized: Iterable[AuthorizedRecord]) -> AnnualReport:
+                  cancelled: Iterable[CancelledRecord], authorized: Iterable[AuthorizedRecord],
+                  transferred: Iterable[TransferredRecord] = ()) -> AnnualReport:
     """Aggregate plain records into the §III report for ``year`` (records of other years are
     ignored), by host country. Retirements for other international mitigation purposes are
     reported in a column of their own, beside the four of §III.1."""
@@ -108,6 +124,9 @@ def annual_report(year: int, issued: Iterable[IssuedRecord], retired: Iterable[R
     for i in issued:
         if i.year == year:
             rows[i.host_country]["issued"] += i.quantity
+    for t in transferred:
+        if t.year == year:
+            rows[t.host_country]["transferred"] += t.quantity
     for r in retired:
         if r.year != year:
             continue
@@ -148,6 +167,24 @@ def report_to_dict(report: AnnualReport) -> dict[str, Any]:
 def report_to_json(report: AnnualReport) -> str:
     """Deterministic JSON of the report (sorted keys)."""
     return json.dumps(report_to_dict(report), sort_keys=True, indent=2)
+
+
+def report_from_dict(data: dict[str, Any]) -> AnnualReport:
+    """The report :func:`report_to_dict` wrote (a frozen edition read back)."""
+    return AnnualReport(int(data["year"]), date.fromisoformat(data["due_by"]),
+                        tuple(CountryYear(**c) for c in data["countries"]),
+                        tuple((c["host_country"], c["compliance_period"], c["quantity"])
+                              for c in data["corsia_by_compliance_period"]))
+
+
+def report_hash(report: AnnualReport) -> str:
+    """SHA-256 (hex) of the report's deterministic JSON: the stamp of a published edition."""
+    return hashlib.sha256(report_to_json(report).encode()).hexdigest()
+
+
+def report_published_by(year: int, today: date) -> bool:
+    """A year's report is due, and published, once its six months are over (§III)."""
+    return today > annual_report_due(year)
 
 
 CSV_COLUMNS = ("year", "host_country", "metric", "compliance_period", "quantity")

@@ -118,6 +118,21 @@ R_REINSTATE = Rule(
     "rectified-before-reinstatement", "§V.b",
     "suspension lasts until a CA is confirmed applied and previous non-CA events are fully rectified")
 R_CA_EVIDENCE = Rule("ca-evidence", "§IV", "a CA is confirmed on evidence from the host country's reports")
+R_CA_QUANTITY = Rule("ca-quantity", "§IV, §I.7.1",
+                     "a CA confirmation states the tonnes and the year of first transfer it covers")
+R_CA_CORRECTION = Rule("ca-correction-evidence", "§II.2, §IV",
+                       "a CA status recorded in error is corrected only on evidence, with the reason")
+# Compensation mechanism (§II.3)
+R_COMPENSATION_MECHANISM = Rule(
+    "compensation-mechanism", "§II.3",
+    "an Article 6.2 project has a compensation mechanism: an adjustment deposit (§II.3.b) or an insurance or "
+    "guarantee (§II.3.a)")
+R_INSURANCE = Rule(
+    "insurance-eligible", "§II.3.a",
+    "a legally binding insurance or guarantee of an investment-grade third party, naming the policy and its loss payee")
+R_NON_PERMANENCE = Rule(
+    "non-permanence-contribution", "§II.3.b",
+    "projects with non-permanence risk contribute to the Article 6.2 non-permanence risk adjustment account")
 R_RETIREMENT_USE = Rule("retirement-use-authorized", "§I.5, §4.1", "Article 6.2 ICCs are retired only for authorized uses")
 
 

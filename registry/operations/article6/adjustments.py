@@ -19,12 +19,13 @@ from registry.domain.article6 import projects as a6_projects
 from registry.domain.article6.adjustments import CA_STATUS_LABELS, CARecord, Evidence, EvidenceKind, Exposure
 from registry.domain.article6.letters import FirstTransfer, Letter
 from registry.domain.article6.projects import ProjectStatus
-from registry.domain.article6.rules import R_CA_EVIDENCE, Article6Error, HistoryEntry
+from registry.domain.article6.rules import R_CA_CORRECTION, R_CA_EVIDENCE, Article6Error, HistoryEntry
 from registry.domain.asof import AsOf, resolve_as_of
 from registry.domain.classes import CAStatus
 from registry.errors import NotFound, RuleViolation
 from registry.operations.article6 import uses as uses_ops
 from registry.operations.article6.common import _a6project, _now, violation
+from registry.operations.article6.compensation import lift_suspension_if_rectified
 from registry.operations.article6.letters import get_letter
 from registry.operations.article6.projects import _store_project, project_article6
 from registry.operations.ledger import append_entry
@@ -64,7 +65,8 @@ def ca_record_of(session: Session, row: A6CARecord) -> CARecord:
                            .order_by(A6CAHistory.id)).all()
     return CARecord(
         project.project_number, row.vintage, CAStatus(row.status),
-        tuple(Evidence(EvidenceKind[e.kind], e.reference, e.received_on) for e in evidence),
+        tuple(Evidence(EvidenceKind[e.kind], e.reference, e.received_on, e.quantity, e.first_transfer_year)
+              for e in evidence),
         tuple(HistoryEntry(h.transition, None if h.from_status is None else CAStatus(h.from_status).name,
                            CAStatus(h.to_status).name, h.at, h.actor, h.note, evidence=h.evidence)
               for h in history))
@@ -108,6 +110,8 @@ def _store_ca(session: Session, project: Project, row: A6CARecord, new: CARecord
         "evidence_received_on": str(evidence_row.received_on) if evidence_row else None,
         "evidence_received_on_reason": received.reason if received else None,
         "decided_on": str(entry.at.date()),
+        "evidence_quantity": evidence_row.quantity if evidence_row else None,
+        "first_transfer_year": evidence_row.first_transfer_year if evidence_row else None,
         "token_id": credit_class.token_id if credit_class else None, "actor": entry.actor})
     if credit_class is not None:
         uses_ops.refresh_class_uses(session, class_ids=[credit_class.id], actor=entry.actor, at=entry.at,
@@ -119,7 +123,8 @@ def _evidence_row(session: Session, row: A6CARecord, evidence: Evidence, at: dat
         raise RuleViolation("evidence needs a reference to the host country's report", field="evidence.reference",
                             rule=R_CA_EVIDENCE.id)
     ev = A6CAEvidence(record_id=row.id, kind=evidence.kind.name, reference=evidence.reference.strip(),
-                      received_on=evidence.received_on, added_at=at, actor=actor)
+                      received_on=evidence.received_on, quantity=evidence.quantity,
+                      first_transfer_year=evidence.first_transfer_year, added_at=at, actor=actor)
     session.add(ev)
     return ev
 
@@ -166,10 +171,37 @@ def add_ca_evidence(session: Session, project_id: int, vintage: int, evidence: E
 
 def confirm_ca_applied(session: Session, project_id: int, vintage: int, evidence: Evidence, *, actor: str,
                        received_on_reason: str | None = None, at: datetime | None = None) -> CARecord:
-    """Pending (or No CA applied) -> CA applied, on evidence from the host country's reports (§IV)."""
+    """Evidence from the host country's reports that the CA was applied for ``evidence.quantity``
+    t first transferred in ``evidence.first_transfer_year`` (§IV): pending (or No CA applied)
+    -> CA applied once the evidence covers every tonne first transferred (:func:`exposures`),
+    otherwise recorded in part with the status unchanged. The evidence's ``received_on`` is the
+    registry's date unless an earlier one comes with ``received_on_reason``."""
     at = _now(at)
-    return _ca_step(session, project_id, vintage, a6_adjustments.confirm_ca_applied, evidence, received_on_reason,
-                    at, actor, evidence, at, actor)
+    record = _ca_step(session, project_id, vintage, a6_adjustments.confirm_ca_applied, evidence, received_on_reason,
+                      at, actor, evidence, at, actor, exposures(session, project_id, vintage))
+    lift_suspension_if_rectified(session, project_id, at, actor)
+    return record
+
+
+def correct_ca_status(session: Session, project_id: int, vintage: int, *, status: CAStatus,
+                      evidence: Evidence | None, reason: str, actor: str, received_on_reason: str | None = None,
+                      at: datetime | None = None) -> CARecord:
+    """Reverse a CA status recorded in error to pending or No CA applied, on evidence of kind
+    ``correction`` and with the reason (§II.2, §IV): a transition with its history entry, ledger
+    entry and on-chain push, never an overwrite. Without evidence it is refused
+    (``ca-correction-evidence``). A correction to No CA applied does not itself record non-CA
+    events: the next detection (§V) finds them."""
+    at = _now(at)
+    if evidence is None:
+        raise violation(Article6Error(R_CA_CORRECTION, "a CA status is corrected only on evidence", "evidence"))
+    return _ca_step(session, project_id, vintage, a6_adjustments.correct_ca_status, evidence, received_on_reason,
+                    at, actor, status, evidence, reason, at, actor)
+
+
+def ca_labels(session: Session, project_id: int, vintage: int) -> tuple[tuple[int, str, int], ...]:
+    """(first-transfer year, §II.2 label, tonnes) of what was first transferred of a project's
+    vintage: the labels follow the quantities the CA evidence covers."""
+    return a6_adjustments.ca_labels(ca_status(session, project_id, vintage), exposures(session, project_id, vintage))
 
 
 def record_no_ca(session: Session, project_id: int, vintage: int, *, reason: str, evidence: Evidence | None = None,
@@ -313,7 +345,7 @@ def exposures(session: Session, project_id: int, vintage: int) -> list[Exposure]
             A6Designation.serialization_id == credit_class.serialization_id)).all()
         for d in rows:
             year = d.created_at.year if letter.content.first_transfer is FirstTransfer.issuance else approved
-            per_year[year] += d.quantity - d.deposit - d.deducted
+            per_year[year] += d.quantity - d.deposit - d.non_permanence - d.deducted
     return [Exposure(year, q) for year, q in sorted(per_year.items())]
 
 

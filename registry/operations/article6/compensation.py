@@ -7,19 +7,21 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Collection
+from typing import Collection, Iterable, Mapping
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from registry.domain.article6 import compensation as a6_compensation
-from registry.domain.article6.compensation import CompensationKind, CompensationSources
+from registry.domain.article6 import projects as a6_projects
+from registry.domain.article6.compensation import CompensationKind, CompensationSources, CompensationStep
+from registry.domain.article6.projects import ProjectStatus
 from registry.domain.article6.rules import R_WHOLE_TONNES
 from registry.domain.classes import CAStatus
 from registry.domain.enums import AccountType, CancellationReason, CreditStatus
 from registry.errors import Conflict, NotFound, RuleViolation
 from registry.operations.accounts import open_system_account
-from registry.operations.article6.common import _a6project, _now
+from registry.operations.article6.common import _a6project, _now, _store_project, project_article6
 from registry.operations.cancellations import cancel
 from registry.operations.ledger import append_entry
 from registry.operations.preconditions import get_row
@@ -43,6 +45,17 @@ def adjustment_account(session: Session) -> Account:
     return row or open_system_account(session, AccountType.adjustment, ADJUSTMENT_ACCOUNT_NAME)
 
 
+NON_PERMANENCE_ACCOUNT_NAME = "ICR Article 6.2 non-permanence risk adjustment account"
+
+
+def non_permanence_account(session: Session) -> Account:
+    """The Article 6.2 non-permanence risk adjustment account (§II.3.b): a buffer account of its
+    own, opened on first use; reversals are compensated from it by buffer-use cancellations."""
+    row = session.exec(select(Account).where(Account.type == AccountType.buffer,
+                                             Account.name == NON_PERMANENCE_ACCOUNT_NAME).order_by(Account.id)).first()
+    return row or open_system_account(session, AccountType.buffer, NON_PERMANENCE_ACCOUNT_NAME)
+
+
 def _event_row(session: Session, event_id: int, *, lock: bool = False) -> A6NonCAEvent:
     stmt = select(A6NonCAEvent).where(A6NonCAEvent.id == event_id)
     row = session.exec(stmt.with_for_update() if lock else stmt).first()
@@ -56,7 +69,7 @@ def _steps(session: Session, event_id: int) -> list[A6CompensationStep]:
                              .order_by(A6CompensationStep.seq)).all())
 
 
-def _refresh_event(session: Session, event_id: int, at: datetime) -> None:
+def _refresh_event(session: Session, event_id: int, at: datetime, actor: str = "registry") -> None:
     event = session.get(A6NonCAEvent, event_id)
     done = sum(s.completed for s in _steps(session, event_id))
     status = NonCAEventStatus.compensated if done >= event.quantity else NonCAEventStatus.open
@@ -64,12 +77,42 @@ def _refresh_event(session: Session, event_id: int, at: datetime) -> None:
         event.status = status
         session.add(event)
         session.flush()
+    lift_suspension_if_rectified(session, event.project_id, at, actor)
+
+
+def _planned(step: A6CompensationStep) -> int:
+    """Tonnes a step still stands for: all of it, except what a lapsed step left undone."""
+    return step.completed if step.status is StepStatus.lapsed else step.quantity
 
 
 def outstanding_compensation(session: Session, project_id: int) -> int:
-    """Tonnes of the project's non-CA events not yet covered by completed compensation."""
+    """Tonnes of the project's non-CA events that are not rectified: neither covered by a
+    completed step nor by a step 5 deduction, which the next Article 6.2 issuances of the
+    project take first, automatically (§V.b step 5)."""
     events = session.exec(select(A6NonCAEvent).where(A6NonCAEvent.project_id == project_id)).all()
-    return sum(max(0, e.quantity - sum(s.completed for s in _steps(session, e.id))) for e in events)
+    out = 0
+    for e in events:
+        covered = sum(s.quantity if s.status is StepStatus.outstanding else s.completed for s in _steps(session, e.id))
+        out += max(0, e.quantity - covered)
+    return out
+
+
+def lift_suspension_if_rectified(session: Session, project_id: int, at: datetime, actor: str) -> bool:
+    """Lift the project's suspension as soon as the conditions of §V.b hold: a CA confirmed
+    applied for the project, and every non-CA event rectified (:func:`outstanding_compensation`
+    is 0). Called whenever compensation or the CA status changes; True when it lifted."""
+    a6row = session.exec(select(A6Project).where(A6Project.project_id == project_id)).first()
+    if a6row is None or a6row.status is not ProjectStatus.suspended:
+        return False
+    applied = session.exec(select(func.count()).select_from(A6CARecord).where(
+        A6CARecord.project_id == project_id, A6CARecord.status == int(CAStatus.applied))).one()
+    if not applied or outstanding_compensation(session, project_id):
+        return False
+    a6row = _a6project(session, project_id, lock=True)
+    _store_project(session, session.get(Project, project_id), a6row, a6_projects.reinstate_project(
+        project_article6(session, project_id), at, actor, ca_applied_confirmed=True, outstanding_compensation=0,
+        evidence="non-CA events rectified and a CA confirmed applied (seed 003 §V.b)"))
+    return True
 
 
 def _excluded_vintages(session: Session) -> set[tuple[int, int]]:
@@ -156,7 +199,7 @@ def compensate_non_ca_event(session: Session, event_id: int, *, notified_on: dat
     event = _event_row(session, event_id, lock=True)
     project = session.get(Project, event.project_id)
     steps_before = _steps(session, event_id)
-    remaining = event.quantity - sum(s.quantity for s in steps_before)
+    remaining = event.quantity - sum(_planned(s) for s in steps_before)
     if remaining <= 0:
         raise Conflict(f"non-CA event {event_id} is fully covered by its compensation steps", field="event_id",
                        rule="event-compensated")
@@ -201,17 +244,37 @@ def compensate_non_ca_event(session: Session, event_id: int, *, notified_on: dat
     if event.notified_on is None:
         event.notified_on = notified_on
         session.add(event)
-    seq, made = len(steps_before), []
-    for step in plan.steps:
+    made = _record_steps(session, event, project, plan.steps, len(steps_before), at, own=own, others=others,
+                         deposit_from=deposit_from, adjustment=adjustment, holding_accounts=holding_accounts,
+                         exclude=exclude, replacement_evidence=replacement_evidence)
+    _refresh_event(session, event_id, at, actor)
+    append_entry(session, "article6.compensation", {
+        "event_id": event_id, "project_number": project.project_number, "vintage": event.vintage,
+        "shortfall": remaining, "unresolved": plan.unresolved, "notified_on": str(notified_on),
+        "steps": [{"step_id": r.id, "seq": r.seq, "kind": r.kind, "quantity": r.quantity, "status": r.status.value,
+                   "due_by": str(r.due_by) if r.due_by else None, "evidence": r.evidence} for r in made],
+        "actor": actor})
+    return made
+
+
+def _record_steps(session: Session, event: A6NonCAEvent, project: Project, steps: Iterable[CompensationStep], seq: int,
+                  at: datetime, *, own: Collection[_Held] = (), others: Mapping[int, list[_Held]] | None = None,
+                  deposit_from: Collection[_Held] = (), adjustment: Account | None = None,
+                  holding_accounts: Collection[int] = (), exclude: Collection[tuple[int, int]] = (),
+                  replacement_evidence: str = "") -> list[A6CompensationStep]:
+    """Record and carry out planned §V.b steps of an event, numbered from ``seq`` + 1."""
+    others = others or {}
+    made = []
+    for step in steps:
         seq += 1
         from_project = others[step.from_project][0].project_id if step.from_project else None
-        row = A6CompensationStep(event_id=event_id, seq=seq, kind=step.kind.name, quantity=step.quantity,
+        row = A6CompensationStep(event_id=event.id, seq=seq, kind=step.kind.name, quantity=step.quantity,
                                  status=StepStatus.done, due_by=step.due_by, created_at=at,
                                  from_project_id=from_project)
         session.add(row)
         session.flush()
         reference = f"a6-compensation:{row.id}"
-        note = (f"non-CA event {event_id} (project {project.project_number}, vintage {event.vintage}), seed 003 §V.b "
+        note = (f"non-CA event {event.id} (project {project.project_number}, vintage {event.vintage}), seed 003 §V.b "
                 f"step {step.kind.value}")
         cancelled: list[str] = []
         if step.kind is CompensationKind.cancel_own_excess:
@@ -244,13 +307,6 @@ def compensate_non_ca_event(session: Session, event_id: int, *, notified_on: dat
         session.add(row)
         session.flush()
         made.append(row)
-    _refresh_event(session, event_id, at)
-    append_entry(session, "article6.compensation", {
-        "event_id": event_id, "project_number": project.project_number, "vintage": event.vintage,
-        "shortfall": remaining, "unresolved": plan.unresolved, "notified_on": str(notified_on),
-        "steps": [{"step_id": r.id, "seq": r.seq, "kind": r.kind, "quantity": r.quantity, "status": r.status.value,
-                   "due_by": str(r.due_by) if r.due_by else None, "evidence": r.evidence} for r in made],
-        "actor": actor})
     return made
 
 
@@ -273,11 +329,49 @@ def complete_replacement(session: Session, step_id: int, *, evidence: str, actor
     step.evidence = evidence.strip()[:500]
     session.add(step)
     session.flush()
-    _refresh_event(session, step.event_id, at)
+    _refresh_event(session, step.event_id, at, actor)
     append_entry(session, "article6.compensation.replacement", {
         "step_id": step.id, "event_id": step.event_id, "quantity": step.quantity, "evidence": step.evidence,
         "late": bool(step.due_by and at.date() > step.due_by), "actor": actor})
     return step
+
+
+def lapse_replacements(session: Session, *, on: date, actor: str,
+                       at: datetime | None = None) -> list[A6CompensationStep]:
+    """Step 4 purchases still due after their 60 business days (:func:`replacement_lapsed`)
+    lapse, and what they left undone is re-planned into step 5 (§V.b): cancellation of the
+    proponent's Article 6.2 holdings of the project, then deduction from its future Article 6.2
+    issuances. Idempotent: a lapsed step is not due any more. Returns the new steps."""
+    at = _now(at)
+    due = session.exec(select(A6CompensationStep).where(A6CompensationStep.status == StepStatus.due)
+                       .order_by(A6CompensationStep.id).with_for_update()).all()
+    made: list[A6CompensationStep] = []
+    for step in due:
+        if not a6_compensation.replacement_lapsed(step.due_by, on):
+            continue
+        event = _event_row(session, step.event_id, lock=True)
+        project = session.get(Project, event.project_id)
+        step.status = StepStatus.lapsed
+        session.add(step)
+        session.flush()
+        remainder = step.quantity - step.completed
+        a6row = _a6project(session, event.project_id, lock=True)
+        exclude = _excluded_vintages(session)
+        holding_accounts = _proponent_accounts(session, a6row)
+        holdings = sum(h.quantity for h in _article6_held(session, account_ids=holding_accounts,
+                                                          project_id=event.project_id, exclude=exclude))
+        plan = a6_compensation.plan_compensation(remainder, CompensationSources(proponent_holdings=holdings),
+                                                 notified_on=on)
+        new = _record_steps(session, event, project, plan.steps, len(_steps(session, event.id)), at,
+                            holding_accounts=holding_accounts, exclude=exclude)
+        made += new
+        append_entry(session, "article6.compensation.lapsed", {
+            "step_id": step.id, "event_id": event.id, "project_number": project.project_number,
+            "due_by": str(step.due_by), "on": str(on), "remainder": remainder,
+            "replanned": [{"step_id": r.id, "seq": r.seq, "kind": r.kind, "quantity": r.quantity,
+                           "status": r.status.value} for r in new], "actor": actor})
+        _refresh_event(session, event.id, at, actor)
+    return made
 
 
 def list_events(session: Session, *, project_id: int | None = None, offset: int = 0,

@@ -6,7 +6,7 @@ included (§II.3.b).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Collection
 
@@ -35,8 +35,8 @@ from registry.errors import Conflict, RuleViolation
 from registry.operations import additionality as additionality_ops
 from registry.operations.article6 import uses as uses_ops
 from registry.operations.article6.adjustments import _ensure_ca_record
-from registry.operations.article6.common import _a6project, _now, _refuse, violation
-from registry.operations.article6.compensation import _refresh_event, adjustment_account
+from registry.operations.article6.common import _a6project, _now, _refuse, mechanism_of, violation
+from registry.operations.article6.compensation import _refresh_event, adjustment_account, non_permanence_account
 from registry.operations.article6.letters import get_letter
 from registry.operations.cancellations import cancel, cancel_rows
 from registry.operations.issuances import (
@@ -75,10 +75,13 @@ R_RISK_ASSESSMENT = Rule("risk-assessment", "§II.3.b",
 
 
 def _risk_refusals(a6row: A6Project) -> tuple[Refusal, ...]:
+    """No risk assessment (§II.3.b), or a compensation mechanism §II.3 does not accept (a 0 %
+    deposit with no insurance, a non-permanence risk without contribution)."""
+    out = a6_designation.mechanism_refusals(mechanism_of(a6row))
     if a6row.risk_assessment.strip():
-        return ()
+        return out
     return (Refusal(R_RISK_ASSESSMENT, "no risk assessment sets the project's adjustment percentage",
-                    "project.risk_assessment"),)
+                    "project.risk_assessment"),) + out
 
 
 def _current_letter(session: Session, a6row: A6Project) -> Letter | None:
@@ -164,6 +167,7 @@ class DesignationResult:
     deducted_blocks: list[str]  # cancelled from the proponent's account for outstanding non-CA compensation
     cancelled_blocks: list[str]  # the converted standard serials (conversion only)
     token_id: str
+    non_permanence_blocks: list[str] = ()  # issued into the non-permanence risk adjustment account (§II.3.b)
 
 
 def _outstanding_deductions(session: Session, project_id: int) -> list[A6CompensationStep]:
@@ -191,21 +195,31 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
     requested = _requested_mask(session, project, vintage, letter, uses)
     serialization, credit_class = article6_class(session, project, vintage, letter, requested)
     split = a6_designation.adjustment_deposit(quantity, a6row.adjustment_percentage)
+    non_permanence = (a6_designation.non_permanence_contribution(split.to_proponent, a6row.non_permanence_percentage,
+                                                                 quantity) if a6row.non_permanence_risk else 0)
+    to_proponent = split.to_proponent - non_permanence
     deductions = _outstanding_deductions(session, project.id)
-    deducted = min(split.to_proponent, sum(s.quantity - s.completed for s in deductions))
-    deposit_issuance = issuance = None
+    deducted = min(to_proponent, sum(s.quantity - s.completed for s in deductions))
+    deposit_issuance = issuance = non_permanence_issuance = None
     if split.deposit:
         deposit_issuance = issue_designated(session, project_id=project.id, vintage=vintage, quantity=split.deposit,
                                             account_id=adjustment_account(session).id, period=period,
                                             verification=verification)
-    if split.to_proponent:
-        issuance = issue_designated(session, project_id=project.id, vintage=vintage, quantity=split.to_proponent,
+    if non_permanence:
+        non_permanence_issuance = issue_designated(session, project_id=project.id, vintage=vintage,
+                                                   quantity=non_permanence,
+                                                   account_id=non_permanence_account(session).id, period=period,
+                                                   verification=verification)
+    if to_proponent:
+        issuance = issue_designated(session, project_id=project.id, vintage=vintage, quantity=to_proponent,
                                     account_id=account.id, period=period, verification=verification)
     designation = A6Designation(project_id=project.id, letter_id=letter.number, serialization_id=serialization.id,
                                 issuance_id=issuance.id if issuance else None,
                                 deposit_issuance_id=deposit_issuance.id if deposit_issuance else None,
                                 kind=kind, account_id=account.id, quantity=quantity, deposit=split.deposit,
-                                deducted=deducted, adjustment_percentage=a6row.adjustment_percentage,
+                                deducted=deducted, non_permanence=non_permanence,
+                                non_permanence_issuance_id=non_permanence_issuance.id if non_permanence_issuance else None,
+                                adjustment_percentage=a6row.adjustment_percentage,
                                 requested_uses=credit_class.requested_uses if requested is None else requested,
                                 monitoring_start=period.start, monitoring_end=period.end, created_at=at)
     session.add(designation)
@@ -231,14 +245,15 @@ def _issue_article6_units(session: Session, *, project: Project, a6row: A6Projec
                               reference=",".join(f"a6-compensation:{s.id}" for s in used))
         deducted_blocks = [m.serial_block for m in moved]
         for step in used:
-            _refresh_event(session, step.event_id, at)
+            _refresh_event(session, step.event_id, at, actor)
     _ensure_ca_record(session, project, vintage, credit_class, at, actor)
     credit_class.requested_uses &= designation.requested_uses
     session.add(credit_class)
     uses_ops.refresh_class_uses(session, class_ids=[credit_class.id], actor=actor, at=at,
                                 reason=f"designation {designation.id}")
     return DesignationResult(designation, _issued_text(session, issuance), _issued_text(session, deposit_issuance),
-                             deducted_blocks, [], credit_class.token_id)
+                             deducted_blocks, [], credit_class.token_id,
+                             _issued_text(session, non_permanence_issuance))
 
 
 def _designation_context(session: Session, project_id: int):
@@ -261,7 +276,8 @@ def _designation_entry(session: Session, kind: str, result: DesignationResult, p
     append_entry(session, kind, {**as_of.record(),
         "designation_id": d.id, "issuance_id": d.issuance_id, "deposit_issuance_id": d.deposit_issuance_id,
         "letter_number": d.letter_id, "project_number": project.project_number, "vintage": vintage,
-        "quantity": d.quantity, "deposit": d.deposit, "deducted": d.deducted,
+        "quantity": d.quantity, "deposit": d.deposit, "deducted": d.deducted, "non_permanence": d.non_permanence,
+        "non_permanence_blocks": list(result.non_permanence_blocks),
         "adjustment_percentage": d.adjustment_percentage, "account_id": d.account_id,
         "monitoring_period": [str(d.monitoring_start), str(d.monitoring_end)], "token_id": result.token_id,
         "issued_blocks": result.issued_blocks, "deposit_blocks": result.deposit_blocks,
@@ -427,8 +443,7 @@ def convert_to_article6(session: Session, *, project_id: int, account_id: int, v
     result.designation.converted_from = json.dumps(cancelled)
     session.add(result.designation)
     session.flush()
-    result = DesignationResult(result.designation, result.issued_blocks, result.deposit_blocks,
-                               result.deducted_blocks, cancelled, result.token_id)
+    result = replace(result, cancelled_blocks=cancelled)
     _designation_entry(session, "article6.conversion", result, project, vintage, actor, day)
     return result
 

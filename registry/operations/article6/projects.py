@@ -12,16 +12,23 @@ from sqlmodel import Session, select
 
 from registry.domain.article6 import designation as a6_designation
 from registry.domain.article6 import projects as a6_projects
-from registry.domain.article6.projects import ProjectArticle6, ProjectStatus
-from registry.domain.article6.rules import Article6Error, HistoryEntry
+from registry.domain.article6.designation import Insurance, Mechanism
+from registry.domain.article6.projects import ProjectArticle6
+from registry.domain.article6.rules import Article6Error
 from registry.domain.classes import CAStatus
 from registry.errors import RuleViolation
-from registry.operations.article6 import uses as uses_ops
-from registry.operations.article6.common import _a6project, _now, violation
+from registry.operations.article6.common import (
+    _a6project,
+    _now,
+    _refuse,
+    _store_project,
+    project_article6,
+    violation,
+)
 from registry.operations.article6.compensation import outstanding_compensation
 from registry.operations.ledger import append_entry
 from registry.operations.preconditions import get_row
-from registry.tables.article6 import A6CARecord, A6HostCountry, A6Project, A6ProjectHistory
+from registry.tables.article6 import A6CARecord, A6HostCountry, A6Project
 from registry.tables.core import Organization, Project
 
 
@@ -45,18 +52,26 @@ def set_host_country(session: Session, country: str, *, article6_framework: bool
 
 def configure_project(session: Session, project_id: int, *, adjustment_percentage: Decimal | str | int,
                       risk_assessment: str, methodology_approved: bool,
-                      proponent_organization_id: int | None = None, actor: str,
-                      at: datetime | None = None) -> A6Project:
-    """Set the project's adjustment-deposit percentage from ICR's risk assessment (§II.3.b),
-    whether its methodology is approved (§4.1) and the proponent organization (§V.b)."""
+                      proponent_organization_id: int | None = None, insurance: Insurance | None = None,
+                      non_permanence_risk: bool = False, non_permanence_percentage: Decimal | str | int = 0,
+                      actor: str, at: datetime | None = None) -> A6Project:
+    """Set the project's compensation mechanism (§II.3): the adjustment-deposit percentage from
+    ICR's risk assessment (§II.3.b), an insurance or guarantee (§II.3.a), the non-permanence
+    risk and contribution (§II.3.b); whether its methodology is approved (§4.1) and the
+    proponent organization (§V.b). A 0 % deposit with no insurance is refused
+    (``compensation-mechanism``)."""
     at = _now(at)
     project = get_row(session, Project, project_id, "project")
     try:
         a6_designation.adjustment_deposit(0, adjustment_percentage)
         pct = Decimal(str(adjustment_percentage))
+        np_pct = Decimal(str(non_permanence_percentage))
+        mechanism = Mechanism(pct, insurance, bool(non_permanence_risk), np_pct)
+        refusals = a6_designation.mechanism_refusals(mechanism)
     except (ValueError, ArithmeticError) as exc:
         raise RuleViolation(f"adjustment percentage: {exc}", field="adjustment_percentage",
                             rule="adjustment-percentage") from exc
+    _refuse(refusals)
     if not risk_assessment.strip():
         raise RuleViolation("the percentage is set by ICR's risk assessment: reference it", field="risk_assessment",
                             rule="risk-assessment")
@@ -67,42 +82,25 @@ def configure_project(session: Session, project_id: int, *, adjustment_percentag
     row.risk_assessment = risk_assessment.strip()
     row.methodology_approved = methodology_approved
     row.proponent_organization_id = proponent_organization_id
+    row.insurer = insurance.insurer.strip() if insurance else ""
+    row.insurance_policy = insurance.policy.strip() if insurance else ""
+    row.insurer_investment_grade = bool(insurance and insurance.investment_grade)
+    row.loss_payee = insurance.loss_payee.name if insurance else None
+    row.non_permanence_risk = bool(non_permanence_risk)
+    row.non_permanence_percentage = str(np_pct)
     row.updated_at = at
     session.add(row)
     session.flush()
     append_entry(session, "article6.project.configured", {
         "project_number": project.project_number, "adjustment_percentage": str(pct),
         "risk_assessment": row.risk_assessment, "methodology_approved": methodology_approved,
-        "proponent_organization_id": proponent_organization_id, "actor": actor})
+        "proponent_organization_id": proponent_organization_id,
+        "insurance": None if insurance is None else {"insurer": row.insurer, "policy": row.insurance_policy,
+                                                     "investment_grade": row.insurer_investment_grade,
+                                                     "loss_payee": row.loss_payee},
+        "non_permanence_risk": row.non_permanence_risk, "non_permanence_percentage": row.non_permanence_percentage,
+        "actor": actor})
     return row
-
-
-def project_article6(session: Session, project_id: int) -> ProjectArticle6:
-    """The project's Article 6.2 status with its history (standard if never touched)."""
-    project = get_row(session, Project, project_id, "project")
-    row = session.exec(select(A6Project).where(A6Project.project_id == project_id)).first()
-    history = session.exec(select(A6ProjectHistory).where(A6ProjectHistory.project_id == project_id)
-                           .order_by(A6ProjectHistory.id)).all()
-    return ProjectArticle6(
-        project.project_number, row.status if row else ProjectStatus.standard,
-        tuple(HistoryEntry(h.transition, h.from_status, h.to_status, h.at, h.actor, h.note, evidence=h.evidence)
-              for h in history))
-
-
-def _store_project(session: Session, project: Project, row: A6Project, new: ProjectArticle6) -> None:
-    entry = new.history[-1]
-    row.status = new.status
-    row.updated_at = entry.at
-    session.add(row)
-    session.add(A6ProjectHistory(project_id=project.id, transition=entry.transition, from_status=entry.from_status,
-                                 to_status=entry.to_status, at=entry.at, actor=entry.actor, note=entry.note,
-                                 evidence=entry.evidence))
-    session.flush()
-    append_entry(session, f"article6.project.{entry.transition}", {
-        "project_number": project.project_number, "from": entry.from_status, "to": entry.to_status,
-        "note": entry.note, "evidence": entry.evidence, "actor": entry.actor})
-    uses_ops.refresh_class_uses(session, project_id=project.id, actor=entry.actor, at=entry.at,
-                                reason=f"project {entry.transition}")
 
 
 def _project_step(session: Session, project_id: int, step, *args, **kwargs) -> ProjectArticle6:

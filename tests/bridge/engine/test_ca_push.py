@@ -18,6 +18,7 @@ from bridge.engine.deploy import BridgeKeys, deploy
 from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
+from registry.domain.article6.letters import FirstTransfer
 from registry.domain.classes import CAStatus, Purpose
 from registry.domain.wallets import sign_wallet_link
 from registry.operations.accounts import link_wallet
@@ -45,7 +46,7 @@ def _onchain_ca(chain, token_id):
 def test_ca_decisions_are_pushed_on_chain_with_their_evidence(sqlite_engine, chain_fixture, request):
     w3 = request.getfixturevalue(chain_fixture)
     world = a6_world.make_world(sqlite_engine)
-    a6_world.authorized(world)
+    a6_world.authorized(world, first_transfer=FirstTransfer.issuance)  # 450 t first transferred at issuance
     result = a6_world.issue(world, quantity=500)
     chain, keys, holder, deployment = _bridge(sqlite_engine, w3)
     now = int(time.time())
@@ -61,7 +62,9 @@ def test_ca_decisions_are_pushed_on_chain_with_their_evidence(sqlite_engine, cha
 
     reference = "BTR1 2026 table 4, ICR-78040"
     with transaction(sqlite_engine) as s:
-        adjustment_ops.confirm_ca_applied(s, world.project, 2023, Evidence(EvidenceKind.ca_applied, reference, None), actor="admin")
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, Evidence(EvidenceKind.ca_applied, reference,
+                                                                       None, 450, a6_world.AT.year),
+                                          actor="admin")
     report = run_cycle(sqlite_engine, chain, keys)
     assert report.ca.pushed == {result.token_id: CAStatus.applied}
     assert _onchain_ca(chain, result.token_id) == CAStatus.applied

@@ -5,10 +5,11 @@ annual report as JSON and CSV, and the additionality calculators."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,7 +26,7 @@ from registry.domain.lifecycle import RetirementDetails
 from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.operations.retirements import retire
-from registry.tables.article6 import content_to_json
+from registry.tables.article6 import A6Designation, content_to_json
 from registry.tables.core import Serialization
 from tests.support.a6_world import AT, MP, content, make_world
 
@@ -56,6 +57,11 @@ def letter_body(world, **changes) -> dict:
 def problem(response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
+    return response.json()
+
+
+def ok(response, status: int = 200) -> dict:
+    assert response.status_code == status, response.text
     return response.json()
 
 
@@ -147,10 +153,21 @@ def test_designation_ca_and_report_over_http(api):
     wrong = problem(api.post(f"{ca_url}/applied", headers=admin, json={
         "kind": "intention", "reference": "letter"}), 422)
     assert (wrong["rule"], wrong["field"]) == ("ca-evidence", "evidence.kind")
-    applied = api.post(f"{ca_url}/applied", headers=admin, json={
-        "kind": "ca_applied", "reference": "BTR1 table 4"}).json()
+    no_quantity = problem(api.post(f"{ca_url}/applied", headers=admin, json={
+        "kind": "ca_applied", "reference": "BTR1 table 4"}), 422)
+    assert (no_quantity["rule"], no_quantity["field"]) == ("ca-quantity", "evidence.quantity")
+    part = ok(api.post(f"{ca_url}/applied", headers=admin, json={
+        "kind": "ca_applied", "reference": "BTR1 table 4", "quantity": 10,
+        "first_transfer_year": AT.year}))
+    assert (part["status"], part["labels"]) == ("pending", [
+        {"first_transfer_year": AT.year, "label": "CA applied", "quantity": 10},
+        {"first_transfer_year": AT.year, "label": "Pending CA", "quantity": 30}])
+    applied = ok(api.post(f"{ca_url}/applied", headers=admin, json={
+        "kind": "ca_applied", "reference": "BTR1 table 4 (rest)", "quantity": 30,
+        "first_transfer_year": AT.year}))
     assert (applied["status"], applied["label"]) == ("applied", "CA applied")
-    assert [h["transition"] for h in applied["history"]] == ["open", "confirm_applied"]
+    assert [h["transition"] for h in applied["history"]] == ["open", "confirm_applied_in_part", "confirm_applied"]
+    assert applied["evidence"][0]["quantity"] == 10
     assert api.get("/article6/retirements").json()["items"][0]["ca_label"] == "CA applied"
     assert problem(api.post(f"{ca_url}/not-applied", headers=admin, json={"reason": "x"}), 409)["rule"]
     assert api.get("/article6/ca").json()["page"]["total"] == 1
@@ -164,6 +181,14 @@ def test_designation_ca_and_report_over_http(api):
     assert {"year": str(AT.year), "host_country": "ISL", "metric": "retired_corsia_period",
             "compliance_period": "2024-2026", "quantity": "40"} in rows
     assert problem(api.get(f"/article6/annual-reports/{AT.year}", params={"format": "xml"}), 422)["field"] == "format"
+    # a wrong "CA applied" is reversed only on evidence, as a recorded transition
+    refused = problem(api.post(f"{ca_url}/correction", headers=admin, json={"status": "pending", "reason": "x"}), 422)
+    assert (refused["rule"], refused["field"]) == ("ca-correction-evidence", "evidence")
+    corrected = ok(api.post(f"{ca_url}/correction", headers=admin, json={
+        "status": "not_applied", "reason": "BTR1 row 9 is another project",
+        "evidence": {"kind": "correction", "reference": "BTR1 erratum"}}))
+    assert (corrected["status"], corrected["history"][-1]["transition"]) == ("not_applied", "correct_to_not_applied")
+    assert corrected["labels"] == [{"first_transfer_year": AT.year, "label": "No CA applied", "quantity": 40}]
 
 
 def test_non_ca_events_and_compensation_over_http(api):
@@ -186,15 +211,20 @@ def test_non_ca_events_and_compensation_over_http(api):
     assert api.get(f"/projects/{w.project}/article6").json()["status"] == "suspended"
     event_id = events[0]["id"]
     compensated = api.post(f"/article6/non-ca-events/{event_id}/compensation", headers=admin,
-                           json={"notified_on": "2026-11-02", "replacement_purchase": 10})
+                           json={"notified_on": "2026-01-05", "replacement_purchase": 10})
     body = compensated.json()
     assert [(s["kind"], s["quantity"], s["status"]) for s in body["steps"]] == [
         ("cancel_own_excess", 50, "done"), ("purchase_replacements", 10, "due")]
     step = body["steps"][1]
-    assert step["due_by"] == "2027-01-25"
-    done = api.post(f"/article6/compensation-steps/{step['id']}/complete", headers=admin,
-                    json={"evidence": "Registry X #1"})
-    assert done.json()["status"] == "done"
+    assert step["due_by"] == "2026-03-30"  # 60 business days: over by the server's date
+    assert problem(api.post("/article6/compensation-steps/lapse", headers=api.keys["proponent"]), 403)
+    replanned = ok(api.post("/article6/compensation-steps/lapse", headers=admin))
+    assert [(s["kind"], s["quantity"], s["status"], s["seq"]) for s in replanned] == [
+        ("cancel_subsequent_holdings", 10, "done", 3)]  # the proponent's 2024 ICCs
+    assert ok(api.post("/article6/compensation-steps/lapse", headers=admin)) == []
+    late = problem(api.post(f"/article6/compensation-steps/{step['id']}/complete", headers=admin,
+                            json={"evidence": "Registry X #1"}), 409)
+    assert late["rule"] == "replacement-due"
     assert api.get(f"/article6/non-ca-events/{event_id}").json()["status"] == "compensated"
     assert problem(api.post(f"/article6/non-ca-events/{event_id}/compensation", headers=admin,
                             json={"notified_on": "2026-11-02"}), 409)["rule"] == "event-compensated"
@@ -205,6 +235,50 @@ def test_non_ca_events_and_compensation_over_http(api):
     assert api.post("/article6/non-ca-events/detect", headers=admin, json={}).json() == []
     with Session(w.engine) as s:
         assert verify_ledger(s).ok
+
+
+def test_annual_report_editions_over_http(api):
+    w, admin = api.world, api.keys["admin"]
+    authorize(api)
+    ok(api.post("/article6/issuances", headers=admin, json={
+        "project_id": w.project, "vintage": 2023, "quantity": 1000, "account_id": w.account,
+        "monitoring_start": str(MP[0]), "monitoring_end": str(MP[1])}), 201)
+    year = AT.year - 2  # due whatever the server's date: its six months are over
+    with transaction(w.engine) as s:
+        for d in s.exec(select(A6Designation)).all():
+            d.created_at = datetime(year, 5, 1, tzinfo=timezone.utc)
+            s.add(d)
+    live = ok(api.get(f"/article6/annual-reports/{year}"))
+    assert ok(api.get(f"/article6/annual-reports/{year}/editions")) == []
+    assert problem(api.post("/article6/annual-reports/publish", headers=api.keys["proponent"]), 403)
+    published = ok(api.post("/article6/annual-reports/publish", headers=admin))
+    assert [(e["year"], e["edition"], e["kind"]) for e in published if e["year"] == year] == [(year, 1, "original")]
+    assert all(e["kind"] == "original" for e in published)
+    assert ok(api.post("/article6/annual-reports/publish", headers=admin)) == []
+    edition = api.get(f"/article6/annual-reports/{year}/editions/1")
+    assert edition.status_code == 200 and edition.json() == live
+    assert hashlib.sha256(edition.content).hexdigest() == published[0]["sha256"] == edition.headers["x-report-sha256"]
+    served = api.get(f"/article6/annual-reports/{year}")
+    assert served.headers["x-report-edition"] == "1" and served.json()["countries"][0]["issued"] == 1000
+    as_csv = api.get(f"/article6/annual-reports/{year}/editions/1", params={"format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv") and "issued" in as_csv.text
+    assert problem(api.get(f"/article6/annual-reports/{year}/editions/2"), 404)["field"] == "edition"
+
+
+def test_compensation_mechanism_over_http(api):
+    w, admin = api.world, api.keys["admin"]
+    url = f"/projects/{w.project}/article6"
+    body = {"adjustment_percentage": 0, "risk_assessment": "RA-2026-02", "methodology_approved": True}
+    refused = problem(api.put(url, headers=admin, json=body), 422)
+    assert (refused["rule"], refused["field"]) == ("compensation-mechanism", "adjustment_percentage")
+    assert ok(api.get(url))["adjustment_percentage"] == "10"  # unchanged
+    weak = {**body, "insurance": {"insurer": "Small Re", "policy": "SR-1", "investment_grade": False}}
+    assert problem(api.put(url, headers=admin, json=weak), 422)["rule"] == "insurance-eligible"
+    insured = {**body, "insurance": {"insurer": "Nordic Re hf.", "policy": "NR-2026-17", "investment_grade": True,
+                                     "loss_payee": "icr"}, "non_permanence_risk": True, "non_permanence_percentage": 5}
+    project = ok(api.put(url, headers=admin, json=insured))
+    assert (project["adjustment_percentage"], project["insurer"], project["non_permanence_percentage"]) == (
+        "0", "Nordic Re hf.", "5")
 
 
 def test_additionality_over_http(api):

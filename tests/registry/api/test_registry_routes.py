@@ -312,3 +312,43 @@ def test_openapi_documents_the_writes_and_the_key(api):
     for name in ("TransferCreate", "TransferPublic", "RetirementCreate", "RetirementPublic", "CancellationCreate",
                  "CancellationPublic", "IssuanceCreate", "IssuancePublic", "ApiKeyCreate", "ApiKeyPublic"):
         assert name in doc["components"]["schemas"], name
+
+
+# --------------------------------------------------------------------------------------------
+# Unit holds
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_hold_stops_use_of_its_units_shows_in_blocks_and_balances_and_is_released(api, world):
+    body = {"account_id": world["acc_one"], "serialization": S23, "quantity": 900, "reason": "KYC case 12",
+            "reference": "KYC-12"}
+    assert problem(api.post("/holds", json=body, headers=world["h1"]), 403)["rule"] == "administrator-only"
+    hold = ok(api.post("/holds", json=body, headers=api.admin), 201)
+    assert (hold["status"], hold["origin"], hold["serial_blocks"]) == ("placed", "operator", [f"{S23}-000001-000900"])
+    blocks = ok(api.get("/serial-blocks", params={"account_id": world["acc_one"], "status": "held"}))["items"]
+    assert [(b["unit_first"], b["unit_last"], b["hold_id"]) for b in blocks] == [(1, 900, hold["id"])]
+    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))
+    assert sorted((b["status"], b["quantity"]) for b in balances) == [("active", 100), ("held", 900)]
+    refused = problem(api.post("/retirements", json={"account_id": world["acc_one"], "serialization": S23,
+                                                     "quantity": 101}, headers=world["h1"]), 422)
+    assert refused["rule"] == "unit-held" and f"hold {hold['id']}" in refused["detail"]
+    transfer = {"from_account_id": world["acc_one"], "to_account_id": world["acc_two"], "serialization": S23,
+                "quantity": 101}
+    assert problem(api.post("/transfers", json=transfer, headers=world["h1"]), 422)["rule"] == "unit-held"
+    assert ok(api.get(f"/holds/{hold['id']}"))["quantity"] == 900
+    assert [h["id"] for h in ok(api.get("/holds", params={"status": "placed"}))["items"]] == [hold["id"]]
+    released = ok(api.post(f"/holds/{hold['id']}/release", json={"note": "cleared"}, headers=api.admin))
+    assert (released["status"], released["serial_blocks"]) == ("released", [])
+    assert problem(api.post(f"/holds/{hold['id']}/release", json={"note": "again"}, headers=api.admin),
+                   409)["rule"] == "hold-released"
+    ok(api.post("/transfers", json=transfer, headers=world["h1"]), 201)
+    assert ok(api.get("/ledger/verify"))["ok"]
+
+
+def test_hold_refusals_are_problems_naming_the_rule(api, world):
+    body = {"account_id": world["acc_one"], "serialization": S23, "quantity": 1001, "reason": "KYC"}
+    assert problem(api.post("/holds", json=body, headers=api.admin), 422)["rule"] == "sufficient-active-credits"
+    body.update(quantity=5, reason="   ")
+    assert problem(api.post("/holds", json=body, headers=api.admin), 422)["rule"] == "hold-reason"
+    assert problem(api.post("/holds/999/release", json={"note": "x"}, headers=api.admin), 404)["field"] == "hold_id"
+    assert ok(api.get("/holds"))["page"]["total"] == 0

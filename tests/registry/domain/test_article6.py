@@ -4,6 +4,7 @@ conversion, adjustment deposit, CA status, non-CA events, compensation, annual r
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import replace
@@ -22,8 +23,10 @@ from registry.domain.article6.adjustments import (
     Exposure,
     NonCATrigger,
     add_ca_evidence,
+    ca_labels,
     ca_reporting_deadline,
     confirm_ca_applied,
+    correct_ca_status,
     detect_non_ca_events,
     first_transfer_year,
     non_ca_cutoff,
@@ -35,15 +38,21 @@ from registry.domain.article6.compensation import (
     CompensationSources,
     add_business_days,
     plan_compensation,
+    replacement_lapsed,
 )
 from registry.domain.article6.designation import (
     Holding,
+    Insurance,
     IssuanceFacts,
     Location,
+    LossPayee,
+    Mechanism,
     ProjectFacts,
     adjustment_deposit,
     check_designation,
     letter_sector_code,
+    mechanism_refusals,
+    non_permanence_contribution,
     plan_conversion,
     remaining_cap,
     require_designation,
@@ -91,8 +100,12 @@ from registry.domain.article6.reports import (
     CountryYear,
     IssuedRecord,
     RetiredRecord,
+    TransferredRecord,
     annual_report,
-    authorized_record,
+    authorized_records,
+    report_from_dict,
+    report_hash,
+    report_published_by,
     report_to_csv,
     report_to_json,
 )
@@ -568,6 +581,39 @@ def test_adjustment_deposit_rounds_up_to_whole_tonnes(issued, pct, deposit):
     assert split.deposit == deposit and split.to_proponent == issued - deposit
 
 
+INSURED = Insurance("Nordic Re hf.", "policy NR-2026-17", True, LossPayee.icr)
+
+
+@pytest.mark.parametrize("mechanism, rule, section, field", [
+    (Mechanism(0), "compensation-mechanism", "§II.3", "adjustment_percentage"),
+    (Mechanism("0.000"), "compensation-mechanism", "§II.3", "adjustment_percentage"),
+    (Mechanism(0, replace(INSURED, insurer=" ")), "insurance-eligible", "§II.3.a", "insurance.insurer"),
+    (Mechanism(0, replace(INSURED, policy="")), "insurance-eligible", "§II.3.a", "insurance.policy"),
+    (Mechanism(0, replace(INSURED, investment_grade=False)), "insurance-eligible", "§II.3.a",
+     "insurance.investment_grade"),
+    (Mechanism(5, None, True, 0), "non-permanence-contribution", "§II.3.b", "non_permanence_percentage"),
+    (Mechanism(5, None, False, 3), "non-permanence-contribution", "§II.3.b", "non_permanence_risk"),
+    (Mechanism(60, None, True, 50), "non-permanence-contribution", "§II.3.b", "non_permanence_percentage"),
+    (Mechanism(5, None, True, 101), "non-permanence-contribution", "§II.3.b", "non_permanence_percentage"),
+])
+def test_each_compensation_mechanism_refusal_names_its_rule_and_section(mechanism, rule, section, field):
+    (refusal,) = mechanism_refusals(mechanism)
+    assert (refusal.rule.id, refusal.rule.section, refusal.field) == (rule, section, field)
+
+
+@pytest.mark.parametrize("mechanism", [
+    Mechanism(10), Mechanism(0, INSURED), Mechanism(5, INSURED), Mechanism(10, None, True, 5),
+])
+def test_accepted_compensation_mechanisms(mechanism):
+    assert mechanism_refusals(mechanism) == ()
+
+
+def test_non_permanence_contribution_rounds_up_within_what_is_left():
+    assert non_permanence_contribution(900, 5, 1000) == 50
+    assert non_permanence_contribution(900, "0.01", 1000) == 1  # 0.1 t rounds up
+    assert non_permanence_contribution(3, 50, 10) == 3
+
+
 @pytest.mark.parametrize("issued, pct", [(-1, 5), (10, -1), (10, 101), (10, "abc"), (1.5, 5)])
 def test_adjustment_deposit_rejects_bad_input(issued, pct):
     with pytest.raises(ValueError):
@@ -586,7 +632,8 @@ def test_adjustment_deposit_is_never_short_and_less_than_a_tonne_over(issued, pc
 # CA status (§II.2, §IV)
 # --------------------------------------------------------------------------------------------
 
-BTR = Evidence(EvidenceKind.ca_applied, "BTR2 table 4, ICR 78040, letter 7", date(2026, 12, 31))
+BTR = Evidence(EvidenceKind.ca_applied, "BTR2 table 4, ICR 78040, letter 7", date(2026, 12, 31), 100, 2025)
+EXPOSED = (Exposure(2025, 100),)
 
 
 def test_ca_record_life_and_labels():
@@ -594,7 +641,7 @@ def test_ca_record_life_and_labels():
     assert record.status is CAStatus.pending and record.label == "Pending CA"
     record = add_ca_evidence(record, Evidence(EvidenceKind.intention, "AEF 2025", date(2026, 4, 1)), AT, "x")
     assert record.status is CAStatus.pending and len(record.evidence) == 1
-    record = confirm_ca_applied(record, BTR, AT, "x")
+    record = confirm_ca_applied(record, BTR, AT, "x", EXPOSED)
     assert record.label == "CA applied"
     assert [h.transition for h in record.history] == ["open", "add_evidence", "confirm_applied"]
     assert record.history[-1].evidence == BTR.reference and record.evidence[-1] == BTR
@@ -603,7 +650,7 @@ def test_ca_record_life_and_labels():
 def test_no_ca_by_decision_then_late_confirmation():
     record = record_no_ca(open_ca_record(PROJECT, 2023, AT, "x"), AT, "x", "BTR shows no adjustment")
     assert record.label == "No CA applied"
-    assert confirm_ca_applied(record, BTR, AT, "x").status is CAStatus.applied
+    assert confirm_ca_applied(record, BTR, AT, "x", EXPOSED).status is CAStatus.applied
 
 
 def test_ca_confirmation_needs_evidence_of_the_ca():
@@ -616,7 +663,8 @@ def test_ca_confirmation_needs_evidence_of_the_ca():
 @pytest.mark.parametrize("status, call, transition", [
     (CAStatus.applied, lambda r: record_no_ca(r, AT, "x", "n"), "record_not_applied"),
     (CAStatus.not_applied, lambda r: record_no_ca(r, AT, "x", "n"), "record_not_applied"),
-    (CAStatus.applied, lambda r: confirm_ca_applied(r, BTR, AT, "x"), "confirm_applied"),
+    (CAStatus.pending, lambda r: correct_ca_status(r, CAStatus.not_applied, FIX, "n", AT, "x"),
+     "correct_to_not_applied"),
 ])
 def test_illegal_ca_transition(status, call, transition):
     with pytest.raises(IllegalTransition) as exc:
@@ -673,8 +721,75 @@ def test_non_ca_by_decision_and_none_once_applied():
     record = record_no_ca(open_ca_record(PROJECT, 2023, AT, "x"), AT, "x", "decision")
     events = detect_non_ca_events(record, [Exposure(2025, 9)], date(2026, 1, 1))
     assert [e.trigger for e in events] == [NonCATrigger.decision]
-    applied = confirm_ca_applied(record, BTR, AT, "x")
-    assert detect_non_ca_events(applied, [Exposure(2020, 9)], date(2030, 1, 1)) == ()
+    applied = confirm_ca_applied(record, BTR, AT, "x", EXPOSED)
+    assert detect_non_ca_events(applied, [Exposure(2025, 100)], date(2030, 1, 1)) == ()
+    grown = detect_non_ca_events(applied, [Exposure(2025, 130)], date(2030, 1, 1))  # 30 t the evidence never covered
+    assert [(e.quantity, e.trigger) for e in grown] == [(30, NonCATrigger.date_rule)]
+
+
+FIX = Evidence(EvidenceKind.correction, "BTR2 erratum: table 4 row 12 is project 78041", date(2027, 2, 1))
+
+
+def test_a_confirmation_for_100_t_labels_100_t_not_800():
+    record = open_ca_record(PROJECT, 2023, AT, "x")
+    exposed = [Exposure(2025, 800)]
+    record = confirm_ca_applied(record, BTR, AT, "x", exposed)
+    assert record.status is CAStatus.pending and record.history[-1].transition == "confirm_applied_in_part"
+    assert "700 t of 2025" in record.history[-1].note
+    assert ca_labels(record, exposed) == ((2025, "CA applied", 100), (2025, "Pending CA", 700))
+    later = detect_non_ca_events(record, exposed, date(2027, 4, 16))  # after the 2025 cutoff
+    assert [(e.quantity, e.trigger) for e in later] == [(700, NonCATrigger.date_rule)]
+    record = confirm_ca_applied(record, replace(BTR, quantity=700, reference="BTR3"), AT, "x", exposed)
+    assert record.status is CAStatus.applied and ca_labels(record, exposed) == ((2025, "CA applied", 800),)
+    more = confirm_ca_applied(record, replace(BTR, quantity=5, first_transfer_year=2026), AT, "x", exposed)
+    assert more.status is CAStatus.applied and more.history[-1].transition == "confirm_more_applied"
+
+
+def test_nothing_first_transferred_yet_keeps_the_status():
+    record = confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"), BTR, AT, "x", ())
+    assert record.status is CAStatus.pending and "nothing first transferred yet" in record.history[-1].note
+
+
+def test_a_wrong_applied_is_reversed_on_evidence_and_voids_what_came_before():
+    applied = confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"), BTR, AT, "x", EXPOSED)
+    corrected = correct_ca_status(applied, CAStatus.pending, FIX, "the report names another project", AT, "x")
+    assert corrected.status is CAStatus.pending and corrected.history[-1].transition == "correct_to_pending"
+    assert corrected.history[-1].evidence == FIX.reference and corrected.evidence[-1] == FIX
+    assert ca_labels(corrected, EXPOSED) == ((2025, "Pending CA", 100),)
+    assert correct_ca_status(applied, CAStatus.not_applied, FIX, "why", AT, "x").label == "No CA applied"
+
+
+@pytest.mark.parametrize("evidence, target, reason, field", [
+    (None, CAStatus.pending, "wrong", "evidence"),
+    (replace(FIX, reference=" "), CAStatus.pending, "wrong", "evidence"),
+    (BTR, CAStatus.pending, "wrong", "evidence.kind"),
+    (FIX, CAStatus.pending, " ", "reason"),
+    (FIX, CAStatus.applied, "wrong", "status"),
+])
+def test_a_correction_without_evidence_is_refused_naming_the_rule(evidence, target, reason, field):
+    applied = confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"), BTR, AT, "x", EXPOSED)
+    with pytest.raises(Article6Error) as exc:
+        correct_ca_status(applied, target, evidence, reason, AT, "x")
+    assert (exc.value.rule.id, exc.value.rule.section, exc.value.field) == ("ca-correction-evidence", "§II.2, §IV",
+                                                                           field)
+
+
+@pytest.mark.parametrize("quantity, year, field", [
+    (None, 2025, "evidence.quantity"), (0, 2025, "evidence.quantity"), (True, 2025, "evidence.quantity"),
+    (100, None, "evidence.first_transfer_year"), (100, 2019, "evidence.first_transfer_year"),
+])
+def test_a_ca_confirmation_states_quantity_and_first_transfer_year(quantity, year, field):
+    with pytest.raises(Article6Error) as exc:
+        confirm_ca_applied(open_ca_record(PROJECT, 2023, AT, "x"),
+                           replace(BTR, quantity=quantity, first_transfer_year=year), AT, "x", EXPOSED)
+    assert (exc.value.rule.id, exc.value.rule.section, exc.value.field) == ("ca-quantity", "§IV, §I.7.1", field)
+
+
+def test_evidence_without_a_quantity_covers_the_whole_vintage():
+    legacy = replace(BTR, quantity=None, first_transfer_year=None)
+    record = CARecord(PROJECT, 2023, CAStatus.applied, evidence=(legacy,))
+    assert ca_labels(record, [Exposure(2025, 800)]) == ((2025, "CA applied", 800),)
+    assert detect_non_ca_events(record, [Exposure(2025, 800)], date(2030, 1, 1)) == ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -686,6 +801,15 @@ def test_business_days_skip_weekends_and_holidays():
     assert add_business_days(date(2026, 3, 6), 1) == date(2026, 3, 9)  # Friday -> Monday
     assert add_business_days(date(2026, 3, 2), 60) == date(2026, 5, 25)
     assert add_business_days(date(2026, 3, 2), 60, {date(2026, 4, 3)}) == date(2026, 5, 26)
+
+
+@pytest.mark.parametrize("due_by, on, lapsed", [
+    (date(2027, 1, 25), date(2027, 1, 25), False),  # the last business day: still due
+    (date(2027, 1, 25), date(2027, 1, 26), True),
+    (None, date(2030, 1, 1), False),  # no deadline (not a purchase)
+])
+def test_a_replacement_purchase_lapses_the_day_after_its_deadline(due_by, on, lapsed):
+    assert replacement_lapsed(due_by, on) is lapsed
 
 
 def test_compensation_follows_the_order_of_v_b_with_partial_availability():
@@ -762,7 +886,7 @@ def _report() -> AnnualReport:
     ]
     cancelled = [CancelledRecord("ISL", 2025, 30, double_claim=True),
                  CancelledRecord("ISL", 2025, 60, double_claim=False)]
-    authorized = [authorized_record(approved_letter()),
+    authorized = [*authorized_records(approved_letter()),
                   AuthorizedRecord("ISL", 2025, None), AuthorizedRecord("GHA", 2025, 2000)]
     return annual_report(2025, issued, retired, cancelled, authorized)
 
@@ -799,8 +923,35 @@ def test_annual_report_csv():
     assert value[("ISL", "cancelled_double_claim", "")] == 30
     assert value[("GHA", "max_authorized", "")] == 2000
     assert value[("ISL", "retired_corsia_period", "2024-2026")] == 100
-    assert len(rows) == 2 * 11 + 2
+    assert len(rows) == 2 * 12 + 2
     assert all(r["year"] == "2025" for r in rows)
+
+
+def test_a_letter_counts_its_maximum_in_every_year_of_its_scope():
+    records = authorized_records(approved_letter())  # vintages 2020-2030, cap 10,000
+    assert [r.year for r in records] == list(range(2020, 2031))
+    assert {(r.host_country, r.max_quantity) for r in records} == {("ISL", 10_000)}
+    for year in (2021, 2030):
+        (isl,) = annual_report(year, [], [], [], records).countries
+        assert isl.max_authorized == 10_000
+    assert annual_report(2031, [], [], [], records).countries == ()
+
+
+def test_transfers_are_reported_by_host_country_and_year():
+    report = annual_report(2025, [], [], [], [], [TransferredRecord("ISL", 2025, 70), TransferredRecord("ISL", 2024, 5)])
+    assert report.countries == (CountryYear("ISL", transferred=70),)
+
+
+def test_an_edition_reads_back_exactly_and_its_hash_stamps_the_json():
+    report = _report()
+    assert report_from_dict(json.loads(report_to_json(report))) == report
+    assert report_hash(report) == hashlib.sha256(report_to_json(report).encode()).hexdigest()
+    assert report_hash(annual_report(2025, [IssuedRecord("ISL", 2025, 1)], [], [], [])) != report_hash(report)
+
+
+@pytest.mark.parametrize("today, due", [(date(2026, 6, 30), False), (date(2026, 7, 1), True)])
+def test_a_report_is_published_once_its_six_months_are_over(today, due):
+    assert report_published_by(2025, today) is due
 
 
 def test_annual_report_refusals():

@@ -6,10 +6,11 @@ and the bridge's CA push queue. Every refusal changes nothing."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from eth_account import Account as EthAccount
@@ -19,6 +20,7 @@ from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.article6 import reports as a6_reports
 from registry.domain.article6.adjustments import Evidence, EvidenceKind, NonCATrigger
+from registry.domain.article6.designation import Insurance, LossPayee
 from registry.domain.article6.letters import AuthorizedUse, LetterStatus, MitigationType, Period, Validity
 from registry.domain.article6.projects import ProjectStatus
 from registry.domain.classes import CAStatus, ClassKey, Purpose
@@ -41,8 +43,25 @@ from registry.operations.issuances import issue_ex_ante, issue_ex_post
 from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.operations.retirements import retire
-from registry.tables.article6 import A6CAHistory, A6CompensationStep, A6LetterHistory, A6NonCAEvent, A6ProjectHistory
-from registry.tables.core import Account, Cancellation, CreditClass, Retirement, SerialBlock, Serialization
+from registry.operations.transfers import transfer
+from registry.tables.article6 import (
+    A6CAHistory,
+    A6CompensationStep,
+    A6LetterHistory,
+    A6NonCAEvent,
+    A6Project,
+    A6ProjectHistory,
+)
+from registry.tables.core import (
+    Account,
+    Cancellation,
+    CreditClass,
+    Issuance,
+    LedgerEntry,
+    Retirement,
+    SerialBlock,
+    Serialization,
+)
 from tests.support.a6_world import (
     AT,
     MP,
@@ -189,6 +208,38 @@ def test_configuration_refusals(engine, world):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         project_ops.set_host_country(s, "Iceland", article6_framework=True, reference="", actor="x")
     assert info.value.field == "country"
+
+
+def test_a_zero_deposit_needs_insurance_and_non_permanence_risk_contributes(engine, world):
+    before = snapshot(engine)
+    with pytest.raises(RuleViolation) as info, transaction(engine) as s:
+        project_ops.configure_project(s, world.project, adjustment_percentage="0", risk_assessment="RA",
+                                      methodology_approved=True, actor="x")
+    assert (info.value.rule, info.value.field) == ("compensation-mechanism", "adjustment_percentage")
+    assert "§II.3" in info.value.detail
+    assert snapshot(engine) == before
+    insured = Insurance("Nordic Re hf.", "policy NR-2026-17", True, LossPayee.icr)
+    with transaction(engine) as s:  # the §II.3.a route: insurance instead of a deposit
+        project_ops.configure_project(s, world.project, adjustment_percentage="0", risk_assessment="RA",
+                                      methodology_approved=True, insurance=insured, non_permanence_risk=True,
+                                      non_permanence_percentage="5", proponent_organization_id=world.org,
+                                      actor="x")
+    authorized(world)
+    result = issue(world, 1000)
+    assert (result.designation.deposit, result.designation.non_permanence) == (0, 50)
+    assert result.non_permanence_blocks == ["ICR-ISL-354-78040-14-R-1-2023-000001-000050"]
+    assert result.issued_blocks == ["ICR-ISL-354-78040-14-R-1-2023-000051-001000"]
+    with Session(engine) as s:
+        account = s.get(Account, s.get(Issuance, result.designation.non_permanence_issuance_id).account_id)
+        assert (account.type, account.name) == (AccountType.buffer, compensation_ops.NON_PERMANENCE_ACCOUNT_NAME)
+    with transaction(engine) as s:  # a row left at 0 % without insurance (stored before the rule)
+        row = s.get(A6Project, world.project)
+        row.insurer, row.insurance_policy = "", ""
+        s.add(row)
+    with pytest.raises(RuleViolation) as info:
+        issue(world, 10)
+    assert info.value.rule == "compensation-mechanism"
+    ledger_ok(engine)
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,7 +501,7 @@ def test_ca_status_with_evidence_history_and_retired_labels(engine, world):
     with Session(engine) as s:
         total, rows = report_ops.retired_article6(s)
     assert total == 1 and rows[0].ca_label == "Pending CA" and rows[0].vintage == 2023
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 table 4: ICR-78040 vintage 2023, letter 1", None)
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 table 4: ICR-78040 vintage 2023, letter 1", None, 100, AT.year)
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, replace(evidence, kind=EvidenceKind.intention),
                                           actor="admin")
@@ -492,7 +543,8 @@ def test_bridge_sees_ca_changes_to_push(engine, world):
     with Session(engine) as s:
         (push,) = adjustment_ops.pending_ca_pushes(s)
     assert (push.token_id, push.status, push.evidence_hash) == (result.token_id, CAStatus.pending, ZERO_HASH)
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 annex", None)
+    _retire(world, 5)  # first transferred at use (the letter's §I.7.1 definition): a CA covers used tonnes
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR1 annex", None, 5, AT.year)
     with transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
     with Session(engine) as s:
@@ -554,6 +606,43 @@ def test_non_ca_event_by_date_rule(engine, world, monkeypatch):
     ledger_ok(engine)
 
 
+def test_ca_labels_follow_quantities_and_a_wrong_applied_is_corrected_on_evidence(engine, world):
+    authorized(world)
+    issue(world, 1000)
+    _retire(world, 800)
+    btr = Evidence(EvidenceKind.ca_applied, "BTR1 table 4 row 9", date(2026, 3, 1), 100, AT.year)
+    with transaction(engine) as s:
+        record = adjustment_ops.confirm_ca_applied(s, world.project, 2023, btr, actor="admin")
+        assert record.status is CAStatus.pending  # 100 t of 800 t: not "CA applied" for the vintage
+        assert adjustment_ops.ca_labels(s, world.project, 2023) == ((AT.year, "CA applied", 100),
+                                                                    (AT.year, "Pending CA", 700))
+        (retired,) = report_ops.retired_article6(s)[1]
+        assert (retired.ca_applied, retired.ca_label) == (100, "Pending CA")  # of 800 t: 100 covered
+        (isl,) = report_ops.annual_report_for(s, AT.year).countries
+        assert (isl.ca_applied, isl.ca_pending) == (100, 700)
+        record = adjustment_ops.confirm_ca_applied(s, world.project, 2023, replace(btr, quantity=700), actor="admin")
+    assert record.status is CAStatus.applied
+    before = snapshot(engine)
+    with pytest.raises(RuleViolation) as info, transaction(engine) as s:
+        adjustment_ops.correct_ca_status(s, world.project, 2023, status=CAStatus.pending, evidence=None,
+                                         reason="wrong project", actor="admin")
+    assert (info.value.rule, info.value.field) == ("ca-correction-evidence", "evidence")
+    assert "§II.2, §IV" in info.value.detail
+    assert snapshot(engine) == before
+    erratum = Evidence(EvidenceKind.correction, "BTR1 erratum: row 9 is project 78041", date(2026, 5, 1))
+    with transaction(engine) as s:
+        record = adjustment_ops.correct_ca_status(s, world.project, 2023, status=CAStatus.pending, evidence=erratum,
+                                                  reason="the report names another project", actor="admin")
+        assert adjustment_ops.ca_labels(s, world.project, 2023) == ((AT.year, "Pending CA", 800),)
+        (history,) = s.exec(select(A6CAHistory).where(A6CAHistory.transition == "correct_to_pending")).all()
+        assert (history.from_status, history.to_status, history.evidence) == (
+            int(CAStatus.applied), int(CAStatus.pending), erratum.reference)
+        assert s.exec(select(CreditClass).where(CreditClass.letter_number > 0)).one().ca_status == CAStatus.pending
+    assert [h.transition for h in record.history] == ["open", "confirm_applied_in_part", "confirm_applied",
+                                                      "correct_to_pending"]
+    ledger_ok(engine)
+
+
 def test_credible_evidence_before_the_cutoff_prevents_the_event(engine, world):
     authorized(world)
     issue(world, 1000)
@@ -596,10 +685,9 @@ def test_non_ca_by_decision_suspends_until_rectified(engine, world):
     with pytest.raises(RuleViolation) as info, transaction(engine) as s:
         project_ops.reinstate_project(s, world.project, evidence="x", actor="admin")
     assert info.value.rule == "rectified-before-reinstatement" and "no CA confirmed" in info.value.detail
-    evidence = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied for 2023", None)
-    with transaction(engine) as s:
+    evidence = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied for 2023", None, 100, AT.year)
+    with transaction(engine) as s:  # the last condition of §V.b holds: the suspension lifts
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, evidence, actor="admin")
-        project_ops.reinstate_project(s, world.project, evidence="BTR2", actor="admin")
     with Session(engine) as s:
         project = project_ops.project_article6(s, world.project)
         history = s.exec(select(A6ProjectHistory).where(A6ProjectHistory.project_id == world.project)).all()
@@ -682,6 +770,41 @@ def test_compensation_deducts_from_future_issuances(engine, world):
     ledger_ok(engine)
 
 
+def test_a_lapsed_replacement_purchase_moves_to_step_5_and_the_suspension_lifts(engine, world):
+    authorized(world)
+    issue(world, 100, vintage=2023)  # deposit 10 of 2023 (subject to the double claim)
+    _retire(world, 80)
+    with transaction(engine) as s:
+        (event,) = adjustment_ops.record_no_ca(s, world.project, 2023, reason="no CA", actor="admin")
+        (step,) = compensation_ops.compensate_non_ca_event(s, event.id, notified_on=date(2026, 11, 2), actor="admin",
+                                                           replacement_purchase=80)
+    assert (step.kind, step.status.value, step.due_by) == ("purchase_replacements", "due", date(2027, 1, 25))
+    with transaction(engine) as s:  # on the last business day it is still due
+        assert compensation_ops.lapse_replacements(s, on=date(2027, 1, 25), actor="cron") == []
+        assert compensation_ops.outstanding_compensation(s, world.project) == 80
+    with transaction(engine) as s:
+        new = compensation_ops.lapse_replacements(s, on=date(2027, 1, 26), actor="cron")
+        assert compensation_ops.lapse_replacements(s, on=date(2027, 2, 26), actor="cron") == []  # idempotent
+    # the proponent's 2023 ICCs are subject to the double claim: everything goes to future issuances
+    assert [(st.kind, st.quantity, st.status.value, st.seq) for st in new] == [
+        ("deduct_future_issuances", 80, "outstanding", 2)]
+    with Session(engine) as s:
+        assert s.get(A6CompensationStep, step.id).status.value == "lapsed"
+        assert compensation_ops.outstanding_compensation(s, world.project) == 0  # planned: rectified
+        assert project_ops.project_article6(s, world.project).status is ProjectStatus.suspended  # no CA confirmed
+    with pytest.raises(Conflict) as info, transaction(engine) as s:
+        compensation_ops.complete_replacement(s, step.id, evidence="too late", actor="admin")
+    assert info.value.rule == "replacement-due"
+    btr = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied", date(2027, 3, 1), 80, AT.year)
+    with transaction(engine) as s:  # the last condition of §V.b: the suspension lifts by itself
+        adjustment_ops.confirm_ca_applied(s, world.project, 2023, btr, actor="admin")
+    with Session(engine) as s:
+        project = project_ops.project_article6(s, world.project)
+    assert project.status is ProjectStatus.authorized and project.history[-1].transition == "reinstate"
+    assert issue(world, 100, vintage=2024).designation.deducted == 80  # step 5 takes the next issuance
+    ledger_ok(engine)
+
+
 def test_compensation_with_additional_double_claim_leaves_the_rest_unresolved(engine, world):
     authorized(world)
     issue(world, 100)
@@ -731,7 +854,7 @@ def test_annual_report_from_stored_data(engine, world):
     assert (isl.host_country, isl.issued) == ("ISL", 1200)
     assert (isl.retired_ndc, isl.retired_corsia, isl.retired_voluntary) == (100, 70, 30)
     assert (isl.ca_pending, isl.ca_applied, isl.ca_not_applied) == (200, 0, 0)
-    assert (isl.max_authorized, isl.uncapped_letters) == (0, 0)  # the letter was issued in 2025
+    assert (isl.max_authorized, isl.uncapped_letters) == (10_000, 0)  # a year of the letter's vintages (2020-2030)
     assert report.corsia_by_period == (("ISL", "2024-2026", 70),)
     with Session(engine) as s:
         earlier = report_ops.annual_report_for(s, 2025)
@@ -741,6 +864,38 @@ def test_annual_report_from_stored_data(engine, world):
     rows = list(csv.DictReader(io.StringIO(a6_reports.report_to_csv(report))))
     assert {"year": str(year), "host_country": "ISL", "metric": "retired_corsia_period",
             "compliance_period": "2024-2026", "quantity": "70"} in rows
+
+
+def test_annual_report_editions_are_frozen_and_corrected_never_changed(engine, world):
+    letter_id = authorized(world)
+    issue(world, 1000)
+    with transaction(engine) as s:  # transfers of Article 6.2 ICCs are reported
+        serialization = s.exec(select(Serialization).where(Serialization.article6 == True)).one()  # noqa: E712
+        transfer(s, from_account_id=world.account, to_account_id=world.buyer_account,
+                 serialization_id=serialization.id, quantity=70)
+    year, due = AT.year, date(AT.year + 1, 6, 30)
+    with transaction(engine) as s:
+        assert report_ops.publish_annual_reports(s, today=due, actor="cron") == []  # not due on the last day
+        (first,) = report_ops.publish_annual_reports(s, today=due + timedelta(days=1), actor="cron")
+        assert report_ops.publish_annual_reports(s, today=due + timedelta(days=2), actor="cron") == []
+    assert (first.year, first.edition, first.kind, first.supersedes) == (year, 1, "original", None)
+    frozen = json.loads(first.content)
+    (isl,) = frozen["countries"]
+    assert (isl["issued"], isl["transferred"], isl["max_authorized"]) == (1000, 70, 10_000)
+    assert first.sha256 == hashlib.sha256(first.content.encode()).hexdigest()
+    with transaction(engine) as s:  # a later withdrawal changes the figures of that year: a correction
+        letter_ops.withdraw_letter(s, letter_id, note="host country withdrew", actor="admin")
+    with transaction(engine) as s:
+        (second,) = report_ops.publish_annual_reports(s, today=due + timedelta(days=30), actor="cron")
+    assert (second.edition, second.kind, second.supersedes) == (2, "correction", first.id)
+    assert json.loads(second.content)["countries"][0]["max_authorized"] == 0
+    with Session(engine) as s:
+        (original, correction) = report_ops.editions(s, year)
+        assert (original.content, original.sha256) == (first.content, first.sha256)  # never changed
+        assert correction.sha256 != original.sha256
+        kinds = [e.kind for e in s.exec(select(LedgerEntry).order_by(LedgerEntry.seq)).all()]
+    assert kinds.count("article6.annual_report.published") == 2
+    ledger_ok(engine)
 
 
 def test_retirement_is_limited_to_the_letters_uses(engine, world):
