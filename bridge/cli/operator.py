@@ -207,7 +207,7 @@ def sync(
 
         def on_cycle(report, current):
             if not as_json:
-                console.print(_cycle_line(report, current))
+                console.print(_cycle_line(report, current), soft_wrap=True)
 
         cycles = follow(engine, chain, keys, settings, metrics, stop, on_cycle=on_cycle, max_cycles=max_cycles)
         console.print(f"stopped after {cycles} cycles")
@@ -216,7 +216,7 @@ def sync(
     if as_json:
         _print_json({"cycle": _cycle_json(report), "status": current.as_json()})
     else:
-        console.print(_cycle_line(report, current))
+        console.print(_cycle_line(report, current), soft_wrap=True)
     if report.failures:
         raise typer.Exit(step_failures_code(report.failures.values()))
 

@@ -40,23 +40,6 @@ def run_cli(env: dict, *args: str, check: int | None = 0) -> subprocess.Complete
     return done
 
 
-@pytest.fixture
-def operator_env(tmp_path, anvil_url):
-    env = {
-        **os.environ,
-        "ICR_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite'}",
-        "ICR_RPC_URL": anvil_url,
-        "ICR_CONFIRMATIONS": "0",
-        "ICR_USE_FINALIZED_TAG": "false",
-        "ICR_POLL_INTERVAL": "0.2",
-        "ICR_ADMIN_KEY": seeded("op/admin").key.hex(),
-        "ICR_REGISTRY_SIGNER_KEY": seeded("op/signer").key.hex(),
-        "ICR_RELAYER_KEY": seeded("op/relayer").key.hex(),
-    }
-    env.pop("ICR_CONTRACT", None)
-    return env
-
-
 def _registry_with_custody(env: dict, holder, quantity: int):
     """What the registry's API would do: an account holder links a wallet and asks for tokens."""
     engine = make_engine(env["ICR_DATABASE_URL"])
