@@ -69,7 +69,11 @@ class BridgeSettings(BaseSettings):
         if self.keystore_password is not None:
             return self.keystore_password.get_secret_value()
         if self.keystore_password_file is not None:
-            return self.keystore_password_file.read_text().strip()
+            try:
+                return self.keystore_password_file.read_text().strip()
+            except OSError as exc:
+                raise KeyError_(f"ICR_KEYSTORE_PASSWORD_FILE: cannot read {self.keystore_password_file} "
+                                f"({exc.strerror or type(exc).__name__})") from None
         raise KeyError_(f"ICR_{role.upper()}_KEYSTORE needs ICR_KEYSTORE_PASSWORD or ICR_KEYSTORE_PASSWORD_FILE")
 
 

@@ -79,6 +79,13 @@ def test_a_postgresql_database_without_the_registry_names_it(postgres_url):
     assert "holds no registry" in result.stderr and "`icr-bridge deploy` creates its tables" in result.stderr
 
 
+def test_an_unreachable_node_is_infrastructure_and_its_credentials_are_redacted(sqlite_engine, sqlite_url):
+    result = run("status", "--db", sqlite_url, "--rpc-url", "http://operator:hunter2@127.0.0.1:9/v3/0123456789abcdef0123")
+    assert result.exit_code == 3
+    assert lines(result) == ["ICR_RPC_URL / --rpc-url: no JSON-RPC node answers at "
+                             "http://operator:***@127.0.0.1:9/v3/*** (ConnectionError)"]
+
+
 def test_log_level_is_checked_and_named():
     result = run("sync", "--once", "--log-level", "VERBOSE")
     assert result.exit_code == 2
