@@ -67,7 +67,8 @@ def check_database_url(url: str) -> None:
 
 def _missing_sqlite(url: str, path: Path) -> str:
     line = f"{_SETTING}: no registry database at {path.resolve()} ({url})"
-    if not path.is_absolute() and not path.parent.exists() and Path("/" + str(path.parent)).is_dir():
+    # sqlite:///tmp/x.sqlite is ./tmp/x.sqlite: when ./tmp is not there but /tmp is, four slashes were meant
+    if not path.is_absolute() and not path.parent.exists() and Path("/", path.parts[0]).is_dir():
         line += f"; three slashes make a relative path, an absolute one needs four: sqlite:////{path}"
     return line + "; `icr-bridge deploy` or `icr-bridge demo` creates one"
 

@@ -54,7 +54,7 @@ def test_every_database_url_mistake_is_one_line_with_its_exit_code(tmp_path, mon
         result = run(*command, "--db", url, env={"ICR_RPC_URL": "http://127.0.0.1:9"})
         assert result.exit_code == code, (command, result.output)
         (line,) = lines(result)
-        assert expected in line and "ICR_DATABASE_URL" in line or "registry database" in line
+        assert expected in line, line
         assert "s3cret" not in result.output and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []  # nothing created
 
