@@ -20,7 +20,15 @@ from rich.table import Table
 
 from bridge import logs
 from bridge.cli.errors import EXIT_CONFIG, EXIT_INFRA, ConfigError, Disagreement, InfraError, remember, settings_error
-from bridge.cli.options import LogLevel, ServiceDbOption, check_database_url, console, err, open_registry
+from bridge.cli.options import (
+    LogLevel,
+    ServiceDbOption,
+    announce_created,
+    check_database_url,
+    console,
+    err,
+    open_registry,
+)
 from registry.db import sqlite_path
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", envvar="ICR_CONFIG",
@@ -119,8 +127,7 @@ def deploy(
                 raise ConfigError(str(exc)) from None
             raise
     if new_file is not None:
-        err.print(f"created the registry database {new_file.resolve()} ({settings.database_url})", soft_wrap=True,
-                  highlight=False)
+        announce_created(new_file, settings.database_url)
     result = {"chain_id": deployment.chain_id, "contract": deployment.address, "block": deployment.deployed_block,
               "custody_account_id": deployment.custody_account_id, "admin": keys.admin.address,
               "registry_signer": keys.registry_signer.address, "relayer": keys.relayer.address}

@@ -97,6 +97,11 @@ def open_registry(db: Optional[str], *, create: bool = True, create_file: bool =
 
         create_schema(engine)
     if created and announce:
-        err.print(f"created the registry database {path.resolve()} ({url})", soft_wrap=True, highlight=False)
-        logging.getLogger("icr_bridge.cli").info("database created", extra={"path": str(path.resolve())})
+        announce_created(path, url)
     return engine
+
+
+def announce_created(path: Path, url: str) -> None:
+    """Say where a command created the registry's SQLite file (stderr, and the log)."""
+    err.print(f"created the registry database {path.resolve()} ({url})", soft_wrap=True, highlight=False)
+    logging.getLogger("icr_bridge.cli").info("database created", extra={"path": str(path.resolve())})
