@@ -38,6 +38,10 @@ class OperatorError(RuntimeError):
     """A setting or the bridge's state stops an operator command; the message names which."""
 
 
+class NodeUnreachable(OperatorError):
+    """No JSON-RPC node answers at the configured URL (infrastructure, not a setting's value)."""
+
+
 def open_chain(settings: BridgeSettings, engine: Engine | None = None, *, need_contract: bool = True) -> Chain:
     """A :class:`Chain` on ``settings.rpc_url`` with the token address from ``settings.contract``
     or, failing that, the deployment the registry recorded for that chain."""
@@ -50,7 +54,8 @@ def open_chain(settings: BridgeSettings, engine: Engine | None = None, *, need_c
     try:
         chain_id = w3.eth.chain_id
     except Exception as exc:  # connection refused, DNS, not JSON-RPC
-        raise OperatorError(f"ICR_RPC_URL / --rpc-url: no JSON-RPC node answers at {settings.rpc_url} ({exc})") from None
+        raise NodeUnreachable(f"ICR_RPC_URL / --rpc-url: no JSON-RPC node answers at {settings.rpc_url} "
+                              f"({type(exc).__name__})") from None
     address = settings.contract
     if address is None and engine is not None:
         with Session(engine) as session:
@@ -87,6 +92,7 @@ class BridgeStatus:
     final_head: int
     last_processed_block: int
     sync_lag_blocks: int  # final blocks not yet applied
+    head_lag_blocks: int  # blocks from the last applied one to the chain head (final or not)
     pending_requests: int  # tokenization requests waiting for a batch
     batches: dict[str, int] = field(default_factory=dict)  # by status
     leaves_awaiting_mint: int = 0
@@ -165,6 +171,7 @@ def status(engine: Engine, chain: Chain, settings: BridgeSettings) -> BridgeStat
         final_head=final_head,
         last_processed_block=last,
         sync_lag_blocks=max(final_head - last, 0),
+        head_lag_blocks=max(head - last, 0),
         pending_requests=int(pending),
         batches={(s.value if isinstance(s, BatchStatus) else str(s)): int(n) for s, n in batches.items()},
         leaves_awaiting_mint=int(awaiting),

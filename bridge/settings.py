@@ -55,7 +55,7 @@ class BridgeSettings(BaseSettings):
             except Exception:
                 raise KeyError_(f"ICR_{role.upper()}_KEY is not a valid private key") from None
         if keystore is not None:
-            password = self._keystore_password(role)
+            password = self.keystore_password_for(role)
             try:
                 return Account.from_key(Account.decrypt(keystore.read_text(), password))
             except FileNotFoundError:
@@ -64,12 +64,51 @@ class BridgeSettings(BaseSettings):
                 raise KeyError_(f"ICR_{role.upper()}_KEYSTORE: wrong password or not a keystore") from None
         raise KeyError_(f"no key for the {role}: set ICR_{role.upper()}_KEY or ICR_{role.upper()}_KEYSTORE")
 
-    def _keystore_password(self, role: str) -> str:
+    def keystore_password_for(self, role: str) -> str:
+        """The keystore password (ICR_KEYSTORE_PASSWORD or the file ICR_KEYSTORE_PASSWORD_FILE names)."""
         if self.keystore_password is not None:
             return self.keystore_password.get_secret_value()
         if self.keystore_password_file is not None:
-            return self.keystore_password_file.read_text().strip()
+            try:
+                return self.keystore_password_file.read_text().strip()
+            except OSError as exc:
+                raise KeyError_(f"ICR_KEYSTORE_PASSWORD_FILE: cannot read {self.keystore_password_file} "
+                                f"({exc.strerror or type(exc).__name__})") from None
         raise KeyError_(f"ICR_{role.upper()}_KEYSTORE needs ICR_KEYSTORE_PASSWORD or ICR_KEYSTORE_PASSWORD_FILE")
+
+
+#: ``ICR_*`` variables other modules read from the environment itself (never from ``--config``).
+ENVIRONMENT_ONLY = ("ICR_CONFIG", "ICR_DEBUG", "ICR_ALLOWED_HOSTS", "ICR_WEBHOOK_ALLOW_PRIVATE", "ICR_WEBHOOK_PORTS",
+                    "ICR_WRITES_PER_MINUTE", "ICR_ANONYMOUS_WRITES_PER_MINUTE")
+
+
+def setting_names() -> list[str]:
+    """The ``ICR_*`` names of the settings a ``--config`` file may hold."""
+    return [f"ICR_{name.upper()}" for name in BridgeSettings.model_fields]
+
+
+def unknown_settings(config: Path) -> list[str]:
+    """One warning per ``ICR_*`` key of ``config`` the settings do not read, with the closest
+    setting's name when there is one (a misspelt key would otherwise be ignored in silence)."""
+    from difflib import get_close_matches
+
+    from dotenv import dotenv_values
+
+    known = setting_names()
+    warnings = []
+    for key in dotenv_values(config):
+        name = key.upper()
+        if name in known:
+            continue
+        if name in ENVIRONMENT_ONLY:
+            warnings.append(f"--config {config}: {key} is read from the environment only, not from this file")
+            continue
+        if not name.startswith("ICR_"):
+            continue
+        close = get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"--config {config}: unknown setting {key}, ignored{hint}")
+    return warnings
 
 
 def load_settings(config: Optional[Path] = None, **overrides) -> BridgeSettings:

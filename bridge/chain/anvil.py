@@ -47,24 +47,32 @@ class AnvilNode:
             self.process.wait(timeout=timeout)
 
 
-def launch(extra_args: Sequence[str] = (), binary: Path = ANVIL_BIN, startup_timeout: float = 15) -> AnvilNode:
-    """Start anvil on a free local port and return once it accepts connections.
+def launch(extra_args: Sequence[str] = (), binary: Path = ANVIL_BIN, startup_timeout: float = 15,
+           port: int | None = None, host: str = "127.0.0.1", detached: bool = False) -> AnvilNode:
+    """Start anvil on ``port`` (default: a free local port) and return once it accepts connections.
 
-    ``extra_args`` go to anvil as they are (e.g. ``["--gas-limit", "100000000"]``)."""
+    ``extra_args`` go to anvil as they are (e.g. ``["--gas-limit", "100000000"]``). A
+    ``detached`` node runs in a session of its own, so it outlives the caller
+    (``icr-bridge dev-node --detach``)."""
     if not binary.exists():
         raise AnvilUnavailable(f"anvil is not installed at {binary}: run `make setup`")
-    port = free_port()
+    if port is None:
+        port = free_port()
     process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent", *extra_args],
+        [str(binary), "--host", host, "--port", str(port), "--silent", *extra_args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=detached,
     )
-    node = AnvilNode(f"http://127.0.0.1:{port}", port, process)
+    node = AnvilNode(f"http://{host}:{port}", port, process)
     deadline = time.monotonic() + startup_timeout
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return node
+            with socket.create_connection((host, port), timeout=0.2):
+                if process.poll() is None:  # (not another process already listening there)
+                    return node
+                raise OSError("anvil exited")
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 node.stop()

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from bridge.cli.errors import ConfigError
 from bridge.cli.options import DbOption, console, err, open_registry
 from registry.db import transaction
 
@@ -36,8 +37,7 @@ def create_key(
         with transaction(engine) as session:
             row, key = create_api_key(session, name=name, role=role, organization_id=organization_id)
     except RegistryError as exc:
-        err.print(f"[red]--{(exc.field or 'name').replace('_', '-')}: {exc.detail}[/]")
-        raise typer.Exit(2)
+        raise ConfigError(f"--{(exc.field or 'name').replace('_', '-')}: {exc.detail}")
     err.print(f"created {role.value} key {row.id} ({row.key_id}) '{row.name}'; store it now, it is not shown again:")
     typer.echo(key)
 
@@ -73,6 +73,5 @@ def revoke_key(api_key_id: Annotated[int, typer.Argument(help="The key's id (see
         with transaction(engine) as session:
             row = revoke_api_key(session, api_key_id)
     except RegistryError as exc:
-        err.print(f"[red]API_KEY_ID: {exc.detail}[/]")
-        raise typer.Exit(2)
+        raise ConfigError(f"API_KEY_ID: {exc.detail}")
     console.print(f"key {row.id} ({row.key_id}) revoked")

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from bridge.cli.options import DbOption, console, err, open_registry
+from bridge.cli.errors import ConfigError
+from bridge.cli.options import DbOption, console, open_registry
 from registry.db import database_url, transaction
 
 app = typer.Typer(help="Mint batches.")
@@ -28,8 +29,7 @@ def batch_export(
     with transaction(engine) as session:
         batch = session.get(MintBatch, batch_id)
     if batch is None:
-        err.print(f"[red]BATCH_ID: batch {batch_id} does not exist in {database_url(db)}[/]")
-        raise typer.Exit(2)
+        raise ConfigError(f"BATCH_ID: batch {batch_id} does not exist in {database_url(db)}")
     text = json.dumps(json.loads(batch.tree_dump), indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)

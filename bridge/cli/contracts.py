@@ -29,7 +29,7 @@ def contracts_build(
             artifacts = compile_contracts()
         except CompilationError as exc:
             err.print(f"[red]compilation failed:[/]\n{exc}")
-            raise typer.Exit(1)
+            raise typer.Exit(2)  # the sources, not a disagreement (1 is --check's)
     if check:
         stale = [
             name for name, doc in artifacts.items()

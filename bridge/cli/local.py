@@ -11,8 +11,9 @@ import typer
 from rich.table import Table
 
 from bridge import logs
-from bridge.cli.options import DbOption, LogLevel, console, err, open_registry
-from registry.db import DEFAULT_DATABASE_URL, database_url, make_engine, sqlite_path
+from bridge.cli.errors import ConfigError
+from bridge.cli.options import DbOption, LogLevel, console, open_registry
+from registry.db import DEFAULT_DATABASE_URL, database_url, sqlite_path
 
 app = typer.Typer()
 
@@ -43,14 +44,13 @@ def demo(
 
     logs.configure(log_level)
     url = database_url(db)
-    engine = make_engine(url)
+    engine = open_registry(url, create=False, create_file=True)  # creates a missing SQLite file, saying where
     path = sqlite_path(url)
     if url == DEFAULT_DATABASE_URL and path is not None:
         drop_schema(engine)  # the demo's own file: always start fresh
     elif not _database_is_empty(engine):
         if not reset:
-            err.print(f"[red]--db: the database {url} already holds a registry; pass --reset to empty it for the demo[/]")
-            raise typer.Exit(2)
+            raise ConfigError(f"--db: the database {url} already holds a registry; pass --reset to empty it for the demo")
         drop_schema(engine)
     create_schema(engine)
 
@@ -66,6 +66,7 @@ def demo(
         w3 = eth_tester_web3()
     summary = run_demo(engine, w3, step=step)
     summary["database_url"] = url
+    summary["database_path"] = str(path.resolve()) if path is not None else None
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
     else:
@@ -86,7 +87,8 @@ class _nullcontext:
 def print_summary(summary: dict) -> None:
     chain = summary["chain"]
     console.print(f"chain {chain['chain_id']}  contract {chain['contract']}  block {chain['block']}")
-    console.print(f"registry database {summary.get('database_url', '')}")
+    where = f" ({summary['database_path']})" if summary.get("database_path") else ""
+    console.print(f"registry database {summary.get('database_url', '')}{where}", soft_wrap=True)
 
     table = Table(title="Registry balances by account")
     for col in ("account", "type", "serialization", "status"):
@@ -105,8 +107,11 @@ def print_summary(summary: dict) -> None:
     console.print(table)
 
     table = Table(title="Retirements recorded in the registry")
+    widest = max((len(s) for r in summary["retirements"] for s in r["serial_blocks"]), default=0)
     for col in ("id", "tonnes", "serials", "purpose", "beneficiary", "transaction", "log"):
-        table.add_column(col)
+        # the serial range is what the table is for: never cut (the hash folds instead)
+        table.add_column(col, **({"min_width": widest, "no_wrap": True} if col == "serials" else
+                                 {"overflow": "fold"} if col in ("transaction", "beneficiary") else {}))
     for r in summary["retirements"]:
         table.add_row(
             str(r["retirement_id"]), f"{r['quantity']:,}", "\n".join(r["serial_blocks"]), r["purpose"],
@@ -163,12 +168,10 @@ def serve(
         from bridge.settings import KeyError_, load_settings
 
         if not rpc_url:
-            err.print("[red]--relay: give --rpc-url too (the chain to relay retirements to)[/]")
-            raise typer.Exit(2)
+            raise ConfigError("--relay: give --rpc-url too (the chain to relay retirements to)")
         try:
             relayer = load_settings().account("relayer")
         except KeyError_ as exc:
-            err.print(f"[red]--relay: {exc}[/]")
-            raise typer.Exit(2)
+            raise ConfigError(f"--relay: {exc}") from None
     app_ = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer)
     uvicorn.Server(server_config(app_, host=host, port=port, log_level=log_level.lower())).run()

@@ -3,6 +3,7 @@
 Settings come from ``ICR_*`` environment variables or ``--config FILE`` (see
 :mod:`bridge.settings`); the options below override them. Keys come only from the
 environment or encrypted keystores, never from options (they would land in shell history).
+Failures are raised and explained by :mod:`bridge.cli.errors` (one line, exit codes 1-4).
 """
 
 from __future__ import annotations
@@ -18,8 +19,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bridge import logs
-from bridge.cli.options import LogLevel, ServiceDbOption, console, err
-from registry.db import make_engine
+from bridge.cli.errors import EXIT_CONFIG, EXIT_INFRA, ConfigError, Disagreement, InfraError, remember, settings_error
+from bridge.cli.options import (
+    LogLevel,
+    ServiceDbOption,
+    announce_created,
+    check_database_url,
+    console,
+    err,
+    open_registry,
+)
+from registry.db import sqlite_path
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", envvar="ICR_CONFIG",
                                                       help="Settings file (ICR_* variables, .env format).")]
@@ -31,48 +41,37 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def _settings(config: Optional[Path], **overrides):
-    from bridge.settings import load_settings
+    from pydantic import ValidationError
+
+    from bridge.settings import load_settings, unknown_settings
 
     try:
-        return load_settings(config, **overrides)
+        settings = load_settings(config, **overrides)
     except FileNotFoundError as exc:
-        _fail(str(exc))
-    except ValueError as exc:  # pydantic validation names the field
-        _fail(f"settings: {exc}")
+        raise ConfigError(str(exc)) from None
+    except ValidationError as exc:  # one line naming the ICR_* variable
+        raise ConfigError(settings_error(exc)) from None
+    if config is not None:
+        for warning in unknown_settings(config):
+            err.print(f"[yellow]{escape(warning)}[/]", soft_wrap=True)
+    return settings
 
 
-#: ``sync --once`` exit codes besides 0 (every step ran) and 2 (settings, keys, the node: see _fail).
-EXIT_STEP_FAILED = 1
-EXIT_CYCLE_FAILED = 3
+def _open(settings, *, need_contract: bool = True):
+    from bridge.operator import open_chain
 
-
-def _fail(message: str, code: int = 2):
-    err.print(f"[red]{message}[/]")
-    raise typer.Exit(code)
-
-
-def _open(settings, *, need_contract: bool = True, create_schema: bool = False):
-    from bridge.operator import OperatorError, open_chain
-    from bridge.schema import create_schema as create
-
-    engine = make_engine(settings.database_url)
-    if create_schema:
-        create(engine)
-    try:
-        chain = open_chain(settings, engine, need_contract=need_contract)
-    except OperatorError as exc:
-        _fail(str(exc))
+    engine = open_registry(settings.database_url)
+    chain = open_chain(settings, engine, need_contract=need_contract)
+    remember(chain=chain)
     return engine, chain
 
 
 def _keys(settings):
     from bridge.operator import bridge_keys
-    from bridge.settings import KeyError_
 
-    try:
-        return bridge_keys(settings)
-    except KeyError_ as exc:
-        _fail(str(exc))
+    keys = bridge_keys(settings)
+    remember(keys=keys)
+    return keys
 
 
 def _print_json(value: Any) -> None:
@@ -87,28 +86,48 @@ def deploy(
         "--metadata-uri", help="ERC-1155 uri with {id} (env ICR_METADATA_URI).")] = None,
     fund_from_dev_account: Annotated[bool, typer.Option(
         "--fund-from-dev-account", help="Fund the three keys from the node's first unlocked account (anvil).")] = False,
+    allow_loopback_metadata: Annotated[bool, typer.Option(
+        "--allow-loopback-metadata", help="Write a metadata URI on 127.0.0.1/localhost into a contract on a chain "
+                                          "other than a local dev chain (refused otherwise).")] = False,
     as_json: JsonOption = False,
     log_level: LogLevel = "WARNING",
 ) -> None:
     """Deploy the ICC token and record it, with its bridge custody account, in the registry.
 
     Needs ICR_ADMIN_KEY, ICR_REGISTRY_SIGNER_KEY and ICR_RELAYER_KEY (or *_KEYSTORE)."""
+    from bridge.engine.deploy import AlreadyDeployed
     from bridge.engine.deploy import deploy as do_deploy
+    from bridge.operator import open_chain
 
     logs.configure(log_level)
     settings = _settings(config, database_url=db, rpc_url=rpc_url, metadata_uri=metadata_uri)
     keys = _keys(settings)
-    engine, chain = _open(settings, need_contract=False, create_schema=True)
+    check_database_url(settings.database_url)
+    chain = open_chain(settings, None, need_contract=False)
+    remember(chain=chain)
+    _check_metadata_uri(settings.metadata_uri, chain.chain_id, allow_loopback_metadata)
     if fund_from_dev_account:
         try:
             chain.fund_from_dev_account(keys.admin.address, keys.registry_signer.address, keys.relayer.address)
         except Exception as exc:  # noqa: BLE001 - the node decides whether it has unlocked accounts
-            _fail(f"--fund-from-dev-account: the node at {settings.rpc_url} has no unlocked account to fund from ({exc})")
+            raise ConfigError(f"--fund-from-dev-account: the node at {settings.rpc_url} has no unlocked account to "
+                              f"fund from ({exc})") from None
+    new_file = sqlite_path(settings.database_url)
+    new_file = new_file if new_file is not None and not new_file.exists() else None
+    engine = open_registry(settings.database_url, create_file=True, announce=False)
     with console.status(f"deploying ICCToken to chain {chain.chain_id}", spinner="dots") if not as_json else _quiet():
         try:
             deployment = do_deploy(engine, chain, keys, settings.metadata_uri)
-        except RuntimeError as exc:
-            _fail(str(exc), 1)
+        except BaseException as exc:
+            if new_file is not None:  # a deploy that failed leaves no registry file behind
+                engine.dispose()
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{new_file}{suffix}").unlink(missing_ok=True)
+            if isinstance(exc, AlreadyDeployed):
+                raise ConfigError(str(exc)) from None
+            raise
+    if new_file is not None:
+        announce_created(new_file, settings.database_url)
     result = {"chain_id": deployment.chain_id, "contract": deployment.address, "block": deployment.deployed_block,
               "custody_account_id": deployment.custody_account_id, "admin": keys.admin.address,
               "registry_signer": keys.registry_signer.address, "relayer": keys.relayer.address}
@@ -119,6 +138,28 @@ def deploy(
     for key, value in result.items():
         table.add_row(key, str(value))
     console.print(table)
+
+
+#: Chain ids of local development nodes (anvil, hardhat, ganache, geth --dev).
+DEV_CHAIN_IDS = (31337, 1337)
+
+
+def _check_metadata_uri(uri: str, chain_id: int, allow_loopback: bool) -> None:
+    """A metadata URI on a loopback host would be written into the contract for every wallet to
+    resolve: refused on a chain other than a local dev chain, warned about loudly on one."""
+    from urllib.parse import urlparse
+
+    host = (urlparse(uri.replace("{id}", "0")).hostname or "").lower()
+    if not (host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")):
+        return
+    line = (f"ICR_METADATA_URI / --metadata-uri: {uri} is on this machine ({host}); wallets and marketplaces "
+            "cannot resolve it")
+    if chain_id in DEV_CHAIN_IDS or allow_loopback:
+        err.print(f"[bold yellow]warning: {escape(line)} (written into the contract on chain {chain_id})[/]",
+                  soft_wrap=True)
+        return
+    raise ConfigError(f"{line}: set the bridge's public URL, e.g. https://bridge.example.org/metadata/{{id}}.json "
+                      f"(or pass --allow-loopback-metadata); chain {chain_id} is not a local dev chain")
 
 
 class _quiet:
@@ -147,16 +188,16 @@ def sync(
     """Run the bridge engine: batch pending tokenizations, commit roots, mint, apply final events.
 
     A failing step (commit, mint, ca_push, uses_push, sync, redemptions) is shown as one line naming the key
-    or the contract, and the other steps still run. Exit codes of --once: 0 every step ran,
-    1 a step failed (the others ran), 2 a setting or the node is unusable, 3 the cycle failed as
-    a whole (a database error, the node lost during the reorganization check); --log-level
-    DEBUG adds the traceback. --follow exits 0 when stopped."""
+    or the contract, and the other steps still run. Exit codes of --once: 0 every step ran;
+    2 a setting or a key is unusable (a step failed for good: a key without its role or ether);
+    3 the node or the database failed (a step waits on the node, or the cycle failed as a
+    whole); --debug adds the traceback. --follow exits 0 when stopped."""
     from bridge.operator import BridgeMetrics, StopFlag, follow
 
     if once and follow_:
-        _fail("--once and --follow: choose one")
+        raise ConfigError("--once and --follow: choose one")
     if metrics_port is not None and not follow_:
-        _fail("--metrics-port: only with --follow")
+        raise ConfigError("--metrics-port: only with --follow")
     logs.configure(log_level)
     settings = _settings(config, database_url=db, rpc_url=rpc_url, contract=contract, confirmations=confirmations)
     keys = _keys(settings)
@@ -167,29 +208,32 @@ def sync(
             try:
                 metrics.serve(metrics_port, metrics_host)
             except OSError as exc:
-                _fail(f"--metrics-port: cannot listen on {metrics_host}:{metrics_port} ({exc})")
+                raise ConfigError(f"--metrics-port: cannot listen on {metrics_host}:{metrics_port} ({exc})") from None
         stop = StopFlag()
         stop.install()
 
         def on_cycle(report, current):
             if not as_json:
-                console.print(_cycle_line(report, current))
+                console.print(_cycle_line(report, current), soft_wrap=True)
 
         cycles = follow(engine, chain, keys, settings, metrics, stop, on_cycle=on_cycle, max_cycles=max_cycles)
         console.print(f"stopped after {cycles} cycles")
         return
-    try:
-        report, current = _one_cycle(engine, chain, keys, settings, show_progress=not as_json)
-    except Exception as exc:  # noqa: BLE001 - one line, the traceback only when asked for
-        if log_level.upper() == "DEBUG":
-            err.print_exception()
-        _fail(escape(f"cycle failed: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"), EXIT_CYCLE_FAILED)
+    report, current = _one_cycle(engine, chain, keys, settings, show_progress=not as_json)
     if as_json:
         _print_json({"cycle": _cycle_json(report), "status": current.as_json()})
     else:
-        console.print(_cycle_line(report, current))
+        console.print(_cycle_line(report, current), soft_wrap=True)
     if report.failures:
-        raise typer.Exit(EXIT_STEP_FAILED)
+        raise typer.Exit(step_failures_code(report.failures.values()))
+
+
+def step_failures_code(failures) -> int:
+    """``sync --once``'s exit code when steps failed: 2 when one needs the operator (a key
+    without its role or its ether: permanent), 3 when they all wait on the node (transient)."""
+    from bridge.engine.steps import PERMANENT
+
+    return EXIT_CONFIG if any(f.kind == PERMANENT for f in failures) else EXIT_INFRA
 
 
 def _one_cycle(engine, chain, keys, settings, show_progress: bool):
@@ -230,7 +274,8 @@ def _cycle_json(report) -> dict:
 def _cycle_line(report, current) -> str:
     data = _cycle_json(report)
     applied = ", ".join(f"{k} {v}" for k, v in data["applied"].items()) or "none"
-    line = (f"block {current.last_processed_block} (lag {current.sync_lag_blocks}): built {len(data['batches_built'])}"
+    line = (f"block {current.last_processed_block} (lag {current.sync_lag_blocks} final, {current.head_lag_blocks} from "
+            f"head {current.head}): built {len(data['batches_built'])}"
             f" batch(es), committed {len(data['batches_committed'])}, minted {data['leaves_minted']} leaves in "
             f"{data['mint_transactions']} tx, applied {applied}, pending requests {current.pending_requests}")
     if data["rolled_back"]:
@@ -265,7 +310,8 @@ def status_command(
     confirmations: ConfirmationsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Where the bridge stands: chain head vs applied events, pending work, flagged retirements."""
+    """Where the bridge stands: the applied block's lag behind the final head (sync lag) and
+    behind the chain head (head lag), pending work, flagged retirements."""
     from bridge.operator import status
 
     settings = _settings(config, database_url=db, rpc_url=rpc_url, contract=contract, confirmations=confirmations)
@@ -308,12 +354,12 @@ def reconcile_command(
     written = None
     if snapshot is not None:
         if not report.ok:
-            _fail(f"--snapshot: not written, the two sides disagree at block {report.head}", 1)
-        signer = _keys_for(settings, "registry_signer")
+            raise Disagreement(f"--snapshot: not written, the two sides disagree at block {report.head}")
+        signer = settings.account("registry_signer")
         try:
             document = custody_snapshot(engine, chain, signer, report.head)
-        except ValueError as exc:
-            _fail(f"--snapshot: {exc}", 1)
+        except ValueError as exc:  # nothing in custody to snapshot: the option cannot be met
+            raise ConfigError(f"--snapshot: {exc}") from None
         snapshot.write_text(json.dumps(document, indent=2) + "\n")
         written = {"file": str(snapshot), "root": document["root"], "block": document["block"]}
     if as_json:
@@ -348,15 +394,6 @@ def reconcile_command(
         raise typer.Exit(1)
 
 
-def _keys_for(settings, role: str):
-    from bridge.settings import KeyError_
-
-    try:
-        return settings.account(role)
-    except KeyError_ as exc:
-        _fail(str(exc))
-
-
 def snapshot_verify(
     file: Annotated[Path, typer.Argument(help="A snapshot written by `icr-bridge reconcile --snapshot`.")],
     config: ConfigOption = None,
@@ -368,18 +405,24 @@ def snapshot_verify(
 
     settings = _settings(config, rpc_url=rpc_url)
     if settings.rpc_url in ("", "eth-tester"):
-        _fail("ICR_RPC_URL / --rpc-url: give the JSON-RPC URL of the snapshot's chain")
+        raise ConfigError("ICR_RPC_URL / --rpc-url: give the JSON-RPC URL of the snapshot's chain")
     try:
         document = json.loads(file.read_text())
     except (OSError, ValueError) as exc:
-        _fail(f"FILE: {file} is not a readable snapshot ({exc})")
+        raise ConfigError(f"FILE: {file} is not a readable snapshot ({exc})") from None
     missing = [k for k in ("chain_id", "contract", "block", "root", "signer", "signature", "custody", "tree")
                if k not in document]
     if missing:
-        _fail(f"FILE: {file} lacks {', '.join(missing)}")
-    chain = Chain(http_web3(settings.rpc_url))
+        raise ConfigError(f"FILE: {file} lacks {', '.join(missing)}")
+    try:
+        chain = Chain(http_web3(settings.rpc_url))
+    except Exception as exc:  # noqa: BLE001 - connection refused, DNS, not JSON-RPC
+        raise InfraError(f"ICR_RPC_URL / --rpc-url: no JSON-RPC node answers at {settings.rpc_url} "
+                         f"({type(exc).__name__})") from None
+    remember(chain=chain)
     if chain.chain_id != document["chain_id"]:
-        _fail(f"--rpc-url: the node serves chain {chain.chain_id}, the snapshot is for chain {document['chain_id']}")
+        raise ConfigError(f"--rpc-url: the node serves chain {chain.chain_id}, the snapshot is for chain "
+                          f"{document['chain_id']}")
     problems = verify_snapshot(document, chain)
     for problem in problems:
         console.print(f"[red]{problem}[/]")

@@ -1,16 +1,23 @@
 """What the ``icr-bridge`` command modules share: the Rich consoles (``console`` for output,
 ``err`` for errors on stderr), the database URL options (``--db``, from ``ICR_DATABASE_URL``),
-the log level option, and opening the registry database."""
+the log level option, and opening the registry database.
+
+Only ``demo`` and ``deploy`` create a SQLite registry file (and say where); every other
+command refuses a missing one, naming the URL it tried, so a mistyped path or a command run
+from the wrong directory never opens an empty registry."""
 
 from __future__ import annotations
 
+import logging
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from registry.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, make_engine
+from bridge.cli.errors import ConfigError, redact_url, remember_database
+from registry.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, database_url, make_engine, sqlite_path
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
@@ -23,14 +30,78 @@ DbOption = Annotated[
 #: ``--db`` of the service commands (operator, webhooks), whose settings say the default.
 ServiceDbOption = Annotated[Optional[str], typer.Option("--db", envvar=DATABASE_URL_ENV, help="Registry database URL.")]
 
-LogLevel = Annotated[str, typer.Option("--log-level", help="Structured log level (JSON lines on stderr).")]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def open_registry(db: Optional[str], *, create: bool = True):
-    """The registry database engine for ``--db`` (tables created unless ``create`` is False)."""
-    from bridge.schema import create_schema
+def _log_level(value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise ConfigError(f"--log-level: {value!r} is not a level; use one of {', '.join(LOG_LEVELS)}")
+    return value.upper()
 
-    engine = make_engine(db)
-    if create:
+
+LogLevel = Annotated[str, typer.Option("--log-level", callback=_log_level,
+                                       help=f"Structured log level (JSON lines on stderr): {', '.join(LOG_LEVELS)}.")]
+
+_SETTING = f"{DATABASE_URL_ENV} / --db"
+_SCHEMES = {"sqlite", "postgresql"}
+#: Schemes people write for the ones the registry knows.
+_SCHEME_HINTS = {"postgres": "postgresql", "psql": "postgresql", "pg": "postgresql", "postgre": "postgresql",
+                 "sqllite": "sqlite", "sqlite3": "sqlite", "sql": "sqlite"}
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a database URL the registry cannot use, naming the mistake (ConfigError)."""
+    scheme, sep, rest = url.partition("://")
+    base = scheme.split("+", 1)[0].lower()
+    if not sep:
+        raise ConfigError(f"{_SETTING}: {redact_url(url)!r} is not a URL; write sqlite:///PATH or "
+                          "postgresql://USER@HOST:5432/DATABASE")
+    if base not in _SCHEMES:
+        hint = _SCHEME_HINTS.get(base)
+        better = f"use {hint}://" if hint else "use sqlite:///PATH or postgresql://USER@HOST:5432/DATABASE"
+        raise ConfigError(f"{_SETTING}: {redact_url(url)}: unknown database scheme {scheme}://; {better}")
+    if base == "sqlite" and rest in ("", "/", "/:memory:"):
+        raise ConfigError(f"{_SETTING}: {url} is an in-memory database that ends with the command; "
+                          "write sqlite:///PATH (relative) or sqlite:////PATH (absolute)")
+
+
+def _missing_sqlite(url: str, path: Path) -> str:
+    line = f"{_SETTING}: no registry database at {path.resolve()} ({url})"
+    # sqlite:///tmp/x.sqlite is ./tmp/x.sqlite: when ./tmp is not there but /tmp is, four slashes were meant
+    if not path.is_absolute() and not path.parent.exists() and Path("/", path.parts[0]).is_dir():
+        line += f"; three slashes make a relative path, an absolute one needs four: sqlite:////{path}"
+    return line + "; `icr-bridge deploy` or `icr-bridge demo` creates one"
+
+
+def open_registry(db: Optional[str], *, create: bool = True, create_file: bool = False, announce: bool = True):
+    """The registry database engine for ``--db`` / ``ICR_DATABASE_URL`` (the default URL when
+    neither is set), upgraded to the latest schema unless ``create`` is False.
+
+    A SQLite file that does not exist is refused (ConfigError naming the URL) unless
+    ``create_file`` (``demo``, ``deploy``), which creates it and says where on stderr."""
+    url = database_url(db)
+    remember_database(url)
+    check_database_url(url)
+    path = sqlite_path(url)
+    created = False
+    if path is not None and not path.exists():
+        if not create_file:
+            raise ConfigError(_missing_sqlite(url, path))
+        if not path.parent.exists():
+            raise ConfigError(f"{_SETTING}: cannot create {path.resolve()}: the directory {path.parent.resolve()} "
+                              "does not exist")
+        created = True
+    engine = make_engine(url)
+    if create or created:
+        from bridge.schema import create_schema
+
         create_schema(engine)
+    if created and announce:
+        announce_created(path, url)
     return engine
+
+
+def announce_created(path: Path, url: str) -> None:
+    """Say where a command created the registry's SQLite file (stderr, and the log)."""
+    err.print(f"created the registry database {path.resolve()} ({url})", soft_wrap=True, highlight=False)
+    logging.getLogger("icr_bridge.cli").info("database created", extra={"path": str(path.resolve())})

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 from sqlmodel import Session, select
 
-from bridge.cli.options import ServiceDbOption, console, err, open_registry
+from bridge.cli.errors import ConfigError
+from bridge.cli.options import ServiceDbOption, console, open_registry
 from bridge.tables import QuarantinedEvent
 from registry.db import transaction
 from registry.operations.ledger import append_entry
@@ -52,8 +53,7 @@ def retry(
 ) -> None:
     """Ask the next sync pass to apply these events again (after the cause is fixed)."""
     if not ids and not all_:
-        err.print("[red]IDS: name the quarantined events to retry, or pass --all[/]")
-        raise typer.Exit(2)
+        raise ConfigError("IDS: name the quarantined events to retry, or pass --all")
     engine = open_registry(db)
     with transaction(engine) as session:
         query = select(QuarantinedEvent)
@@ -62,8 +62,7 @@ def retry(
         rows = session.exec(query.with_for_update()).all()
         missing = sorted(set(ids or []) - {row.id for row in rows})
         if missing:
-            err.print(f"[red]IDS: no quarantined event {', '.join(map(str, missing))}[/]")
-            raise typer.Exit(2)
+            raise ConfigError(f"IDS: no quarantined event {', '.join(map(str, missing))}")
         for row in rows:
             row.retry_requested = True
             session.add(row)

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 
 from bridge import logs
-from bridge.cli.options import LogLevel, ServiceDbOption, console, err, open_registry
+from bridge.cli.errors import ConfigError
+from bridge.cli.options import LogLevel, ServiceDbOption, console, open_registry
 from registry.db import transaction
 
 app = typer.Typer(help="Marketplace webhooks: deliver due events, inspect the delivery log, redeliver.",
@@ -36,8 +37,7 @@ def deliver(
     from bridge.webhooks.worker import RetryPolicy, deliver_due, deliver_forever
 
     if once == follow:
-        err.print("[red]--once/--follow: give exactly one of them[/]")
-        raise typer.Exit(2)
+        raise ConfigError("--once/--follow: give exactly one of them")
     logs.configure(log_level)
     engine = open_registry(db)
     policy = RetryPolicy(base_seconds=backoff, max_attempts=max_attempts, timeout_seconds=timeout)
@@ -75,8 +75,7 @@ def redeliver(
             delivery = redeliver_op(session, delivery_id)
             new_id = delivery.delivery_id
     except RegistryError as exc:
-        err.print(f"[red]{'DELIVERY_ID' if exc.field == 'delivery_id' else exc.field}: {exc.detail}[/]")
-        raise typer.Exit(2)
+        raise ConfigError(f"{'DELIVERY_ID' if exc.field == 'delivery_id' else exc.field}: {exc.detail}")
     console.print(f"queued delivery {new_id} (redelivers {delivery_id})")
 
 

@@ -18,6 +18,10 @@ from registry.operations.ledger import append_entry
 DEFAULT_METADATA_URI = "http://127.0.0.1:8000/metadata/{id}.json"
 
 
+class AlreadyDeployed(RuntimeError):
+    """The registry already records a deployment on this chain."""
+
+
 @dataclass
 class BridgeKeys:
     """The three keys the bridge uses: they are separate on purpose.
@@ -33,10 +37,12 @@ class BridgeKeys:
 
 def deploy(engine: Engine, chain: Chain, keys: BridgeKeys, metadata_uri: str = DEFAULT_METADATA_URI) -> Deployment:
     """Deploy ICCToken and open the bridge custody account for this chain, in one registry
-    transaction after the contract is mined. Refuses a chain that already has a deployment."""
+    transaction after the contract is mined. Refuses (:class:`AlreadyDeployed`) a chain that already has a deployment."""
     with transaction(engine) as session:
-        if deployment_on(session, chain.chain_id):
-            raise RuntimeError(f"chain {chain.chain_id} already has a deployment in this registry")
+        existing = deployment_on(session, chain.chain_id)
+        if existing:
+            raise AlreadyDeployed(f"chain {chain.chain_id} already has a deployment in this registry "
+                                  f"({existing.address})")
     receipt = chain.deploy(
         keys.admin, metadata_uri, keys.admin.address, keys.registry_signer.address,
         pauser=keys.admin.address, bridge_operator=keys.relayer.address,

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from bridge import operator
 from bridge.chain.client import Chain, http_web3
+from bridge.schema import create_schema
 from bridge.settings import BridgeSettings
 from registry.bridged import custody
 from registry.db import make_engine, transaction
@@ -38,23 +39,6 @@ def run_cli(env: dict, *args: str, check: int | None = 0) -> subprocess.Complete
     if check is not None:
         assert done.returncode == check, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
-
-
-@pytest.fixture
-def operator_env(tmp_path, anvil_url):
-    env = {
-        **os.environ,
-        "ICR_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite'}",
-        "ICR_RPC_URL": anvil_url,
-        "ICR_CONFIRMATIONS": "0",
-        "ICR_USE_FINALIZED_TAG": "false",
-        "ICR_POLL_INTERVAL": "0.2",
-        "ICR_ADMIN_KEY": seeded("op/admin").key.hex(),
-        "ICR_REGISTRY_SIGNER_KEY": seeded("op/signer").key.hex(),
-        "ICR_RELAYER_KEY": seeded("op/relayer").key.hex(),
-    }
-    env.pop("ICR_CONTRACT", None)
-    return env
 
 
 def _registry_with_custody(env: dict, holder, quantity: int):
@@ -98,8 +82,8 @@ def test_deploy_sync_status_reconcile_and_snapshot_across_processes(operator_env
     env = operator_env
     deployed = json.loads(run_cli(env, "deploy", "--fund-from-dev-account", "--json").stdout)
     assert deployed["chain_id"] == 31337 and deployed["registry_signer"] == seeded("op/signer").address
-    # a second deploy to the same chain is refused and changes nothing
-    again = run_cli(env, "deploy", check=1)
+    # a second deploy to the same chain is refused (a configuration mistake: exit 2) and changes nothing
+    again = run_cli(env, "deploy", check=2)
     assert "already has a deployment" in again.stderr
 
     holder = Account.create()
@@ -193,10 +177,11 @@ def test_sync_follow_serves_metrics_and_stops_on_sigterm(operator_env):
 
 def test_commands_refuse_the_in_process_chain_and_name_the_setting(tmp_path):
     env = {**os.environ, "ICR_DATABASE_URL": f"sqlite:///{tmp_path / 'r.sqlite'}", "ICR_RPC_URL": "eth-tester"}
+    create_schema(make_engine(env["ICR_DATABASE_URL"]))
     for command in ("status", "reconcile"):
         done = run_cli(env, command, check=2)
         assert "ICR_RPC_URL / --rpc-url" in done.stderr
-    done = run_cli({**env, "ICR_RPC_URL": "http://127.0.0.1:9"}, "status", check=2)
+    done = run_cli({**env, "ICR_RPC_URL": "http://127.0.0.1:9"}, "status", check=3)  # infrastructure
     assert "no JSON-RPC node answers at http://127.0.0.1:9" in done.stderr
     done = run_cli(env, "sync", "--once", "--follow", check=2)
     assert "choose one" in done.stderr
@@ -242,7 +227,7 @@ def test_max_cycles_stops_a_loop_whose_every_cycle_fails(sqlite_engine, w3, monk
 
 
 @pytest.mark.anvil
-def test_sync_once_names_a_failing_step_in_one_line_exits_1_and_still_syncs(operator_env):
+def test_sync_once_names_a_failing_step_in_one_line_exits_2_and_still_syncs(operator_env):
     env = operator_env
     deployed = json.loads(run_cli(env, "deploy", "--fund-from-dev-account", "--json").stdout)
     holder = Account.create()
@@ -257,11 +242,11 @@ def test_sync_once_names_a_failing_step_in_one_line_exits_1_and_still_syncs(oper
     _tokenize(engine, account_id, class_id, holder.address, 50)
     broke = Account.create()
     unfunded = {**env, "ICR_RELAYER_KEY": broke.key.hex()}
-    cycle = json.loads(run_cli(unfunded, "sync", "--once", "--json", check=1).stdout)["cycle"]
+    cycle = json.loads(run_cli(unfunded, "sync", "--once", "--json", check=2).stdout)["cycle"]
     assert cycle["applied"] == {"Retired": 1}  # the sync ran although the commit could not
     reason = f"relayer {broke.address} has no ether on chain 31337 to pay for commit batch 2"
     assert cycle["step_errors"] == {"commit": reason} and cycle["failures"]["commit"]["kind"] == "permanent"
-    done = run_cli({**unfunded, "COLUMNS": "400"}, "sync", "--once", check=1)
+    done = run_cli({**unfunded, "COLUMNS": "400"}, "sync", "--once", check=2)  # the key needs the operator
     assert f"commit failed (permanent): {reason}" in done.stdout.splitlines()
     assert "Traceback" not in done.stdout + done.stderr
     cycle = json.loads(run_cli(env, "sync", "--once", "--json").stdout)["cycle"]  # the funded relayer again

@@ -30,6 +30,9 @@ def test_key_from_an_encrypted_keystore_with_a_password_file(tmp_path, monkeypat
     password.write_text("wrong")
     with pytest.raises(KeyError_, match="ICR_REGISTRY_SIGNER_KEYSTORE: wrong password"):
         BridgeSettings().account("registry_signer")
+    monkeypatch.setenv("ICR_KEYSTORE_PASSWORD_FILE", str(tmp_path / "no-such-password"))
+    with pytest.raises(KeyError_, match="ICR_KEYSTORE_PASSWORD_FILE: cannot read .*no-such-password"):
+        BridgeSettings().account("registry_signer")
     monkeypatch.delenv("ICR_KEYSTORE_PASSWORD_FILE")
     with pytest.raises(KeyError_, match="needs ICR_KEYSTORE_PASSWORD"):
         BridgeSettings().account("registry_signer")

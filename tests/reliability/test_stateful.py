@@ -83,8 +83,8 @@ from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import designation as designation_ops
 from registry.operations.article6 import letters as letter_ops
 from registry.operations.article6 import projects as project_ops
-from registry.operations.projects import register_project
 from registry.operations.holds import place_hold, release_hold
+from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.operations.transfers import transfer
 from registry.tables.core import Account, CreditClass, Issuance, Project, Serialization, UnitHold

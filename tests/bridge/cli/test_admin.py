@@ -6,11 +6,13 @@ from typer.testing import CliRunner
 
 from bridge.app import create_app
 from bridge.cli.main import app
+from bridge.schema import create_schema
 from registry.db import make_engine
 
 
 def test_create_key_prints_a_working_administrator_key(tmp_path):
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    create_schema(make_engine(url))  # only demo and deploy create a registry database
     runner = CliRunner()
     result = runner.invoke(app, ["admin", "create-key", "--name", "registry operator", "--db", url])
     assert result.exit_code == 0, result.output
@@ -35,6 +37,7 @@ def test_create_key_prints_a_working_administrator_key(tmp_path):
 
 def test_create_key_names_a_bad_organization(tmp_path):
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    create_schema(make_engine(url))  # only demo and deploy create a registry database
     result = CliRunner().invoke(app, ["admin", "create-key", "--name", "x", "--organization-id", "42", "--db", url])
     assert result.exit_code == 2
     assert "--organization-id" in result.output and "organization 42 does not exist" in result.output

@@ -18,8 +18,7 @@ from sqlmodel import Session, select
 from bridge.app import create_app
 from registry.api.auth import create_api_key
 from registry.db import transaction
-from registry.domain.article6.letters import Validity
-from registry.domain.article6.letters import AuthorizedUse
+from registry.domain.article6.letters import AuthorizedUse, Validity
 from registry.domain.classes import Purpose
 from registry.domain.enums import ApiKeyRole
 from registry.domain.lifecycle import RetirementDetails
