@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from typing import Iterable, Optional
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlmodel import select
 
@@ -19,7 +18,7 @@ from bridge.tables import Deployment, MintBatch, MintLeaf
 from registry.api.deps import SessionDep
 from registry.api.limits import RequestLimitsMiddleware
 from registry.api.main import api_router
-from registry.api.pagination import Limit, Offset, array_page_headers, page_of
+from registry.api.pagination import ENVELOPE_NOTE, Paged, PageDep
 from registry.api.problems import (
     PROBLEM_RESPONSES,
     document_errors_as_problems,
@@ -51,13 +50,10 @@ class LeafProof(BaseModel):
 
 
 @router.get("/deployments", tags=["bridge"], responses=PROBLEM_RESPONSES)
-def list_deployments(session: SessionDep, request: Request, response: Response, offset: Offset = 0,
-                     limit: Limit = 500) -> list[DeploymentPublic]:
-    """The token contracts this registry mirrors into, one per chain (paginated like the other
-    array lists: ``X-Total-Count`` and a ``Link: rel="next"`` header)."""
-    page, rows = page_of(session, Deployment, [], [Deployment.chain_id], offset, limit)
-    array_page_headers(request, response, page.total, offset, limit)
-    return [DeploymentPublic.model_validate(d, from_attributes=True) for d in rows]
+def list_deployments(session: SessionDep, page: PageDep) -> Paged[DeploymentPublic]:
+    """The token contracts this registry mirrors into, one per chain."""
+    total, rows = page.rows(session, Deployment, [], [Deployment.chain_id])
+    return page.answer(total, [DeploymentPublic.model_validate(d, from_attributes=True) for d in rows])
 
 
 def _batch(session, batch_id: int) -> MintBatch:
@@ -117,7 +113,8 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
         description=(
             "International Carbon Registry bridge: registry ledger, ERC-1155 token metadata, Merkle proofs, "
             "retirement certificates, the explorer page and marketplace webhooks. Errors are RFC 9457 "
-            "problem+json naming the field or rule."
+            "problem+json naming the field or rule. Token ids are accepted as decimal or 0x-hex (and the "
+            "64-hex-digit form of `uri(id)`) and served as both (`token_id`, `token_id_hex`).\n\n" + ENVELOPE_NOTE
         ),
         docs_url=None,  # served by bridge.public.docs from the pinned swagger-ui-bundle, not a CDN
         redoc_url=None,

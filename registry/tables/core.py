@@ -28,6 +28,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def naive_utc(at: datetime) -> datetime:
+    """A time as the timestamp columns hold it (UTC without zone), to compare with them; a time
+    without zone is taken as UTC."""
+    return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo is not None else at
+
+
 class Organization(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=200)

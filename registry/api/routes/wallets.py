@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from registry.api.auth import PrincipalDep, authorize_account
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Paged, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import WalletLinkCreate, WalletLinkPublic
 from registry.operations import accounts as accounts_ops
@@ -28,9 +28,9 @@ def link_wallet(account_id: int, body: WalletLinkCreate, session: SessionDep, pr
 
 
 @auth_router.get("/accounts/{account_id}/wallets")
-def list_wallets(account_id: int, session: SessionDep, principal: PrincipalDep, offset: Offset = 0,
-                 limit: Limit = 50) -> Paged[WalletLinkPublic]:
+def list_wallets(account_id: int, session: SessionDep, principal: PrincipalDep, page: PageDep
+                 ) -> Paged[WalletLinkPublic]:
     authorize_account(session, principal, account_id)
-    page, rows = page_of(session, WalletLink, [WalletLink.account_id == account_id], [WalletLink.id], offset, limit)
-    return Paged[WalletLinkPublic](page=page, items=[
+    total, rows = page.rows(session, WalletLink, [WalletLink.account_id == account_id], [WalletLink.id])
+    return page.answer(total, [
         WalletLinkPublic(id=w.id, account_id=w.account_id, wallet=w.address, linked_at=w.linked_at) for w in rows])

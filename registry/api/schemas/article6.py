@@ -10,6 +10,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
+from registry.api.token_ids import WithTokenIdHex
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.article6.letters import AuthorizedUse, LetterContent, LetterStatus
 from registry.domain.article6.projects import ProjectStatus
@@ -122,7 +123,7 @@ class Article6ConversionCreate(BaseModel):
     on: Optional[date] = None
 
 
-class DesignationPublic(BaseModel):
+class DesignationPublic(WithTokenIdHex):
     id: int
     kind: str
     project_id: int
@@ -181,7 +182,7 @@ class CARecordPublic(BaseModel):
     history: list[HistoryPublic]
 
 
-class RetiredArticle6Public(BaseModel):
+class RetiredArticle6Public(WithTokenIdHex):
     retirement_id: int
     project_number: int
     host_country: str

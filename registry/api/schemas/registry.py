@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
-from registry.api.pagination import Page
+from registry.api.token_ids import WithTokenIdHex
 from registry.domain.enums import (
     AccountType,
     ApiKeyRole,
@@ -198,7 +198,7 @@ class RetirementCreate(RetirementDetailsBase):
     purpose: PurposeName = PurposeName.voluntary
 
 
-class RetirementPublic(RetirementDetailsBase):
+class RetirementPublic(RetirementDetailsBase, WithTokenIdHex):
     """A retirement as recorded. Its texts carry no length limits: an on-chain retirement is
     stored as the chain said it (within the columns; see ``input_flags``), and an answer never
     refuses what the database holds."""
@@ -224,15 +224,14 @@ class RetirementPublic(RetirementDetailsBase):
     block_number: Optional[int]
     holder_wallet: Optional[str]
     beneficiary_wallet: Optional[str]
+    onchain_retirement_id: Optional[int] = Field(default=None, description="the Retired event's retirementId")
+    certificate_token_id: Optional[str] = Field(default=None, description=(
+        "decimal id of the soulbound certificate token minted to the beneficiary (bit 255 | retirementId)"))
+    certificate_token_id_hex: Optional[str] = None
     input_flags: list[str] = Field(default_factory=list, description=(
         "What was changed to store an on-chain retirement: text that could not be stored or was too long (with "
         "the keccak of what the chain said), dates that are no dates, undecodable data. Empty when nothing was."))
     created_at: Optional[datetime] = None
-
-
-class RetirementPage(BaseModel):
-    page: Page
-    items: list[RetirementPublic]
 
 
 class CancellationBase(BaseModel):
@@ -265,7 +264,7 @@ class TokenizationCreate(BaseModel):
     custody_account_id: StrictInt = Field(description="The bridge custody account of the deployment (see /deployments).")
 
 
-class TokenizationPublic(BaseModel):
+class TokenizationPublic(WithTokenIdHex):
     id: int
     account_id: int
     wallet: str
@@ -286,11 +285,6 @@ class SerialBlockPublic(BaseModel):
     mirrored: bool
     retirement_id: Optional[int]
     cancellation_id: Optional[int] = None
-
-
-class SerialBlockPage(BaseModel):
-    page: Page
-    items: list[SerialBlockPublic]
 
 
 class ApiKeyBase(BaseModel):

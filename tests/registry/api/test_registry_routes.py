@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from bridge.app import create_app
 from bridge.schema import create_schema
 from registry.api.auth import create_api_key
+from registry.api.pagination import DEFAULT_LIMIT
 from registry.db import make_engine, transaction
 from registry.domain.enums import ApiKeyRole
 from registry.domain.wallets import sign_wallet_link
@@ -124,7 +125,7 @@ def test_an_organization_cannot_act_on_another_organizations_accounts(api, world
         body = problem(response, 403)
         assert body["rule"] == "own-accounts-only", body
     # nothing moved
-    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))
+    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))["items"]
     assert [(b["status"], b["quantity"]) for b in balances] == [("active", 1000)]
 
 
@@ -227,7 +228,7 @@ def test_ex_ante_issuance_and_conversion_through_the_api(api, world):
     body = problem(api.post(f"/issuances/{ex_ante['id']}/conversions",
                             json={"verified_quantity": 1, "verification_reference": "VR-2"}, headers=admin), 422)
     assert body["rule"] == "ex-ante-issuance-closed"
-    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))
+    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))["items"]
     assert [(b["status"], b["quantity"]) for b in balances] == [("active", 1090)]
     # blocks of different issuances stay apart even when they touch (each block names its issuance)
     blocks = ok(api.get("/serial-blocks", params={"account_id": world["acc_one"]}))["items"]
@@ -275,13 +276,16 @@ def test_every_list_is_paginated(api, world):
         ok(api.post(f"/organizations/{world['one']['id']}/accounts", json={"name": f"extra {i}"}, headers=world["h1"]),
            201)
     first = api.get("/accounts", params={"limit": 4})  # 2 + 3 holding accounts and the buffer
-    assert len(first.json()) == 4 and first.headers["x-total-count"] == "6"
+    assert first.json()["page"] == {"offset": 0, "limit": 4, "total": 6} and len(first.json()["items"]) == 4
+    assert first.headers["x-total-count"] == "6"
     assert 'rel="next"' in first.headers["link"] and "offset=4" in first.headers["link"]
     last = api.get("/accounts", params={"limit": 4, "offset": 4})
-    assert len(last.json()) == 2 and "link" not in last.headers
-    assert {a["id"] for a in first.json()}.isdisjoint(a["id"] for a in last.json())
-    page = ok(api.get("/ledger/entries", params={"limit": 3}))
-    assert len(page["items"]) == 3 and page["page"]["total"] > 3 and page["items"][0]["seq"] == 1
+    assert len(last.json()["items"]) == 2 and "link" not in last.headers
+    assert {a["id"] for a in first.json()["items"]}.isdisjoint(a["id"] for a in last.json()["items"])
+    page = api.get("/ledger/entries", params={"limit": 3})
+    assert len(page.json()["items"]) == 3 and page.json()["page"]["total"] > 3 and page.json()["items"][0]["seq"] == 1
+    assert page.headers["x-total-count"] == str(page.json()["page"]["total"])
+    assert ok(api.get("/organizations"))["page"] == {"offset": 0, "limit": DEFAULT_LIMIT, "total": 2}
     assert problem(api.get("/issuances", params={"limit": 501}), 422)["field"] == "limit"
 
 
