@@ -14,7 +14,9 @@ from sqlmodel import select
 from bridge.chain.client import Chain
 from bridge.chain.token import LEAF_ENCODING
 from bridge.engine.batcher import load_tree
-from bridge.tables import Deployment, MintBatch, MintLeaf
+from bridge.public.tokenizations import batch_or_404
+from bridge.settings import BridgeSettings
+from bridge.tables import Deployment, MintLeaf
 from registry.api.deps import SessionDep
 from registry.api.limits import RequestLimitsMiddleware
 from registry.api.main import api_router
@@ -56,23 +58,16 @@ def list_deployments(session: SessionDep, page: PageDep) -> Paged[DeploymentPubl
     return page.answer(total, [DeploymentPublic.model_validate(d, from_attributes=True) for d in rows])
 
 
-def _batch(session, batch_id: int) -> MintBatch:
-    batch = session.get(MintBatch, batch_id)
-    if batch is None:
-        raise NotFound(f"batch {batch_id} does not exist", field="batch_id")
-    return batch
-
-
 @router.get("/batches/{batch_id}/tree", tags=["bridge"], responses=PROBLEM_RESPONSES)
 def batch_tree(batch_id: int, session: SessionDep) -> dict:
     """The batch as an OpenZeppelin StandardMerkleTree dump (``standard-v1``)."""
-    return json.loads(_batch(session, batch_id).tree_dump)
+    return json.loads(batch_or_404(session, batch_id).tree_dump)
 
 
 @router.get("/batches/{batch_id}/leaves/{leaf_index}/proof", tags=["bridge"], responses=PROBLEM_RESPONSES)
 def leaf_proof(batch_id: int, leaf_index: int, session: SessionDep) -> LeafProof:
     """Leaf and proof for ``ICCToken.claim`` (holders can pull their own tokens)."""
-    batch = _batch(session, batch_id)
+    batch = batch_or_404(session, batch_id)
     leaf: Optional[MintLeaf] = session.exec(
         select(MintLeaf).where(MintLeaf.batch_id == batch_id, MintLeaf.leaf_index == leaf_index)
     ).first()
@@ -94,12 +89,14 @@ def leaf_proof(batch_id: int, leaf_index: int, session: SessionDep) -> LeafProof
 
 
 def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | None = None,
-               relayer=None) -> FastAPI:
+               relayer=None, finality: tuple[int, bool] | None = None) -> FastAPI:
     """The HTTP app over a registry database. ``chains`` (optional) let token metadata and the
     explorer read the on-chain supply live; ``public_base_url`` is the origin used in absolute
     links (token metadata images, certificate links) when the app sits behind a proxy;
-    ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
-    from bridge.public import pages, relay
+    ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay;
+    ``finality`` is ``(confirmations, use_finalized_tag)`` as the sync applies events (default: the
+    settings' defaults), for the receipts of retirements not yet final."""
+    from bridge.public import pages, receipts, relay, tokenizations
     from bridge.public.docs import install_docs
     from bridge.public.headers import SecurityHeadersMiddleware
     from bridge.webhooks import events
@@ -123,6 +120,8 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.state.chains = {chain.chain_id: chain for chain in chains}
     app.state.public_base_url = public_base_url
     app.state.relay = relay.Relay(relayer) if relayer is not None else None
+    defaults = BridgeSettings.model_fields
+    app.state.finality = finality or (defaults["confirmations"].default, defaults["use_finalized_tag"].default)
     install_problem_handlers(app)
     app.add_middleware(RequestLimitsMiddleware)  # body size and JSON depth, before anything parses
     app.add_middleware(SecurityHeadersMiddleware)  # nosniff, no referrer, CSP on HTML and SVG
@@ -131,6 +130,9 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.include_router(api_router)
     app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(receipts.router)
+    app.include_router(tokenizations.router)
+    app.include_router(tokenizations.auth_router)
     app.include_router(webhooks_api.router)
     app.include_router(relay.router)
     install_docs(app)

@@ -54,6 +54,15 @@ def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str
     return decoded
 
 
+def events_in_receipt(chain: Chain, receipt: Any, name: str) -> list[dict[str, Any]]:
+    """The ``name`` events the token contract emitted in a transaction receipt, decoded (logs of
+    other contracts with the same signature are not the token's)."""
+    topic = "0x" + bytes(chain.w3.keccak(text=_signature(getattr(chain.token.events, name)()))).hex()
+    return [decode_log(chain, name, raw) for raw in receipt["logs"]
+            if raw["address"].lower() == chain.address.lower() and raw["topics"]
+            and to_hex(raw["topics"][0]) == topic]
+
+
 def decode_log(chain: Chain, name: str, raw: Any) -> dict[str, Any]:
     """One synced event's log decoded, with the raw log kept under ``RAW_LOG``.
 

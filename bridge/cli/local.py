@@ -157,17 +157,20 @@ def serve(
     logs.configure(log_level)
     engine = open_registry(db)
     chains = deployed_chains(engine, rpc_url) if rpc_url else []
+    from bridge.settings import KeyError_, load_settings
+
+    settings = load_settings()
     relayer = None
     if relay:
-        from bridge.settings import KeyError_, load_settings
 
         if not rpc_url:
             err.print("[red]--relay: give --rpc-url too (the chain to relay retirements to)[/]")
             raise typer.Exit(2)
         try:
-            relayer = load_settings().account("relayer")
+            relayer = settings.account("relayer")
         except KeyError_ as exc:
             err.print(f"[red]--relay: {exc}[/]")
             raise typer.Exit(2)
-    uvicorn.run(create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer), host=host, port=port,
-                log_level=log_level.lower())
+    app = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer,
+                     finality=(settings.confirmations, settings.use_finalized_tag))
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower())

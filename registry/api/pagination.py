@@ -45,6 +45,11 @@ class Paged(BaseModel, Generic[T]):
     items: list[T]
 
 
+def given(*pairs) -> list:
+    """List filters: ``column == value`` for each (column, value) pair whose value was given."""
+    return [column == value for column, value in pairs if value is not None]
+
+
 def _count(session: Session, model, *conditions) -> int:
     return session.exec(select(func.count()).select_from(model).where(*conditions)).one()
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema, computed
 
 from registry.domain.classes import parse_token_id, token_id_hex
 from registry.errors import RuleViolation
+from registry.operations.classes import find_class_by_token
 
 TOKEN_ID_DESCRIPTION = ("ERC-1155 token id: decimal digits, 0x-hex, or the 64 lowercase hex digits of "
                         "uri(id) (a 64-character id is read as hex)")
@@ -39,3 +40,9 @@ class WithTokenIdHex(BaseModel):
     @property
     def token_id_hex(self) -> str:
         return token_id_hex(self.token_id)
+
+
+def class_id_of(session, text: str, field: str = "token_id") -> int:
+    """The credit class id a token id filter names (-1, matching nothing, for an unknown class)."""
+    credit_class = find_class_by_token(session, token_id_of(text, field))
+    return credit_class.id if credit_class is not None else -1

@@ -28,10 +28,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def naive_utc(at: datetime) -> datetime:
-    """A time as the timestamp columns hold it (UTC without zone), to compare with them; a time
+def as_utc(at: datetime) -> datetime:
+    """A time to compare with the timestamp columns (which hold UTC with its zone); a time given
     without zone is taken as UTC."""
-    return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo is not None else at
+    return at.astimezone(timezone.utc) if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
 
 
 class Organization(SQLModel, table=True):

@@ -12,17 +12,16 @@ from sqlmodel import Session
 
 from registry.api.auth import PrincipalDep, authorize_account
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Paged, PageDep
+from registry.api.pagination import Paged, PageDep, given
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import RetirementCreate, RetirementDetailsBase, RetirementPublic
-from registry.api.token_ids import TOKEN_ID_DESCRIPTION, token_id_of
+from registry.api.token_ids import TOKEN_ID_DESCRIPTION, class_id_of
 from registry.domain.classes import CERTIFICATE_FLAG, Purpose, token_id_hex
 from registry.domain.lifecycle import RetirementDetails
 from registry.errors import NotFound
 from registry.operations import projects as projects_ops
 from registry.operations import retirements as retirements_ops
-from registry.operations.classes import find_class_by_token
-from registry.tables.core import CreditClass, Retirement, naive_utc
+from registry.tables.core import CreditClass, Retirement, as_utc
 
 router = APIRouter(tags=["registry"], responses=PROBLEM_RESPONSES)
 auth_router = APIRouter(tags=["registry"], responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
@@ -58,22 +57,17 @@ def list_retirements(
 ) -> Paged[RetirementPublic]:
     """Retirements, newest first; on-chain ones carry their transaction, wallets, on-chain
     retirement id and certificate token id. Addresses and hashes match in any letter case."""
-    conditions = []
-    if tx_hash is not None:
-        conditions.append(func.lower(Retirement.tx_hash) == tx_hash.lower())
-    if holder is not None:
-        conditions.append(func.lower(Retirement.holder_wallet) == holder.lower())
-    if beneficiary is not None:
-        conditions.append(func.lower(Retirement.beneficiary_wallet) == beneficiary.lower())
-    if token_id is not None:
-        credit_class = find_class_by_token(session, token_id_of(token_id, "token_id"))
-        conditions.append(Retirement.class_id == (credit_class.id if credit_class is not None else -1))
-    if chain_id is not None:
-        conditions.append(Retirement.chain_id == chain_id)
+    lower = {name: value.lower() if value else None for name, value in
+             (("tx_hash", tx_hash), ("holder", holder), ("beneficiary", beneficiary))}
+    conditions = given((func.lower(Retirement.tx_hash), lower["tx_hash"]),
+                       (func.lower(Retirement.holder_wallet), lower["holder"]),
+                       (func.lower(Retirement.beneficiary_wallet), lower["beneficiary"]),
+                       (Retirement.class_id, class_id_of(session, token_id) if token_id else None),
+                       (Retirement.chain_id, chain_id))
     if since is not None:
-        conditions.append(Retirement.created_at >= naive_utc(since))
+        conditions.append(Retirement.created_at >= as_utc(since))
     if until is not None:
-        conditions.append(Retirement.created_at < naive_utc(until))
+        conditions.append(Retirement.created_at < as_utc(until))
     total, rows = page.rows(session, Retirement, conditions, [Retirement.id.desc()])
     return page.answer(total, [retirement_public(session, r) for r in rows])
 

@@ -261,7 +261,9 @@ class TokenizationCreate(BaseModel):
     wallet: str = Field(min_length=42, max_length=42, description="A wallet linked to the account.")
     serialization: SerializationText
     quantity: Quantity
-    custody_account_id: StrictInt = Field(description="The bridge custody account of the deployment (see /deployments).")
+    custody_account_id: Optional[StrictInt] = Field(default=None, description=(
+        "The bridge custody account of the deployment (see /deployments); may be left out when the registry has "
+        "exactly one (one deployment)."))
 
 
 class TokenizationPublic(WithTokenIdHex):

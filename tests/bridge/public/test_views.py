@@ -44,12 +44,6 @@ def world(tmp_path_factory):
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def client(world):
-    with TestClient(create_app(world.engine, chains=[world.chain])) as c:
-        yield c
-
-
 def _hex(token_id: int) -> str:
     return f"{token_id:064x}"
 

@@ -236,8 +236,6 @@ def test_ex_ante_issuance_and_conversion_through_the_api(api, world):
 
 
 def test_wallet_link_and_tokenization_through_the_api(api, world):
-    custody = ok(api.post("/system-accounts", json={"name": "custody", "type": "bridge_custody"},
-                          headers=api.admin), 201)
     wallet = EthAccount.create()
     now = int(time.time())
     address, signature = sign_wallet_link(wallet.key, world["acc_one"], now)
@@ -245,10 +243,20 @@ def test_wallet_link_and_tokenization_through_the_api(api, world):
                        json={"wallet": address, "signed_at": now, "signature": signature}, headers=world["h1"]), 201)
     assert link["wallet"] == address
     assert ok(api.get(f"/accounts/{world['acc_one']}/wallets", headers=world["h1"]))["page"]["total"] == 1
-    t = ok(api.post("/tokenizations", json={"account_id": world["acc_one"], "wallet": address, "serialization": S23,
-                                            "quantity": 400, "custody_account_id": custody["id"]},
-                    headers=world["h1"]), 201)
+    body = {"account_id": world["acc_one"], "wallet": address, "serialization": S23, "quantity": 400}
+    # no custody account named: the registry's only one is the default; none or several is a 422
+    refused = problem(api.post("/tokenizations", json=body, headers=world["h1"]), 422)
+    assert (refused["field"], refused["rule"]) == ("custody_account_id", "custody-account-required")
+    custody = ok(api.post("/system-accounts", json={"name": "custody", "type": "bridge_custody"},
+                          headers=api.admin), 201)
+    t = ok(api.post("/tokenizations", json=body, headers=world["h1"]), 201)
     assert t["serial_blocks"] == [f"{S23}-000001-000400"] and t["status"] == "pending"
+    assert t["token_id_hex"] == f"{int(t['token_id']):064x}"
+    ok(api.post("/system-accounts", json={"name": "custody 2", "type": "bridge_custody"}, headers=api.admin), 201)
+    assert "several" in problem(api.post("/tokenizations", json=body, headers=world["h1"]), 422)["detail"]
+    named = ok(api.post("/tokenizations", json={**body, "quantity": 1, "custody_account_id": custody["id"]},
+                        headers=world["h1"]), 201)
+    assert named["serial_blocks"] == [f"{S23}-000401-000401"]
     assert ok(api.get(f"/tokenizations/{t['id']}", headers=world["h1"]))["quantity"] == 400
     assert problem(api.get(f"/tokenizations/{t['id']}", headers=world["h2"]), 403)["rule"] == "own-accounts-only"
 
