@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from bridge.chain.client import Chain
+from bridge.chain.erc1271 import contract_signature_check
 from bridge.chain.token import LEAF_ENCODING
 from bridge.engine.batcher import load_tree
 from bridge.public.tokenizations import batch_or_404
@@ -118,6 +119,8 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     )
     app.state.engine = engine
     app.state.chains = {chain.chain_id: chain for chain in chains}
+    # wallet links of contract wallets (ERC-1271), checked on the chains this server reads
+    app.state.contract_signature = contract_signature_check(app.state.chains.values()) if app.state.chains else None
     app.state.public_base_url = public_base_url
     app.state.relay = relay.Relay(relayer) if relayer is not None else None
     defaults = BridgeSettings.model_fields

@@ -54,7 +54,7 @@ class WalletLink(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     address: str = Field(unique=True, max_length=42)
-    signature: str = Field(max_length=200)
+    signature: str = Field(sa_type=Text)  # ECDSA, or a contract wallet's ERC-1271 signature (up to 2 KiB)
     signed_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     linked_at: datetime = Field(default_factory=utcnow)
 

@@ -15,6 +15,7 @@ from registry.domain.enums import (
     IssuanceKind,
     TokenizationStatus,
 )
+from registry.domain.wallets import MAX_LINK_SIGNATURE_BYTES
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 #: Whole tonnes, as a JSON integer: ``true``, ``"5"`` and ``5.0`` are refused (a write that retires
@@ -71,7 +72,9 @@ class WalletLinkBase(BaseModel):
 
 class WalletLinkCreate(WalletLinkBase):
     signed_at: StrictInt = Field(description="Unix seconds in the signed LinkWallet message.")
-    signature: str = Field(min_length=4, max_length=200, description="EIP-712 signature of LinkWallet by the wallet.")
+    signature: str = Field(min_length=4, max_length=2 + 2 * MAX_LINK_SIGNATURE_BYTES, description=(
+        "Hex signature of the EIP-712 LinkWallet message (GET /wallet-links/typed-data): the wallet key's ECDSA "
+        "signature, or for a contract wallet one its isValidSignature (ERC-1271) accepts."))
 
 
 class WalletLinkPublic(WalletLinkBase):

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from bridge.app import create_app
 from bridge.chain.client import eth_tester_web3
+from bridge.chain.solidity import load_artifact
 from bridge.engine.cycle import run_cycle
 from bridge.schema import create_schema
 from bridge.tables import MintLeaf
@@ -20,8 +21,10 @@ from registry.api.auth import create_api_key
 from registry.db import make_engine, transaction
 from registry.domain.classes import CERTIFICATE_FLAG
 from registry.domain.enums import ApiKeyRole
-from registry.tables.core import Account
-from tests.support.world import make_world
+from registry.domain.wallets import wallet_link_digest, wallet_link_typed_data
+from registry.tables.core import Account, CreditClass, Serialization
+from tests.bridge.engine.test_steps import delegate_code
+from tests.support.world import make_world, seeded
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +168,70 @@ def test_a_retirement_has_a_receipt_before_it_is_final_then_the_record(world):
         assert recorded["retirements"][0]["onchain_retirement_id"] == event["onchain_retirement_id"]
     bad = TestClient(create_app(world.engine)).get("/retirements/by-transaction/0x1234")
     assert bad.status_code == 422 and bad.json()["field"] == "tx_hash"
+
+
+def _deploy_contract_wallet(world, owner: str) -> str:
+    """A contract wallet (the test ReentrantReceiver) whose isValidSignature accepts ``owner``'s signatures."""
+    artifact = load_artifact("ReentrantReceiver")
+    factory = world.chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = world.chain.transact(world.keys.admin, factory.constructor(owner), "deploy wallet", gas=3_000_000)
+    return receipt.raw["contractAddress"]
+
+
+def _link(client, world, wallet: str, signer) -> dict:
+    message = client.get("/wallet-links/typed-data", params={"account_id": world.account_id, "wallet": wallet}).json()
+    signature = signer.sign_typed_data(full_message=message["typed_data"]).signature.hex()
+    body = {**message["link_body"], "signature": "0x" + signature.removeprefix("0x")}
+    return client.post(message["link_path"], json=body, headers={"X-API-Key": world.org_key})
+
+
+def test_the_typed_data_is_the_message_the_registry_checks(client, world):
+    fresh = seeded("integrator/fresh")
+    message = client.get("/wallet-links/typed-data", params={"account_id": world.account_id,
+                                                              "wallet": fresh.address.lower(), "signed_at": 1_900_000_000})
+    assert message.status_code == 200, message.json()
+    body = message.json()
+    assert body["typed_data"] == wallet_link_typed_data(world.account_id, fresh.address, 1_900_000_000)
+    assert body["digest"] == "0x" + wallet_link_digest(world.account_id, fresh.address, 1_900_000_000).hex()
+    assert body["valid_until"] == 1_900_000_000 + 24 * 3600
+    assert (body["link_path"], body["link_body"]) == (f"/accounts/{world.account_id}/wallets",
+                                                      {"wallet": fresh.address, "signed_at": 1_900_000_000})
+    linked = _link(client, world, fresh.address, fresh)
+    assert linked.status_code == 201 and linked.json()["wallet"] == fresh.address
+    for params, field in (({"account_id": world.account_id, "wallet": "0x12"}, "wallet"),
+                          ({"account_id": world.deployment.custody_account_id, "wallet": fresh.address}, "account_id")):
+        answer = client.get("/wallet-links/typed-data", params=params)
+        assert answer.status_code == 422 and answer.json()["field"] == field
+    assert client.get("/wallet-links/typed-data", params={"account_id": 999, "wallet": fresh.address}).status_code == 404
+
+
+def test_contract_wallets_link_through_erc1271_when_the_server_reads_the_chain(client, world):
+    owner, stranger = seeded("integrator/vault owner"), seeded("integrator/stranger")
+    vault = _deploy_contract_wallet(world, owner.address)
+    with TestClient(create_app(world.engine)) as blind:  # no chain: an ECDSA signature is all it can check
+        refused = _link(blind, world, vault, owner)
+        assert refused.status_code == 422 and "serve --rpc-url" in refused.json()["detail"]
+    wrong = _link(client, world, vault, stranger)
+    assert wrong.status_code == 422 and "does not accept it under ERC-1271" in wrong.json()["detail"]
+    linked = _link(client, world, vault, owner)
+    assert linked.status_code == 201, linked.json()
+    assert linked.json()["wallet"] == vault and linked.json()["account_id"] == world.account_id
+
+
+def test_an_eip7702_delegated_account_links_with_its_own_key(client, world):
+    account = seeded("integrator/7702")
+    world.chain.fund_from_dev_account(account.address)
+    delegate_code(world.chain.w3, account, _deploy_contract_wallet(world, world.keys.admin.address))
+    assert world.chain.w3.eth.get_code(account.address)  # it has code now
+    linked = _link(client, world, account.address, account)
+    assert linked.status_code == 201 and linked.json()["wallet"] == account.address
+    tokenized = client.post("/tokenizations", json={"account_id": world.account_id, "wallet": account.address,
+                                                     "serialization": world_serialization(world), "quantity": 1},
+                            headers={"X-API-Key": world.org_key})
+    assert tokenized.status_code == 201, tokenized.json()  # the only custody account is the default
+    assert tokenized.json()["token_id_hex"] == f"{world.token_id:064x}"
+
+
+def world_serialization(world) -> str:
+    with Session(world.engine) as s:
+        return s.get(Serialization, s.get(CreditClass, world.class_id).serialization_id).text
