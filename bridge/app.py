@@ -98,7 +98,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     ``finality`` is ``(confirmations, use_finalized_tag)`` as the sync applies events (default: the
     settings' defaults), for the receipts of retirements not yet final."""
     from bridge.public import pages, receipts, relay, tokenizations
-    from bridge.public.docs import install_docs
+    from bridge.public.docs import OPENAPI_TAGS, WALKTHROUGH, install_docs
     from bridge.public.headers import SecurityHeadersMiddleware
     from bridge.webhooks import events
     from bridge.webhooks import routes as webhooks_api
@@ -113,7 +113,9 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
             "retirement certificates, the explorer page and marketplace webhooks. Errors are RFC 9457 "
             "problem+json naming the field or rule. Token ids are accepted as decimal or 0x-hex (and the "
             "64-hex-digit form of `uri(id)`) and served as both (`token_id`, `token_id_hex`).\n\n" + ENVELOPE_NOTE
+            + "\n" + WALKTHROUGH
         ),
+        openapi_tags=OPENAPI_TAGS,
         docs_url=None,  # served by bridge.public.docs from the pinned swagger-ui-bundle, not a CDN
         redoc_url=None,
     )
