@@ -62,13 +62,19 @@ def open_system_account(session: Session, type: AccountType, name: str) -> Accou
     return account
 
 
+def holding_account(session: Session, account_id: int) -> Account:
+    """The account, which must be a holding account (only those link wallets): 404 or 422 otherwise."""
+    account = get_row(session, Account, account_id, "account")
+    if account.type is not AccountType.holding:
+        raise RuleViolation(f"account {account_id} is not a holding account", field="account_id")
+    return account
+
+
 def link_wallet(session: Session, account_id: int, wallet: str, signed_at: int, signature: str, now: int,
                 contract_signature: Optional[ContractSignatureCheck] = None) -> WalletLink:
     """Link a wallet to a holding account after checking its EIP-712 signature (ECDSA, or ERC-1271
     through ``contract_signature`` for a contract wallet)."""
-    account = get_row(session, Account, account_id, "account")
-    if account.type is not AccountType.holding:
-        raise RuleViolation(f"account {account_id} is not a holding account", field="account_id")
+    holding_account(session, account_id)
     try:
         wallet = verify_wallet_link(account_id, wallet, signed_at, signature, now, contract_signature)
     except WalletLinkError as exc:

@@ -81,7 +81,8 @@ def submit_report(project_id: int, body: aops.ExPostReportIn, session: SessionDe
 
 
 @router.get("/projects/{project_id}/additionality/reports")
-def list_reports(project_id: int, session: SessionDep, page: PageDep, level: Optional[Level] = None) -> Paged[ReportPublic]:
+def list_reports(project_id: int, session: SessionDep, page: PageDep, level: Optional[Level] = None
+                 ) -> Paged[ReportPublic]:
     total, rows = aops.list_reports(session, project_id, level, offset=page.offset, limit=page.limit)
     return page.answer(total, [_report_public(r, lvl) for r, lvl in rows])
 

@@ -79,7 +79,8 @@ def record_no_ca(project_id: int, vintage: int, body: NoCADecision, session: Ses
 
 
 @router.get("/article6/retirements")
-def retired_article6(session: SessionDep, page: PageDep, project_id: Optional[int] = None) -> Paged[RetiredArticle6Public]:
+def retired_article6(session: SessionDep, page: PageDep, project_id: Optional[int] = None
+                     ) -> Paged[RetiredArticle6Public]:
     """Retired Article 6.2 ICCs with their CA status: Pending CA, CA applied or No CA applied (§II.2)."""
     total, rows = report_ops.retired_article6(session, project_id=project_id, offset=page.offset, limit=page.limit)
     items = [RetiredArticle6Public(retirement_id=r.retirement.id, project_number=r.project_number,

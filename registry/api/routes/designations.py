@@ -68,5 +68,6 @@ def convert(body: Article6ConversionCreate, session: SessionDep, principal: Admi
 
 @router.get("/article6/designations")
 def list_designations(session: SessionDep, page: PageDep, project_id: Optional[int] = None) -> Paged[DesignationPublic]:
-    total, rows = designation_ops.list_designations(session, project_id=project_id, offset=page.offset, limit=page.limit)
+    total, rows = designation_ops.list_designations(session, project_id=project_id, offset=page.offset,
+                                                    limit=page.limit)
     return page.answer(total, [_designation_public(session, d) for d in rows])

@@ -65,9 +65,8 @@ def list_conversions(issuance_id: int, session: SessionDep, page: PageDep
                      ) -> Paged[ConversionPublic]:
     preconditions_ops.get_row(session, Issuance, issuance_id, "issuance")
     total, rows = page.rows(session, ExAnteConversion, [ExAnteConversion.issuance_id == issuance_id],
-                       [ExAnteConversion.id])
-    return page.answer(total, [ConversionPublic.model_validate(c, from_attributes=True)
-                                                     for c in rows])
+                            [ExAnteConversion.id])
+    return page.answer(total, [ConversionPublic.model_validate(c, from_attributes=True) for c in rows])
 
 
 @auth_router.post("/issuances", status_code=201)

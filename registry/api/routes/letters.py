@@ -53,9 +53,11 @@ def submit_letter(body: LetterCreate, session: SessionDep, principal: PrincipalD
 
 
 @router.get("/article6/letters")
-def list_letters(session: SessionDep, page: PageDep, project_id: Optional[int] = None, status: Optional[LetterStatus] = None) -> Paged[AuthorizationLetterPublic]:
+def list_letters(session: SessionDep, page: PageDep, project_id: Optional[int] = None,
+                 status: Optional[LetterStatus] = None) -> Paged[AuthorizationLetterPublic]:
     """Letters are public on the registry (§I)."""
-    total, rows = letter_ops.list_letters(session, project_id=project_id, status=status, offset=page.offset, limit=page.limit)
+    total, rows = letter_ops.list_letters(session, project_id=project_id, status=status, offset=page.offset,
+                                          limit=page.limit)
     return page.answer(total, [_letter_public(session, r) for r in rows])
 
 

@@ -50,7 +50,8 @@ def create_transfer(body: TransferCreate, session: SessionDep, principal: Princi
 
 
 @auth_router.get("/transfers")
-def list_transfers(session: SessionDep, page: PageDep, principal: PrincipalDep, account_id: Optional[int] = None) -> Paged[TransferPublic]:
+def list_transfers(session: SessionDep, page: PageDep, principal: PrincipalDep, account_id: Optional[int] = None
+                   ) -> Paged[TransferPublic]:
     """Transfers from or to the key's accounts (all transfers for the administrator)."""
     conditions = []
     if account_id is not None:

@@ -15,12 +15,10 @@ from registry.api.deps import SessionDep, committing
 from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import WalletLinkCreate, WalletLinkPublic
-from registry.domain.enums import AccountType
 from registry.domain.wallets import LINK_MESSAGE_VALIDITY, wallet_link_digest, wallet_link_typed_data
 from registry.errors import RuleViolation
 from registry.operations import accounts as accounts_ops
-from registry.operations import preconditions as preconditions_ops
-from registry.tables.core import Account, WalletLink
+from registry.tables.core import WalletLink
 
 router = APIRouter(tags=["registry"], responses=PROBLEM_RESPONSES)
 auth_router = APIRouter(tags=["registry"], responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
@@ -43,9 +41,7 @@ def wallet_link_message(
     signed_at: Annotated[Optional[int], Query(ge=0, description="unix seconds (default: now)")] = None,
 ) -> WalletLinkMessage:
     """The exact EIP-712 ``LinkWallet`` message a wallet signs to be linked to a holding account."""
-    account = preconditions_ops.get_row(session, Account, account_id, "account")
-    if account.type is not AccountType.holding:
-        raise RuleViolation(f"account {account_id} is not a holding account", field="account_id")
+    accounts_ops.holding_account(session, account_id)
     if not is_address(wallet):
         raise RuleViolation(f"{wallet!r} is not an Ethereum address", field="wallet")
     wallet = to_checksum_address(wallet)
@@ -67,7 +63,8 @@ def link_wallet(account_id: int, body: WalletLinkCreate, request: Request, sessi
     ``serve --rpc-url``)."""
     authorize_account(session, principal, account_id)
     with committing(session):
-        link = accounts_ops.link_wallet(session, account_id, body.wallet, body.signed_at, body.signature, int(time.time()),
+        link = accounts_ops.link_wallet(session, account_id, body.wallet, body.signed_at, body.signature,
+                                        int(time.time()),
                                         getattr(request.app.state, "contract_signature", None))
         return WalletLinkPublic(id=link.id, account_id=link.account_id, wallet=link.address, linked_at=link.linked_at)
 
