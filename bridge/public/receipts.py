@@ -15,7 +15,6 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import func
 from sqlmodel import select
 from web3.exceptions import TransactionNotFound
 
@@ -92,7 +91,7 @@ def retirement_by_transaction(
     """A holder's receipt at once: the registry's retirement records for the transaction once
     the sync applied it, before that what the chain's receipt shows ("seen on-chain, N of M
     confirmations") when this server reads a chain (``serve --rpc-url``)."""
-    records = session.exec(select(Retirement).where(func.lower(Retirement.tx_hash) == tx_hash.lower())
+    records = session.exec(select(Retirement).where(Retirement.tx_hash == tx_hash.lower())
                            .order_by(Retirement.log_index)).all()
     if records:
         first = records[0]

@@ -185,7 +185,7 @@ class Retirement(SQLModel, table=True):
     comment: str = Field(default="", max_length=2000)
     custom_uri: str = Field(default="", max_length=2000)
     chain_id: Optional[int] = Field(default=None, sa_type=BigInteger)
-    tx_hash: Optional[str] = Field(default=None, max_length=66)
+    tx_hash: Optional[str] = Field(default=None, max_length=66, index=True)  # lowercase hex, as the sync writes it
     log_index: Optional[int] = None
     block_number: Optional[int] = Field(default=None, sa_type=BigInteger)
     holder_wallet: Optional[str] = Field(default=None, max_length=42)

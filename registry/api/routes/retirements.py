@@ -59,7 +59,7 @@ def list_retirements(
     retirement id and certificate token id. Addresses and hashes match in any letter case."""
     lower = {name: value.lower() if value else None for name, value in
              (("tx_hash", tx_hash), ("holder", holder), ("beneficiary", beneficiary))}
-    conditions = given((func.lower(Retirement.tx_hash), lower["tx_hash"]),
+    conditions = given((Retirement.tx_hash, lower["tx_hash"]),  # stored in lowercase: the index serves it
                        (func.lower(Retirement.holder_wallet), lower["holder"]),
                        (func.lower(Retirement.beneficiary_wallet), lower["beneficiary"]),
                        (Retirement.class_id, class_id_of(session, token_id) if token_id else None),
