@@ -157,12 +157,13 @@ def serve(
     logs.configure(log_level)
     engine = open_registry(db)
     chains = deployed_chains(engine, rpc_url) if rpc_url else []
-    from bridge.settings import KeyError_, load_settings
+    relayer, finality = None, None
+    if rpc_url:  # receipts of retirements not yet final wait as the sync does (ICR_CONFIRMATIONS, ...)
+        from bridge.settings import KeyError_, load_settings
 
-    settings = load_settings()
-    relayer = None
+        settings = load_settings()
+        finality = (settings.confirmations, settings.use_finalized_tag)
     if relay:
-
         if not rpc_url:
             err.print("[red]--relay: give --rpc-url too (the chain to relay retirements to)[/]")
             raise typer.Exit(2)
@@ -171,6 +172,5 @@ def serve(
         except KeyError_ as exc:
             err.print(f"[red]--relay: {exc}[/]")
             raise typer.Exit(2)
-    app = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer,
-                     finality=(settings.confirmations, settings.use_finalized_tag))
+    app = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer, finality=finality)
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower())
