@@ -120,6 +120,15 @@ def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str
     return decoded
 
 
+def events_in_receipt(chain: Chain, receipt: Any, name: str) -> list[dict[str, Any]]:
+    """The ``name`` events the token contract emitted in a transaction receipt, decoded (logs of
+    other contracts with the same signature are not the token's)."""
+    (layout,) = [layout for layout in event_layouts(chain.abi).values() if layout.name == name]
+    return [decode_with(layout, raw, chain.w3) for raw in receipt["logs"]
+            if raw["address"].lower() == chain.address.lower() and raw["topics"]
+            and bytes(raw["topics"][0]) == layout.topic]
+
+
 def decode_log(chain: Chain, name: str, raw: Any) -> dict[str, Any]:
     """One synced event's log decoded (see :func:`decode_with`)."""
     layout = event_layouts(chain.abi)[bytes(raw["topics"][0])]

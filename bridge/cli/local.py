@@ -163,15 +163,18 @@ def serve(
     logs.configure(log_level)
     engine = open_registry(db)
     chains = deployed_chains(engine, rpc_url) if rpc_url else []
-    relayer = None
-    if relay:
+    relayer, finality = None, None
+    if rpc_url:  # receipts of retirements not yet final wait as the sync does (ICR_CONFIRMATIONS, ...)
         from bridge.settings import KeyError_, load_settings
 
+        settings = load_settings()
+        finality = (settings.confirmations, settings.use_finalized_tag)
+    if relay:
         if not rpc_url:
             raise ConfigError("--relay: give --rpc-url too (the chain to relay retirements to)")
         try:
-            relayer = load_settings().account("relayer")
+            relayer = settings.account("relayer")
         except KeyError_ as exc:
             raise ConfigError(f"--relay: {exc}") from None
-    app_ = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer)
+    app_ = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer, finality=finality)
     uvicorn.Server(server_config(app_, host=host, port=port, log_level=log_level.lower())).run()

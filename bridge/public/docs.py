@@ -41,6 +41,38 @@ def redoc_bundle() -> bytes:
                            "check what it fetches before serving it")
     return bundle.replace(REDOC_LOGO, EMPTY_IMAGE)
 
+# The integrator's flow, as the README's curl walkthrough runs it (tests/bridge/public/test_walkthrough.py
+# checks that every route the walkthrough calls is named here, in the same order).
+WALKTHROUGH = """
+**From an empty registry to a retirement certificate** (the README's curl walkthrough, run as a test):
+
+1. Administrator key (`icr-bridge admin create-key`): `POST /organizations`, then
+   `POST /organizations/{organization_id}/accounts` (a holding account), `POST /projects`,
+   `POST /issuances` (ex-post ICCs into the account; the answer names the `serialization`).
+2. `POST /api-keys` with the `organization_id`: the organization's own key, used from here on.
+3. `GET /wallet-links/typed-data?account_id=&wallet=` gives the EIP-712 `LinkWallet` message; the wallet
+   signs it (ECDSA, or ERC-1271 for a contract wallet) and `POST /accounts/{account_id}/wallets` links it.
+4. `POST /tokenizations` moves ICCs into bridge custody for that wallet (`custody_account_id` may be left
+   out when there is one deployment); the bridge batches, commits and mints (`icr-bridge sync`);
+   `GET /tokenizations/{tokenization_id}` names the batch, leaves, mint transaction and claim proofs;
+   `GET /deployments` gives the token contract.
+5. The holder calls `retire(tokenId, amount, beneficiary, retireeName, customUri, comment, data)` on the token.
+6. `GET /retirements/by-transaction/{tx_hash}` answers at once ("seen on-chain, N of M confirmations"),
+   then with the registry record once final and synced; `GET /retirements?tx_hash=` lists it.
+7. `GET /certificates/{retirement_id}.json`, the printable `GET /certificates/{retirement_id}`,
+   `GET /retirements/{retirement_id}` (with `certificate_token_id`) and the certificate token's
+   `GET /metadata/{hex_id}.json`.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "registry", "description": "Organizations, accounts, projects, issuances, transfers, retirements, "
+                                        "wallet links: public reads, writes with an API key (steps 1-3, 6)."},
+    {"name": "bridge", "description": "Deployments, tokenizations, mint batches, Merkle trees and claim proofs "
+                                      "(step 4)."},
+    {"name": "certificates", "description": "Retirement certificates: JSON, printable page, SVG (step 7)."},
+    {"name": "metadata", "description": "ERC-1155 metadata `uri(id)` resolves to; ids decimal or hex (step 7)."},
+]
+
 
 def install_docs(app: FastAPI) -> None:
     """Serve ``/docs``, ``/redoc`` and their assets (the app is created with ``docs_url=None`` and

@@ -18,6 +18,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from sqlalchemy import func
+from sqlmodel import select
 
 from bridge.public import views
 from bridge.public.views import (
@@ -33,9 +35,12 @@ from bridge.public.views import (
     UseWithheldPublic,
 )
 from registry.api.deps import SessionDep
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import problem_responses
+from registry.api.token_ids import token_id_of
 from registry.domain.classes import CERTIFICATE_FLAG
 from registry.errors import RegistryError
+from registry.tables.core import Retirement
 
 # Autoescape HTML and SVG alike: names, comments and beneficiaries come from users and the chain.
 TEMPLATES = Jinja2Templates(env=jinja2.Environment(
@@ -218,7 +223,7 @@ def token_metadata(hex_id: str, request: Request, session: SessionDep) -> TokenM
     Credit class ids describe the class (project, vintage, Article 6.2 designation and letter,
     CA status with history, backing serial blocks, supply); certificate ids (bit 255 set)
     describe one retirement and link to its certificate."""
-    token_id = views.parse_hex_id(hex_id)
+    token_id = token_id_of(hex_id, "id")
     if token_id & CERTIFICATE_FLAG:
         return certificate_metadata(session, token_id, base_url(request))
     return class_metadata(session, token_id, base_url(request), chains_of(request))
@@ -232,7 +237,7 @@ HTML_RESPONSE = {200: {"content": {"text/html": {"schema": {"type": "string"}}},
             responses={**SVG_RESPONSE, **problems(404, 409, 422)})
 def token_image(hex_id: str, request: Request, session: SessionDep) -> Response:
     """The ``image`` of a token's metadata: a badge of the class (or of the certificate)."""
-    token_id = views.parse_hex_id(hex_id)
+    token_id = token_id_of(hex_id, "id")
     if token_id & CERTIFICATE_FLAG:
         retirement = views.retirement_for_certificate_token(session, token_id)
         return certificate_image(retirement.id, request, session)
@@ -306,15 +311,17 @@ def report_chart(report: AnnualReportPublic, width: int = 640, bar_height: int =
 
 
 @router.get("/explorer/classes", tags=["explorer"])
-def explorer_classes(request: Request, session: SessionDep) -> list[ClassPublic]:
+def explorer_classes(request: Request, session: SessionDep, page: PageDep) -> Paged[ClassPublic]:
     """Every credit class with its designation, CA status and custody vs on-chain supply."""
-    return views.list_classes(session, chains_of(request))
+    classes = views.list_classes(session, chains_of(request))
+    return page.answer(len(classes), page.window(classes))
 
 
 @router.get("/explorer/retirements", tags=["explorer"], responses=problems(422))
-def explorer_retirements(session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[RetirementRow]:
+def explorer_retirements(session: SessionDep, page: PageDep) -> Paged[RetirementRow]:
     """The most recent retirements, newest first."""
-    return views.recent_retirements(session, limit)
+    total = session.exec(select(func.count()).select_from(Retirement)).one()
+    return page.answer(total, views.recent_retirements(session, page.limit, page.offset))
 
 
 @router.get("/explorer/annual-report", tags=["explorer"], responses=problems(422))

@@ -33,7 +33,8 @@ from bridge.public.pages import base_url
 from registry.api.auth import PrincipalDep
 from registry.api.deps import SessionDep
 from registry.api.problems import problem_responses
-from registry.domain.classes import CERTIFICATE_FLAG
+from registry.api.token_ids import TokenIdInput, WithTokenIdHex
+from registry.domain.classes import CERTIFICATE_FLAG, token_id_hex
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
 from registry.operations.classes import find_class_by_token
 
@@ -94,7 +95,7 @@ class RetirementRelayCreate(BaseModel):
 
     chain_id: StrictInt = Field(description="chain of the ICC token deployment")
     holder: str = Field(pattern=_ADDRESS)
-    token_id: UINT256 = Field(description="credit class token id (decimal)")
+    token_id: TokenIdInput = Field(description="credit class token id (decimal or 0x-hex)")
     amount: StrictInt = Field(ge=1, lt=2**256, description="whole tonnes")
     beneficiary: Optional[str] = Field(None, pattern=_ADDRESS, description="null: the holder")
     retiree_name: str = Field("", max_length=500)
@@ -108,7 +109,7 @@ class RetirementRelayCreate(BaseModel):
                            description="hex signature over the EIP-712 Retire message")
 
 
-class RetirementRelayed(BaseModel):
+class RetirementRelayed(WithTokenIdHex):
     chain_id: int
     contract: str
     tx_hash: str
@@ -119,6 +120,7 @@ class RetirementRelayed(BaseModel):
     amount: int
     onchain_retirement_id: int
     certificate_token_id: str
+    certificate_token_id_hex: str
     certificate_metadata_url: str = Field(
         description="ERC-1155 metadata of the certificate token; links to the registry certificate once synced")
 
@@ -367,5 +369,6 @@ def relay_retirement(body: RetirementRelayCreate, request: Request, session: Ses
         chain_id=chain.chain_id, contract=chain.address, tx_hash=receipt.tx_hash, block_number=receipt.block_number,
         gas_used=receipt.gas_used, holder=signed.holder, token_id=str(body.token_id), amount=body.amount,
         onchain_retirement_id=result["retirement_id"], certificate_token_id=str(certificate),
-        certificate_metadata_url=f"{base}/metadata/{certificate:064x}.json",
+        certificate_token_id_hex=token_id_hex(certificate),
+        certificate_metadata_url=f"{base}/metadata/{token_id_hex(certificate)}.json",
     )

@@ -27,9 +27,9 @@ from registry.bridged import custody
 from registry.domain import serials as sr
 from registry.domain.article6 import reports as a6_reports
 from registry.domain.article6.reports import IssuedRecord, RetiredRecord
-from registry.domain.classes import CERTIFICATE_FLAG, CAStatus, Purpose, decode_token_id, purposes_in
+from registry.domain.classes import CERTIFICATE_FLAG, CAStatus, Purpose, decode_token_id, purposes_in, token_id_hex
 from registry.domain.enums import CreditStatus
-from registry.errors import Conflict, NotFound, RuleViolation
+from registry.errors import Conflict, NotFound
 from registry.operations.article6 import uses as uses_ops
 from registry.operations.classes import find_class_by_token
 from registry.tables.core import CreditClass, Issuance, LedgerEntry, Project, Retirement, SerialBlock, Serialization
@@ -354,24 +354,10 @@ def additionality_view(session: Session, project: Project) -> list[Additionality
 # --------------------------------------------------------------------------------------------
 
 
-def token_hex(token_id: int | str) -> str:
-    return f"{int(token_id):064x}"
-
-
-def parse_hex_id(hex_id: str) -> int:
-    try:
-        value = int(hex_id, 16)
-    except ValueError:
-        raise RuleViolation(f"{hex_id!r} is not a hexadecimal ERC-1155 token id", field="id") from None
-    if value >= 1 << 256 or value < 0:
-        raise RuleViolation(f"{hex_id!r} does not fit uint256", field="id")
-    return value
-
-
 def class_by_token(session: Session, token_id: int) -> CreditClass:
     credit_class = find_class_by_token(session, token_id)
     if credit_class is None:
-        raise NotFound(f"token id {token_hex(token_id)} is not a registered credit class", field="id")
+        raise NotFound(f"token id {token_id_hex(token_id)} is not a registered credit class", field="id")
     return credit_class
 
 
@@ -446,7 +432,7 @@ def class_view(session: Session, credit_class: CreditClass, chains: dict[int, An
     uses = authorized_uses(credit_class)
     return ClassPublic(
         token_id=credit_class.token_id,
-        token_id_hex=token_hex(credit_class.token_id),
+        token_id_hex=token_id_hex(credit_class.token_id),
         project=_project_summary(project),
         vintage=serialization.vintage,
         serialization=serialization.text,
@@ -483,7 +469,7 @@ def retirement_for_certificate_token(session: Session, token_id: int) -> Retirem
     onchain_id = token_id & ~CERTIFICATE_FLAG
     rows = session.exec(select(Retirement).where(Retirement.onchain_retirement_id == onchain_id)).all()
     if not rows:
-        raise NotFound(f"certificate token {token_hex(token_id)}: on-chain retirement {onchain_id} is not recorded "
+        raise NotFound(f"certificate token {token_id_hex(token_id)}: on-chain retirement {onchain_id} is not recorded "
                        "in the registry (yet: the sync applies it once its block is final)", field="id")
     if len(rows) > 1:
         raise Conflict(f"on-chain retirement {onchain_id} exists on several chains "
@@ -558,11 +544,11 @@ def certificate_view(session: Session, retirement: Retirement, base_url: str) ->
             holder_wallet=retirement.holder_wallet, beneficiary_wallet=retirement.beneficiary_wallet,
             onchain_retirement_id=retirement.onchain_retirement_id,
             certificate_token_id=str(cert_id) if cert_id else None,
-            certificate_token_id_hex=token_hex(cert_id) if cert_id else None,
+            certificate_token_id_hex=token_id_hex(cert_id) if cert_id else None,
         )
     base = base_url.rstrip("/")
     links = {"html": f"{base}/certificates/{retirement.id}", "json": f"{base}/certificates/{retirement.id}.json",
-             "class_metadata": f"{base}/metadata/{token_hex(credit_class.token_id)}.json"}
+             "class_metadata": f"{base}/metadata/{token_id_hex(credit_class.token_id)}.json"}
     if chain is not None and chain.certificate_token_id_hex:
         links["certificate_metadata"] = f"{base}/metadata/{chain.certificate_token_id_hex}.json"
     return CertificatePublic(
@@ -590,8 +576,8 @@ def certificate_view(session: Session, retirement: Retirement, base_url: str) ->
     )
 
 
-def recent_retirements(session: Session, limit: int = 20) -> list[RetirementRow]:
-    rows = session.exec(select(Retirement).order_by(Retirement.id.desc()).limit(limit)).all()
+def recent_retirements(session: Session, limit: int = 20, offset: int = 0) -> list[RetirementRow]:
+    rows = session.exec(select(Retirement).order_by(Retirement.id.desc()).offset(offset).limit(limit)).all()
     out = []
     for r in rows:
         credit_class = session.get(CreditClass, r.class_id)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Optional
+from typing import Optional
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StrictBool
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bridge.webhooks import outbox, subscriptions
 from bridge.webhooks.tables import (
@@ -27,7 +26,7 @@ from bridge.webhooks.tables import (
 )
 from registry.api.auth import PrincipalDep, authorize_organization
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Page
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import problem_responses
 from registry.domain.access import Principal
 from registry.errors import NotFound
@@ -110,11 +109,6 @@ class WebhookDeliveryPublic(BaseModel):
     log: list[WebhookAttemptPublic]
 
 
-class WebhookDeliveryPage(BaseModel):
-    page: Page
-    items: list[WebhookDeliveryPublic]
-
-
 def _public(s: WebhookSubscription) -> WebhookSubscriptionPublic:
     return WebhookSubscriptionPublic(id=s.id, organization_id=s.organization_id, url=s.url,
                                      events=[EventKind(k) for k in s.kinds], description=s.description,
@@ -152,9 +146,10 @@ def _own_delivery(session: Session, principal: Principal, delivery_id: str) -> W
 
 
 @router.get("/webhooks/events")
-def list_event_kinds() -> list[EventKindPublic]:
+def list_event_kinds(page: PageDep) -> Paged[EventKindPublic]:
     """The event kinds a subscription can name."""
-    return [EventKindPublic(kind=k, description=EVENT_DESCRIPTIONS[k]) for k in EventKind]
+    kinds = [EventKindPublic(kind=k, description=EVENT_DESCRIPTIONS[k]) for k in EventKind]
+    return page.answer(len(kinds), page.window(kinds))
 
 
 @router.post("/organizations/{organization_id}/webhooks", status_code=201, responses=problems(*AUTH, 404, 409, 422))
@@ -170,15 +165,15 @@ def create_subscription(organization_id: int, body: WebhookSubscriptionCreate, s
 
 
 @router.get("/organizations/{organization_id}/webhooks", responses=problems(*AUTH, 404, 422))
-def list_subscriptions(organization_id: int, session: SessionDep, principal: PrincipalDep
-                       ) -> list[WebhookSubscriptionPublic]:
+def list_subscriptions(organization_id: int, session: SessionDep, principal: PrincipalDep, page: PageDep
+                       ) -> Paged[WebhookSubscriptionPublic]:
     """The organization's subscriptions (without secrets)."""
     authorize_organization(principal, organization_id)
     if session.get(Organization, organization_id) is None:
         raise NotFound(f"organization {organization_id} does not exist", field="organization_id")
-    rows = session.exec(select(WebhookSubscription).where(WebhookSubscription.organization_id == organization_id)
-                        .order_by(WebhookSubscription.id)).all()
-    return [_public(s) for s in rows]
+    total, rows = page.rows(session, WebhookSubscription, [WebhookSubscription.organization_id == organization_id],
+                            [WebhookSubscription.id])
+    return page.answer(total, [_public(s) for s in rows])
 
 
 @router.get("/webhooks/{subscription_id}", responses=problems(*AUTH, 404, 422))
@@ -216,20 +211,16 @@ def list_deliveries(
     subscription_id: int,
     session: SessionDep,
     principal: PrincipalDep,
+    page: PageDep,
     status: Optional[DeliveryStatus] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> WebhookDeliveryPage:
+) -> Paged[WebhookDeliveryPublic]:
     """The delivery log of a subscription, newest first, each with its attempts."""
     _own_subscription(session, principal, subscription_id)
     conditions = [WebhookDelivery.subscription_id == subscription_id]
     if status is not None:
         conditions.append(WebhookDelivery.status == status)
-    total = session.exec(select(func.count()).select_from(WebhookDelivery).where(*conditions)).one()
-    rows = session.exec(select(WebhookDelivery).where(*conditions).order_by(WebhookDelivery.id.desc())
-                        .offset(offset).limit(limit)).all()
-    return WebhookDeliveryPage(page=Page(offset=offset, limit=limit, total=total),
-                               items=[delivery_public(session, d) for d in rows])
+    total, rows = page.rows(session, WebhookDelivery, conditions, [WebhookDelivery.id.desc()])
+    return page.answer(total, [delivery_public(session, d) for d in rows])
 
 
 @router.get("/webhooks/deliveries/{delivery_id}", responses=problems(*AUTH, 404))

@@ -34,7 +34,7 @@ from registry.api.routes import (
 
 api_router = APIRouter()
 for _module in (health, organizations, accounts, balances, projects, serial_blocks, issuances, retirements,
-                cancellations, holds, ledger):
+                cancellations, holds, ledger, wallets):
     api_router.include_router(_module.router)
 for _module in (organizations, accounts, wallets, projects, issuances, transfers, retirements, cancellations,
                 holds, tokenizations, api_keys):

@@ -71,6 +71,17 @@ def tokenization_custody_blocks(
     ))
 
 
+def default_custody_account(session: Session) -> int:
+    """The registry's only bridge custody account (there is one per deployment); a rule
+    violation naming ``custody_account_id`` when there is none or more than one."""
+    ids = list(session.exec(select(Account.id).where(Account.type == AccountType.bridge_custody).limit(2)))
+    if len(ids) != 1:
+        raise RuleViolation("the registry has " + ("no bridge custody account (no deployment)" if not ids else
+                            "several bridge custody accounts (one per deployment): name one, see /deployments"),
+                            field="custody_account_id", rule="custody-account-required")
+    return ids[0]
+
+
 def request_tokenization(
     session: Session,
     *,

@@ -82,3 +82,37 @@ def decode_token_id(token_id: int) -> ClassKey:
         article6=bool((token_id >> 32) & 0xFF),
         letter_number=token_id & 0xFFFFFFFF,
     )
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def parse_token_id(value: str | int) -> int:
+    """A token id as given by a client: an integer, decimal digits, ``0x``-hex, or the 64 lowercase
+    hex digits without prefix that ERC-1155 clients substitute for ``{id}`` in ``uri(id)`` (a
+    64-character string is always read as hex). ValueError when it is none of these or does not
+    fit uint256."""
+    if isinstance(value, bool):
+        raise ValueError("a token id is a number, not a boolean")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = value.strip()
+        prefixed = text[:2] in ("0x", "0X")
+        digits = text[2:] if prefixed else text
+        if not digits or not set(digits) <= _HEX_DIGITS:
+            raise ValueError(f"{value!r} is not a token id (decimal, 0x-hex or 64 hex digits)")
+        if prefixed or len(text) == 64:
+            number = int(digits, 16)
+        elif digits.isdigit():
+            number = int(digits)
+        else:
+            raise ValueError(f"{value!r} is not a token id: hex needs the 0x prefix or all 64 digits")
+    if not 0 <= number < 1 << 256:
+        raise ValueError(f"token id {value!r} does not fit uint256")
+    return number
+
+
+def token_id_hex(token_id: int | str) -> str:
+    """The 64-hex-digit lowercase form of a token id (what ERC-1155 clients put in ``uri(id)``)."""
+    return f"{int(token_id):064x}"

@@ -3,10 +3,12 @@ appends a ledger entry, none commits)."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from sqlmodel import Session, select
 
 from registry.domain.enums import AccountType
-from registry.domain.wallets import WalletLinkError, verify_wallet_link
+from registry.domain.wallets import ContractSignatureCheck, WalletLinkError, verify_wallet_link
 from registry.errors import Conflict, RuleViolation
 from registry.operations.ledger import append_entry
 from registry.operations.preconditions import get_row
@@ -60,13 +62,21 @@ def open_system_account(session: Session, type: AccountType, name: str) -> Accou
     return account
 
 
-def link_wallet(session: Session, account_id: int, wallet: str, signed_at: int, signature: str, now: int) -> WalletLink:
-    """Link a wallet to a holding account after checking its EIP-712 signature."""
+def holding_account(session: Session, account_id: int) -> Account:
+    """The account, which must be a holding account (only those link wallets): 404 or 422 otherwise."""
     account = get_row(session, Account, account_id, "account")
     if account.type is not AccountType.holding:
         raise RuleViolation(f"account {account_id} is not a holding account", field="account_id")
+    return account
+
+
+def link_wallet(session: Session, account_id: int, wallet: str, signed_at: int, signature: str, now: int,
+                contract_signature: Optional[ContractSignatureCheck] = None) -> WalletLink:
+    """Link a wallet to a holding account after checking its EIP-712 signature (ECDSA, or ERC-1271
+    through ``contract_signature`` for a contract wallet)."""
+    holding_account(session, account_id)
     try:
-        wallet = verify_wallet_link(account_id, wallet, signed_at, signature, now)
+        wallet = verify_wallet_link(account_id, wallet, signed_at, signature, now, contract_signature)
     except WalletLinkError as exc:
         raise RuleViolation(str(exc), field=exc.field, rule="wallet-link-signature") from exc
     existing = session.exec(select(WalletLink).where(WalletLink.address == wallet)).first()

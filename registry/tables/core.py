@@ -30,6 +30,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(at: datetime) -> datetime:
+    """A time to compare with the timestamp columns (which hold UTC with its zone); a time given
+    without zone is taken as UTC."""
+    return at.astimezone(timezone.utc) if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
 class Organization(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=200)
@@ -50,7 +56,7 @@ class WalletLink(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     address: str = Field(unique=True, max_length=42)
-    signature: str = Field(max_length=200)
+    signature: str = Field(sa_type=Text)  # ECDSA, or a contract wallet's ERC-1271 signature (up to 2 KiB)
     signed_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     linked_at: datetime = Field(default_factory=utcnow)
 
@@ -217,7 +223,7 @@ class Retirement(SQLModel, table=True):
     comment: str = Field(default="", max_length=2000)
     custom_uri: str = Field(default="", max_length=2000)
     chain_id: Optional[int] = Field(default=None, sa_type=BigInteger)
-    tx_hash: Optional[str] = Field(default=None, max_length=66)
+    tx_hash: Optional[str] = Field(default=None, max_length=66, index=True)  # lowercase hex, as the sync writes it
     log_index: Optional[int] = None
     block_number: Optional[int] = Field(default=None, sa_type=BigInteger)
     holder_wallet: Optional[str] = Field(default=None, max_length=42)

@@ -48,7 +48,7 @@ def test_openapi_document_describes_every_success_and_error_body(client):
 
 
 def test_balances_and_retirements(client):
-    balances = {(b["account_type"], b["status"]): b["quantity"] for b in client.get("/balances").json()}
+    balances = {(b["account_type"], b["status"]): b["quantity"] for b in client.get("/balances").json()["items"]}
     assert balances[("bridge_custody", "active")] == 300
     page = client.get("/retirements").json()
     assert page["page"]["total"] == 1
@@ -100,7 +100,7 @@ def test_claim_proof_verifies_against_the_batch_root(client):
 
 def test_deployments_are_paginated(client):
     response = client.get("/deployments", params={"limit": 1})
-    assert response.status_code == 200 and len(response.json()) == 1
+    assert response.status_code == 200 and len(response.json()["items"]) == 1
     assert response.headers["X-Total-Count"] == "1" and "Link" not in response.headers
     bad = client.get("/deployments", params={"limit": 0})
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")

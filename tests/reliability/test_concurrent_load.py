@@ -525,9 +525,10 @@ def read_problems(body) -> list[str]:
     """What one answer read under load must never show, whatever ran at the same time: a
     balance of no tonnes or a place listed twice (/balances); a serial in two blocks
     (/serial-blocks)."""
-    if isinstance(body, list):
-        places = Counter((b["account_id"], b["serialization"], b["status"]) for b in body)
-        return ([f"balance {b}" for b in body if b["quantity"] <= 0]
+    if "account_type" in (body["items"][0] if body["items"] else {}):
+        balances = body["items"]
+        places = Counter((b["account_id"], b["serialization"], b["status"]) for b in balances)
+        return ([f"balance {b}" for b in balances if b["quantity"] <= 0]
                 + [f"place listed {n} times: {p}" for p, n in places.items() if n > 1])
     problems, last = [], {}
     for block in sorted(body["items"], key=lambda b: (b["serialization"], b["unit_first"])):

@@ -45,3 +45,8 @@ def test_bench_registry_on_sqlite():
     for name in ("retire", "holding_retire", "balances", "account_balances", "serial_blocks", "metadata", "health"):
         assert float(pairs[f"sqlite_{name}_p50_ms"]) > 0
         assert f"sqlite_{name}_errors" not in pairs
+
+
+def test_bench_retirement_lookup_finds_the_one_retirement_with_and_without_the_index():
+    pairs = run("bench_retirement_lookup.py", "--retirements", "50")
+    assert pairs["retirements"] == "50" and float(pairs["indexed_ms"]) > 0 and float(pairs["unindexed_ms"]) > 0

@@ -9,10 +9,9 @@ cancels, registers projects and organizations and opens system accounts.
 
 Every write is one database transaction (:func:`registry.api.deps.committing`) around operations
 that never commit themselves. Errors are RFC 9457 problem+json naming the field or rule.
-Lists are paginated with ``offset``/``limit``: newer lists answer ``{"page": {...}, "items":
-[...]}``; the four original array endpoints (organizations, accounts, balances, projects)
-keep answering an array and give the total in ``X-Total-Count`` and the next page in a
-``Link`` header.
+Every list answers ``{"page": {...}, "items": [...]}`` with ``offset``/``limit`` (one default,
+:mod:`registry.api.pagination`), the total in ``X-Total-Count`` and the next page in a ``Link``
+header.
 
 Article 6.2 (seed 003) and additionality (seed 002): reads are public (letters, CA status and the annual report are published by the registry,
 §I, §II.2, §III). Writes are registry-administrator operations (letter review, designation,

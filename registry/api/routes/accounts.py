@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 from sqlmodel import Session, select
 
 from registry.api.auth import AdminDep, PrincipalDep, authorize_organization
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, array_page_headers, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import AccountCreate, AccountPublic, SystemAccountCreate
 from registry.domain.enums import AccountType
@@ -29,21 +29,17 @@ def organization_account_ids(session: Session, organization_id: Optional[int]) -
 @router.get("/accounts")
 def list_accounts(
     session: SessionDep,
-    request: Request,
-    response: Response,
+    page: PageDep,
     organization_id: Optional[int] = None,
     type: Optional[AccountType] = None,
-    offset: Offset = 0,
-    limit: Limit = 500,
-) -> list[AccountPublic]:
+) -> Paged[AccountPublic]:
     conditions = []
     if organization_id is not None:
         conditions.append(Account.organization_id == organization_id)
     if type is not None:
         conditions.append(Account.type == type)
-    page, rows = page_of(session, Account, conditions, [Account.id], offset, limit)
-    array_page_headers(request, response, page.total, offset, limit)
-    return [AccountPublic.model_validate(a, from_attributes=True) for a in rows]
+    total, rows = page.rows(session, Account, conditions, [Account.id])
+    return page.answer(total, [AccountPublic.model_validate(a, from_attributes=True) for a in rows])
 
 
 @router.get("/accounts/{account_id}")

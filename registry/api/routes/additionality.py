@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from registry.api.auth import AdminDep, actor_of
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Page, Paged
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.additionality import (
     AdditionalityPublic,
@@ -81,11 +81,10 @@ def submit_report(project_id: int, body: aops.ExPostReportIn, session: SessionDe
 
 
 @router.get("/projects/{project_id}/additionality/reports")
-def list_reports(project_id: int, session: SessionDep, level: Optional[Level] = None, offset: Offset = 0,
-                 limit: Limit = 50) -> Paged[ReportPublic]:
-    total, rows = aops.list_reports(session, project_id, level, offset=offset, limit=limit)
-    return Paged[ReportPublic](page=Page(offset=offset, limit=limit, total=total),
-                               items=[_report_public(r, lvl) for r, lvl in rows])
+def list_reports(project_id: int, session: SessionDep, page: PageDep, level: Optional[Level] = None
+                 ) -> Paged[ReportPublic]:
+    total, rows = aops.list_reports(session, project_id, level, offset=page.offset, limit=page.limit)
+    return page.answer(total, [_report_public(r, lvl) for r, lvl in rows])
 
 
 # Calculators (stateless) ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from registry.api.auth import PrincipalDep, authorize_organization, create_api_key, revoke_api_key
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Paged, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from registry.domain.enums import ApiKeyRole
@@ -36,12 +36,12 @@ def create_key(body: ApiKeyCreate, session: SessionDep, principal: PrincipalDep)
 
 
 @auth_router.get("/api-keys")
-def list_keys(session: SessionDep, principal: PrincipalDep, offset: Offset = 0, limit: Limit = 50
+def list_keys(session: SessionDep, page: PageDep, principal: PrincipalDep
               ) -> Paged[ApiKeyPublic]:
     """Keys (never their secrets): all for an administrator, the organization's own otherwise."""
     conditions = [] if principal.is_admin else [ApiKey.organization_id == principal.organization_id]
-    page, rows = page_of(session, ApiKey, conditions, [ApiKey.id], offset, limit)
-    return Paged[ApiKeyPublic](page=page, items=[_api_key_public(k) for k in rows])
+    total, rows = page.rows(session, ApiKey, conditions, [ApiKey.id])
+    return page.answer(total, [_api_key_public(k) for k in rows])
 
 
 @auth_router.delete("/api-keys/{api_key_id}")

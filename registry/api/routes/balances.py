@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from registry.api.deps import SessionDep
-from registry.api.pagination import Limit, Offset, array_page_headers
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import PROBLEM_RESPONSES
 from registry.api.routes.accounts import organization_account_ids
 from registry.api.schemas.registry import BalancePublic
@@ -19,13 +19,10 @@ router = APIRouter(tags=["registry"], responses=PROBLEM_RESPONSES)
 @router.get("/balances")
 def list_balances(
     session: SessionDep,
-    request: Request,
-    response: Response,
+    page: PageDep,
     account_id: Optional[int] = None,
     organization_id: Optional[int] = None,
-    offset: Offset = 0,
-    limit: Limit = 500,
-) -> list[BalancePublic]:
+) -> Paged[BalancePublic]:
     """Tonnes per account, vintage serialization and status (retired and cancelled credits are
     terminal and sit under no account)."""
     account_ids = None
@@ -34,6 +31,5 @@ def list_balances(
     elif organization_id is not None:
         account_ids = organization_account_ids(session, organization_id)
     total = holdings_ops.balance_count(session, account_ids=account_ids)
-    array_page_headers(request, response, total, offset, limit)
-    return [BalancePublic(**b.__dict__) for b in holdings_ops.balances(session, account_ids=account_ids, offset=offset,
-                                                             limit=limit)]
+    rows = holdings_ops.balances(session, account_ids=account_ids, offset=page.offset, limit=page.limit)
+    return page.answer(total, [BalancePublic(**b.__dict__) for b in rows])

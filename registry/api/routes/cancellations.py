@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from registry.api.auth import AdminDep
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Paged, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.routes.serial_blocks import blocks_of
 from registry.api.schemas.registry import CancellationCreate, CancellationPublic
@@ -33,11 +33,11 @@ def _cancellation_public(session: Session, c: Cancellation) -> CancellationPubli
 
 @router.get("/cancellations")
 def list_cancellations(
-    session: SessionDep, reason: Optional[CancellationReason] = None, offset: Offset = 0, limit: Limit = 50
+    session: SessionDep, page: PageDep, reason: Optional[CancellationReason] = None
 ) -> Paged[CancellationPublic]:
     conditions = [Cancellation.reason == reason] if reason is not None else []
-    page, rows = page_of(session, Cancellation, conditions, [Cancellation.id.desc()], offset, limit)
-    return Paged[CancellationPublic](page=page, items=[_cancellation_public(session, c) for c in rows])
+    total, rows = page.rows(session, Cancellation, conditions, [Cancellation.id.desc()])
+    return page.answer(total, [_cancellation_public(session, c) for c in rows])
 
 
 @router.get("/cancellations/{cancellation_id}")

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from registry.api.auth import AdminDep, actor_of
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Page, Paged
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.routes.non_ca_events import event_public
 from registry.api.schemas.article6 import (
@@ -44,12 +44,10 @@ def _ca_public(session: Session, project_id: int, vintage: int) -> CARecordPubli
 
 
 @router.get("/article6/ca")
-def list_ca(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
-            limit: Limit = 50) -> Paged[CARecordPublic]:
+def list_ca(session: SessionDep, page: PageDep, project_id: Optional[int] = None) -> Paged[CARecordPublic]:
     """CA status per project and vintage (§IV), public (§II.2)."""
-    total, rows = adjustment_ops.list_ca_records(session, project_id=project_id, offset=offset, limit=limit)
-    return Paged[CARecordPublic](page=Page(offset=offset, limit=limit, total=total),
-                                 items=[_ca_public(session, r.project_id, r.vintage) for r in rows])
+    total, rows = adjustment_ops.list_ca_records(session, project_id=project_id, offset=page.offset, limit=page.limit)
+    return page.answer(total, [_ca_public(session, r.project_id, r.vintage) for r in rows])
 
 
 @router.get("/projects/{project_id}/article6/ca/{vintage}")
@@ -105,13 +103,13 @@ def record_no_ca(project_id: int, vintage: int, body: NoCADecision, session: Ses
 
 
 @router.get("/article6/retirements")
-def retired_article6(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
-                     limit: Limit = 50) -> Paged[RetiredArticle6Public]:
+def retired_article6(session: SessionDep, page: PageDep, project_id: Optional[int] = None
+                     ) -> Paged[RetiredArticle6Public]:
     """Retired Article 6.2 ICCs with their CA status: Pending CA, CA applied or No CA applied (§II.2)."""
-    total, rows = report_ops.retired_article6(session, project_id=project_id, offset=offset, limit=limit)
+    total, rows = report_ops.retired_article6(session, project_id=project_id, offset=page.offset, limit=page.limit)
     items = [RetiredArticle6Public(retirement_id=r.retirement.id, project_number=r.project_number,
                                    host_country=r.host_country, vintage=r.vintage, token_id=r.token_id,
                                    quantity=r.retirement.quantity, purpose=r.retirement.purpose,
                                    ca_status=r.ca_status.name, ca_label=r.ca_label, ca_applied_quantity=r.ca_applied,
                                    created_at=r.retirement.created_at) for r in rows]
-    return Paged[RetiredArticle6Public](page=Page(offset=offset, limit=limit, total=total), items=items)
+    return page.answer(total, items)

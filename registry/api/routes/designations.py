@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from registry.api.auth import AdminDep, actor_of
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Page, Paged
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.article6 import (
     Article6ConversionCreate,
@@ -76,8 +76,7 @@ def convert(body: Article6ConversionCreate, session: SessionDep, principal: Admi
 
 
 @router.get("/article6/designations")
-def list_designations(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
-                      limit: Limit = 50) -> Paged[DesignationPublic]:
-    total, rows = designation_ops.list_designations(session, project_id=project_id, offset=offset, limit=limit)
-    return Paged[DesignationPublic](page=Page(offset=offset, limit=limit, total=total),
-                                    items=[_designation_public(session, d) for d in rows])
+def list_designations(session: SessionDep, page: PageDep, project_id: Optional[int] = None) -> Paged[DesignationPublic]:
+    total, rows = designation_ops.list_designations(session, project_id=project_id, offset=page.offset,
+                                                    limit=page.limit)
+    return page.answer(total, [_designation_public(session, d) for d in rows])

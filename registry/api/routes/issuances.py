@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from registry.api.auth import AdminDep
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Paged, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import (
     ConversionCreate,
@@ -52,11 +52,11 @@ def _issuance_public(session: Session, i: Issuance) -> IssuancePublic:
 
 @router.get("/issuances")
 def list_issuances(
-    session: SessionDep, kind: Optional[IssuanceKind] = None, offset: Offset = 0, limit: Limit = 50
+    session: SessionDep, page: PageDep, kind: Optional[IssuanceKind] = None
 ) -> Paged[IssuancePublic]:
     conditions = [Issuance.kind == kind] if kind is not None else []
-    page, rows = page_of(session, Issuance, conditions, [Issuance.id], offset, limit)
-    return Paged[IssuancePublic](page=page, items=[_issuance_public(session, i) for i in rows])
+    total, rows = page.rows(session, Issuance, conditions, [Issuance.id])
+    return page.answer(total, [_issuance_public(session, i) for i in rows])
 
 
 @router.get("/issuances/{issuance_id}")
@@ -65,13 +65,12 @@ def get_issuance(issuance_id: int, session: SessionDep) -> IssuancePublic:
 
 
 @router.get("/issuances/{issuance_id}/conversions")
-def list_conversions(issuance_id: int, session: SessionDep, offset: Offset = 0, limit: Limit = 50
+def list_conversions(issuance_id: int, session: SessionDep, page: PageDep
                      ) -> Paged[ConversionPublic]:
     preconditions_ops.get_row(session, Issuance, issuance_id, "issuance")
-    page, rows = page_of(session, ExAnteConversion, [ExAnteConversion.issuance_id == issuance_id],
-                       [ExAnteConversion.id], offset, limit)
-    return Paged[ConversionPublic](page=page, items=[ConversionPublic.model_validate(c, from_attributes=True)
-                                                     for c in rows])
+    total, rows = page.rows(session, ExAnteConversion, [ExAnteConversion.issuance_id == issuance_id],
+                            [ExAnteConversion.id])
+    return page.answer(total, [ConversionPublic.model_validate(c, from_attributes=True) for c in rows])
 
 
 @auth_router.post("/issuances", status_code=201)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, Query
 
 from registry.api.deps import SessionDep
-from registry.api.pagination import Limit, Offset, Paged, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import PROBLEM_RESPONSES
 from registry.api.schemas.registry import LedgerEntryPublic, LedgerStatus
 from registry.operations.ledger import verify_ledger
@@ -30,14 +30,13 @@ def ledger_verify(session: SessionDep) -> LedgerStatus:
 
 @router.get("/ledger/entries")
 def list_ledger_entries(
-    session: SessionDep, kind: Optional[str] = None, after_seq: Annotated[int, Query(ge=0)] = 0,
-    offset: Offset = 0, limit: Limit = 100,
+    session: SessionDep, page: PageDep, kind: Optional[str] = None, after_seq: Annotated[int, Query(ge=0)] = 0
 ) -> Paged[LedgerEntryPublic]:
     """Ledger entries in sequence order (``after_seq`` resumes from a known entry)."""
     conditions = [LedgerEntry.seq > after_seq]
     if kind is not None:
         conditions.append(LedgerEntry.kind == kind)
-    page, rows = page_of(session, LedgerEntry, conditions, [LedgerEntry.seq], offset, limit)
-    return Paged[LedgerEntryPublic](page=page, items=[
+    total, rows = page.rows(session, LedgerEntry, conditions, [LedgerEntry.seq])
+    return page.answer(total, [
         LedgerEntryPublic(seq=e.seq, kind=e.kind, payload=json.loads(e.payload), prev_hash=e.prev_hash,
                           entry_hash=e.entry_hash, created_at=e.created_at) for e in rows])

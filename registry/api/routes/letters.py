@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from registry.api.auth import AdminDep, PrincipalDep, actor_of
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Page, Paged
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.article6 import (
     AuthorizationLetterPublic,
@@ -53,12 +53,12 @@ def submit_letter(body: LetterCreate, session: SessionDep, principal: PrincipalD
 
 
 @router.get("/article6/letters")
-def list_letters(session: SessionDep, project_id: Optional[int] = None, status: Optional[LetterStatus] = None,
-                 offset: Offset = 0, limit: Limit = 50) -> Paged[AuthorizationLetterPublic]:
+def list_letters(session: SessionDep, page: PageDep, project_id: Optional[int] = None,
+                 status: Optional[LetterStatus] = None) -> Paged[AuthorizationLetterPublic]:
     """Letters are public on the registry (§I)."""
-    total, rows = letter_ops.list_letters(session, project_id=project_id, status=status, offset=offset, limit=limit)
-    return Paged[AuthorizationLetterPublic](page=Page(offset=offset, limit=limit, total=total),
-                               items=[_letter_public(session, r) for r in rows])
+    total, rows = letter_ops.list_letters(session, project_id=project_id, status=status, offset=page.offset,
+                                          limit=page.limit)
+    return page.answer(total, [_letter_public(session, r) for r in rows])
 
 
 @router.get("/article6/letters/{number}")

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from registry.api.auth import AdminDep, actor_of
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Page, Paged
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.article6 import (
     CompensationRequest,
@@ -50,11 +50,9 @@ def detect_events(body: DetectRequest, session: SessionDep, principal: AdminDep)
 
 
 @router.get("/article6/non-ca-events")
-def list_events(session: SessionDep, project_id: Optional[int] = None, offset: Offset = 0,
-                limit: Limit = 50) -> Paged[NonCAEventPublic]:
-    total, rows = compensation_ops.list_events(session, project_id=project_id, offset=offset, limit=limit)
-    return Paged[NonCAEventPublic](page=Page(offset=offset, limit=limit, total=total),
-                                   items=[event_public(session, e) for e in rows])
+def list_events(session: SessionDep, page: PageDep, project_id: Optional[int] = None) -> Paged[NonCAEventPublic]:
+    total, rows = compensation_ops.list_events(session, project_id=project_id, offset=page.offset, limit=page.limit)
+    return page.answer(total, [event_public(session, e) for e in rows])
 
 
 @router.get("/article6/non-ca-events/{event_id}")

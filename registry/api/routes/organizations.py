@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from registry.api.auth import AdminDep
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, array_page_headers, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import OrganizationCreate, OrganizationPublic
 from registry.operations import accounts as accounts_ops
@@ -18,12 +18,9 @@ auth_router = APIRouter(tags=["registry"], responses={**PROBLEM_RESPONSES, **AUT
 
 
 @router.get("/organizations")
-def list_organizations(
-    session: SessionDep, request: Request, response: Response, offset: Offset = 0, limit: Limit = 500
-) -> list[OrganizationPublic]:
-    page, rows = page_of(session, Organization, [], [Organization.id], offset, limit)
-    array_page_headers(request, response, page.total, offset, limit)
-    return [OrganizationPublic(id=o.id, name=o.name) for o in rows]
+def list_organizations(session: SessionDep, page: PageDep) -> Paged[OrganizationPublic]:
+    total, rows = page.rows(session, Organization, [], [Organization.id])
+    return page.answer(total, [OrganizationPublic(id=o.id, name=o.name) for o in rows])
 
 
 @router.get("/organizations/{organization_id}")

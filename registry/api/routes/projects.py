@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from registry.api.auth import AdminDep
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, array_page_headers, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import ProjectCreate, ProjectPublic
 from registry.operations import projects as projects_ops
@@ -17,12 +17,9 @@ auth_router = APIRouter(tags=["registry"], responses={**PROBLEM_RESPONSES, **AUT
 
 
 @router.get("/projects")
-def list_projects(
-    session: SessionDep, request: Request, response: Response, offset: Offset = 0, limit: Limit = 500
-) -> list[ProjectPublic]:
-    page, rows = page_of(session, Project, [], [Project.id], offset, limit)
-    array_page_headers(request, response, page.total, offset, limit)
-    return [ProjectPublic.model_validate(p, from_attributes=True) for p in rows]
+def list_projects(session: SessionDep, page: PageDep) -> Paged[ProjectPublic]:
+    total, rows = page.rows(session, Project, [], [Project.id])
+    return page.answer(total, [ProjectPublic.model_validate(p, from_attributes=True) for p in rows])
 
 
 @auth_router.post("/projects", status_code=201)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Optional
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from registry.api.deps import SessionDep
-from registry.api.pagination import Page
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import PROBLEM_RESPONSES
-from registry.api.schemas.registry import SerialBlockPage, SerialBlockPublic
+from registry.api.schemas.registry import SerialBlockPublic
 from registry.domain.enums import CreditStatus
 from registry.domain.serials import serial_block_text
 from registry.operations import projects as projects_ops
@@ -29,12 +29,11 @@ def blocks_of(session: Session, *condition) -> list[str]:
 @router.get("/serial-blocks")
 def list_serial_blocks(
     session: SessionDep,
+    page: PageDep,
     account_id: Optional[int] = None,
     status: Optional[CreditStatus] = None,
     serialization: Optional[str] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> SerialBlockPage:
+) -> Paged[SerialBlockPublic]:
     conditions = []
     if account_id is not None:
         conditions.append(SerialBlock.account_id == account_id)
@@ -48,8 +47,8 @@ def list_serial_blocks(
         .join(Serialization, Serialization.id == SerialBlock.serialization_id)
         .where(*conditions)
         .order_by(Serialization.text, SerialBlock.unit_first)
-        .offset(offset)
-        .limit(limit)
+        .offset(page.offset)
+        .limit(page.limit)
     ).all()
     items = [
         SerialBlockPublic(
@@ -67,4 +66,4 @@ def list_serial_blocks(
         )
         for b, text in rows
     ]
-    return SerialBlockPage(page=Page(offset=offset, limit=limit, total=total), items=items)
+    return page.answer(total, items)

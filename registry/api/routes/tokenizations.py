@@ -1,4 +1,5 @@
-"""Tokenization requests: active ICCs moved into bridge custody to be minted to a linked wallet."""
+"""Tokenization requests: active ICCs moved into bridge custody to be minted to a linked wallet (the
+reads, with their batches and leaves, are in :mod:`bridge.public.tokenizations`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from sqlmodel import select
 from registry.api.auth import PrincipalDep, authorize_account
 from registry.api.deps import SessionDep, committing
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
-from registry.api.routes.serial_blocks import blocks_of
 from registry.api.schemas.registry import TokenizationCreate, TokenizationPublic
 from registry.bridged import custody
-from registry.operations import preconditions as preconditions_ops
 from registry.operations import projects as projects_ops
-from registry.tables.core import CreditClass, SerialBlock, TokenizationRequest
+from registry.tables.core import CreditClass
 
 auth_router = APIRouter(tags=["bridge"], responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
 
@@ -28,18 +27,11 @@ def create_tokenization(body: TokenizationCreate, session: SessionDep, principal
         credit_class = session.exec(select(CreditClass).where(CreditClass.serialization_id == serialization.id)).one()
         request, moved = custody.request_tokenization(
             session, account_id=body.account_id, wallet=body.wallet, class_id=credit_class.id,
-            quantity=body.quantity, custody_account_id=body.custody_account_id,
+            quantity=body.quantity,
+            custody_account_id=(body.custody_account_id if body.custody_account_id is not None
+                                else custody.default_custody_account(session)),
         )
         return TokenizationPublic(id=request.id, account_id=request.account_id, wallet=request.wallet,
                                   token_id=credit_class.token_id, quantity=request.quantity, status=request.status,
                                   serial_blocks=[m.serial_block for m in moved])
 
-
-@auth_router.get("/tokenizations/{tokenization_id}")
-def get_tokenization(tokenization_id: int, session: SessionDep, principal: PrincipalDep) -> TokenizationPublic:
-    request = preconditions_ops.get_row(session, TokenizationRequest, tokenization_id, "tokenization")
-    authorize_account(session, principal, request.account_id)
-    credit_class = session.get(CreditClass, request.class_id)
-    return TokenizationPublic(id=request.id, account_id=request.account_id, wallet=request.wallet,
-                              token_id=credit_class.token_id, quantity=request.quantity, status=request.status,
-                              serial_blocks=blocks_of(session, SerialBlock.tokenization_id == request.id))

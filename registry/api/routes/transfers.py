@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from registry.api.auth import PrincipalDep, authorize_account
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Paged, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.routes.accounts import organization_account_ids
 from registry.api.schemas.registry import TransferCreate, TransferPublic
@@ -50,8 +50,8 @@ def create_transfer(body: TransferCreate, session: SessionDep, principal: Princi
 
 
 @auth_router.get("/transfers")
-def list_transfers(session: SessionDep, principal: PrincipalDep, account_id: Optional[int] = None,
-                   offset: Offset = 0, limit: Limit = 50) -> Paged[TransferPublic]:
+def list_transfers(session: SessionDep, page: PageDep, principal: PrincipalDep, account_id: Optional[int] = None
+                   ) -> Paged[TransferPublic]:
     """Transfers from or to the key's accounts (all transfers for the administrator)."""
     conditions = []
     if account_id is not None:
@@ -60,5 +60,5 @@ def list_transfers(session: SessionDep, principal: PrincipalDep, account_id: Opt
     elif not principal.is_admin:
         own = organization_account_ids(session, principal.organization_id)
         conditions.append(or_(Transfer.from_account_id.in_(own), Transfer.to_account_id.in_(own)))
-    page, rows = page_of(session, Transfer, conditions, [Transfer.id.desc()], offset, limit)
-    return Paged[TransferPublic](page=page, items=[_transfer_public(session, t) for t in rows])
+    total, rows = page.rows(session, Transfer, conditions, [Transfer.id.desc()])
+    return page.answer(total, [_transfer_public(session, t) for t in rows])

@@ -10,6 +10,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from registry.api.token_ids import WithTokenIdHex
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.article6.designation import Insurance, LossPayee
 from registry.domain.article6.letters import AuthorizedUse, LetterContent, LetterStatus
@@ -165,7 +166,7 @@ class Article6ConversionCreate(BaseModel):
                                         description="Why the decision is back-dated (required with an earlier as_of).")
 
 
-class DesignationPublic(BaseModel):
+class DesignationPublic(WithTokenIdHex):
     id: int
     kind: str
     project_id: int
@@ -250,7 +251,7 @@ class CARecordPublic(BaseModel):
     history: list[HistoryPublic]
 
 
-class RetiredArticle6Public(BaseModel):
+class RetiredArticle6Public(WithTokenIdHex):
     retirement_id: int
     project_number: int
     host_country: str

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
-from registry.api.pagination import Page
+from registry.api.token_ids import WithTokenIdHex
 from registry.domain.enums import (
     AccountType,
     ApiKeyRole,
@@ -15,6 +15,7 @@ from registry.domain.enums import (
     IssuanceKind,
     TokenizationStatus,
 )
+from registry.domain.wallets import MAX_LINK_SIGNATURE_BYTES
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 #: Whole tonnes, as a JSON integer: ``true``, ``"5"`` and ``5.0`` are refused (a write that retires
@@ -71,7 +72,9 @@ class WalletLinkBase(BaseModel):
 
 class WalletLinkCreate(WalletLinkBase):
     signed_at: StrictInt = Field(description="Unix seconds in the signed LinkWallet message.")
-    signature: str = Field(min_length=4, max_length=200, description="EIP-712 signature of LinkWallet by the wallet.")
+    signature: str = Field(min_length=4, max_length=2 + 2 * MAX_LINK_SIGNATURE_BYTES, description=(
+        "Hex signature of the EIP-712 LinkWallet message (GET /wallet-links/typed-data): the wallet key's ECDSA "
+        "signature, or for a contract wallet one its isValidSignature (ERC-1271) accepts."))
 
 
 class WalletLinkPublic(WalletLinkBase):
@@ -225,7 +228,7 @@ class RetirementCreate(RetirementDetailsBase):
     purpose: PurposeName = PurposeName.voluntary
 
 
-class RetirementPublic(RetirementDetailsBase):
+class RetirementPublic(RetirementDetailsBase, WithTokenIdHex):
     """A retirement as recorded. Its texts carry no length limits: an on-chain retirement is
     stored as the chain said it (within the columns; see ``input_flags``), and an answer never
     refuses what the database holds."""
@@ -251,15 +254,14 @@ class RetirementPublic(RetirementDetailsBase):
     block_number: Optional[int]
     holder_wallet: Optional[str]
     beneficiary_wallet: Optional[str]
+    onchain_retirement_id: Optional[int] = Field(default=None, description="the Retired event's retirementId")
+    certificate_token_id: Optional[str] = Field(default=None, description=(
+        "decimal id of the soulbound certificate token minted to the beneficiary (bit 255 | retirementId)"))
+    certificate_token_id_hex: Optional[str] = None
     input_flags: list[str] = Field(default_factory=list, description=(
         "What was changed to store an on-chain retirement: text that could not be stored or was too long (with "
         "the keccak of what the chain said), dates that are no dates, undecodable data. Empty when nothing was."))
     created_at: Optional[datetime] = None
-
-
-class RetirementPage(BaseModel):
-    page: Page
-    items: list[RetirementPublic]
 
 
 class CancellationBase(BaseModel):
@@ -289,10 +291,12 @@ class TokenizationCreate(BaseModel):
     wallet: str = Field(min_length=42, max_length=42, description="A wallet linked to the account.")
     serialization: SerializationText
     quantity: Quantity
-    custody_account_id: StrictInt = Field(description="The bridge custody account of the deployment (see /deployments).")
+    custody_account_id: Optional[StrictInt] = Field(default=None, description=(
+        "The bridge custody account of the deployment (see /deployments); may be left out when the registry has "
+        "exactly one (one deployment)."))
 
 
-class TokenizationPublic(BaseModel):
+class TokenizationPublic(WithTokenIdHex):
     id: int
     account_id: int
     wallet: str
@@ -314,11 +318,6 @@ class SerialBlockPublic(BaseModel):
     retirement_id: Optional[int]
     cancellation_id: Optional[int] = None
     hold_id: Optional[int] = Field(default=None, description="Status held: the unit hold keeping these units.")
-
-
-class SerialBlockPage(BaseModel):
-    page: Page
-    items: list[SerialBlockPublic]
 
 
 class ApiKeyBase(BaseModel):

@@ -52,7 +52,7 @@ def _severe_console_errors(driver) -> list[str]:
 def test_explorer_shows_classes_supply_badges_and_retirements(site, driver):
     driver.get(f"{site.url}/explorer")
     assert driver.title == "ICR bridge explorer"
-    classes = httpx.get(f"{site.url}/explorer/classes").json()
+    classes = httpx.get(f"{site.url}/explorer/classes").json()["items"]
     rows = driver.find_elements("css selector", "#classes-table tbody tr")
     assert [r.get_attribute("data-token-id") for r in rows] == [c["token_id"] for c in classes]
     for row, data in zip(rows, classes):
@@ -142,7 +142,7 @@ def test_certificate_page_from_the_explorer_and_printable(site, driver):
 
 def test_certificate_token_metadata_leads_to_the_page(site, driver):
     with httpx.Client() as http:
-        retirements = http.get(f"{site.url}/explorer/retirements").json()
+        retirements = http.get(f"{site.url}/explorer/retirements").json()["items"]
         cert = http.get(f"{site.url}/certificates/{retirements[0]['retirement_id']}.json").json()
         token_id = int(cert["chain"]["certificate_token_id"])
         assert token_id & CERTIFICATE_FLAG

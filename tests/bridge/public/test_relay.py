@@ -67,10 +67,12 @@ def test_relayed_retirement_is_gasless_synced_and_certified(relayed):
     w3 = world.chain.w3
     eth_before = w3.eth.get_balance(world.holder.address)
     relayer_before = w3.eth.get_balance(world.keys.relayer.address)
-    response = client.post("/relay/retirements", json=_body(world))
+    response = client.post("/relay/retirements", json={**_body(world), "token_id": hex(world.token_id)})  # or decimal
     assert response.status_code == 202, response.text
     relayed_tx = response.json()
     assert relayed_tx["amount"] == 25 and relayed_tx["gas_used"] > 0
+    assert (relayed_tx["token_id"], relayed_tx["token_id_hex"]) == (str(world.token_id), f"{world.token_id:064x}")
+    assert relayed_tx["certificate_token_id_hex"] == f"{int(relayed_tx['certificate_token_id']):064x}"
     assert w3.eth.get_balance(world.holder.address) == eth_before  # the holder paid nothing
     assert w3.eth.get_balance(world.keys.relayer.address) < relayer_before
     assert world.chain.token.functions.balanceOf(world.holder.address, world.token_id).call() == 175
@@ -112,6 +114,7 @@ def test_relay_refuses_before_paying_gas(relayed):
          "RetirementTextTooLong"),
         (_body(world, retiree_name="é" * 500), 422, "retiree_name", "RetirementTextTooLong"),
         ({**_body(world), "token_id": world.token_id + 1}, 404, "token_id", None),
+        ({**_body(world), "token_id": "0xzz"}, 422, "token_id", None),
         ({**_body(world), "chain_id": 1}, 404, "chain_id", None),
         ({**_body(world), "data": "0xzz"}, 422, "data", None),
         ({**_body(world), "holder": "0x1234"}, 422, "holder", None),

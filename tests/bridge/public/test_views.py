@@ -45,12 +45,6 @@ def world(tmp_path_factory):
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def client(world):
-    with TestClient(create_app(world.engine, chains=[world.chain])) as c:
-        yield c
-
-
 def _hex(token_id: int) -> str:
     return f"{token_id:064x}"
 
@@ -134,7 +128,7 @@ def test_article6_class_metadata_carries_letter_ca_history_and_blocks(client, wo
     assert [(b["unit_first"], b["unit_last"], b["state"]) for b in props["serial_blocks"]] == [
         (first, world.a6.deposit + world.a6.tokenized, "minted")]
     assert props["supply"]["onchain"] == world.chain.token.functions.totalSupply(world.a6.token_id).call() == 150
-    certificate = client.get("/explorer/retirements").json()[0]
+    certificate = client.get("/explorer/retirements").json()["items"][0]
     cert = client.get(f"/certificates/{certificate['retirement_id']}.json").json()
     assert cert["designation"] == "Article 6.2 ICC" and cert["ca_status"]["label"] == "CA applied"
     assert cert["purpose"] == "corsia" and cert["purpose_label"] == "CORSIA"
@@ -192,11 +186,11 @@ def test_certificate_page_is_printable_and_escapes_user_text(client, world):
 
 
 def test_explorer_json(client, world):
-    classes = client.get("/explorer/classes").json()
+    classes = client.get("/explorer/classes").json()["items"]
     assert [c["token_id"] for c in classes] == [str(world.token_id), str(world.a6.token_id)]
     assert [c["supply"]["onchain"] for c in classes] == [390, world.a6.tokenized - 50]
     assert [c["ca_status"]["label"] for c in classes] == ["Not applicable", "CA applied"]
-    rows = client.get("/explorer/retirements").json()
+    rows = client.get("/explorer/retirements").json()["items"]
     assert [(r["quantity"], r["ca_status"]) for r in rows] == [(20, "applied"), (30, "applied"), (60, "not_applicable")]
     report = client.get("/explorer/annual-report").json()
     (iceland,) = report["countries"]

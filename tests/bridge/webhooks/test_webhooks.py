@@ -386,7 +386,7 @@ def test_subscription_api_validates_and_manages(sqlite_engine):
     admin_key, org_key, other_key = _admin_and_org_keys(sqlite_engine, org)
     client = TestClient(create_app(sqlite_engine))
     own = {"X-API-Key": org_key}
-    kinds = client.get("/webhooks/events").json()
+    kinds = client.get("/webhooks/events").json()["items"]
     assert {k["kind"] for k in kinds} == {"tokenization.minted", "tokenization.returned", "retirement.recorded",
                                           "retirement.reverted", "redemption.finalized", "redemption.rejected",
                                           "ca_status.changed"}
@@ -410,7 +410,7 @@ def test_subscription_api_validates_and_manages(sqlite_engine):
     assert rotated["secret"] not in (None, created["secret"])
     assert rotated["events"] == ["retirement.recorded", "ca_status.changed"]
     assert client.patch(f"/webhooks/{sub_id}", headers=own, json={"description": "x"}).json()["secret"] is None
-    listed = client.get(f"/organizations/{org}/webhooks", headers=own).json()
+    listed = client.get(f"/organizations/{org}/webhooks", headers=own).json()["items"]
     assert [s["id"] for s in listed] == [sub_id]
     assert client.delete(f"/webhooks/{sub_id}", headers=own).status_code == 204
     assert client.get(f"/webhooks/{sub_id}", headers=own).json()["active"] is False

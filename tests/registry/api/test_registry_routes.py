@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from bridge.app import create_app
 from bridge.schema import create_schema
 from registry.api.auth import create_api_key
+from registry.api.pagination import DEFAULT_LIMIT
 from registry.db import make_engine, transaction
 from registry.domain.enums import ApiKeyRole
 from registry.domain.wallets import sign_wallet_link
@@ -128,7 +129,7 @@ def test_an_organization_cannot_act_on_another_organizations_accounts(api, world
         body = problem(response, 403)
         assert body["rule"] == "own-accounts-only", body
     # nothing moved
-    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))
+    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))["items"]
     assert [(b["status"], b["quantity"]) for b in balances] == [("active", 1000)]
 
 
@@ -240,7 +241,7 @@ def test_ex_ante_issuance_and_conversion_through_the_api(api, world):
                                   "verification_body": "VVB hf.", "verified_on": "2024-02-01",
                                   "monitoring_start": "2023-11-01", "monitoring_end": "2023-12-31"}, headers=admin), 422)
     assert body["rule"] == "ex-ante-issuance-closed"
-    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))
+    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))["items"]
     assert [(b["status"], b["quantity"]) for b in balances] == [("active", 1090)]
     # blocks of different issuances stay apart even when they touch (each block names its issuance)
     blocks = ok(api.get("/serial-blocks", params={"account_id": world["acc_one"]}))["items"]
@@ -248,8 +249,6 @@ def test_ex_ante_issuance_and_conversion_through_the_api(api, world):
 
 
 def test_wallet_link_and_tokenization_through_the_api(api, world):
-    custody = ok(api.post("/system-accounts", json={"name": "custody", "type": "bridge_custody"},
-                          headers=api.admin), 201)
     wallet = EthAccount.create()
     now = int(time.time())
     address, signature = sign_wallet_link(wallet.key, world["acc_one"], now)
@@ -257,10 +256,20 @@ def test_wallet_link_and_tokenization_through_the_api(api, world):
                        json={"wallet": address, "signed_at": now, "signature": signature}, headers=world["h1"]), 201)
     assert link["wallet"] == address
     assert ok(api.get(f"/accounts/{world['acc_one']}/wallets", headers=world["h1"]))["page"]["total"] == 1
-    t = ok(api.post("/tokenizations", json={"account_id": world["acc_one"], "wallet": address, "serialization": S23,
-                                            "quantity": 400, "custody_account_id": custody["id"]},
-                    headers=world["h1"]), 201)
+    body = {"account_id": world["acc_one"], "wallet": address, "serialization": S23, "quantity": 400}
+    # no custody account named: the registry's only one is the default; none or several is a 422
+    refused = problem(api.post("/tokenizations", json=body, headers=world["h1"]), 422)
+    assert (refused["field"], refused["rule"]) == ("custody_account_id", "custody-account-required")
+    custody = ok(api.post("/system-accounts", json={"name": "custody", "type": "bridge_custody"},
+                          headers=api.admin), 201)
+    t = ok(api.post("/tokenizations", json=body, headers=world["h1"]), 201)
     assert t["serial_blocks"] == [f"{S23}-000001-000400"] and t["status"] == "pending"
+    assert t["token_id_hex"] == f"{int(t['token_id']):064x}"
+    ok(api.post("/system-accounts", json={"name": "custody 2", "type": "bridge_custody"}, headers=api.admin), 201)
+    assert "several" in problem(api.post("/tokenizations", json=body, headers=world["h1"]), 422)["detail"]
+    named = ok(api.post("/tokenizations", json={**body, "quantity": 1, "custody_account_id": custody["id"]},
+                        headers=world["h1"]), 201)
+    assert named["serial_blocks"] == [f"{S23}-000401-000401"]
     assert ok(api.get(f"/tokenizations/{t['id']}", headers=world["h1"]))["quantity"] == 400
     assert problem(api.get(f"/tokenizations/{t['id']}", headers=world["h2"]), 403)["rule"] == "own-accounts-only"
 
@@ -288,13 +297,16 @@ def test_every_list_is_paginated(api, world):
         ok(api.post(f"/organizations/{world['one']['id']}/accounts", json={"name": f"extra {i}"}, headers=world["h1"]),
            201)
     first = api.get("/accounts", params={"limit": 4})  # 2 + 3 holding accounts and the buffer
-    assert len(first.json()) == 4 and first.headers["x-total-count"] == "6"
+    assert first.json()["page"] == {"offset": 0, "limit": 4, "total": 6} and len(first.json()["items"]) == 4
+    assert first.headers["x-total-count"] == "6"
     assert 'rel="next"' in first.headers["link"] and "offset=4" in first.headers["link"]
     last = api.get("/accounts", params={"limit": 4, "offset": 4})
-    assert len(last.json()) == 2 and "link" not in last.headers
-    assert {a["id"] for a in first.json()}.isdisjoint(a["id"] for a in last.json())
-    page = ok(api.get("/ledger/entries", params={"limit": 3}))
-    assert len(page["items"]) == 3 and page["page"]["total"] > 3 and page["items"][0]["seq"] == 1
+    assert len(last.json()["items"]) == 2 and "link" not in last.headers
+    assert {a["id"] for a in first.json()["items"]}.isdisjoint(a["id"] for a in last.json()["items"])
+    page = api.get("/ledger/entries", params={"limit": 3})
+    assert len(page.json()["items"]) == 3 and page.json()["page"]["total"] > 3 and page.json()["items"][0]["seq"] == 1
+    assert page.headers["x-total-count"] == str(page.json()["page"]["total"])
+    assert ok(api.get("/organizations"))["page"] == {"offset": 0, "limit": DEFAULT_LIMIT, "total": 2}
     assert problem(api.get("/issuances", params={"limit": 501}), 422)["field"] == "limit"
 
 
