@@ -108,6 +108,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     from bridge.public.headers import SecurityHeadersMiddleware
     from bridge.webhooks import events
     from bridge.webhooks import routes as webhooks_api
+    from bridge.webhooks.payloads import document_webhooks
 
     events.register_listeners()
 
@@ -136,6 +137,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.include_router(pages.router)
     app.include_router(webhooks_api.router)
     app.include_router(relay.router)
+    document_webhooks(app)
     install_docs(app)
     document_errors_as_problems(app)
     return app

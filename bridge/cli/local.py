@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from bridge import logs
-from bridge.cli.options import DbOption, LogLevel, console, err, open_registry
+from bridge.cli.options import DbOption, LogLevel, PublicUrlOption, console, err, open_registry, public_url_or_exit
 from registry.db import DEFAULT_DATABASE_URL, database_url, make_engine, sqlite_path
 
 app = typer.Typer()
@@ -141,8 +141,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     rpc_url: Annotated[Optional[str], typer.Option(
         "--rpc-url", help="JSON-RPC node to read on-chain token supply from (default: the synced figure).")] = None,
-    public_url: Annotated[Optional[str], typer.Option(
-        "--public-url", help="Origin for absolute links in token metadata, e.g. https://bridge.example.org.")] = None,
+    public_url: PublicUrlOption = None,
     relay: Annotated[bool, typer.Option(
         "--relay", help="Relay gasless retirements (POST /relay/retirements) with the relayer key "
                         "(ICR_RELAYER_KEY or ICR_RELAYER_KEYSTORE); needs --rpc-url.")] = False,
@@ -155,6 +154,7 @@ def serve(
     from bridge.public.views import deployed_chains
 
     logs.configure(log_level)
+    public_url = public_url_or_exit(public_url, required=False)
     engine = open_registry(db)
     chains = deployed_chains(engine, rpc_url) if rpc_url else []
     relayer = None

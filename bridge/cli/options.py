@@ -25,6 +25,32 @@ ServiceDbOption = Annotated[Optional[str], typer.Option("--db", envvar=DATABASE_
 
 LogLevel = Annotated[str, typer.Option("--log-level", help="Structured log level (JSON lines on stderr).")]
 
+PUBLIC_URL_ENV = "ICR_PUBLIC_URL"
+#: ``--public-url``: the origin of absolute links (token metadata, certificates, webhook payloads).
+PublicUrlOption = Annotated[Optional[str], typer.Option(
+    "--public-url", envvar=PUBLIC_URL_ENV,
+    help="Origin of absolute links (token metadata, certificates, webhook payloads), e.g. https://bridge.example.org.")]
+
+
+def public_url_or_exit(url: Optional[str], *, required: bool) -> Optional[str]:
+    """``--public-url`` checked: an http(s) origin without path, query or fragment; a bad one (or
+    a missing one where ``required``) exits 2 with one line naming the setting."""
+    from urllib.parse import urlsplit
+
+    if url is None:
+        if required:
+            err.print(f"[red]--public-url / {PUBLIC_URL_ENV}: required (the origin of links in webhook payloads, "
+                      "e.g. https://bridge.example.org)[/]", soft_wrap=True)
+            raise typer.Exit(2)
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment:
+        err.print(f"[red]--public-url / {PUBLIC_URL_ENV}: {url!r} is not an http(s) origin such as "
+                  "https://bridge.example.org[/]", soft_wrap=True)
+        raise typer.Exit(2)
+    return url.rstrip("/")
+
 
 def open_registry(db: Optional[str], *, create: bool = True):
     """The registry database engine for ``--db`` (tables created unless ``create`` is False)."""

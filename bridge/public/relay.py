@@ -27,6 +27,7 @@ from bridge.chain.client import Chain, ChainRevert, TransactionFailed
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
 from bridge.chain.token import RETIREMENT_TEXT_LIMITS
 from bridge.deployments import deployment_on
+from bridge.public.links import metadata_path
 from bridge.public.pages import base_url
 from registry.api.auth import PrincipalDep
 from registry.api.deps import SessionDep
@@ -271,5 +272,5 @@ def relay_retirement(body: RetirementRelayCreate, request: Request, session: Ses
         chain_id=chain.chain_id, contract=chain.address, tx_hash=receipt.tx_hash, block_number=receipt.block_number,
         gas_used=receipt.gas_used, holder=signed.holder, token_id=str(body.token_id), amount=body.amount,
         onchain_retirement_id=result["retirement_id"], certificate_token_id=str(certificate),
-        certificate_metadata_url=f"{base}/metadata/{certificate:064x}.json",
+        certificate_metadata_url=base.rstrip("/") + metadata_path(certificate),
     )

@@ -21,6 +21,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from bridge.deployments import deployment_on
+from bridge.public.links import certificate_links, token_hex
 from bridge.tables import Deployment
 from registry.api.schemas.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
 from registry.bridged import custody
@@ -343,8 +344,6 @@ def additionality_view(session: Session, project: Project) -> list[Additionality
 # --------------------------------------------------------------------------------------------
 
 
-def token_hex(token_id: int | str) -> str:
-    return f"{int(token_id):064x}"
 
 
 def parse_hex_id(hex_id: str) -> int:
@@ -547,11 +546,8 @@ def certificate_view(session: Session, retirement: Retirement, base_url: str) ->
             certificate_token_id=str(cert_id) if cert_id else None,
             certificate_token_id_hex=token_hex(cert_id) if cert_id else None,
         )
-    base = base_url.rstrip("/")
-    links = {"html": f"{base}/certificates/{retirement.id}", "json": f"{base}/certificates/{retirement.id}.json",
-             "class_metadata": f"{base}/metadata/{token_hex(credit_class.token_id)}.json"}
-    if chain is not None and chain.certificate_token_id_hex:
-        links["certificate_metadata"] = f"{base}/metadata/{chain.certificate_token_id_hex}.json"
+    links = certificate_links(base_url, retirement.id, credit_class.token_id,
+                              chain.certificate_token_id if chain is not None else None)
     return CertificatePublic(
         retirement_id=retirement.id,
         retired_at=retired_at(retirement),

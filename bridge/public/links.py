@@ -1,0 +1,28 @@
+"""The public paths of what the world reads about a retirement and a token: one home for the
+certificate and metadata links of certificates, token metadata and webhook payloads."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+def token_hex(token_id: int | str) -> str:
+    """A token id as ``uri(id)`` substitutes it: 64 lower-case hex digits."""
+    return f"{int(token_id):064x}"
+
+
+def metadata_path(token_id: int | str) -> str:
+    return f"/metadata/{token_hex(token_id)}.json"
+
+
+def certificate_links(base: str, retirement_id: int, class_token_id: int | str,
+                      certificate_token_id: Optional[int | str] = None) -> dict[str, str]:
+    """``html``, ``json`` and ``class_metadata`` links of a retirement's certificate, and
+    ``certificate_metadata`` when the retirement minted a certificate token; ``base`` is an
+    origin (``https://bridge.example.org``) or ``""`` for paths."""
+    base = base.rstrip("/")
+    links = {"html": f"{base}/certificates/{retirement_id}", "json": f"{base}/certificates/{retirement_id}.json",
+             "class_metadata": base + metadata_path(class_token_id)}
+    if certificate_token_id is not None:
+        links["certificate_metadata"] = base + metadata_path(certificate_token_id)
+    return links
