@@ -9,7 +9,7 @@ from typing import Iterable, Optional
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from bridge.chain.client import Chain
@@ -37,6 +37,9 @@ class DeploymentPublic(BaseModel):
     address: str
     deployed_block: int
     custody_account_id: int
+    lookup_address: Optional[str] = Field(
+        description="ICRCarbonContractRegistry answering getProjectIdFromAddress(address) as ICR's registry does "
+                    "(null for deployments made before it existed)")
 
 
 class LeafProof(BaseModel):

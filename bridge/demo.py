@@ -147,6 +147,7 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
         wallets.beneficiary.address: "beneficiary",
     }
     summary = summarize(engine, chain, labels)
+    summary["chain"]["lookup_contract"] = deployment.lookup_address
     summary["retire_tx"] = retire_receipt.tx_hash
     return summary
 

@@ -86,6 +86,7 @@ class _nullcontext:
 def print_summary(summary: dict) -> None:
     chain = summary["chain"]
     console.print(f"chain {chain['chain_id']}  contract {chain['contract']}  block {chain['block']}")
+    console.print(f"ICR-compatible lookup (getProjectIdFromAddress) {chain['lookup_contract']}")
     console.print(f"registry database {summary.get('database_url', '')}")
 
     table = Table(title="Registry balances by account")

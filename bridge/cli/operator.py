@@ -109,7 +109,8 @@ def deploy(
             deployment = do_deploy(engine, chain, keys, settings.metadata_uri)
         except RuntimeError as exc:
             _fail(str(exc), 1)
-    result = {"chain_id": deployment.chain_id, "contract": deployment.address, "block": deployment.deployed_block,
+    result = {"chain_id": deployment.chain_id, "contract": deployment.address,
+              "lookup_contract": deployment.lookup_address, "block": deployment.deployed_block,
               "custody_account_id": deployment.custody_account_id, "admin": keys.admin.address,
               "registry_signer": keys.registry_signer.address, "relayer": keys.relayer.address}
     if as_json:

@@ -6,6 +6,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bridge.chain.client import Chain
+from bridge.chain.lookup import lookup_contract
 from bridge.cli.main import app
 from bridge.demo import run_demo
 from bridge.engine.sync import rewind_cursor, sync_once
@@ -17,6 +18,8 @@ from registry.tables.core import Retirement, SerialBlock, TokenizationRequest
 def test_demo_flow(engine, w3):
     summary = run_demo(engine, w3)
     assert summary["ok"]
+    lookup = lookup_contract(Chain(w3, summary["chain"]["contract"]), summary["chain"]["lookup_contract"])
+    assert lookup.functions.getProjectIdFromAddress(summary["chain"]["contract"]).call() != 0
 
     balances = {(b["account_type"], b["status"]): b["quantity"] for b in summary["registry_balances"]}
     assert balances == {("holding", "active"): 600, ("bridge_custody", "active"): 300, ("terminal", "retired"): 100}

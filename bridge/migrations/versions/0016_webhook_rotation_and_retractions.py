@@ -1,4 +1,4 @@
-"""webhook secret rotation (Standard Webhooks) and retraction events
+"""webhook secret rotation (Standard Webhooks), retraction events, the ICR lookup contract
 
 Revision ID: 0016
 Revises: 0011
@@ -9,7 +9,10 @@ replaced keeps signing deliveries (a second ``webhook-signature`` entry) until i
 ``webhookevent.subject`` names what an event is about (``retirement:12``, ``tokenization:5``,
 ``redemption:31337:4``) so a retraction can name the event it takes back.
 
-Backfill: existing rows get no previous secret (NULL: no rotation in progress). The subject of
+``deployment.lookup_address``: the ICR-compatible lookup contract (``ICRCarbonContractRegistry``)
+``icr-bridge deploy`` deploys beside the token.
+
+Backfill: a deployment made before 0016 has no lookup contract (NULL); existing rows get no previous secret (NULL: no rotation in progress). The subject of
 existing events is read from their stored JSON (``data.retirement.id``, ``data.tokenization.id``,
 ``data.redemption.chainId``/``id``); events of other kinds keep NULL. The kind
 ``retirement.reverted`` is renamed ``retirement.retracted`` in stored events and in the
@@ -46,6 +49,8 @@ def _rename(events: str, old: str, new: str) -> str:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('deployment') as batch_op:
+        batch_op.add_column(sa.Column('lookup_address', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=True))
     with op.batch_alter_table('webhooksubscription') as batch_op:
         batch_op.add_column(sa.Column('previous_secret', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
         batch_op.add_column(sa.Column('previous_secret_expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
@@ -81,3 +86,5 @@ def downgrade() -> None:
     with op.batch_alter_table('webhooksubscription') as batch_op:
         batch_op.drop_column('previous_secret_expires_at')
         batch_op.drop_column('previous_secret')
+    with op.batch_alter_table('deployment') as batch_op:
+        batch_op.drop_column('lookup_address')
