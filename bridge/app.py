@@ -101,14 +101,15 @@ def leaf_proof(batch_id: int, leaf_index: int, session: SessionDep) -> LeafProof
 
 
 def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | None = None,
-               relayer=None) -> FastAPI:
+               relayer=None, explorer_tx_url: str | None = None) -> FastAPI:
     """The HTTP app over a registry database. ``chains`` (optional) let token metadata and the
     explorer read the on-chain supply live; ``public_base_url`` is the origin used in absolute
     links (token metadata images, certificate links) when the app sits behind a proxy;
-    ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay."""
+    ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay;
+    ``explorer_tx_url`` (``https://polygonscan.com/tx/{tx}``) links certificates to a block explorer."""
     from bridge.public import pages, relay
     from bridge.public.docs import install_docs
-    from bridge.public.headers import SecurityHeadersMiddleware
+    from bridge.public.headers import PublicReadHeadersMiddleware, SecurityHeadersMiddleware
     from bridge.webhooks import events
     from bridge.webhooks import routes as webhooks_api
     from bridge.webhooks.payloads import document_webhooks
@@ -129,10 +130,12 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.state.engine = engine
     app.state.chains = {chain.chain_id: chain for chain in chains}
     app.state.public_base_url = public_base_url
+    app.state.explorer_tx_url = explorer_tx_url
     app.state.relay = relay.Relay(relayer) if relayer is not None else None
     install_problem_handlers(app)
     app.add_middleware(RequestLimitsMiddleware)  # body size and JSON depth, before anything parses
     app.add_middleware(SecurityHeadersMiddleware)  # nosniff, no referrer, CSP on HTML and SVG
+    app.add_middleware(PublicReadHeadersMiddleware)  # CORS and caching of token metadata and certificates
     install_internal_error_handler(app)
     install_out_of_range_handler(app)
     app.include_router(api_router)

@@ -11,7 +11,17 @@ import typer
 from rich.table import Table
 
 from bridge import logs
-from bridge.cli.options import DbOption, LogLevel, PublicUrlOption, console, err, open_registry, public_url_or_exit
+from bridge.cli.options import (
+    DbOption,
+    ExplorerTxUrlOption,
+    LogLevel,
+    PublicUrlOption,
+    console,
+    err,
+    explorer_tx_url_or_exit,
+    open_registry,
+    public_url_or_exit,
+)
 from registry.db import DEFAULT_DATABASE_URL, database_url, make_engine, sqlite_path
 
 app = typer.Typer()
@@ -143,6 +153,7 @@ def serve(
     rpc_url: Annotated[Optional[str], typer.Option(
         "--rpc-url", help="JSON-RPC node to read on-chain token supply from (default: the synced figure).")] = None,
     public_url: PublicUrlOption = None,
+    explorer_tx_url: ExplorerTxUrlOption = None,
     relay: Annotated[bool, typer.Option(
         "--relay", help="Relay gasless retirements (POST /relay/retirements) with the relayer key "
                         "(ICR_RELAYER_KEY or ICR_RELAYER_KEYSTORE); needs --rpc-url.")] = False,
@@ -156,6 +167,7 @@ def serve(
 
     logs.configure(log_level)
     public_url = public_url_or_exit(public_url, required=False)
+    explorer_tx_url = explorer_tx_url_or_exit(explorer_tx_url)
     engine = open_registry(db)
     chains = deployed_chains(engine, rpc_url) if rpc_url else []
     relayer = None
@@ -170,5 +182,6 @@ def serve(
         except KeyError_ as exc:
             err.print(f"[red]--relay: {exc}[/]")
             raise typer.Exit(2)
-    uvicorn.run(create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer), host=host, port=port,
+    uvicorn.run(create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer,
+                           explorer_tx_url=explorer_tx_url), host=host, port=port,
                 log_level=log_level.lower())

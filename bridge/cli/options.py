@@ -32,6 +32,28 @@ PublicUrlOption = Annotated[Optional[str], typer.Option(
     help="Origin of absolute links (token metadata, certificates, webhook payloads), e.g. https://bridge.example.org.")]
 
 
+EXPLORER_TX_URL_ENV = "ICR_EXPLORER_TX_URL"
+#: ``--explorer-tx-url``: a block explorer's transaction page, ``{tx}`` standing for the hash.
+ExplorerTxUrlOption = Annotated[Optional[str], typer.Option(
+    "--explorer-tx-url", envvar=EXPLORER_TX_URL_ENV,
+    help="Block explorer transaction page linked from certificates, {tx} standing for the hash, "
+         "e.g. https://polygonscan.com/tx/{tx}.")]
+
+
+def explorer_tx_url_or_exit(template: Optional[str]) -> Optional[str]:
+    """``--explorer-tx-url`` checked: an http(s) URL holding ``{tx}``; else one line naming the setting, exit 2."""
+    from urllib.parse import urlsplit
+
+    if template is None:
+        return None
+    parts = urlsplit(template.replace("{tx}", "0x"))
+    if parts.scheme not in ("http", "https") or not parts.hostname or template.count("{tx}") != 1:
+        err.print(f"[red]--explorer-tx-url / {EXPLORER_TX_URL_ENV}: {template!r} is not an http(s) URL with one "
+                  "{tx} placeholder, such as https://polygonscan.com/tx/{tx}[/]", soft_wrap=True)
+        raise typer.Exit(2)
+    return template
+
+
 def public_url_or_exit(url: Optional[str], *, required: bool) -> Optional[str]:
     """``--public-url`` checked: an http(s) origin without path, query or fragment; a bad one (or
     a missing one where ``required``) exits 2 with one line naming the setting."""

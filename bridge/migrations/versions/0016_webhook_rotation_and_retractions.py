@@ -9,10 +9,13 @@ replaced keeps signing deliveries (a second ``webhook-signature`` entry) until i
 ``webhookevent.subject`` names what an event is about (``retirement:12``, ``tokenization:5``,
 ``redemption:31337:4``) so a retraction can name the event it takes back.
 
+``retirement.block_time``: the block time of an on-chain retirement (the sync reads it with the
+``Retired`` log), shown on the certificate beside the registry's time.
 ``deployment.lookup_address``: the ICR-compatible lookup contract (``ICRCarbonContractRegistry``)
 ``icr-bridge deploy`` deploys beside the token.
 
-Backfill: a deployment made before 0016 has no lookup contract (NULL); existing rows get no previous secret (NULL: no rotation in progress). The subject of
+Backfill: retirements synced before 0016 keep no block time (NULL: the certificate says it was
+not recorded; the chain still has it under ``block_number``); a deployment made before 0016 has no lookup contract (NULL); existing rows get no previous secret (NULL: no rotation in progress). The subject of
 existing events is read from their stored JSON (``data.retirement.id``, ``data.tokenization.id``,
 ``data.redemption.chainId``/``id``); events of other kinds keep NULL. The kind
 ``retirement.reverted`` is renamed ``retirement.retracted`` in stored events and in the
@@ -49,6 +52,8 @@ def _rename(events: str, old: str, new: str) -> str:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('retirement') as batch_op:
+        batch_op.add_column(sa.Column('block_time', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
     with op.batch_alter_table('deployment') as batch_op:
         batch_op.add_column(sa.Column('lookup_address', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=True))
     with op.batch_alter_table('webhooksubscription') as batch_op:
@@ -88,3 +93,5 @@ def downgrade() -> None:
         batch_op.drop_column('previous_secret')
     with op.batch_alter_table('deployment') as batch_op:
         batch_op.drop_column('lookup_address')
+    with op.batch_alter_table('retirement') as batch_op:
+        batch_op.drop_column('block_time')
