@@ -29,3 +29,15 @@ def register_token(chain: Chain, registrar: LocalAccount, lookup_address: str, t
     """Register the token contract under ``project_id`` (once; a second registration reverts)."""
     fn = lookup_contract(chain, lookup_address).functions.registerProjectContract(project_id, token_address)
     return chain.transact(registrar, fn, "register the token in the ICR lookup", gas=150_000)
+
+
+def serialization_registered(chain: Chain, lookup_address: str, serialization: str) -> bool:
+    address = lookup_contract(chain, lookup_address).functions.getSerializationAddress(serialization).call()
+    return int(address, 16) != 0
+
+
+def register_serialization(chain: Chain, registrar: LocalAccount, lookup_address: str, serialization: str,
+                           token_address: str) -> Receipt:
+    """Make ``getSerializationAddress(serialization)`` answer the token (once per serialization)."""
+    fn = lookup_contract(chain, lookup_address).functions.registerSerialization(serialization, token_address)
+    return chain.transact(registrar, fn, "register the serialization in the ICR lookup", gas=200_000)

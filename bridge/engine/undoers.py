@@ -106,13 +106,13 @@ def undo_redemption_answer(session: Session, deployment: Deployment, event: Chai
                                                 Redemption.answered_tx == event.tx_hash)).first()
     if row is None:
         return
-    # The answers announced: redemption.finalized to the account's organization, .rejected to the holder's.
-    announced_to = None
+    # Answers announced: redemption.finalized went to the account's organization, .rejected to the holder's.
+    announced, organization_id = False, None
     if row.status is RedemptionStatus.finalized and row.account_id is not None:
         account = session.get(Account, row.account_id)
-        announced_to = ("finalized", account.organization_id if account else None)
+        announced, organization_id = True, account.organization_id if account else None
     elif row.status is RedemptionStatus.rejected:
-        announced_to = ("rejected", events.organization_of_wallet(session, row.holder))
+        announced, organization_id = True, events.organization_of_wallet(session, row.holder)
     if row.status is RedemptionStatus.finalized and row.moved_ranges:
         redemption.revert_redemption(
             session, custody_account_id=deployment.custody_account_id, token_id=row.token_id,
@@ -129,8 +129,8 @@ def undo_redemption_answer(session: Session, deployment: Deployment, event: Chai
     row.answer_tx = None
     session.add(row)
     session.flush()
-    if announced_to is not None:
-        events.redemption_retracted(session, row, announced_to[1], REORG)
+    if announced:
+        events.redemption_retracted(session, row, organization_id, REORG)
 
 
 UNDOERS: dict[str, Callable[[Session, Deployment, ChainEvent], None]] = {

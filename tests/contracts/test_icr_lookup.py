@@ -44,6 +44,8 @@ def test_deploy_registers_the_token_in_the_lookup_contract(bridge_world):
     assert lookup.functions.getBeaconAddress().call() == ZERO
     assert lookup.functions.getTokenVaultBeaconAddress().call() == ZERO
     assert lookup.functions.getVerifiedVaultAddress(1).call() == ZERO
+    # The engine registered the minted class's serialization when it registered the class.
+    assert lookup.functions.getSerializationAddress("ICR-ISL-354-78040-14-R-0-2023").call() == token
 
 
 def test_registration_rules(bridge_world):
@@ -65,7 +67,7 @@ def test_registration_rules(bridge_world):
     with pytest.raises(ChainRevert) as again:
         register_token(chain, signer, lookup.address, token, project_id=5)
     assert again.value.error == "ProjectContractTaken"
-    serialization = "ICR-ISL-354-78040-14-R-0-2023"
+    serialization = "ICR-ISL-354-78040-14-R-0-2030"
     assert refused(signer, lookup.functions.registerSerialization(serialization, lookup.address)) == \
         "UnknownProjectContract"
     assert refused(signer, lookup.functions.registerSerialization("", token)) == "EmptySerialization"
