@@ -8,7 +8,7 @@ import json
 from typing import Iterable, Optional
 
 from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from bridge.chain.client import Chain
@@ -39,6 +39,9 @@ class DeploymentPublic(BaseModel):
     address: str
     deployed_block: int
     custody_account_id: int
+    lookup_address: Optional[str] = Field(
+        description="ICRCarbonContractRegistry answering getProjectIdFromAddress(address) as ICR's registry does "
+                    "(null for deployments made before it existed)")
 
 
 class LeafProof(BaseModel):
@@ -90,18 +93,21 @@ def leaf_proof(batch_id: int, leaf_index: int, session: SessionDep) -> LeafProof
 
 
 def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | None = None,
-               relayer=None, finality: tuple[int, bool] | None = None) -> FastAPI:
+               relayer=None, finality: tuple[int, bool] | None = None,
+               explorer_tx_url: str | None = None) -> FastAPI:
     """The HTTP app over a registry database. ``chains`` (optional) let token metadata and the
     explorer read the on-chain supply live; ``public_base_url`` is the origin used in absolute
     links (token metadata images, certificate links) when the app sits behind a proxy;
     ``relayer`` (a LocalAccount holding gas on those chains) enables the gasless retirement relay;
     ``finality`` is ``(confirmations, use_finalized_tag)`` as the sync applies events (default: the
-    settings' defaults), for the receipts of retirements not yet final."""
+    settings' defaults), for the receipts of retirements not yet final.
+    ``explorer_tx_url`` (``https://polygonscan.com/tx/{tx}``) links certificates to a block explorer."""
     from bridge.public import pages, receipts, relay, tokenizations
     from bridge.public.docs import OPENAPI_TAGS, WALKTHROUGH, install_docs
-    from bridge.public.headers import SecurityHeadersMiddleware
+    from bridge.public.headers import PublicReadHeadersMiddleware, SecurityHeadersMiddleware
     from bridge.webhooks import events
     from bridge.webhooks import routes as webhooks_api
+    from bridge.webhooks.payloads import document_webhooks
 
     events.register_listeners()
 
@@ -124,12 +130,14 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     # wallet links of contract wallets (ERC-1271), checked on the chains this server reads
     app.state.contract_signature = contract_signature_check(app.state.chains.values()) if app.state.chains else None
     app.state.public_base_url = public_base_url
+    app.state.explorer_tx_url = explorer_tx_url
     app.state.relay = relay.Relay(relayer) if relayer is not None else None
     defaults = BridgeSettings.model_fields
     app.state.finality = finality or (defaults["confirmations"].default, defaults["use_finalized_tag"].default)
     install_problem_handlers(app)
     app.add_middleware(RequestLimitsMiddleware)  # body size and JSON depth, before anything parses
     app.add_middleware(SecurityHeadersMiddleware)  # nosniff, no referrer, CSP on HTML and SVG
+    app.add_middleware(PublicReadHeadersMiddleware)  # CORS and caching of token metadata and certificates
     install_internal_error_handler(app)
     install_out_of_range_handler(app)
     app.include_router(api_router)
@@ -140,6 +148,7 @@ def create_app(engine, *, chains: Iterable[Chain] = (), public_base_url: str | N
     app.include_router(tokenizations.auth_router)
     app.include_router(webhooks_api.router)
     app.include_router(relay.router)
+    document_webhooks(app)
     install_docs(app)
     document_errors_as_problems(app)
     return app

@@ -8,7 +8,7 @@ for a named beneficiary; sync that retirement back into the registry; summarize.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Callable
 
@@ -20,6 +20,7 @@ from web3 import Web3
 
 from bridge.chain.client import Chain
 from bridge.chain.token import RetirementData, encode_retirement_data
+from bridge.demo_article6 import add_article6_demo
 from bridge.engine import batcher
 from bridge.engine.deploy import BridgeKeys, deploy
 from bridge.engine.reconcile import conservation
@@ -145,12 +146,17 @@ def run_demo(engine: Engine, w3: Web3, step: Step = _noop) -> dict:
     step("sync: ingest the retirement into the registry")
     sync_once(engine, chain)
 
+    step("Article 6.2: letter of authorization, 200 Article 6.2 ICCs of 2024, a CORSIA retirement, CA applied")
+    article6 = add_article6_demo(engine, project.id, account.id)
+
     labels = {
         wallets.holder.address: "linked wallet",
         wallets.second.address: "second wallet",
         wallets.beneficiary.address: "beneficiary",
     }
     summary = summarize(engine, chain, labels)
+    summary["chain"]["lookup_contract"] = deployment.lookup_address
+    summary["article6"] = asdict(article6)
     summary["retire_tx"] = retire_receipt.tx_hash
     return summary
 

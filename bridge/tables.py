@@ -28,6 +28,8 @@ class Deployment(SQLModel, table=True):
     address: str = Field(max_length=42)
     deployed_block: int = Field(sa_type=BigInteger)
     custody_account_id: int = Field(foreign_key="account.id")
+    # ICRCarbonContractRegistry answering getProjectIdFromAddress(address) (deployments since 0016)
+    lookup_address: Optional[str] = Field(default=None, max_length=42)
     created_at: datetime = Field(default_factory=utcnow)
 
 

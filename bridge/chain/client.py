@@ -206,6 +206,9 @@ class Chain:
         self.w3 = w3
         self.artifact = load_artifact("ICCToken")
         self.abi = self.artifact.abi
+        # Reverts are named from the errors of the contracts the bridge deploys: the token and
+        # the ICR-compatible lookup (bridge.chain.lookup).
+        self.revert_abi = [*self.abi, *load_artifact("ICRCarbonContractRegistry").abi]
         self.chain_id = w3.eth.chain_id
         self.address = to_checksum_address(address) if address else None
         self._nonces: dict[str, int] = {}
@@ -250,7 +253,7 @@ class Chain:
             tx = fn.build_transaction(tx_params)
         except REVERTS as exc:
             self._nonces.pop(signer.address, None)
-            name, args = decode_revert(self.abi, _revert_data(exc))
+            name, args = decode_revert(self.revert_abi, _revert_data(exc))
             raise ChainRevert(action, name, args, raw=str(exc), sender=signer.address) from exc
         except Exception as exc:
             self._nonces.pop(signer.address, None)
@@ -269,7 +272,7 @@ class Chain:
                 return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
             except REVERTS as exc:
                 self._nonces.pop(signer.address, None)
-                name, args = decode_revert(self.abi, _revert_data(exc))
+                name, args = decode_revert(self.revert_abi, _revert_data(exc))
                 raise ChainRevert(action, name, args, raw=str(exc), sender=signer.address) from exc
             except (ConnectionError, TimeoutError, OSError) as exc:
                 if attempt == SEND_RETRIES:
@@ -357,7 +360,7 @@ class Chain:
         try:
             self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
         except REVERTS as exc:
-            name, args = decode_revert(self.abi, _revert_data(exc))
+            name, args = decode_revert(self.revert_abi, _revert_data(exc))
             raise ChainRevert(action, name, args, raw=str(exc), sender=sender) from exc
         except Exception:  # the replay itself failed: report the plain failure
             return
@@ -376,7 +379,7 @@ class Chain:
                 return fn.call(params, block_identifier=block)
             return fn.call(params) if params else fn.call()
         except REVERTS as exc:
-            name, args = decode_revert(self.abi, _revert_data(exc))
+            name, args = decode_revert(self.revert_abi, _revert_data(exc))
             raise ChainRevert(action, name, args, raw=str(exc), sender=sender) from exc
 
     def estimate_gas(self, fn, action: str, sender: str) -> int:
@@ -402,22 +405,28 @@ class Chain:
     ) -> Receipt:
         """Deploy ICCToken. ``pauser`` and ``bridge_operator`` default to ``admin``; the
         constructor is (metadataUri, admin, pauser, registrySigner, bridgeOperator, redemptionTimeout)."""
-        factory = self.w3.eth.contract(abi=self.abi, bytecode=self.artifact.bytecode)
-        ctor = factory.constructor(
-            metadata_uri, admin, pauser or admin, registry_signer, bridge_operator or admin, redemption_timeout
+        receipt, self.address = self.deploy_artifact(
+            deployer, self.artifact, metadata_uri, admin, pauser or admin, registry_signer, bridge_operator or admin,
+            redemption_timeout,
         )
-        tx = ctor.build_transaction(
+        return receipt
+
+    def deploy_artifact(self, deployer: LocalAccount, artifact, *constructor_args: Any,
+                        gas: int = 6_000_000) -> tuple[Receipt, str]:
+        """Deploy a compiled contract (:func:`bridge.chain.solidity.load_artifact`); returns the
+        receipt and the new contract's checksummed address."""
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        tx = factory.constructor(*constructor_args).build_transaction(
             {
                 "from": deployer.address,
                 "chainId": self.chain_id,
                 "nonce": self._next_nonce(deployer.address),
-                "gas": 6_000_000,
+                "gas": gas,
                 **self._fees(),
             }
         )
-        receipt = self.send_signed(deployer, tx, "deploy ICCToken")
-        self.address = to_checksum_address(receipt.raw["contractAddress"])
-        return receipt
+        receipt = self.send_signed(deployer, tx, f"deploy {artifact.name}")
+        return receipt, to_checksum_address(receipt.raw["contractAddress"])
 
 
 def new_account() -> LocalAccount:

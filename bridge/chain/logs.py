@@ -114,10 +114,25 @@ def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str
     logs = chain.w3.eth.get_logs({"fromBlock": from_block, "toBlock": to_block, "address": chain.address,
                                   "topics": [["0x" + topic.hex() for topic in layouts]]})
     decoded = []
+    times: dict[int, int] = {}
     for raw in sorted(logs, key=lambda r: (r["blockNumber"], r["logIndex"])):
         layout = layouts[bytes(raw["topics"][0])]
+        if layout.name in TIMED_EVENTS:
+            raw = {**dict(raw), "blockTimestamp": block_timestamp(chain, raw, times)}
         decoded.append((layout.name, decode_with(layout, raw, chain.w3)))
     return decoded
+
+
+def block_timestamp(chain: Chain, raw: Any, known: dict[int, int]) -> int:
+    """The Unix time of a log's block: the log's own ``blockTimestamp`` when the node adds it,
+    else the block's (asked once per block)."""
+    number = int(raw["blockNumber"])
+    given = raw.get("blockTimestamp")
+    if given is not None:
+        known[number] = int(given, 16) if isinstance(given, str) else int(given)
+    if number not in known:
+        known[number] = int(chain.w3.eth.get_block(number)["timestamp"])
+    return known[number]
 
 
 def events_in_receipt(chain: Chain, receipt: Any, name: str) -> list[dict[str, Any]]:
@@ -172,7 +187,9 @@ def plain_log(raw: Any) -> dict[str, Any]:
     return {"address": raw["address"], "topics": [to_hex(t) for t in raw["topics"]], "data": to_hex(raw["data"]),
             "blockNumber": int(raw["blockNumber"]), "blockHash": to_hex(raw["blockHash"]),
             "transactionHash": to_hex(raw["transactionHash"]), "transactionIndex": int(raw.get("transactionIndex", 0)),
-            "logIndex": int(raw["logIndex"])}
+            "logIndex": int(raw["logIndex"]),
+            **({"blockTimestamp": int(raw["blockTimestamp"], 16) if isinstance(raw["blockTimestamp"], str)
+                else int(raw["blockTimestamp"])} if raw.get("blockTimestamp") is not None else {})}
 
 
 def log_from_plain(plain: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +200,8 @@ def log_from_plain(plain: dict[str, Any]) -> dict[str, Any]:
 
 
 LOSSY_STRINGS = "lossyStrings"  # set on an event whose strings were not valid UTF-8
+#: Events whose block time the registry records (the certificate shows it beside the registry's).
+TIMED_EVENTS = frozenset({"Retired"})
 RAW_LOG = "rawLog"  # the log as it came (plain_log), kept with the decoded event
 
 

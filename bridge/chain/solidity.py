@@ -38,7 +38,7 @@ COMPILER_SETTINGS: dict[str, Any] = {
 
 #: Contracts whose artifacts are written (the rest are libraries and interfaces inlined):
 #: the token, a test-only re-entering receiver and a benchmark baseline.
-CONTRACT_NAMES = ("ICCToken", "ReentrantReceiver", "BaselineMinter")
+CONTRACT_NAMES = ("ICCToken", "ICRCarbonContractRegistry", "ReentrantReceiver", "ICRAdapterProbe", "BaselineMinter")
 
 
 class CompilationError(RuntimeError):

@@ -12,7 +12,16 @@ from rich.table import Table
 
 from bridge import logs
 from bridge.cli.errors import ConfigError
-from bridge.cli.options import DbOption, LogLevel, console, open_registry
+from bridge.cli.options import (
+    DbOption,
+    ExplorerTxUrlOption,
+    LogLevel,
+    PublicUrlOption,
+    console,
+    explorer_tx_url_or_exit,
+    open_registry,
+    public_url_or_exit,
+)
 from registry.db import DEFAULT_DATABASE_URL, database_url, sqlite_path
 
 app = typer.Typer()
@@ -87,6 +96,7 @@ class _nullcontext:
 def print_summary(summary: dict) -> None:
     chain = summary["chain"]
     console.print(f"chain {chain['chain_id']}  contract {chain['contract']}  block {chain['block']}")
+    console.print(f"ICR-compatible lookup (getProjectIdFromAddress) {chain['lookup_contract']}")
     where = f" ({summary['database_path']})" if summary.get("database_path") else ""
     console.print(f"registry database {summary.get('database_url', '')}{where}", soft_wrap=True)
 
@@ -146,8 +156,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     rpc_url: Annotated[Optional[str], typer.Option(
         "--rpc-url", help="JSON-RPC node to read on-chain token supply from (default: the synced figure).")] = None,
-    public_url: Annotated[Optional[str], typer.Option(
-        "--public-url", help="Origin for absolute links in token metadata, e.g. https://bridge.example.org.")] = None,
+    public_url: PublicUrlOption = None,
+    explorer_tx_url: ExplorerTxUrlOption = None,
     relay: Annotated[bool, typer.Option(
         "--relay", help="Relay gasless retirements (POST /relay/retirements) with the relayer key "
                         "(ICR_RELAYER_KEY or ICR_RELAYER_KEYSTORE); needs --rpc-url.")] = False,
@@ -161,6 +171,8 @@ def serve(
     from bridge.public.views import deployed_chains
 
     logs.configure(log_level)
+    public_url = public_url_or_exit(public_url, required=False)
+    explorer_tx_url = explorer_tx_url_or_exit(explorer_tx_url)
     engine = open_registry(db)
     chains = deployed_chains(engine, rpc_url) if rpc_url else []
     relayer, finality = None, None
@@ -176,5 +188,6 @@ def serve(
             relayer = settings.account("relayer")
         except KeyError_ as exc:
             raise ConfigError(f"--relay: {exc}") from None
-    app_ = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer, finality=finality)
+    app_ = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer, finality=finality,
+                      explorer_tx_url=explorer_tx_url)
     uvicorn.Server(server_config(app_, host=host, port=port, log_level=log_level.lower())).run()

@@ -128,7 +128,8 @@ def deploy(
             raise
     if new_file is not None:
         announce_created(new_file, settings.database_url)
-    result = {"chain_id": deployment.chain_id, "contract": deployment.address, "block": deployment.deployed_block,
+    result = {"chain_id": deployment.chain_id, "contract": deployment.address,
+              "lookup_contract": deployment.lookup_address, "block": deployment.deployed_block,
               "custody_account_id": deployment.custody_account_id, "admin": keys.admin.address,
               "registry_signer": keys.registry_signer.address, "relayer": keys.relayer.address}
     if as_json:

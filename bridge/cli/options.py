@@ -32,6 +32,51 @@ ServiceDbOption = Annotated[Optional[str], typer.Option("--db", envvar=DATABASE_
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+PUBLIC_URL_ENV = "ICR_PUBLIC_URL"
+#: ``--public-url``: the origin of absolute links (token metadata, certificates, webhook payloads).
+PublicUrlOption = Annotated[Optional[str], typer.Option(
+    "--public-url", envvar=PUBLIC_URL_ENV,
+    help="Origin of absolute links (token metadata, certificates, webhook payloads), e.g. https://bridge.example.org.")]
+
+
+EXPLORER_TX_URL_ENV = "ICR_EXPLORER_TX_URL"
+#: ``--explorer-tx-url``: a block explorer's transaction page, ``{tx}`` standing for the hash.
+ExplorerTxUrlOption = Annotated[Optional[str], typer.Option(
+    "--explorer-tx-url", envvar=EXPLORER_TX_URL_ENV,
+    help="Block explorer transaction page linked from certificates, {tx} standing for the hash, "
+         "e.g. https://polygonscan.com/tx/{tx}.")]
+
+
+def explorer_tx_url_or_exit(template: Optional[str]) -> Optional[str]:
+    """``--explorer-tx-url`` checked: an http(s) URL holding ``{tx}``; else one line naming the setting, exit 2."""
+    from urllib.parse import urlsplit
+
+    if template is None:
+        return None
+    parts = urlsplit(template.replace("{tx}", "0x"))
+    if parts.scheme not in ("http", "https") or not parts.hostname or template.count("{tx}") != 1:
+        raise ConfigError(f"--explorer-tx-url / {EXPLORER_TX_URL_ENV}: {template!r} is not an http(s) URL with one "
+                          "{tx} placeholder, such as https://polygonscan.com/tx/{tx}")
+    return template
+
+
+def public_url_or_exit(url: Optional[str], *, required: bool) -> Optional[str]:
+    """``--public-url`` checked: an http(s) origin without path, query or fragment; a bad one (or
+    a missing one where ``required``) exits 2 with one line naming the setting."""
+    from urllib.parse import urlsplit
+
+    if url is None:
+        if required:
+            raise ConfigError(f"--public-url / {PUBLIC_URL_ENV}: required (the origin of links in webhook payloads, "
+                              "e.g. https://bridge.example.org)")
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment:
+        raise ConfigError(f"--public-url / {PUBLIC_URL_ENV}: {url!r} is not an http(s) origin such as "
+                          "https://bridge.example.org")
+    return url.rstrip("/")
+
 
 def _log_level(value: str) -> str:
     if value.upper() not in LOG_LEVELS:

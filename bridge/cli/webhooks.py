@@ -12,7 +12,14 @@ from rich.table import Table
 
 from bridge import logs
 from bridge.cli.errors import ConfigError
-from bridge.cli.options import LogLevel, ServiceDbOption, console, open_registry
+from bridge.cli.options import (
+    LogLevel,
+    PublicUrlOption,
+    ServiceDbOption,
+    console,
+    open_registry,
+    public_url_or_exit,
+)
 from registry.db import transaction
 
 app = typer.Typer(help="Marketplace webhooks: deliver due events, inspect the delivery log, redeliver.",
@@ -30,19 +37,22 @@ def deliver(
     backoff: Annotated[float, typer.Option("--backoff", min=0, help="Seconds before the 2nd attempt; doubles after.")] = 30.0,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a receiver.")] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the pass report as JSON (--once).")] = False,
+    public_url: PublicUrlOption = None,
     log_level: LogLevel = "INFO",
 ) -> None:
-    """Send due webhook deliveries (ICR scheme: signedData + x-icr-signature-256), retrying
-    failures with exponential backoff. Exactly one of --once and --follow."""
+    """Send due webhook deliveries (ICR scheme: signedData + x-icr-signature-256, and the
+    Standard Webhooks headers), retrying failures with exponential backoff. Exactly one of
+    --once and --follow; --public-url (ICR_PUBLIC_URL) makes the payloads' links absolute."""
     from bridge.webhooks.worker import RetryPolicy, deliver_due, deliver_forever
 
     if once == follow:
         raise ConfigError("--once/--follow: give exactly one of them")
+    public_url = public_url_or_exit(public_url, required=True)
     logs.configure(log_level)
     engine = open_registry(db)
     policy = RetryPolicy(base_seconds=backoff, max_attempts=max_attempts, timeout_seconds=timeout)
     if once:
-        report = deliver_due(engine, policy=policy)
+        report = deliver_due(engine, public_url=public_url, policy=policy)
         if as_json:
             sys.stdout.write(json.dumps(report.as_json()) + "\n")
         else:
@@ -57,7 +67,7 @@ def deliver(
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     console.print(f"delivering webhooks every {poll_interval}s (Ctrl-C to stop)")
-    deliver_forever(engine, policy=policy, poll_interval=poll_interval, should_stop=lambda: stop["now"])
+    deliver_forever(engine, public_url=public_url, policy=policy, poll_interval=poll_interval, should_stop=lambda: stop["now"])
 
 
 @app.command("redeliver")

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
-from bridge.chain.logs import LOSSY_STRINGS, to_hex
+from bridge.chain.logs import LOSSY_STRINGS, RAW_LOG, to_hex
 from bridge.chain.token import MalformedRetirementData, RetirementData, decode_retirement_data
 from bridge.tables import (
     BatchStatus,
@@ -35,11 +36,13 @@ if TYPE_CHECKING:
 
 
 def origin_of(chain: Chain, entry: Any) -> custody.ChainOrigin:
+    timestamp = entry.get(RAW_LOG, {}).get("blockTimestamp")
     return custody.ChainOrigin(
         chain_id=chain.chain_id,
         tx_hash=to_hex(entry["transactionHash"]),
         log_index=int(entry["logIndex"]),
         block_number=int(entry["blockNumber"]),
+        block_time=datetime.fromtimestamp(timestamp, tz=timezone.utc) if timestamp is not None else None,
     )
 
 

@@ -29,9 +29,10 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bridge.chain import token
+from bridge.chain import lookup, token
 from bridge.chain.client import Chain, ChainRevert, Receipt, TransactionFailed
 from bridge.chain.token import LEAF_ENCODING, MAX_CLASSES_PER_MINT, Leaf, commit_typed_data, mint_leaves_arguments
+from bridge.deployments import deployment_on
 from bridge.engine import faults
 from bridge.engine.locks import claim
 from bridge.merkle.tree import StandardMerkleTree
@@ -179,12 +180,15 @@ def sign_commit(registry_signer: LocalAccount, chain: Chain, batch_id: int, root
 
 
 def ensure_classes_registered(engine: Engine, chain: Chain, registry_signer: LocalAccount, token_ids: set[str]) -> None:
-    """Register each class on-chain (registry role) before its first mint."""
+    """Register each class on-chain (registry role) before its first mint, and its serialization
+    in the deployment's ICR-compatible lookup (``getSerializationAddress``) when it has one."""
     for token_id in sorted(token_ids):
         with Session(engine) as session:
             credit_class = class_for_token(session, token_id)
             serialization = session.get(Serialization, credit_class.serialization_id)
             project = session.get(Project, serialization.project_id)
+            deployment = deployment_on(session, chain.chain_id)
+            lookup_address = deployment.lookup_address if deployment else None
         # One sender per registry-signer key at a time: workers would race for its nonce.
         with claim(engine, f"registry-signer:{chain.chain_id}", wait=True):
             if not token.credit_class(chain, token_id)["registered"]:
@@ -197,6 +201,8 @@ def ensure_classes_registered(engine: Engine, chain: Chain, registry_signer: Loc
                 fn = chain.token.functions.registerClass(int(token_id), info)
                 chain.transact(registry_signer, fn, "registerClass")
                 faults.point("batch.class_registered")
+            if lookup_address and not lookup.serialization_registered(chain, lookup_address, serialization.text):
+                lookup.register_serialization(chain, registry_signer, lookup_address, serialization.text, chain.address)
         with transaction(engine) as session:
             credit_class = class_for_token(session, token_id)
             if not credit_class.registered_on_chain:

@@ -8,6 +8,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 
 from bridge.chain.client import Chain
+from bridge.chain.lookup import deploy_lookup, register_token
 from bridge.deployments import deployment_on
 from bridge.tables import Deployment
 from registry.db import transaction
@@ -36,8 +37,10 @@ class BridgeKeys:
 
 
 def deploy(engine: Engine, chain: Chain, keys: BridgeKeys, metadata_uri: str = DEFAULT_METADATA_URI) -> Deployment:
-    """Deploy ICCToken and open the bridge custody account for this chain, in one registry
-    transaction after the contract is mined. Refuses (:class:`AlreadyDeployed`) a chain that already has a deployment."""
+    """Deploy ICCToken and the ICR-compatible lookup contract (the token registered in it by the
+    registry signer), then open the bridge custody account for this chain and record both
+    addresses, in one registry transaction after the contracts are mined. Refuses
+    (:class:`AlreadyDeployed`) a chain that already has a deployment."""
     with transaction(engine) as session:
         existing = deployment_on(session, chain.chain_id)
         if existing:
@@ -47,6 +50,8 @@ def deploy(engine: Engine, chain: Chain, keys: BridgeKeys, metadata_uri: str = D
         keys.admin, metadata_uri, keys.admin.address, keys.registry_signer.address,
         pauser=keys.admin.address, bridge_operator=keys.relayer.address,
     )
+    _, lookup_address = deploy_lookup(chain, keys.admin, keys.admin.address, keys.registry_signer.address)
+    register_token(chain, keys.registry_signer, lookup_address, chain.address)
     with transaction(engine) as session:
         custody = open_system_account(session, AccountType.bridge_custody, f"Bridge custody (chain {chain.chain_id})")
         deployment = Deployment(
@@ -54,13 +59,15 @@ def deploy(engine: Engine, chain: Chain, keys: BridgeKeys, metadata_uri: str = D
             address=chain.address,
             deployed_block=receipt.block_number,
             custody_account_id=custody.id,
+            lookup_address=lookup_address,
         )
         session.add(deployment)
         session.flush()
         append_entry(
             session,
             "bridge.deployed",
-            {"chain_id": chain.chain_id, "address": chain.address, "block": receipt.block_number,
+            {"chain_id": chain.chain_id, "address": chain.address, "lookup_address": lookup_address,
+             "block": receipt.block_number,
              "custody_account_id": custody.id, "tx_hash": receipt.tx_hash},
         )
     return deployment

@@ -20,14 +20,19 @@ from bridge.tables import (
     RedemptionStatus,
 )
 from bridge.webhooks import events
+from bridge.webhooks.tables import EventKind
 from registry.bridged import custody, redemption, revocation
 from registry.domain.enums import TokenizationStatus
 from registry.operations.ledger import append_entry
-from registry.tables.core import TokenizationRequest
+from registry.tables.core import Account, TokenizationRequest
+
+REORG = "chain reorganization"
 
 
 def undo_leaf_minted(session: Session, deployment: Deployment, event: ChainEvent) -> None:
-    """Un-mint every leaf minted by the event's transaction (idempotent across its logs)."""
+    """Un-mint every leaf minted by the event's transaction (idempotent across its logs); a
+    tokenization whose ``tokenization.minted`` was announced gets a ``tokenization.retracted``."""
+    announced: list[TokenizationRequest] = []
     for leaf in session.exec(select(MintLeaf).where(MintLeaf.mint_tx == event.tx_hash, MintLeaf.minted == True)):  # noqa: E712
         for block in leaf_blocks(session, deployment, leaf, mirrored=True):
             block.mirrored = False
@@ -36,6 +41,8 @@ def undo_leaf_minted(session: Session, deployment: Deployment, event: ChainEvent
         leaf.mint_tx = None
         session.add(leaf)
         request = session.get(TokenizationRequest, leaf.tokenization_id)
+        if request.status is TokenizationStatus.minted:
+            announced.append(request)
         request.status = TokenizationStatus.batched
         session.add(request)
         batch = session.get(MintBatch, leaf.batch_id)
@@ -43,8 +50,10 @@ def undo_leaf_minted(session: Session, deployment: Deployment, event: ChainEvent
         session.add(batch)
         append_entry(session, "leaf.unminted", {"batch_id": leaf.batch_id, "leaf_index": leaf.leaf_index,
                                                 "serial_block": leaf.serial_block, "tx_hash": event.tx_hash,
-                                                "reason": "chain reorganization"})
+                                                "reason": REORG})
     session.flush()
+    for request in announced:
+        events.tokenization_retracted(session, request, event.chain_id, EventKind.tokenization_minted, REORG)
 
 
 def undo_batch_revoked(session: Session, deployment: Deployment, event: ChainEvent) -> None:
@@ -58,11 +67,15 @@ def undo_batch_revoked(session: Session, deployment: Deployment, event: ChainEve
         revocation.revert_return(
             session, custody_account_id=deployment.custody_account_id, tokenization_id=tokenization_id,
             ranges=[(leaf.unit_first, leaf.unit_last) for leaf in leaves], batch_id=batch.id,
-            reason="chain reorganization",
+            reason=REORG,
         )
         request = session.get(TokenizationRequest, tokenization_id)
+        announced = request.status in (TokenizationStatus.returned, TokenizationStatus.partially_returned)
         request.status = TokenizationStatus.batched
         session.add(request)
+        session.flush()
+        if announced:
+            events.tokenization_retracted(session, request, event.chain_id, EventKind.tokenization_returned, REORG)
     batch.status = BatchStatus.committed
     batch.revoked_tx = None
     session.add(batch)
@@ -72,9 +85,9 @@ def undo_batch_revoked(session: Session, deployment: Deployment, event: ChainEve
 def undo_retired(session: Session, deployment: Deployment, event: ChainEvent) -> None:
     origin = custody.ChainOrigin(event.chain_id, event.tx_hash, event.log_index, event.block_number)
     blocks = events.bridged_retirement_blocks(session, origin)
-    retirement = custody.revert_bridged_retirement(session, origin, reason="chain reorganization")
+    retirement = custody.revert_bridged_retirement(session, origin, reason=REORG)
     if retirement is not None:
-        events.retirement_reverted(session, retirement, blocks, "chain reorganization")
+        events.retirement_retracted(session, retirement, blocks, REORG)
 
 
 def undo_redemption_requested(session: Session, deployment: Deployment, event: ChainEvent) -> None:
@@ -83,7 +96,7 @@ def undo_redemption_requested(session: Session, deployment: Deployment, event: C
     if row is not None:
         session.delete(row)
         append_entry(session, "redemption.request_reverted", {"redemption_id": row.redemption_id,
-                                                              "tx_hash": event.tx_hash, "reason": "chain reorganization"})
+                                                              "tx_hash": event.tx_hash, "reason": REORG})
 
 
 def undo_redemption_answer(session: Session, deployment: Deployment, event: ChainEvent) -> None:
@@ -93,11 +106,18 @@ def undo_redemption_answer(session: Session, deployment: Deployment, event: Chai
                                                 Redemption.answered_tx == event.tx_hash)).first()
     if row is None:
         return
+    # Answers announced: redemption.finalized went to the account's organization, .rejected to the holder's.
+    announced, organization_id = False, None
+    if row.status is RedemptionStatus.finalized and row.account_id is not None:
+        account = session.get(Account, row.account_id)
+        announced, organization_id = True, account.organization_id if account else None
+    elif row.status is RedemptionStatus.rejected:
+        announced, organization_id = True, events.organization_of_wallet(session, row.holder)
     if row.status is RedemptionStatus.finalized and row.moved_ranges:
         redemption.revert_redemption(
             session, custody_account_id=deployment.custody_account_id, token_id=row.token_id,
             account_id=row.account_id, ranges=[tuple(r) for r in json.loads(row.moved_ranges)],
-            redemption_id=row.redemption_id, reason="chain reorganization",
+            redemption_id=row.redemption_id, reason=REORG,
         )
     else:
         append_entry(session, "redemption.answer_reverted", {"redemption_id": row.redemption_id,
@@ -109,6 +129,8 @@ def undo_redemption_answer(session: Session, deployment: Deployment, event: Chai
     row.answer_tx = None
     session.add(row)
     session.flush()
+    if announced:
+        events.redemption_retracted(session, row, organization_id, REORG)
 
 
 UNDOERS: dict[str, Callable[[Session, Deployment, ChainEvent], None]] = {

@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from bridge.public import views
+from bridge.public.qr import qr_svg
 from bridge.public.views import (
     AdditionalityLevelPublic,
     AnnualReportPublic,
@@ -91,6 +92,12 @@ def chains_of(request: Request) -> dict[int, Any]:
     return getattr(request.app.state, "chains", {}) or {}
 
 
+def certificate_of(session, retirement, request: Request) -> CertificatePublic:
+    """A retirement's certificate with this app's absolute links and block-explorer template."""
+    return views.certificate_view(session, retirement, base_url(request),
+                                  getattr(request.app.state, "explorer_tx_url", None))
+
+
 # --------------------------------------------------------------------------------------------
 # Token metadata (EIP-1155 "ERC-1155 Metadata URI JSON Schema")
 # --------------------------------------------------------------------------------------------
@@ -146,8 +153,17 @@ class CertificateMetadataProperties(BaseModel):
     certificate_json_url: str
 
 
+class MetadataAttribute(BaseModel):
+    """An OpenSea-style trait: marketplaces list and filter tokens by them."""
+
+    trait_type: str
+    value: Union[str, int]
+    display_type: Optional[Literal["number"]] = None
+
+
 class TokenMetadata(BaseModel):
-    """ERC-1155 metadata: ``name``, ``description``, ``image``, ``decimals`` and ``properties``."""
+    """ERC-1155 metadata: ``name``, ``description``, ``image``, ``decimals`` and ``properties``,
+    plus OpenSea-style ``attributes``."""
 
     name: str
     description: str
@@ -155,6 +171,13 @@ class TokenMetadata(BaseModel):
     external_url: str = Field(description="human-readable page about the token")
     decimals: int = Field(0, description="0: one token is one whole tonne")
     properties: Union[ClassMetadataProperties, CertificateMetadataProperties] = Field(discriminator="kind")
+    attributes: list[MetadataAttribute] = Field(description="OpenSea-style traits (project, vintage, designation, ...)")
+
+
+def _traits(*pairs: tuple[str, Any]) -> list[MetadataAttribute]:
+    """Attributes from (trait, value) pairs, skipping empty values; integers are ``number`` traits."""
+    return [MetadataAttribute(trait_type=trait, value=value, display_type="number" if isinstance(value, int) else None)
+            for trait, value in pairs if value not in (None, "")]
 
 
 def class_metadata(session, token_id: int, base: str, chains: dict[int, Any]) -> TokenMetadata:
@@ -184,12 +207,19 @@ def class_metadata(session, token_id: int, base: str, chains: dict[int, Any]) ->
             serial_blocks=blocks, serial_blocks_total=total, supply=view.supply,
             explorer_url=f"{base}/explorer#class-{hex_id}",
         ),
+        attributes=_traits(
+            ("Kind", "Credit class"), ("Project", view.project.name), ("ICR project number", view.project.project_number),
+            ("Host country", view.project.host_country), ("Methodology", view.project.methodology),
+            ("Vintage", view.vintage), ("Designation", view.designation),
+            ("Letter of authorization", view.letter.number if view.letter else None),
+            ("Corresponding adjustment", view.ca_status.label), ("Unit", "tCO2e"),
+        ),
     )
 
 
-def certificate_metadata(session, token_id: int, base: str) -> TokenMetadata:
+def certificate_metadata(session, token_id: int, request: Request) -> TokenMetadata:
     retirement = views.retirement_for_certificate_token(session, token_id)
-    cert = views.certificate_view(session, retirement, base)
+    cert = certificate_of(session, retirement, request)
     return TokenMetadata(
         name=f"ICC retirement certificate #{retirement.onchain_retirement_id}",
         description=(
@@ -198,7 +228,7 @@ def certificate_metadata(session, token_id: int, base: str) -> TokenMetadata:
             f"{cert.beneficiary_name or 'an unnamed beneficiary'} ({cert.purpose_label}). Registry retirement "
             f"{cert.retirement_id}."
         ),
-        image=f"{base}/certificates/{retirement.id}.svg",
+        image=f"{base_url(request)}/certificates/{retirement.id}.svg",
         external_url=cert.links["html"],
         decimals=0,
         properties=CertificateMetadataProperties(
@@ -211,6 +241,12 @@ def certificate_metadata(session, token_id: int, base: str) -> TokenMetadata:
             block_number=cert.chain.block_number if cert.chain else None,
             ledger_entry_hash=cert.ledger_entry.entry_hash if cert.ledger_entry else None,
             certificate_url=cert.links["html"], certificate_json_url=cert.links["json"],
+        ),
+        attributes=_traits(
+            ("Kind", "Retirement certificate"), ("Quantity (tCO2e)", cert.quantity), ("Beneficiary", cert.beneficiary_name),
+            ("Purpose", cert.purpose_label), ("Project", cert.project.name), ("Host country", cert.project.host_country),
+            ("Vintage", cert.vintage), ("Designation", cert.designation),
+            ("Corresponding adjustment", cert.ca_status.label), ("Chain", cert.chain.chain_name if cert.chain else None),
         ),
     )
 
@@ -225,7 +261,7 @@ def token_metadata(hex_id: str, request: Request, session: SessionDep) -> TokenM
     describe one retirement and link to its certificate."""
     token_id = token_id_of(hex_id, "id")
     if token_id & CERTIFICATE_FLAG:
-        return certificate_metadata(session, token_id, base_url(request))
+        return certificate_metadata(session, token_id, request)
     return class_metadata(session, token_id, base_url(request), chains_of(request))
 
 
@@ -254,14 +290,14 @@ def token_image(hex_id: str, request: Request, session: SessionDep) -> Response:
 def certificate_json(retirement_id: int, request: Request, session: SessionDep) -> CertificatePublic:
     """A retirement certificate as JSON: serial ranges, beneficiary, purpose, CA status,
     project, transaction and block, and the registry ledger entry that recorded it."""
-    return views.certificate_view(session, views.get_retirement(session, retirement_id), base_url(request))
+    return certificate_of(session, views.get_retirement(session, retirement_id), request)
 
 
 @router.get("/certificates/{retirement_id}.svg", tags=["certificates"], response_class=Response,
             responses={**SVG_RESPONSE, **problems(404, 422)})
 def certificate_image(retirement_id: int, request: Request, session: SessionDep) -> Response:
     """The picture of a certificate token."""
-    cert = views.certificate_view(session, views.get_retirement(session, retirement_id), base_url(request))
+    cert = certificate_of(session, views.get_retirement(session, retirement_id), request)
     return TEMPLATES.TemplateResponse(request, "certificate_badge.svg", {"cert": cert}, media_type=SVG)
 
 
@@ -269,8 +305,9 @@ def certificate_image(retirement_id: int, request: Request, session: SessionDep)
             responses={**HTML_RESPONSE, **problems(404, 422)})
 def certificate_page(retirement_id: int, request: Request, session: SessionDep) -> HTMLResponse:
     """The printable retirement certificate (HTML with print styles)."""
-    cert = views.certificate_view(session, views.get_retirement(session, retirement_id), base_url(request))
-    return TEMPLATES.TemplateResponse(request, "certificate.html", {"cert": cert, "title": f"Retirement certificate {cert.retirement_id}"})
+    cert = certificate_of(session, views.get_retirement(session, retirement_id), request)
+    return TEMPLATES.TemplateResponse(request, "certificate.html", {
+        "cert": cert, "title": f"Retirement certificate {cert.retirement_id}", "qr": qr_svg(cert.verification_url)})
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from bridge.chain.client import Chain, ChainRevert, TransactionFailed, gas_limit
 from bridge.chain.retire_signature import RetireRequest, recover_retirement_signer
 from bridge.chain.token import RETIREMENT_TEXT_LIMITS
 from bridge.deployments import deployment_on
+from bridge.public.links import metadata_path
 from bridge.public.pages import base_url
 from registry.api.auth import PrincipalDep
 from registry.api.deps import SessionDep
@@ -370,5 +371,5 @@ def relay_retirement(body: RetirementRelayCreate, request: Request, session: Ses
         gas_used=receipt.gas_used, holder=signed.holder, token_id=str(body.token_id), amount=body.amount,
         onchain_retirement_id=result["retirement_id"], certificate_token_id=str(certificate),
         certificate_token_id_hex=token_id_hex(certificate),
-        certificate_metadata_url=f"{base}/metadata/{token_id_hex(certificate)}.json",
+        certificate_metadata_url=base.rstrip("/") + metadata_path(certificate),
     )

@@ -21,6 +21,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from bridge.deployments import deployment_on
+from bridge.public.links import certificate_links, chain_name, explorer_tx_link
 from bridge.tables import Deployment
 from registry.api.schemas.article6 import Article6AnnualReport, CorsiaPeriodPublic, CountryYearPublic
 from registry.bridged import custody
@@ -159,9 +160,12 @@ class ClassPublic(BaseModel):
 
 class ChainOriginPublic(BaseModel):
     chain_id: int
+    chain_name: str
     contract: Optional[str]
     tx_hash: str
+    explorer_tx_url: Optional[str] = Field(description="the transaction on a block explorer (ICR_EXPLORER_TX_URL)")
     block_number: Optional[int]
+    block_time: Optional[datetime] = Field(description="time of the retirement's block (null if synced before 0016)")
     log_index: Optional[int]
     holder_wallet: Optional[str]
     beneficiary_wallet: Optional[str]
@@ -201,6 +205,7 @@ class CertificatePublic(BaseModel):
     chain: Optional[ChainOriginPublic]
     ledger_entry: Optional[LedgerEntryPublic] = Field(description="the registry ledger entry recording it")
     links: dict[str, str]
+    verification_url: str = Field(description="the registry's live copy of this certificate (the QR code's URL)")
 
 
 class RetirementRow(BaseModel):
@@ -529,7 +534,8 @@ def retired_at(retirement: Retirement) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
-def certificate_view(session: Session, retirement: Retirement, base_url: str) -> CertificatePublic:
+def certificate_view(session: Session, retirement: Retirement, base_url: str,
+                     explorer_tx_url: Optional[str] = None) -> CertificatePublic:
     credit_class = session.get(CreditClass, retirement.class_id)
     serialization = session.get(Serialization, credit_class.serialization_id)
     project = session.get(Project, serialization.project_id)
@@ -539,18 +545,17 @@ def certificate_view(session: Session, retirement: Retirement, base_url: str) ->
         deployment = deployment_on(session, retirement.chain_id)
         cert_id = (CERTIFICATE_FLAG | retirement.onchain_retirement_id) if retirement.onchain_retirement_id else None
         chain = ChainOriginPublic(
-            chain_id=retirement.chain_id, contract=deployment.address if deployment else None,
-            tx_hash=retirement.tx_hash, block_number=retirement.block_number, log_index=retirement.log_index,
+            chain_id=retirement.chain_id, chain_name=chain_name(retirement.chain_id),
+            contract=deployment.address if deployment else None, tx_hash=retirement.tx_hash,
+            explorer_tx_url=explorer_tx_link(explorer_tx_url, retirement.tx_hash), block_number=retirement.block_number,
+            block_time=retirement.block_time, log_index=retirement.log_index,
             holder_wallet=retirement.holder_wallet, beneficiary_wallet=retirement.beneficiary_wallet,
             onchain_retirement_id=retirement.onchain_retirement_id,
             certificate_token_id=str(cert_id) if cert_id else None,
             certificate_token_id_hex=token_id_hex(cert_id) if cert_id else None,
         )
-    base = base_url.rstrip("/")
-    links = {"html": f"{base}/certificates/{retirement.id}", "json": f"{base}/certificates/{retirement.id}.json",
-             "class_metadata": f"{base}/metadata/{token_id_hex(credit_class.token_id)}.json"}
-    if chain is not None and chain.certificate_token_id_hex:
-        links["certificate_metadata"] = f"{base}/metadata/{chain.certificate_token_id_hex}.json"
+    links = certificate_links(base_url, retirement.id, credit_class.token_id,
+                              chain.certificate_token_id if chain is not None else None)
     return CertificatePublic(
         retirement_id=retirement.id,
         retired_at=retired_at(retirement),
@@ -573,6 +578,7 @@ def certificate_view(session: Session, retirement: Retirement, base_url: str) ->
         chain=chain,
         ledger_entry=ledger_entry_for(session, retirement),
         links=links,
+        verification_url=links["html"],
     )
 
 

@@ -4,7 +4,14 @@ makes the change, inside its transaction (see :func:`bridge.webhooks.outbox.reco
 Payloads use ICR's field names where ICR has them (a retirement record carries ``id``,
 ``createdAt``, ``reason``, ``beneficiary``, ``comment``, ``organizationId``,
 ``serialization``, ``vintage``, ``amount``, ``project``) and add the serial blocks and the
-chain origin."""
+chain origin. Links (``certificate``, ``links``) are stored as paths and delivered absolute
+(:func:`bridge.webhooks.outbox.event_document`).
+
+Retractions: when a chain reorganization undoes an event the bridge already announced, the
+undoer records ``retirement.retracted``, ``tokenization.retracted`` or ``redemption.retracted``
+with ``retracts`` naming the announced event (``{"event": kind, "id": event id}``) and the
+record as it stands after the undo. Receivers take the announced event back; the chain's new
+history is announced afresh once final."""
 
 from __future__ import annotations
 
@@ -12,8 +19,9 @@ from typing import Any, Iterable
 
 from sqlmodel import Session, select
 
+from bridge.public.links import certificate_links
 from bridge.tables import MintLeaf
-from bridge.webhooks.outbox import _iso, record_event
+from bridge.webhooks.outbox import _iso, last_event, record_event
 from bridge.webhooks.tables import EventKind, WebhookEvent
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus
 from registry.operations import hooks
@@ -66,6 +74,10 @@ def tokenization_minted(session: Session, request: TokenizationRequest, chain_id
     return _tokenization_event(session, EventKind.tokenization_minted, request, data)
 
 
+def tokenization_subject(request: TokenizationRequest) -> str:
+    return f"tokenization:{request.id}"
+
+
 def _tokenization_facts(session: Session, request: TokenizationRequest, chain_id: int) -> dict[str, Any]:
     return {
         "id": request.id,
@@ -81,7 +93,8 @@ def _tokenization_facts(session: Session, request: TokenizationRequest, chain_id
 def _tokenization_event(session: Session, kind: EventKind, request: TokenizationRequest,
                         data: dict[str, Any]) -> WebhookEvent:
     account = session.get(Account, request.account_id)
-    return record_event(session, kind, {"tokenization": data}, account.organization_id if account else None)
+    return record_event(session, kind, {"tokenization": data}, account.organization_id if account else None,
+                        subject=tokenization_subject(request))
 
 
 def tokenization_returned(session: Session, request: TokenizationRequest, chain_id: int, batch_id: int,
@@ -109,6 +122,8 @@ def organization_of_retirement(session: Session, retirement: Retirement) -> int 
 def _retirement_data(session: Session, retirement: Retirement, serial_blocks: Iterable[str]) -> dict[str, Any]:
     organization_id = organization_of_retirement(session, retirement)
     certificate = (CERTIFICATE_FLAG | retirement.onchain_retirement_id) if retirement.onchain_retirement_id else None
+    facts = _class_facts(session, retirement.class_id)
+    links = certificate_links("", retirement.id, facts["tokenId"], certificate)
     return {
         "id": retirement.id,
         "createdAt": _iso(retirement.created_at),
@@ -119,7 +134,7 @@ def _retirement_data(session: Session, retirement: Retirement, serial_blocks: It
         "comment": retirement.comment,
         "organizationId": organization_id,
         "amount": retirement.quantity,
-        **_class_facts(session, retirement.class_id),
+        **facts,
         "serialBlocks": list(serial_blocks),
         "chainId": retirement.chain_id,
         "txHash": retirement.tx_hash,
@@ -128,21 +143,51 @@ def _retirement_data(session: Session, retirement: Retirement, serial_blocks: It
         "holderWallet": retirement.holder_wallet,
         "beneficiaryWallet": retirement.beneficiary_wallet,
         "certificateTokenId": str(certificate) if certificate else None,
-        "certificate": f"/certificates/{retirement.id}",
+        "certificate": links["html"],
+        "links": links,
     }
+
+
+def retirement_subject(retirement: Retirement) -> str:
+    return f"retirement:{retirement.id}"
 
 
 def retirement_recorded(session: Session, retirement: Retirement, serial_blocks: Iterable[str]) -> WebhookEvent:
     data = _retirement_data(session, retirement, serial_blocks)
-    return record_event(session, EventKind.retirement_recorded, {"retirement": data}, data["organizationId"])
+    return record_event(session, EventKind.retirement_recorded, {"retirement": data}, data["organizationId"],
+                        subject=retirement_subject(retirement))
 
 
-def retirement_reverted(session: Session, retirement: Retirement, serial_blocks: Iterable[str],
-                        reason: str) -> WebhookEvent:
+def _retracts(session: Session, kinds: list[EventKind], subject: str) -> dict[str, Any] | None:
+    announced = last_event(session, [k.value for k in kinds], subject)
+    return None if announced is None else {"event": announced.kind, "id": announced.event_id}
+
+
+def retirement_retracted(session: Session, retirement: Retirement, serial_blocks: Iterable[str],
+                         reason: str) -> WebhookEvent:
+    """The announced ``retirement.recorded`` of this retirement is taken back (its certificate
+    is gone: no links)."""
     data = _retirement_data(session, retirement, serial_blocks)
     data.pop("certificate")
-    return record_event(session, EventKind.retirement_reverted, {"retirement": data, "reason": reason},
-                        data["organizationId"])
+    data.pop("links")
+    subject = retirement_subject(retirement)
+    return record_event(session, EventKind.retirement_retracted,
+                        {"retirement": data, "reason": reason,
+                         "retracts": _retracts(session, [EventKind.retirement_recorded], subject)},
+                        data["organizationId"], subject=subject)
+
+
+def tokenization_retracted(session: Session, request: TokenizationRequest, chain_id: int, announced: EventKind,
+                           reason: str) -> WebhookEvent:
+    """An announced ``tokenization.minted`` or ``tokenization.returned`` is taken back: the
+    tokenization is back to ``batched`` (its leaves wait for their mint again)."""
+    data = {**_tokenization_facts(session, request, chain_id), "status": request.status.value}
+    account = session.get(Account, request.account_id)
+    subject = tokenization_subject(request)
+    return record_event(session, EventKind.tokenization_retracted,
+                        {"tokenization": data, "reason": reason,
+                         "retracts": _retracts(session, [announced], subject)},
+                        account.organization_id if account else None, subject=subject)
 
 
 def bridged_retirement_blocks(session: Session, origin) -> list[str]:
@@ -152,6 +197,10 @@ def bridged_retirement_blocks(session: Session, origin) -> list[str]:
 
     retirement = custody.find_bridged_retirement(session, origin)
     return [] if retirement is None else [m.serial_block for m in retirement_blocks(session, retirement.id)]
+
+
+def redemption_subject(row) -> str:
+    return f"redemption:{row.chain_id}:{row.redemption_id}"
 
 
 def _redemption_data(session: Session, row, serial_blocks: Iterable[str] = ()) -> dict[str, Any]:
@@ -184,7 +233,17 @@ def redemption_answered(session: Session, row, serial_blocks: Iterable[str] = ()
     else:
         organization_id = organization_of_wallet(session, row.holder)
         kind = EventKind.redemption_rejected
-    return record_event(session, kind, _redemption_data(session, row, serial_blocks), organization_id)
+    return record_event(session, kind, _redemption_data(session, row, serial_blocks), organization_id,
+                        subject=redemption_subject(row))
+
+
+def redemption_retracted(session: Session, row, organization_id: int | None, reason: str) -> WebhookEvent:
+    """An announced ``redemption.finalized`` or ``.rejected`` is taken back: the request is open
+    again (``organization_id``: whom the announced answer went to)."""
+    subject = redemption_subject(row)
+    payload = {**_redemption_data(session, row), "reason": reason,
+               "retracts": _retracts(session, [EventKind.redemption_finalized, EventKind.redemption_rejected], subject)}
+    return record_event(session, EventKind.redemption_retracted, payload, organization_id, subject=subject)
 
 
 def _registry_retirement_recorded(session: Session, *, retirement: Retirement, serial_blocks: list[str]) -> None:

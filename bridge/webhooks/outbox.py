@@ -41,11 +41,14 @@ def canonical(data: Any) -> str:
 
 def record_event(
     session: Session, kind: str | EventKind, payload: dict[str, Any], organization_id: int | None = None,
+    subject: str | None = None,
 ) -> WebhookEvent:
     """Write an event to the outbox inside the caller's transaction (never commits).
 
     ``payload`` is the event's ``data`` (JSON-serializable); ``organization_id`` the
-    organization it concerns, or None for an event every subscriber of the kind may see.
+    organization it concerns, or None for an event every subscriber of the kind may see;
+    ``subject`` what it is about (``retirement:12``), so a later retraction can name it.
+    Links in the payload are stored as paths; :func:`event_document` makes them absolute.
     A delivery row is created for each active matching subscription."""
     try:
         kind = EventKind(kind).value
@@ -53,7 +56,8 @@ def record_event(
         raise RuleViolation(f"unknown event kind {kind!r}", field="kind") from None
     if not isinstance(payload, dict):
         raise RuleViolation("an event payload is a JSON object", field="payload")
-    event = WebhookEvent(event_id=str(uuid.uuid4()), kind=kind, organization_id=organization_id, data=canonical(payload))
+    event = WebhookEvent(event_id=str(uuid.uuid4()), kind=kind, organization_id=organization_id, subject=subject,
+                         data=canonical(payload))
     session.add(event)
     session.flush()
     subscriptions = session.exec(select(WebhookSubscription).where(WebhookSubscription.active == True)).all()  # noqa: E712
@@ -68,14 +72,49 @@ def record_event(
     return event
 
 
-def event_document(event: WebhookEvent) -> dict[str, Any]:
-    """What is signed: the event as marketplaces see it."""
+def last_event(session: Session, kinds: list[str], subject: str) -> WebhookEvent | None:
+    """The newest event of one of ``kinds`` about ``subject`` (what a retraction takes back)."""
+    return session.exec(select(WebhookEvent).where(WebhookEvent.subject == subject, WebhookEvent.kind.in_(kinds))
+                        .order_by(WebhookEvent.id.desc())).first()
+
+
+#: Payload keys whose value is a link: stored as a path, delivered absolute.
+LINK_KEYS = frozenset({"certificate"})
+#: Objects whose every value is a link (``links: {certificate, certificateJson, ...}``).
+LINK_OBJECTS = frozenset({"links"})
+
+
+def absolute_links(data: Any, public_url: str) -> Any:
+    """``data`` with every link path (values of :data:`LINK_KEYS` and of :data:`LINK_OBJECTS`
+    objects starting with ``/``) prefixed by ``public_url``."""
+    base = public_url.rstrip("/")
+
+    def link(value: Any) -> Any:
+        return base + value if isinstance(value, str) and value.startswith("/") else value
+
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if key in LINK_KEYS:
+                out[key] = link(value)
+            elif key in LINK_OBJECTS and isinstance(value, dict):
+                out[key] = {k: link(v) for k, v in value.items()}
+            else:
+                out[key] = absolute_links(value, base)
+        return out
+    if isinstance(data, list):
+        return [absolute_links(item, base) for item in data]
+    return data
+
+
+def event_document(event: WebhookEvent, public_url: str) -> dict[str, Any]:
+    """What is signed: the event as marketplaces see it, links absolute under ``public_url``."""
     return {
         "event": event.kind,
         "id": event.event_id,
         "createdAt": _iso(event.created_at),
         "organizationId": event.organization_id,
-        "data": json.loads(event.data),
+        "data": absolute_links(json.loads(event.data), public_url),
     }
 
 

@@ -7,7 +7,7 @@ organization's subscriptions and sees their deliveries; an administrator key any
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Optional
 
@@ -60,8 +60,10 @@ class WebhookSubscriptionBase(BaseModel):
 
 
 class WebhookSubscriptionCreate(WebhookSubscriptionBase):
-    secret: Optional[str] = Field(None, min_length=16, max_length=200,
-                                  description="HMAC key for x-icr-signature-256; generated when omitted")
+    secret: Optional[str] = Field(None, max_length=200,
+                                  description="whsec_ + base64 of 24-64 random bytes (Standard Webhooks); signs "
+                                              "x-icr-signature-256 (the whole string is its HMAC key) and "
+                                              "webhook-signature (the decoded bytes); generated when omitted")
 
 
 class WebhookSubscriptionUpdate(BaseModel):
@@ -69,7 +71,14 @@ class WebhookSubscriptionUpdate(BaseModel):
     events: Optional[list[EventKind]] = Field(None, min_length=1)
     description: Optional[str] = Field(None, max_length=500)
     active: Optional[StrictBool] = None
-    rotate_secret: StrictBool = Field(False, description="replace the secret with a new generated one (returned once)")
+    rotate_secret: StrictBool = Field(False, description="replace the secret with a new generated one at once, no "
+                                                         "grace period (returned once); see POST .../rotate-secret")
+
+
+class SecretRotation(BaseModel):
+    grace_seconds: int = Field(86_400, ge=0, le=int(subscriptions.MAX_ROTATION_GRACE.total_seconds()),
+                               description="how long the replaced secret keeps signing deliveries (a second "
+                                           "webhook-signature entry); 0 ends it at once")
 
 
 class WebhookSubscriptionPublic(WebhookSubscriptionBase):
@@ -81,6 +90,8 @@ class WebhookSubscriptionPublic(WebhookSubscriptionBase):
 
 class WebhookSubscriptionWithSecret(WebhookSubscriptionPublic):
     secret: Optional[str] = Field(description="the signing secret: shown only when created or rotated")
+    previous_secret_expires_at: Optional[datetime] = Field(
+        None, description="until when the replaced secret still signs (after a rotation with a grace period)")
 
 
 class WebhookAttemptPublic(BaseModel):
@@ -116,7 +127,8 @@ def _public(s: WebhookSubscription) -> WebhookSubscriptionPublic:
 
 
 def _with_secret(s: WebhookSubscription, show: bool) -> WebhookSubscriptionWithSecret:
-    return WebhookSubscriptionWithSecret(**_public(s).model_dump(), secret=s.secret if show else None)
+    return WebhookSubscriptionWithSecret(**_public(s).model_dump(), secret=s.secret if show else None,
+                                         previous_secret_expires_at=s.previous_secret_expires_at if show else None)
 
 
 def delivery_public(session: Session, d: WebhookDelivery) -> WebhookDeliveryPublic:
@@ -156,7 +168,7 @@ def list_event_kinds(page: PageDep) -> Paged[EventKindPublic]:
 def create_subscription(organization_id: int, body: WebhookSubscriptionCreate, session: SessionDep,
                         principal: PrincipalDep) -> WebhookSubscriptionWithSecret:
     """Subscribe an organization's endpoint to event kinds. The response carries the signing
-    secret; it is not shown again (rotate it with PATCH)."""
+    secret; it is not shown again (rotate it with ``POST /webhooks/{id}/rotate-secret``)."""
     authorize_organization(principal, organization_id)
     with committing(session):
         s = subscriptions.create_subscription(session, organization_id, body.url, [k.value for k in body.events],
@@ -191,9 +203,24 @@ def update_subscription(subscription_id: int, body: WebhookSubscriptionUpdate, s
         s = subscriptions.update_subscription(
             session, subscription_id, url=body.url,
             events=[k.value for k in body.events] if body.events is not None else None,
-            active=body.active, description=body.description, rotate_secret=body.rotate_secret,
+            active=body.active, description=body.description,
         )
+        if body.rotate_secret:
+            s = subscriptions.rotate_secret(session, subscription_id, timedelta(0))
     return _with_secret(s, show=body.rotate_secret)
+
+
+@router.post("/webhooks/{subscription_id}/rotate-secret", responses=problems(*AUTH, 404, 422))
+def rotate_secret(subscription_id: int, body: SecretRotation, session: SessionDep,
+                  principal: PrincipalDep) -> WebhookSubscriptionWithSecret:
+    """Replace the signing secret with a new generated one (in the response, once). For
+    ``grace_seconds`` the replaced secret keeps signing too: ``webhook-signature`` carries one
+    ``v1,`` entry per secret, so a receiver switches to the new secret at its own pace. ICR's
+    ``x-icr-signature-256`` is signed with the new secret only."""
+    _own_subscription(session, principal, subscription_id)
+    with committing(session):
+        s = subscriptions.rotate_secret(session, subscription_id, timedelta(seconds=body.grace_seconds))
+    return _with_secret(s, show=True)
 
 
 @router.delete("/webhooks/{subscription_id}", status_code=204, response_class=Response,

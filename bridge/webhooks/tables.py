@@ -13,6 +13,8 @@ from sqlmodel import Field, SQLModel
 from registry.tables.core import utcnow
 
 RESPONSE_LOG_LIMIT = 2_000
+#: Prefix of a Standard Webhooks secret: ``whsec_`` + base64 of the HMAC key.
+SECRET_PREFIX = "whsec_"
 
 
 class EventKind(str, Enum):
@@ -21,9 +23,11 @@ class EventKind(str, Enum):
     tokenization_minted = "tokenization.minted"  # every leaf of a tokenization request is minted
     tokenization_returned = "tokenization.returned"  # its batch was revoked on-chain: unminted units back in the account
     retirement_recorded = "retirement.recorded"  # a retirement is in the registry (e.g. synced from chain)
-    retirement_reverted = "retirement.reverted"  # a recorded retirement was undone (chain reorganization)
+    retirement_retracted = "retirement.retracted"  # an announced retirement was undone (chain reorganization)
+    tokenization_retracted = "tokenization.retracted"  # an announced mint or return was undone (reorganization)
     redemption_finalized = "redemption.finalized"  # tokens redeemed back into a registry account
     redemption_rejected = "redemption.rejected"  # a redemption request was refused, tokens released
+    redemption_retracted = "redemption.retracted"  # an announced redemption answer was undone (reorganization)
     ca_status_changed = "ca_status.changed"  # corresponding-adjustment status of a class changed
 
 
@@ -33,9 +37,14 @@ EVENT_DESCRIPTIONS = {
                                      "units of its unminted leaves are back in the requesting account.",
     EventKind.retirement_recorded: "A retirement of specific serials is recorded in the registry (on-chain retirements "
                                    "once their Retired event is final).",
-    EventKind.retirement_reverted: "A recorded retirement was undone because its chain event was reorganized away.",
+    EventKind.retirement_retracted: "An announced retirement (retirement.recorded) was undone because its chain "
+                                    "event was reorganized away; `retracts` names the event it takes back.",
+    EventKind.tokenization_retracted: "An announced tokenization.minted or tokenization.returned was undone because "
+                                      "its chain event was reorganized away; `retracts` names the event.",
     EventKind.redemption_finalized: "A redemption (tokens back to registry serials) is finalized by the registry.",
     EventKind.redemption_rejected: "A redemption request was rejected by the registry; the escrowed tokens are released.",
+    EventKind.redemption_retracted: "An announced redemption.finalized or redemption.rejected was undone because "
+                                    "its chain event was reorganized away (the engine answers the request again).",
     EventKind.ca_status_changed: "The corresponding-adjustment status of an Article 6.2 credit class changed.",
 }
 
@@ -53,7 +62,9 @@ class WebhookSubscription(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
     url: str = Field(max_length=2000)
-    secret: str = Field(max_length=200)
+    secret: str = Field(max_length=200)  # signs deliveries (whsec_ + base64 for subscriptions made since 0016)
+    previous_secret: Optional[str] = Field(default=None, max_length=200)  # still signs during a rotation's grace
+    previous_secret_expires_at: Optional[datetime] = None
     events: str = Field(max_length=1000)  # comma-separated EventKind values
     description: str = Field(default="", max_length=500)
     active: bool = True
@@ -71,6 +82,7 @@ class WebhookEvent(SQLModel, table=True):
     event_id: str = Field(unique=True, max_length=36)
     kind: str = Field(max_length=40, index=True)
     organization_id: Optional[int] = Field(default=None, foreign_key="organization.id", index=True)
+    subject: Optional[str] = Field(default=None, max_length=60, index=True)  # e.g. "retirement:12": what it is about
     data: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON
     created_at: datetime = Field(default_factory=utcnow)
 

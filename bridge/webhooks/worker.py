@@ -88,7 +88,7 @@ class _Claim:
     subscription_active: bool
 
 
-def _claim_due(engine: Engine, now: datetime, limit: int, policy: RetryPolicy) -> list[_Claim]:
+def _claim_due(engine: Engine, now: datetime, limit: int, policy: RetryPolicy, public_url: str) -> list[_Claim]:
     lease = str(uuid.uuid4())
     claims = []
     with transaction(engine) as session:
@@ -104,7 +104,7 @@ def _claim_due(engine: Engine, now: datetime, limit: int, policy: RetryPolicy) -
         for position, delivery in enumerate(session.exec(stmt).all()):
             event = session.get(WebhookEvent, delivery.event_id)
             subscription = session.get(WebhookSubscription, delivery.subscription_id)
-            body, headers = delivery_request(event, subscription, delivery)
+            body, headers = delivery_request(event, subscription, delivery, public_url=public_url, now=now)
             delivery.lease = lease
             # This worker sends its claims one after the other: the n-th may wait n timeouts.
             delivery.lease_expires_at = now + timedelta(
@@ -201,6 +201,7 @@ def _record(engine: Engine, claim: _Claim, answer: _Answer, started_at: datetime
 def deliver_due(
     engine: Engine,
     *,
+    public_url: str,
     policy: RetryPolicy = RetryPolicy(),
     now: Callable[[], datetime] = utcnow,
     limit: int = 100,
@@ -208,11 +209,12 @@ def deliver_due(
 ) -> DeliveryReport:
     """Attempt every delivery that is due now (one pass); returns what happened.
 
-    ``now`` is injectable so that tests can step through the backoff schedule."""
+    ``public_url`` is the origin of the links in payloads (``ICR_PUBLIC_URL``); ``now`` is
+    injectable so that tests can step through the backoff schedule."""
     import httpx
 
     report = DeliveryReport()
-    claims = _claim_due(engine, now(), limit, policy)
+    claims = _claim_due(engine, now(), limit, policy, public_url)
     if not claims:
         return report
     own_client = client is None
@@ -237,6 +239,7 @@ def deliver_due(
 def deliver_forever(
     engine: Engine,
     *,
+    public_url: str,
     policy: RetryPolicy = RetryPolicy(),
     poll_interval: float = 2.0,
     should_stop: Callable[[], bool] = lambda: False,
@@ -247,7 +250,7 @@ def deliver_forever(
 
     with httpx.Client(follow_redirects=False) as client:
         while not should_stop():
-            report = deliver_due(engine, policy=policy, client=client)
+            report = deliver_due(engine, public_url=public_url, policy=policy, client=client)
             if on_pass is not None:
                 on_pass(report)
             if report.attempted == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -154,6 +155,7 @@ class ChainOrigin:
     tx_hash: str
     log_index: int
     block_number: int
+    block_time: datetime | None = None  # the block's timestamp, when the chain reported it
 
 
 def find_bridged_retirement(session: Session, origin: ChainOrigin) -> Retirement | None:
@@ -277,6 +279,7 @@ def retire_from_custody(
         tx_hash=origin.tx_hash,
         log_index=origin.log_index,
         block_number=origin.block_number,
+        block_time=origin.block_time,
         holder_wallet=retirement.holder_wallet,
         beneficiary_wallet=retirement.beneficiary_wallet,
         onchain_retirement_id=retirement.onchain_retirement_id,

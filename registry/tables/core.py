@@ -226,6 +226,7 @@ class Retirement(SQLModel, table=True):
     tx_hash: Optional[str] = Field(default=None, max_length=66, index=True)  # lowercase hex, as the sync writes it
     log_index: Optional[int] = None
     block_number: Optional[int] = Field(default=None, sa_type=BigInteger)
+    block_time: Optional[datetime] = None  # the on-chain retirement's block time (synced since 0016)
     holder_wallet: Optional[str] = Field(default=None, max_length=42)
     beneficiary_wallet: Optional[str] = Field(default=None, max_length=42)
     onchain_retirement_id: Optional[int] = None

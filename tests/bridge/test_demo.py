@@ -6,6 +6,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bridge.chain.client import Chain
+from bridge.chain.lookup import lookup_contract
 from bridge.cli.main import app
 from bridge.demo import run_demo
 from bridge.engine.sync import rewind_cursor, sync_once
@@ -17,14 +18,24 @@ from registry.tables.core import Retirement, SerialBlock, TokenizationRequest
 def test_demo_flow(engine, w3):
     summary = run_demo(engine, w3)
     assert summary["ok"]
+    lookup = lookup_contract(Chain(w3, summary["chain"]["contract"]), summary["chain"]["lookup_contract"])
+    assert lookup.functions.getProjectIdFromAddress(summary["chain"]["contract"]).call() != 0
 
-    balances = {(b["account_type"], b["status"]): b["quantity"] for b in summary["registry_balances"]}
-    assert balances == {("holding", "active"): 600, ("bridge_custody", "active"): 300, ("terminal", "retired"): 100}
+    balances = {(b["account_type"], b["status"], b["serialization"][-6:]): b["quantity"]
+                for b in summary["registry_balances"]}
+    assert balances == {("holding", "active", "0-2023"): 600, ("bridge_custody", "active", "0-2023"): 300,
+                        ("terminal", "retired", "0-2023"): 100,
+                        # Article 6.2 (designation flag 1): 200 issued, 5 % deposit, 25 retired for CORSIA
+                        ("holding", "active", "1-2024"): 165, ("adjustment", "active", "1-2024"): 10,
+                        ("terminal", "retired", "1-2024"): 25}
+    assert summary["article6"]["ca_status"] == "applied" and summary["article6"]["deposit"] == 10
 
-    onchain = {b["label"]: b["balance"] for b in summary["onchain_balances"]}
-    assert onchain == {"linked wallet": 250, "second wallet": 50, "beneficiary": 0}
+    onchain = {(b["label"], b["token_id"] == summary["article6"]["token_id"]): b["balance"]
+               for b in summary["onchain_balances"]}
+    assert onchain == {("linked wallet", False): 250, ("second wallet", False): 50, ("beneficiary", False): 0,
+                       ("linked wallet", True): 0, ("second wallet", True): 0, ("beneficiary", True): 0}
 
-    (retirement,) = summary["retirements"]
+    (retirement,) = [r for r in summary["retirements"] if r["chain_id"] is not None]
     assert retirement["quantity"] == 100
     assert retirement["serial_blocks"] == ["ICR-ISL-354-78040-14-R-0-2023-000001-000100"]
     assert retirement["beneficiary_name"] == "Reykjavik Harbour Ferries ehf."
@@ -38,6 +49,24 @@ def test_demo_flow(engine, w3):
     with Session(engine) as s:
         assert s.exec(select(TokenizationRequest)).one().status is TokenizationStatus.minted
         assert all(leaf.minted for leaf in s.exec(select(MintLeaf)))
+
+
+def test_demo_explorer_shows_a_ca_state_and_the_annual_report(sqlite_engine, w3):
+    from fastapi.testclient import TestClient
+
+    from bridge.app import create_app
+
+    summary = run_demo(sqlite_engine, w3)
+    client = TestClient(create_app(sqlite_engine))
+    classes = {c["token_id"]: c for c in client.get("/explorer/classes").json()}
+    article6 = classes[summary["article6"]["token_id"]]
+    assert article6["designation"] == "Article 6.2 ICC" and article6["ca_status"]["status"] == "applied"
+    report = client.get("/explorer/annual-report").json()
+    (iceland,) = report["countries"]
+    assert (iceland["host_country"], iceland["issued"], iceland["retired_corsia"], iceland["ca_applied"]) == \
+        ("ISL", 200, 25, 25)
+    page = client.get("/explorer").text
+    assert "CA applied" in page and 'id="report-chart"' in page
 
 
 def test_replaying_the_event_history_applies_nothing_twice(sqlite_engine, w3):

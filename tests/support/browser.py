@@ -69,6 +69,27 @@ def chromium() -> Iterator:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+#: Where the browser tests write their screenshots (gitignored): the README names it.
+SCREENSHOTS_DIR = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+def screenshot(driver, name: str, full_page: bool = False) -> Path:
+    """Save what the browser shows (with the media it emulates) as ``build/screenshots/<name>``;
+    ``full_page`` widens the capture to the page's whole height first."""
+    SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS_DIR / name
+    if full_page:
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        metrics = {"width": 1280, "height": int(height), "deviceScaleFactor": 1, "mobile": False}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        assert driver.save_screenshot(str(path)), f"chromium saved no screenshot to {path}"
+    finally:
+        if full_page:
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,30 +10,14 @@ from datetime import date, datetime, timezone
 from sqlmodel import select
 
 from bridge.chain.token import RetirementData, encode_retirement_data
+from bridge.demo_article6 import authorize_article6
 from bridge.engine.cycle import run_cycle
 from registry.bridged import custody
 from registry.db import transaction
-from registry.domain.additionality import Level
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
-from registry.domain.article6.letters import (
-    AuthorizedActivity,
-    AuthorizedOutcomes,
-    AuthorizedUse,
-    AuthorizingParty,
-    CooperativeApproach,
-    FirstTransfer,
-    LetterContent,
-    MitigationType,
-    Period,
-    Validity,
-    VintageRange,
-)
 from registry.domain.classes import Purpose
-from registry.operations import additionality as adops
 from registry.operations.article6 import adjustments as adjustment_ops
 from registry.operations.article6 import designation as designation_ops
-from registry.operations.article6 import letters as letter_ops
-from registry.operations.article6 import projects as project_ops
 from registry.tables.core import CreditClass, Project
 
 VINTAGE = 2024
@@ -51,43 +35,13 @@ class Article6Class:
     retired_corsia: int
 
 
-def letter_content(project_number: int) -> LetterContent:
-    return LetterContent(
-        authorizing_party=AuthorizingParty("ISL", "Ministry of Environment", "A. Jónsdóttir", "Director",
-                                           "Environment Agency of Iceland", "Reykjavík, +354 000 0000"),
-        cooperative_approach=CooperativeApproach(("ISL", "CHE"), "ICR registry", "ISL-CHE bilateral", "CA-1"),
-        activity=AuthorizedActivity("P", project_number, "Proponent ehf.", "14 CCS", "M", "ISL"),
-        outcomes=AuthorizedOutcomes(MitigationType.removal, VintageRange(2021, 2030),
-                                    Period(date(2021, 1, 1), date(2030, 12, 31)), quantity_cap=10_000),
-        uses=frozenset({AuthorizedUse.ndc, AuthorizedUse.corsia}),
-        validity=Validity(date(2025, 6, 1), date(2025, 7, 1), date(2031, 12, 31)),
-        change_terms="The authority notifies ICR in writing without delay.",
-        first_transfer=FirstTransfer.use,
-        ca_timing="in the year of first transfer",
-        accounting_method="multi-year emissions trajectory",
-    )
-
-
 def add_article6_class(world, issued: int = 500, tokenized: int = 200, ndc: int = 30, corsia: int = 20,
                        confirm_ca: bool = True) -> Article6Class:
     engine = world.engine
     with transaction(engine) as s:
         project = s.exec(select(Project)).one()
-        adops.register_additionality(s, project.id, adops.ClaimsIn(
-            crediting_start=date(2021, 1, 1), crediting_end=date(2030, 12, 31), claims=[
-                adops.ClaimIn(level=Level.L1, justification="Removes CO2 that would otherwise stay in the air.",
-                              sources=[adops.SourceIn(reference="Project design document §3", authority="ICR")]),
-                adops.ClaimIn(level=Level.L2A, justification="No law requires direct air capture.",
-                              sources=[adops.SourceIn(reference="Act 70/2022", authority="Althingi")]),
-            ]), actor="admin")
-        project_ops.set_host_country(s, "ISL", article6_framework=True, reference="Act 70/2022", actor="admin")
-        project_ops.configure_project(s, project.id, adjustment_percentage="5", risk_assessment="ICR risk assessment 1",
-                                      methodology_approved=True, actor="admin")
-        letter = letter_ops.submit_letter(s, project_id=project.id, content=letter_content(project.project_number),
-                                          document="sha256:letter", actor="admin")
-        letter_ops.start_letter_review(s, letter.id, actor="reviewer")
-        letter_ops.approve_letter(s, letter.id, authenticity_confirmed=True,
-                                  published_ref="https://registry.example/l/1", actor="reviewer")
+        letter = authorize_article6(s, project, quantity_cap=10_000, published_ref="https://registry.example/l/1",
+                                    actor="admin", reviewer="reviewer")
         result = designation_ops.issue_article6(s, project_id=project.id, vintage=VINTAGE, quantity=issued,
                                                 account_id=world.account_id, monitoring_start=date(VINTAGE, 1, 1),
                                                 monitoring_end=date(VINTAGE, 12, 31), actor="admin",

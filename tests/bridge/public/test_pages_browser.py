@@ -4,6 +4,7 @@ uvicorn on a free port over a bridged world with a standard and an Article 6.2 c
 from __future__ import annotations
 
 import base64
+import re
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from tests.support.public_world import add_article6_class
 from tests.support.world import make_world
 
 pytestmark = pytest.mark.browser
+EXPLORER_TX_URL = "https://explorer.example/tx/{tx}"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,8 @@ def site(tmp_path_factory):
     world.retire(world.holder, 75, name="Reykjavik Harbour Ferries")
     world.a6 = add_article6_class(world)
     world.tokenize(40)  # awaiting its mint
-    with browser.live_server(create_app(engine, chains=[world.chain])) as url:
+    app = create_app(engine, chains=[world.chain], explorer_tx_url=EXPLORER_TX_URL)
+    with browser.live_server(app) as url:
         world.url = url
         yield world
     engine.dispose()
@@ -52,6 +55,7 @@ def _severe_console_errors(driver) -> list[str]:
 def test_explorer_shows_classes_supply_badges_and_retirements(site, driver):
     driver.get(f"{site.url}/explorer")
     assert driver.title == "ICR bridge explorer"
+    browser.screenshot(driver, "explorer.png", full_page=True)
     classes = httpx.get(f"{site.url}/explorer/classes").json()["items"]
     rows = driver.find_elements("css selector", "#classes-table tbody tr")
     assert [r.get_attribute("data-token-id") for r in rows] == [c["token_id"] for c in classes]
@@ -119,6 +123,17 @@ def test_certificate_page_from_the_explorer_and_printable(site, driver):
     assert driver.find_element("id", "quantity").text == "75 tCO2e"
     assert driver.find_element("id", "beneficiary").text.startswith("Reykjavik Harbour Ferries")
     assert driver.find_element("id", "tx-hash").text == data["chain"]["tx_hash"]
+    tx = data["chain"]["tx_hash"]
+    assert driver.find_element("id", "explorer-link").get_attribute("href") == EXPLORER_TX_URL.replace("{tx}", tx)
+    assert driver.find_element("id", "chain-name").text.startswith("In-process test chain (eth-tester)")
+    assert driver.find_element("id", "block-time").text == data["chain"]["block_time"][:19].replace("T", " ") + " UTC"
+    assert driver.find_element("id", "registry-time").text == data["retired_at"][:19].replace("T", " ") + " UTC"
+    assert driver.find_element("id", "holder-wallet").text.startswith(data["chain"]["holder_wallet"] + " (retired")
+    assert driver.find_element("id", "beneficiary-wallet").text.startswith(data["chain"]["beneficiary_wallet"])
+    verify = driver.find_element("id", "verification-url")
+    assert verify.get_attribute("href") == data["verification_url"] == f"{site.url}/certificates/{retirement_id}"
+    qr = driver.find_element("css selector", "#verify svg.qr")
+    assert qr.size["width"] >= 80 and qr.find_elements("css selector", "path")
     assert driver.find_element("id", "ledger-hash").text == data["ledger_entry"]["entry_hash"]
     serials = [r.find_element("css selector", "td").text
                for r in driver.find_elements("css selector", "#serials tbody tr")]
@@ -133,10 +148,12 @@ def test_certificate_page_from_the_explorer_and_printable(site, driver):
         assert certificate.is_displayed()
         assert certificate.value_of_css_property("border-top-color") in ("rgb(0, 0, 0)", "rgba(0, 0, 0, 1)")
         pdf = driver.execute_cdp_cmd("Page.printToPDF", {"printBackground": False, "preferCSSPageSize": True})
+        browser.screenshot(driver, "certificate-print.png", full_page=True)
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     document = base64.b64decode(pdf["data"])
     assert document.startswith(b"%PDF") and len(document) > 5_000
+    assert len(re.findall(rb"/Type\s*/Page\b", document)) == 1  # one A4 page for one serial block
     assert _severe_console_errors(driver) == []
 
 

@@ -4,6 +4,7 @@ live chain; the OpenAPI document says what the server does."""
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jsonschema
@@ -307,3 +308,57 @@ def test_absolute_links_never_follow_a_strangers_host_header(sqlite_engine, monk
         assert client.get("/metadata/" + "0" * 64 + ".json", headers={"host": "bridge.example"}).status_code == 404
     with TestClient(create_app(sqlite_engine, public_base_url="https://bridge.example.org")) as client:
         assert client.get("/metadata/" + "0" * 64 + ".json", headers={"host": "evil.example"}).status_code == 404
+
+
+def test_metadata_carries_opensea_attributes(client, world):
+    meta = client.get(f"/metadata/{_hex(world.token_id)}.json").json()
+    traits = {a["trait_type"]: a for a in meta["attributes"]}
+    assert traits["Vintage"] == {"trait_type": "Vintage", "value": 2023, "display_type": "number"}
+    assert traits["Designation"]["value"] == meta["properties"]["designation"] == "Standard ICC"
+    assert traits["Host country"]["value"] == meta["properties"]["host_country"]
+    assert traits["Corresponding adjustment"]["value"] == meta["properties"]["ca_status"]["label"]
+    assert "Letter of authorization" not in traits  # a standard class has none: no empty trait
+    a6 = {a["trait_type"]: a["value"] for a in client.get(f"/metadata/{_hex(world.a6.token_id)}.json").json()["attributes"]}
+    assert a6["Designation"] == "Article 6.2 ICC" and isinstance(a6["Letter of authorization"], int)
+    certificate = client.get(f"/metadata/{_hex(CERTIFICATE_FLAG | _retirement(world).onchain_retirement_id)}.json").json()
+    cert_traits = {a["trait_type"]: a["value"] for a in certificate["attributes"]}
+    assert cert_traits["Quantity (tCO2e)"] == 60 and cert_traits["Beneficiary"] == HOSTILE
+    assert cert_traits["Chain"] == "In-process test chain (eth-tester)"
+    jsonschema.validate(certificate, SCHEMA)
+
+
+def test_certificate_json_has_both_times_the_chain_name_and_a_verification_url(client, world):
+    retirement = _retirement(world)
+    cert = client.get(f"/certificates/{retirement.id}.json").json()
+    assert cert["verification_url"] == cert["links"]["html"] == f"http://testserver/certificates/{retirement.id}"
+    block = world.chain.w3.eth.get_block(retirement.block_number)
+    block_time = datetime.fromtimestamp(block["timestamp"], tz=timezone.utc)
+    assert cert["chain"]["block_time"].startswith(block_time.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert cert["retired_at"] and cert["chain"]["chain_name"] == "In-process test chain (eth-tester)"
+    assert cert["chain"]["explorer_tx_url"] is None  # no explorer configured
+    with TestClient(create_app(world.engine, explorer_tx_url="https://polygonscan.com/tx/{tx}")) as other:
+        linked = other.get(f"/certificates/{retirement.id}.json").json()["chain"]
+    assert linked["explorer_tx_url"] == f"https://polygonscan.com/tx/{retirement.tx_hash}"
+
+
+def test_public_reads_carry_cors_and_cache_headers(client, world):
+    retirement = _retirement(world)
+    for path in (f"/metadata/{_hex(world.token_id)}.json", f"/certificates/{retirement.id}.json",
+                 f"/certificates/{retirement.id}.svg"):
+        first = client.get(path)
+        assert first.status_code == 200 and first.headers["access-control-allow-origin"] == "*"
+        assert first.headers["cache-control"] == "public, max-age=60"
+        etag = first.headers["etag"]
+        assert etag.startswith('"') and client.get(path).headers["etag"] == etag  # the same body, the same tag
+        again = client.get(path, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+        assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    missing = client.get(f"/metadata/{_hex(12345)}.json")
+    assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == "*"
+    assert "etag" not in missing.headers
+    page = client.get(f"/certificates/{retirement.id}")  # the HTML page is not a cross-origin read
+    assert "access-control-allow-origin" not in page.headers and "etag" not in page.headers
+    # A change to what the metadata says changes its tag.
+    before = client.get(f"/metadata/{_hex(world.token_id)}.json").headers["etag"]
+    world.tokenize(5)
+    assert client.get(f"/metadata/{_hex(world.token_id)}.json").headers["etag"] != before

@@ -19,7 +19,7 @@ from registry.db import transaction
 from registry.domain.enums import ApiKeyRole
 from registry.errors import RuleViolation
 from registry.operations.accounts import create_organization
-from tests.bridge.webhooks.test_webhooks import SECRET, Receiver, _subscribe
+from tests.bridge.webhooks.test_webhooks import PUBLIC_URL, SECRET, Receiver, _subscribe
 
 STRICT = DestinationPolicy()  # what production runs with: public addresses, ports 80/443/8080/8443
 
@@ -88,7 +88,7 @@ def test_a_destination_that_turns_internal_is_refused_at_send_and_nothing_is_sen
         with transaction(sqlite_engine) as s:
             record_event(s, EventKind.retirement_recorded, {"retirement": {"id": 1}}, org)
         monkeypatch.delenv(destinations.ALLOW_PRIVATE_ENV)  # the operator turned local receivers off
-        report = deliver_due(sqlite_engine)
+        report = deliver_due(sqlite_engine, public_url=PUBLIC_URL)
         assert receiver.requests == 0 and report.failed == 1
     with Session(sqlite_engine) as s:
         delivery = s.exec(select(WebhookDelivery)).one()
@@ -106,7 +106,7 @@ def test_a_poison_url_fails_its_own_delivery_and_the_others_are_delivered(sqlite
             s.exec(select(WebhookSubscription).where(WebhookSubscription.organization_id == poison)).one().url = (
                 "http://127.0.0.1:abc/")
             record_event(s, EventKind.retirement_recorded, {"retirement": {"id": 1}}, None)
-        report = deliver_due(sqlite_engine)
+        report = deliver_due(sqlite_engine, public_url=PUBLIC_URL)
         assert report.delivered == 1 and report.failed == 1 and len(receiver.accepted) == 1
 
 
@@ -117,7 +117,7 @@ def test_the_log_keeps_a_short_sanitised_excerpt_of_the_answer(sqlite_engine):
         _subscribe(sqlite_engine, org, f"http://127.0.0.1:{receiver.port}/hook", ["retirement.recorded"])
         with transaction(sqlite_engine) as s:
             record_event(s, EventKind.retirement_recorded, {"retirement": {"id": 1}}, org)
-        deliver_due(sqlite_engine)
+        deliver_due(sqlite_engine, public_url=PUBLIC_URL)
     with Session(sqlite_engine) as s:
         attempt = s.exec(select(WebhookAttempt)).one()
     assert attempt.status_code == 403 and attempt.response_body == "signature mismatch"

@@ -42,7 +42,8 @@ from registry.tables.core import Account, Organization, WalletLink, utcnow
 from tests.support.periods import verified
 from tests.support.world import make_world
 
-SECRET = "marketplace-secret-0123456789"
+SECRET = "whsec_" + base64.b64encode(b"marketplace secret of 32 bytes!!").decode()
+PUBLIC_URL = "https://bridge.example.org"
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,7 +51,24 @@ SECRET = "marketplace-secret-0123456789"
 # --------------------------------------------------------------------------------------------
 
 
-class Receiver:
+class LocalServer:
+    """An HTTP server on 127.0.0.1 in a thread, for the receivers below (a context manager)."""
+
+    def serve(self, handler, port: int = 0) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Receiver(LocalServer):
     """POST endpoint that validates x-icr-signature-256 as ICR documents it: HMAC-SHA256 hex
     digest of the body's ``signedData`` under the shared secret, prefixed ``sha256=``, compared
     in constant time; 202 on success, 403 otherwise. Trusts only the decoded signedData."""
@@ -93,17 +111,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, port)
 
 
 def free_port() -> int:
@@ -150,7 +158,7 @@ def test_signing_follows_icr_scheme():
     header = signature(SECRET, signed)
     assert header == "sha256=" + hmac.new(SECRET.encode(), signed.encode(), hashlib.sha256).hexdigest()
     assert verify_signature(SECRET, signed, header)
-    assert not verify_signature("another-secret-0123456789", signed, header)
+    assert not verify_signature("whsec_" + base64.b64encode(b"another secret of 32 bytes......").decode(), signed, header)
     assert not verify_signature(SECRET, signed, None)
 
 
@@ -189,13 +197,13 @@ def test_workers_claim_each_due_delivery_once(engine):
         for n in range(3):
             record_event(s, "retirement.recorded", {"n": n}, organization_id=a)
     now = utcnow() + timedelta(seconds=1)
-    first = _claim_due(engine, now, 2, RetryPolicy())
-    second = _claim_due(engine, now, 10, RetryPolicy())
+    first = _claim_due(engine, now, 2, RetryPolicy(), PUBLIC_URL)
+    second = _claim_due(engine, now, 10, RetryPolicy(), PUBLIC_URL)
     assert len(first) == 2 and len(second) == 1
     assert {c.id for c in first}.isdisjoint({c.id for c in second})
-    assert _claim_due(engine, now, 10, RetryPolicy()) == []  # all leased
+    assert _claim_due(engine, now, 10, RetryPolicy(), PUBLIC_URL) == []  # all leased
     later = now + timedelta(seconds=RetryPolicy().lease_seconds + 2 * RetryPolicy().timeout_seconds + 1)
-    assert len(_claim_due(engine, later, 10, RetryPolicy())) == 3  # leases of a dead worker expire
+    assert len(_claim_due(engine, later, 10, RetryPolicy(), PUBLIC_URL)) == 3  # leases of a dead worker expire
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,7 +220,7 @@ def test_sync_writes_tokenization_and_retirement_events_with_the_change(world):
     org = _holder_org(world)
     (other,) = _orgs(world.engine, "Another marketplace")
     mine = _subscribe(world.engine, org, "http://127.0.0.1:9/hook",
-                      ["tokenization.minted", "retirement.recorded", "retirement.reverted"])
+                      ["tokenization.minted", "retirement.recorded", "retirement.retracted"])
     theirs = _subscribe(world.engine, other, "http://127.0.0.1:9/other", ["tokenization.minted", "retirement.recorded"])
     tokenization_id = world.tokenize(300)
     run_cycle(world.engine, world.chain, world.keys)
@@ -239,7 +247,7 @@ def test_sync_writes_tokenization_and_retirement_events_with_the_change(world):
         event = s.exec(select(ChainEvent).where(ChainEvent.event == "Retired")).one()
         undo_retired(s, deployment, event)
     with Session(world.engine) as s:
-        reverted = s.exec(select(WebhookEvent).where(WebhookEvent.kind == "retirement.reverted")).one()
+        reverted = s.exec(select(WebhookEvent).where(WebhookEvent.kind == "retirement.retracted")).one()
     data = json.loads(reverted.data)
     assert data["reason"] == "chain reorganization" and data["retirement"]["amount"] == 40
     assert data["retirement"]["serialBlocks"] == retired["serialBlocks"]
@@ -283,21 +291,21 @@ def test_delivery_survives_a_receiver_outage_then_redelivers_by_hand(world, sqli
 
     policy = RetryPolicy(base_seconds=60, factor=2, max_attempts=5, timeout_seconds=2)
     t0 = utcnow()
-    report = deliver_due(engine, policy=policy, now=lambda: t0)
+    report = deliver_due(engine, public_url=PUBLIC_URL, policy=policy, now=lambda: t0)
     assert (report.attempted, report.retrying) == (1, 1)
     (d,) = _deliveries(engine)
     assert d.status is DeliveryStatus.pending and d.attempts == 1 and d.last_status_code is None
     assert "Connect" in d.last_error and abs((d.next_attempt_at - t0).total_seconds() - 60) < 1
     # Not due yet: nothing is attempted.
-    assert deliver_due(engine, policy=policy, now=lambda: t0 + timedelta(seconds=30)).attempted == 0
+    assert deliver_due(engine, public_url=PUBLIC_URL, policy=policy, now=lambda: t0 + timedelta(seconds=30)).attempted == 0
     t1 = t0 + timedelta(seconds=61)
-    assert deliver_due(engine, policy=policy, now=lambda: t1).retrying == 1
+    assert deliver_due(engine, public_url=PUBLIC_URL, policy=policy, now=lambda: t1).retrying == 1
     (d,) = _deliveries(engine)
     assert d.attempts == 2 and abs((d.next_attempt_at - t1).total_seconds() - 120) < 1  # backoff doubled
 
     with Receiver(SECRET, port=port) as receiver:  # the receiver is back
         t2 = t1 + timedelta(seconds=121)
-        report = deliver_due(engine, policy=policy, now=lambda: t2)
+        report = deliver_due(engine, public_url=PUBLIC_URL, policy=policy, now=lambda: t2)
         assert (report.attempted, report.delivered) == (1, 1)
         (got,) = receiver.accepted
         assert got["unsigned_matches"] and got["event"] == "retirement.recorded" and got["attempt"] == "3"
@@ -321,7 +329,7 @@ def test_delivery_survives_a_receiver_outage_then_redelivers_by_hand(world, sqli
         pending = client.post(f"/webhooks/deliveries/{redelivery['delivery_id']}/redeliver",
                               headers={"X-API-Key": org_key})
         assert pending.status_code == 409 and pending.json()["rule"] == "delivery-still-pending"
-        result = CliRunner().invoke(cli, ["webhooks", "deliver", "--once", "--json", "--log-level", "WARNING", "--db", sqlite_url])
+        result = CliRunner().invoke(cli, ["webhooks", "deliver", "--once", "--json", "--log-level", "WARNING", "--db", sqlite_url, "--public-url", PUBLIC_URL])
         assert result.exit_code == 0, result.output
         assert json.loads(result.output.strip().splitlines()[-1])["delivered"] == 1
         assert len(receiver.accepted) == 2
@@ -332,7 +340,7 @@ def test_delivery_survives_a_receiver_outage_then_redelivers_by_hand(world, sqli
         # Redelivery from the CLI, then the same worker function again.
         result = CliRunner().invoke(cli, ["webhooks", "redeliver", delivery.delivery_id, "--db", sqlite_url])
         assert result.exit_code == 0 and "queued delivery" in result.output
-        assert deliver_due(engine, policy=policy).delivered == 1
+        assert deliver_due(engine, public_url=PUBLIC_URL, policy=policy).delivered == 1
         assert [a["document"]["id"] for a in receiver.accepted] == [event_id] * 3
         assert receiver.rejected == 0
     result = CliRunner().invoke(cli, ["webhooks", "redeliver", "no-such-delivery", "--db", sqlite_url])
@@ -351,7 +359,7 @@ def test_a_rejected_signature_fails_at_once_and_exhausted_retries_fail(sqlite_en
         policy = RetryPolicy(base_seconds=1, max_attempts=3, timeout_seconds=2)
         t = utcnow()
         for step in range(4):
-            deliver_due(sqlite_engine, policy=policy, now=lambda: t + timedelta(seconds=10 * step))
+            deliver_due(sqlite_engine, public_url=PUBLIC_URL, policy=policy, now=lambda: t + timedelta(seconds=10 * step))
         by_sub = {d.subscription_id: d for d in _deliveries(sqlite_engine)}
         assert by_sub[bad].status is DeliveryStatus.failed and by_sub[bad].attempts == 1  # 403: no retry
         assert by_sub[bad].last_status_code == 403 and wrong.rejected == 1
@@ -372,7 +380,7 @@ def test_deactivated_subscriptions_get_nothing(sqlite_engine):
             update_subscription(s, sub, active=False)
             record_event(s, "redemption.rejected", {"redemptionId": 2}, organization_id=org)
             record_event(s, "redemption.finalized", {"redemptionId": 3}, organization_id=org)
-        report = deliver_due(sqlite_engine)
+        report = deliver_due(sqlite_engine, public_url=PUBLIC_URL)
         (d,) = _deliveries(sqlite_engine)  # the event recorded while it was active
         assert report.failed == 1 and d.status is DeliveryStatus.failed and "deactivated" in d.last_error
         assert receiver.requests == 0
@@ -387,9 +395,9 @@ def test_subscription_api_validates_and_manages(sqlite_engine):
     client = TestClient(create_app(sqlite_engine))
     own = {"X-API-Key": org_key}
     kinds = client.get("/webhooks/events").json()["items"]
-    assert {k["kind"] for k in kinds} == {"tokenization.minted", "tokenization.returned", "retirement.recorded",
-                                          "retirement.reverted", "redemption.finalized", "redemption.rejected",
-                                          "ca_status.changed"}
+    assert {k["kind"] for k in kinds} == {"tokenization.minted", "tokenization.returned", "tokenization.retracted",
+                                          "retirement.recorded", "retirement.retracted", "redemption.finalized",
+                                          "redemption.rejected", "redemption.retracted", "ca_status.changed"}
     for body, field in (({"url": "ftp://x", "events": ["retirement.recorded"]}, "url"),
                         ({"url": "http://x.example", "events": ["retirement.maybe"]}, "events.0"),
                         ({"url": "http://x.example", "events": []}, "events"),
@@ -403,7 +411,7 @@ def test_subscription_api_validates_and_manages(sqlite_engine):
                        json={"url": "http://x.example", "events": ["retirement.recorded"]}).status_code == 404
     created = client.post(f"/organizations/{org}/webhooks", headers=own,
                           json={"url": "https://m.example/hook", "events": ["retirement.recorded"]}).json()
-    assert len(created["secret"]) == 64  # generated
+    assert created["secret"].startswith("whsec_") and len(base64.b64decode(created["secret"][6:])) == 32
     sub_id = created["id"]
     rotated = client.patch(f"/webhooks/{sub_id}", headers=own,
                            json={"rotate_secret": True, "events": ["ca_status.changed", "retirement.recorded"]}).json()
@@ -426,6 +434,15 @@ def test_cli_deliver_needs_exactly_one_mode(sqlite_url, sqlite_engine):
     assert result.exit_code == 2 and "--once/--follow" in result.output
 
 
+@pytest.mark.parametrize("public_url", [None, "ftp://bridge.example.org", "https://bridge.example.org/path"])
+def test_cli_deliver_needs_a_public_origin_for_the_links(sqlite_url, sqlite_engine, monkeypatch, public_url):
+    monkeypatch.delenv("ICR_PUBLIC_URL", raising=False)
+    args = ["webhooks", "deliver", "--once", "--db", sqlite_url] + (["--public-url", public_url] if public_url else [])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "--public-url / ICR_PUBLIC_URL" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_follow_mode_delivers_until_stopped(sqlite_engine):
     (org,) = _orgs(sqlite_engine, "Market")
     with Receiver(SECRET) as receiver:
@@ -433,7 +450,7 @@ def test_follow_mode_delivers_until_stopped(sqlite_engine):
         stop = threading.Event()
         passes = []
         worker = threading.Thread(target=deliver_forever, args=(sqlite_engine,), daemon=True,
-                                  kwargs={"poll_interval": 0.05, "should_stop": stop.is_set, "on_pass": passes.append})
+                                  kwargs={"public_url": PUBLIC_URL, "poll_interval": 0.05, "should_stop": stop.is_set, "on_pass": passes.append})
         worker.start()
         with transaction(sqlite_engine) as s:
             record_event(s, "ca_status.changed", {"tokenId": "7", "status": "applied"})
