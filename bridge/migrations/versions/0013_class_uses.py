@@ -1,7 +1,7 @@
 """uses requested at designation, kept on the designation and the credit class
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 18:10:00
 
 ``creditclass.requested_uses`` and ``a6designation.requested_uses`` (bit ``1 << purpose`` per
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0013'
-down_revision: Union[str, Sequence[str], None] = '0011'
+down_revision: Union[str, Sequence[str], None] = '0012'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """unit holds; CA evidence quantities; insurance route; frozen annual report editions
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-07 18:00:00
 
 - ``unithold`` and ``serialblock.hold_id``: a hold puts units of one account in status ``held``
@@ -30,7 +30,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0014'
-down_revision: Union[str, Sequence[str], None] = '0011'
+down_revision: Union[str, Sequence[str], None] = '0013'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

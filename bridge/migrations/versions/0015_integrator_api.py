@@ -1,7 +1,7 @@
 """wallet links signed by contract wallets (ERC-1271); retirements found by transaction
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-07 18:20:00
 
 ``walletlink.signature`` was VARCHAR(200): enough for a 65-byte ECDSA signature, not for a
@@ -18,7 +18,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0015'
-down_revision: Union[str, Sequence[str], None] = '0011'
+down_revision: Union[str, Sequence[str], None] = '0014'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

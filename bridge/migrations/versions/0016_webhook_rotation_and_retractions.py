@@ -1,7 +1,7 @@
 """webhook secret rotation (Standard Webhooks), retraction events, the ICR lookup contract
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0015
 Create Date: 2026-12-07 18:00:00
 
 ``webhooksubscription.previous_secret`` / ``previous_secret_expires_at``: the secret a rotation
@@ -30,7 +30,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0016'
-down_revision: Union[str, Sequence[str], None] = '0011'
+down_revision: Union[str, Sequence[str], None] = '0015'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
