@@ -610,7 +610,7 @@ def test_ca_labels_follow_quantities_and_a_wrong_applied_is_corrected_on_evidenc
     authorized(world)
     issue(world, 1000)
     _retire(world, 800)
-    btr = Evidence(EvidenceKind.ca_applied, "BTR1 table 4 row 9", date(2026, 3, 1), 100, AT.year)
+    btr = Evidence(EvidenceKind.ca_applied, "BTR1 table 4 row 9", None, 100, AT.year)
     with transaction(engine) as s:
         record = adjustment_ops.confirm_ca_applied(s, world.project, 2023, btr, actor="admin")
         assert record.status is CAStatus.pending  # 100 t of 800 t: not "CA applied" for the vintage
@@ -629,7 +629,7 @@ def test_ca_labels_follow_quantities_and_a_wrong_applied_is_corrected_on_evidenc
     assert (info.value.rule, info.value.field) == ("ca-correction-evidence", "evidence")
     assert "§II.2, §IV" in info.value.detail
     assert snapshot(engine) == before
-    erratum = Evidence(EvidenceKind.correction, "BTR1 erratum: row 9 is project 78041", date(2026, 5, 1))
+    erratum = Evidence(EvidenceKind.correction, "BTR1 erratum: row 9 is project 78041", None)
     with transaction(engine) as s:
         record = adjustment_ops.correct_ca_status(s, world.project, 2023, status=CAStatus.pending, evidence=erratum,
                                                   reason="the report names another project", actor="admin")
@@ -795,7 +795,7 @@ def test_a_lapsed_replacement_purchase_moves_to_step_5_and_the_suspension_lifts(
     with pytest.raises(Conflict) as info, transaction(engine) as s:
         compensation_ops.complete_replacement(s, step.id, evidence="too late", actor="admin")
     assert info.value.rule == "replacement-due"
-    btr = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied", date(2027, 3, 1), 80, AT.year)
+    btr = Evidence(EvidenceKind.ca_applied, "BTR2: CA applied", None, 80, AT.year)
     with transaction(engine) as s:  # the last condition of §V.b: the suspension lifts by itself
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, btr, actor="admin")
     with Session(engine) as s:

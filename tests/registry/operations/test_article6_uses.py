@@ -17,7 +17,7 @@ from registry.bridged import custody
 from registry.db import transaction
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.article6.letters import AuthorizedUse, FirstTransfer
-from registry.domain.classes import Purpose, purposes_in
+from registry.domain.classes import CAStatus, Purpose, purposes_in
 from registry.domain.enums import AccountType
 from registry.domain.lifecycle import RetirementDetails
 from registry.domain.wallets import sign_wallet_link
@@ -127,19 +127,21 @@ def test_withdrawal_holds_compliance_uses_and_tokenization(engine, world):
 def test_suspension_holds_and_reinstatement_lifts(engine, world):
     authorized(world)
     issue(world, 100)
+    _retire(world, Purpose.ndc)  # first transferred now: the CA confirmed below covers this tonne (§I.7.1)
     with transaction(engine) as s:
         project_ops.suspend_project(s, world.project, note="non-CA risk", actor="admin")
     assert _uses(engine) == set()
     _refused(world, Purpose.ndc, "project-suspended-hold", "§V.b")
     with transaction(engine) as s:
         adjustment_ops.confirm_ca_applied(s, world.project, 2023, Evidence(EvidenceKind.ca_applied, "BTR1 table 4",
-                                                                         date(2026, 6, 1)), actor="admin")
-        project_ops.reinstate_project(s, world.project, evidence="BTR1 table 4", actor="admin")
+                                                                         None, 1, date.today().year), actor="admin")
+        # nothing to compensate and the CA confirmed: the suspension lifts by itself (§V.b)
+        assert project_ops.project_article6(s, world.project).history[-1].transition == "reinstate"
     assert _uses(engine) == {"corsia", "ndc"}
     _retire(world, Purpose.corsia)
 
 
-def test_no_ca_applied_holds_the_vintage_and_a_confirmed_ca_lifts_it(engine, world):
+def test_no_ca_applied_holds_the_vintage_and_a_corrected_status_lifts_it(engine, world):
     authorized(world)
     issue(world, 100)
     issue(world, 100, vintage=2024)
@@ -148,9 +150,11 @@ def test_no_ca_applied_holds_the_vintage_and_a_confirmed_ca_lifts_it(engine, wor
     assert _uses(engine, 2023) == set() and _uses(engine, 2024) == {"corsia", "ndc"}  # the vintage only
     _refused(world, Purpose.corsia, "no-ca-applied-hold", "§V")
     _retire(world, Purpose.corsia, vintage=2024)
-    with transaction(engine) as s:
-        adjustment_ops.confirm_ca_applied(s, world.project, 2023, Evidence(EvidenceKind.ca_applied, "BTR2 table 4",
-                                                                         date(2026, 6, 1)), actor="admin")
+    with transaction(engine) as s:  # nothing of 2023 was first transferred, so no CA can be confirmed for
+        # it: the determination is corrected on evidence instead (a recorded transition), which lifts the hold
+        adjustment_ops.correct_ca_status(s, world.project, 2023, status=CAStatus.pending,
+                                         evidence=Evidence(EvidenceKind.correction, "BTR2 table 4", None),
+                                         reason="the BTR2 shows the CA will be applied", actor="admin")
     assert _uses(engine, 2023) == {"corsia", "ndc"}
 
 

@@ -7,6 +7,7 @@ open to show the second one waits for it (the serialization lock) and then sees 
 
 import threading
 import time
+from datetime import date
 
 import pytest
 from sqlmodel import Session, select
@@ -136,16 +137,18 @@ def test_the_second_retirement_waits_for_the_first_and_sees_its_result(pg):
 def test_two_issuances_of_overlapping_ranges_one_succeeds(pg):
     engine, w = pg
 
-    def issue(first_unit):
-        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=2023, **verified(s, w["project"], 2023), quantity=50,
+    def issue(first_unit, day):  # periods of their own: the race is about the serials, not the period
+        period = {"monitoring_start": date(2023, 7, day), "monitoring_end": date(2023, 7, day),
+                  "verification_reference": f"VR-2023-07-{day}", "verification_body": "VVB", "verified_on": date(2024, 1, 5)}
+        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=2023, **period, quantity=50,
                                        account_id=w["holder"], first_unit=first_unit)
 
-    results = race(engine, issue(101), issue(120))
+    results = race(engine, issue(101, 1), issue(120, 2))
     errors = [r for r in results if isinstance(r, Exception)]
     assert len(errors) == 1 and isinstance(errors[0], Conflict) and errors[0].rule == "no-overlapping-serials"
     assert total(engine, CreditStatus.active) == 150
     # and two issuances that continue the serials both succeed, one after the other
-    results = race(engine, issue(None), issue(None))
+    results = race(engine, issue(None, 3), issue(None, 4))
     assert not any(isinstance(r, Exception) for r in results), results
     a, b = sorted(results, key=lambda r: r.unit_first)
     assert a.unit_last + 1 == b.unit_first and a.quantity == b.quantity == 50
