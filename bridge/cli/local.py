@@ -165,9 +165,27 @@ def serve(
             err.print("[red]--relay: give --rpc-url too (the chain to relay retirements to)[/]")
             raise typer.Exit(2)
         try:
-            relayer = load_settings().account("relayer")
+            settings = load_settings(rpc_url=rpc_url, database_url=db)
+            relayer = settings.account("relayer")
         except KeyError_ as exc:
             err.print(f"[red]--relay: {exc}[/]")
             raise typer.Exit(2)
+        _relay_preflight(engine, settings, relayer)
     uvicorn.run(create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer), host=host, port=port,
                 log_level=log_level.lower())
+
+
+def _relay_preflight(engine, settings, relayer) -> None:
+    """The start-up checks of ``serve --relay``: schema, the token's code, finality and the
+    relayer's ether (its role is not needed to relay)."""
+    from rich.markup import escape
+
+    from bridge.cli.startup import preflight_or_exit
+    from bridge.operator import OperatorError, open_chain
+
+    try:
+        chain = open_chain(settings, engine)
+    except OperatorError as exc:
+        err.print(f"[red]--relay: {escape(str(exc))}[/]")
+        raise typer.Exit(2)
+    preflight_or_exit("serve --relay", engine, chain, settings, {"relayer": relayer}, roles=False, history=False)

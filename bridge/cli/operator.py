@@ -104,6 +104,10 @@ def deploy(
             chain.fund_from_dev_account(keys.admin.address, keys.registry_signer.address, keys.relayer.address)
         except Exception as exc:  # noqa: BLE001 - the node decides whether it has unlocked accounts
             _fail(f"--fund-from-dev-account: the node at {settings.rpc_url} has no unlocked account to fund from ({exc})")
+    from bridge.cli.startup import preflight_or_exit
+    from bridge.preflight import bridge_key_map
+
+    preflight_or_exit("deploy", engine, chain, settings, bridge_key_map(keys), roles=False, history=False)
     with console.status(f"deploying ICCToken to chain {chain.chain_id}", spinner="dots") if not as_json else _quiet():
         try:
             deployment = do_deploy(engine, chain, keys, settings.metadata_uri)
@@ -138,7 +142,8 @@ def sync(
     contract: ContractOption = None,
     confirmations: ConfirmationsOption = None,
     metrics_port: Annotated[Optional[int], typer.Option(
-        "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (with --follow).")] = None,
+        "--metrics-port", min=1, max=65535,
+        help="Serve /metrics (Prometheus), /healthz and /readyz on this port (with --follow).")] = None,
     metrics_host: Annotated[str, typer.Option("--metrics-host", help="Interface for the metrics endpoint.")] = "127.0.0.1",
     max_cycles: Annotated[Optional[int], typer.Option("--max-cycles", min=1, help="Stop --follow after N cycles, failed ones included.")] = None,
     as_json: JsonOption = False,
@@ -161,21 +166,34 @@ def sync(
     settings = _settings(config, database_url=db, rpc_url=rpc_url, contract=contract, confirmations=confirmations)
     keys = _keys(settings)
     engine, chain = _open(settings)
+    from bridge.cli.startup import preflight_or_exit
+    from bridge.preflight import bridge_key_map
+
+    preflight_or_exit("sync --follow" if follow_ else "sync --once", engine, chain, settings, bridge_key_map(keys))
     if follow_:
+        from bridge.liveness import Liveness
+
         metrics = BridgeMetrics()
+        liveness = Liveness(settings.ready_max_age, settings.ready_failures)
+        server = None
         if metrics_port is not None:
             try:
-                metrics.serve(metrics_port, metrics_host)
+                server = metrics.serve(metrics_port, metrics_host, liveness)
             except OSError as exc:
                 _fail(f"--metrics-port: cannot listen on {metrics_host}:{metrics_port} ({exc})")
         stop = StopFlag()
         stop.install()
 
         def on_cycle(report, current):
-            if not as_json:
+            if not as_json and not report.idle:  # idle cycles: the log's debug lines and heartbeat
                 console.print(_cycle_line(report, current))
 
-        cycles = follow(engine, chain, keys, settings, metrics, stop, on_cycle=on_cycle, max_cycles=max_cycles)
+        try:
+            cycles = follow(engine, chain, keys, settings, metrics, stop, on_cycle=on_cycle, max_cycles=max_cycles,
+                            liveness=liveness)
+        finally:
+            if server is not None:
+                server.close()
         console.print(f"stopped after {cycles} cycles")
         return
     try:

@@ -39,21 +39,26 @@ def run_cli(env: dict, *args: str, check: int | None = 0) -> subprocess.Complete
     return done
 
 
-@pytest.fixture
-def operator_env(tmp_path, anvil_url):
+def operator_environment(tmp_path, rpc_url: str, poll_interval: str = "0.2") -> dict:
+    """The ICR_* environment of an operator on ``rpc_url`` with a SQLite registry in ``tmp_path``."""
     env = {
         **os.environ,
         "ICR_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite'}",
-        "ICR_RPC_URL": anvil_url,
+        "ICR_RPC_URL": rpc_url,
         "ICR_CONFIRMATIONS": "0",
         "ICR_USE_FINALIZED_TAG": "false",
-        "ICR_POLL_INTERVAL": "0.2",
+        "ICR_POLL_INTERVAL": poll_interval,
         "ICR_ADMIN_KEY": seeded("op/admin").key.hex(),
         "ICR_REGISTRY_SIGNER_KEY": seeded("op/signer").key.hex(),
         "ICR_RELAYER_KEY": seeded("op/relayer").key.hex(),
     }
     env.pop("ICR_CONTRACT", None)
     return env
+
+
+@pytest.fixture
+def operator_env(tmp_path, anvil_url):
+    return operator_environment(tmp_path, anvil_url)
 
 
 def _registry_with_custody(env: dict, holder, quantity: int):
