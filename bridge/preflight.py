@@ -39,9 +39,9 @@ from bridge.tables import ChainCursor
 
 log = logging.getLogger("icr_bridge.preflight")
 
-#: Chain ids of development nodes (anvil, hardhat, ganache, eth-tester), where zero
+#: Chain ids of development nodes (anvil and hardhat, ganache, eth-tester), where zero
 #: confirmations are allowed.
-DEV_CHAIN_IDS = frozenset({31337, 1337})
+DEV_CHAIN_IDS = frozenset({31337, 1337, 131277322940537})
 ROLE_IDS = {name: role for role, name in ROLE_NAMES.items()}
 #: The role each key needs, by the name ``BridgeKeys`` gives it.
 KEY_ROLES = {"admin": ("DEFAULT_ADMIN_ROLE", "PAUSER_ROLE"), "registry_signer": ("REGISTRY_ROLE",),
