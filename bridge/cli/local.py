@@ -172,7 +172,7 @@ def serve(
             raise typer.Exit(2)
         _relay_preflight(engine, settings, relayer)
     uvicorn.run(create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer), host=host, port=port,
-                log_level=log_level.lower())
+                log_level=log_level.lower(), log_config=logs.uvicorn_log_config(log_level))
 
 
 def _relay_preflight(engine, settings, relayer) -> None:
