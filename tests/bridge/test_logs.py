@@ -37,3 +37,4 @@ def test_serve_writes_json_access_logs(tmp_path):
     assert access["level"] == "info" and access["method"] == "GET" and access["path"] == "/health?probe=1"
     assert access["status"] == 200 and access["client"].startswith("127.0.0.1:")
     assert any(e["logger"] == "uvicorn.error" and "Uvicorn running" in e["msg"] for e in entries)
+    assert not any("color_message" in e for e in entries)  # no ANSI copies of the messages
