@@ -22,6 +22,7 @@ from sqlmodel import select
 
 from bridge import operator
 from bridge.chain.client import Chain, http_web3
+from bridge.engine.cycle import run_cycle
 from bridge.engine.locks import claim
 from bridge.liveness import Liveness
 from bridge.settings import BridgeSettings
@@ -369,3 +370,18 @@ def test_a_standby_stops_when_asked_without_running_a_cycle(sqlite_engine, w3):
         threading.Timer(0.3, stop.set).start()
         assert operator.follow(sqlite_engine, world.chain, world.keys, settings, metrics, stop) == 0
     assert metrics.cycles._value.get() == 0
+
+
+def test_status_measures_lag_from_the_final_head_and_from_the_chain_head(sqlite_engine, w3):
+    world = make_world(sqlite_engine, w3, seed="lag")
+    world.tokenize(10)
+    settings = BridgeSettings(rpc_url="unused", confirmations=3, use_finalized_tag=False)
+    run_cycle(sqlite_engine, world.chain, world.keys, confirmations=3)
+    current = operator.status(sqlite_engine, world.chain, settings)
+    head = world.chain.w3.eth.block_number
+    assert (current.head, current.final_head, current.last_processed_block) == (head, head - 3, head - 3)
+    assert current.sync_lag_blocks == 0 and current.chain_lag_blocks == 3  # applied all that is final
+    metrics = operator.BridgeMetrics()
+    metrics.observe_status(current)
+    assert metrics.registry.get_sample_value("icr_bridge_chain_lag_blocks") == 3
+    assert metrics.registry.get_sample_value("icr_bridge_final_head_block") == head - 3

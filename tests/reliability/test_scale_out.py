@@ -88,8 +88,8 @@ def test_two_api_processes_two_followers_and_the_webhook_worker_over_one_postgre
     api_ports = [free_port(), free_port()]
     metrics_ports = [free_port(), free_port()]
     try:
-        for i, port in enumerate(api_ports):
-            start(f"api{i}", "serve", "--port", str(port))
+        start("api0", "serve", "--port", str(api_ports[0]))
+        start("api1", "serve", "--port", str(api_ports[1]), "--rpc-url", anvil_url, "--relay")  # one relays too
         for i, port in enumerate(metrics_ports):
             start(f"follower{i}", "sync", "--follow", "--metrics-port", str(port))
         start("webhooks", "webhooks", "deliver", "--follow", "--poll-interval", "0.3")
@@ -167,6 +167,9 @@ def test_two_api_processes_two_followers_and_the_webhook_worker_over_one_postgre
         if name != f"follower{active}":  # uvicorn ends by raising SIGTERM again once it shut down
             expected = (0, -signal.SIGTERM) if name.startswith("api") else (0,)
             assert process.returncode in expected, (name, process.returncode, logs[name].read_text()[-2000:])
+    relay_banner = logs["api1"].read_text().splitlines()[:4]  # serve --relay checked the relayer at start-up
+    assert relay_banner[0] == f"icr-bridge serve --relay: chain 31337, contract {deployed['contract']}"
+    assert relay_banner[3] == f"keys: relayer {deployed['relayer']} (relayer 1000.0000 ETH)"
     standby_log = [json.loads(line) for line in logs[f"follower{standby}"].read_text().splitlines()
                    if line.startswith("{")]
     messages = [entry["msg"] for entry in standby_log]
