@@ -26,7 +26,7 @@ from bridge.chain.client import Chain, http_web3
 from bridge.deployments import deployment_on
 from bridge.engine.cycle import CycleReport, run_cycle
 from bridge.engine.deploy import BridgeKeys
-from bridge.engine.locks import claim
+from bridge.engine.locks import hold
 from bridge.engine.steps import StepSchedule
 from bridge.liveness import Liveness, MetricsServer, bridge_version
 from bridge.settings import BridgeSettings
@@ -336,18 +336,25 @@ def follow(
     metrics.watch(liveness)
     where = {"chain_id": chain.chain_id, "contract": chain.address}
     last_note = None
-    while not stop.is_set:
-        with claim(engine, f"follower:{chain.chain_id}:{chain.address}") as mine:
-            if mine:
+    done, remaining = 0, max_cycles
+    while not stop.is_set and (remaining is None or remaining > 0):
+        with hold(engine, f"follower:{chain.chain_id}:{chain.address}") as held:
+            if held is not None:
                 liveness.role = "active"
                 metrics.follower_active.set(1)
                 log.info("follower active: holding the chain's follower claim", extra=where)
                 try:
-                    done = _run_cycles(engine, chain, keys, settings, metrics, stop, on_cycle, max_cycles, clock,
-                                       liveness)
+                    attempted, completed, lost = _run_cycles(engine, chain, keys, settings, metrics, stop, on_cycle,
+                                                             remaining, clock, liveness, held)
                 finally:
                     liveness.role = "stopping"
                     metrics.follower_active.set(0)
+                done += completed
+                remaining = None if remaining is None else remaining - attempted
+                if lost:  # another follower may hold it now: wait as a standby like any other
+                    log.error("follower claim lost (its database connection ended): standby again", extra=where)
+                    liveness.role, last_note = "standby", None
+                    continue
                 log.info("follower stopped", extra={**where, "cycles": done,
                                                     "reason": "shutdown" if stop.is_set else "max cycles"})
                 return done
@@ -356,14 +363,18 @@ def follow(
             log.info("standby: another follower holds the chain's follower claim", extra=where)
             last_note = clock()
         stop.wait(settings.standby_poll)
-    log.info("follower stopped", extra={**where, "cycles": 0, "reason": "shutdown while standby"})
-    return 0
+    log.info("follower stopped", extra={**where, "cycles": done, "reason": "shutdown while standby"})
+    return done
 
 
 def _run_cycles(engine: Engine, chain: Chain, keys: BridgeKeys, settings: BridgeSettings, metrics: BridgeMetrics,
                 stop: StopFlag, on_cycle: Callable[[CycleReport, BridgeStatus], None] | None,
-                max_cycles: int | None, clock: Callable[[], float], liveness: Liveness) -> int:
-    """The active follower's loop (see :func:`follow`): cycles, metrics, liveness and log lines.
+                max_cycles: int | None, clock: Callable[[], float], liveness: Liveness,
+                held: Callable[[], bool]) -> tuple[int, int, bool]:
+    """The active follower's loop (see :func:`follow`): cycles, metrics, liveness and log lines;
+    answers (cycles attempted, cycles completed, whether the claim was lost). Before each cycle
+    it asks ``held`` whether the follower claim is still its own.
+
     Busy cycles log at info, idle ones at debug with a ``heartbeat`` at info every
     ``heartbeat_interval`` seconds; the first success after failures logs ``recovered``."""
     done = attempted = 0
@@ -374,6 +385,8 @@ def _run_cycles(engine: Engine, chain: Chain, keys: BridgeKeys, settings: Bridge
     idle_since_heartbeat = 0
     down_since: float | None = None
     while not stop.is_set and (max_cycles is None or attempted < max_cycles):
+        if not held():
+            return attempted, done, True
         attempted += 1
         started = clock()
         try:
@@ -425,4 +438,4 @@ def _run_cycles(engine: Engine, chain: Chain, keys: BridgeKeys, settings: Bridge
             on_cycle(report, current)
         if max_cycles is None or attempted < max_cycles:
             stop.wait(settings.poll_interval)
-    return done
+    return attempted, done, False

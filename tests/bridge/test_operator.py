@@ -385,3 +385,46 @@ def test_status_measures_lag_from_the_final_head_and_from_the_chain_head(sqlite_
     metrics.observe_status(current)
     assert metrics.registry.get_sample_value("icr_bridge_chain_lag_blocks") == 3
     assert metrics.registry.get_sample_value("icr_bridge_final_head_block") == head - 3
+
+
+@pytest.mark.postgres
+def test_a_follower_whose_claim_connection_ends_is_a_standby_again_and_retakes_it(postgres_url, w3, bridge_log):
+    from bridge.schema import create_schema
+
+    engine = make_engine(postgres_url)
+    create_schema(engine)
+    world = make_world(engine, w3, seed="lost-claim")
+    settings = BridgeSettings(rpc_url="unused", confirmations=0, use_finalized_tag=False, poll_interval=0.05,
+                              standby_poll=0.05)
+    stop, metrics, outcome = operator.StopFlag(), operator.BridgeMetrics(), {}
+    thread = threading.Thread(target=lambda: outcome.setdefault(
+        "cycles", operator.follow(engine, world.chain, world.keys, settings, metrics, stop)))
+    thread.start()
+
+    def wait_for(predicate, what):
+        deadline = time.monotonic() + 60
+        while not predicate():
+            assert time.monotonic() < deadline and thread.is_alive(), what
+            time.sleep(0.02)
+
+    def messages():
+        return [r.getMessage() for r in bridge_log if r.name == "icr_bridge.operator"]
+
+    try:
+        wait_for(lambda: metrics.cycles._value.get() >= 2, "the follower runs cycles")
+        with engine.connect() as conn:  # the server ends the connection holding the follower's lock
+            ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                      "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()")).all()
+        assert ended
+        wait_for(lambda: messages().count("follower active: holding the chain's follower claim") == 2,
+                 "the follower takes the free claim again")
+        before = metrics.cycles._value.get()
+        wait_for(lambda: metrics.cycles._value.get() >= before + 2, "and runs cycles again")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        engine.dispose()
+    lost = "follower claim lost (its database connection ended): standby again"
+    assert messages().index(lost) < len(messages()) - 1 - messages()[::-1].index(
+        "follower active: holding the chain's follower claim")
+    assert outcome["cycles"] == metrics.cycles._value.get() and metrics.follower_active._value.get() == 0
