@@ -55,6 +55,13 @@ class Liveness:
     def __post_init__(self) -> None:
         self.started = self.clock()
 
+    def activate(self) -> None:
+        """This process now holds the follower claim: readiness counts from now, not from the
+        start of a standby that may have waited for hours."""
+        self.role, self.started = "active", self.clock()
+        self.last_success = self.last_progress = None
+        self.failures_in_row = 0
+
     def succeeded(self) -> None:
         self.last_success = self.last_progress = self.clock()
         self.failures_in_row = 0

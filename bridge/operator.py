@@ -340,7 +340,7 @@ def follow(
     while not stop.is_set and (remaining is None or remaining > 0):
         with hold(engine, f"follower:{chain.chain_id}:{chain.address}") as held:
             if held is not None:
-                liveness.role = "active"
+                liveness.activate()
                 metrics.follower_active.set(1)
                 log.info("follower active: holding the chain's follower claim", extra=where)
                 try:

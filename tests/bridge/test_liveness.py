@@ -53,6 +53,12 @@ def test_readiness_follows_the_last_success_the_failures_in_a_row_and_the_role()
     assert live.ready()[0] is True and live.failures_in_row == 0
     live.role = "stopping"
     assert live.ready()[0] is False
+    live.role = "standby"
+    clock.now += 3600  # a standby waits an hour, then takes the claim: its first cycle has time
+    live.activate()
+    assert live.ready() == (True, "starting: the first cycle runs")
+    clock.now += 31
+    assert live.ready()[0] is False
 
 
 def _get(port: int, path: str) -> tuple[int, bytes]:
