@@ -130,7 +130,7 @@ def finality(chain: Chain, settings: BridgeSettings) -> tuple[str, Problem | Non
             final = None
         if final is not None:
             mode = f"the node's finalized block ({final}, {head - final} behind head {head})"
-            return mode, None
+            return mode, _idle_anvil(chain)
         mode = f"{settings.confirmations} confirmations (the node has no finalized block)"
     else:
         mode = f"{settings.confirmations} confirmations (ICR_USE_FINALIZED_TAG=false)"
@@ -143,6 +143,22 @@ def finality(chain: Chain, settings: BridgeSettings) -> tuple[str, Problem | Non
 
 def bridge_key_map(keys: BridgeKeys) -> dict[str, LocalAccount]:
     return {"admin": keys.admin, "registry_signer": keys.registry_signer, "relayer": keys.relayer}
+
+
+def _idle_anvil(chain: Chain) -> Problem | None:
+    """anvil answers ``finalized`` with head - 64 and, without ``--block-time``, mines only when a
+    transaction arrives: a sync waiting for finality there waits for 64 more transactions."""
+    try:
+        client = str(chain.w3.client_version)
+        interval = chain.w3.provider.make_request("anvil_getIntervalMining", []).get("result") \
+            if client.startswith("anvil") else 0
+    except Exception:  # noqa: BLE001 - not anvil, or an anvil without the method: nothing to say
+        return None
+    if not client.startswith("anvil") or interval:
+        return None
+    return Problem("finality", "the node (ICR_RPC_URL) is anvil without --block-time: its finalized block trails the "
+                               "head by 64 and it mines only on transactions, so events wait; start it with "
+                               "--block-time 1, or set ICR_USE_FINALIZED_TAG=false with ICR_CONFIRMATIONS", fatal=False)
 
 
 def key_problems(chain: Chain, keys: Mapping[str, LocalAccount], settings: BridgeSettings, *,

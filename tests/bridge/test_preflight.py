@@ -135,3 +135,21 @@ def test_a_node_without_the_state_at_the_cursor_is_fatal_and_blames_the_node(sql
             preflight_or_exit("sync --once", sqlite_engine, world.chain, _settings(sqlite_url),
                               bridge_key_map(world.keys))
         assert stopped.value.exit_code == 3
+
+
+@pytest.mark.anvil
+@pytest.mark.parametrize("block_time", [None, "1"])
+def test_an_anvil_that_mines_only_on_transactions_is_named_when_events_wait_for_its_finalized_block(block_time):
+    if not ANVIL_BIN.exists():
+        pytest.skip(f"anvil is not installed at {ANVIL_BIN}: run `make setup`")
+    with start_anvil(["--block-time", block_time] if block_time else []) as node:
+        chain = Chain(http_web3(node.url))
+        mode, problem = preflight.finality(chain, _settings("sqlite://", use_finalized_tag=True))
+        assert mode.startswith("the node's finalized block (")
+        if block_time:
+            assert problem is None
+        else:
+            assert not problem.fatal and problem.line.startswith(
+                "the node (ICR_RPC_URL) is anvil without --block-time: its finalized block trails the head by 64")
+        _, problem = preflight.finality(chain, _settings("sqlite://"))  # confirmations instead: no wait
+        assert problem is None
