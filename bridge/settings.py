@@ -35,6 +35,18 @@ class BridgeSettings(BaseSettings):
                                    "ether or without its role) waits before `sync --follow` tries it again")
     mint_chunk: int = Field(200, ge=1, le=1000)
     metadata_uri: str = "http://127.0.0.1:8000/metadata/{id}.json"
+    # Liveness and preflight (issue 17): bridge/liveness.py, bridge/preflight.py.
+    rpc_timeout: float = Field(10.0, gt=0, description="seconds a JSON-RPC request may take before it fails "
+                               "(a stopped node is noticed after this, not after minutes)")
+    relayer_min_balance: float = Field(0.05, ge=0, description="ether below which the relayer is reported at "
+                                       "start-up (and by the relayer balance metric's alert)")
+    ready_max_age: float = Field(60.0, gt=0, description="seconds after the last successful cycle from which "
+                                 "the follower's /readyz answers 503")
+    ready_failures: int = Field(2, ge=1, description="cycles failed in a row from which /readyz answers 503")
+    heartbeat_interval: float = Field(300.0, gt=0, description="seconds between the follower's info-level "
+                                      "heartbeat lines (idle cycles log at debug level)")
+    standby_poll: float = Field(5.0, gt=0, description="seconds between a standby follower's attempts to take "
+                                "the chain's follower claim")
 
     admin_key: Optional[SecretStr] = None
     registry_signer_key: Optional[SecretStr] = None

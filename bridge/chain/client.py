@@ -106,8 +106,20 @@ def eth_tester_web3() -> Web3:
     return Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend())))
 
 
-def http_web3(url: str) -> Web3:
-    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+#: Seconds a JSON-RPC request may take (``ICR_RPC_TIMEOUT`` for the operator commands).
+DEFAULT_RPC_TIMEOUT = 10.0
+
+
+def http_web3(url: str, timeout: float = DEFAULT_RPC_TIMEOUT) -> Web3:
+    """A Web3 over HTTP whose requests fail after ``timeout`` seconds. Refused connections are
+    retried a few times (a node restarting); timeouts are not, so a node that stopped answering
+    (hung, SIGSTOP) fails a request after ``timeout`` instead of web3's default of five retries
+    of its own timeout."""
+    import requests
+    from web3.providers.rpc.utils import ExceptionRetryConfiguration
+
+    retry = ExceptionRetryConfiguration(errors=(requests.ConnectionError,), retries=3, backoff_factor=0.125)
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=retry))
 
 
 def connect(rpc_url: str | None) -> Web3:

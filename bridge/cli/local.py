@@ -179,7 +179,7 @@ def serve(
     if rpc_url:  # receipts of retirements not yet final wait as the sync does (ICR_CONFIRMATIONS, ...)
         from bridge.settings import KeyError_, load_settings
 
-        settings = load_settings()
+        settings = load_settings(rpc_url=rpc_url, database_url=db)
         finality = (settings.confirmations, settings.use_finalized_tag)
     if relay:
         if not rpc_url:
@@ -188,6 +188,21 @@ def serve(
             relayer = settings.account("relayer")
         except KeyError_ as exc:
             raise ConfigError(f"--relay: {exc}") from None
+        _relay_preflight(engine, settings, relayer)
     app_ = create_app(engine, chains=chains, public_base_url=public_url, relayer=relayer, finality=finality,
                       explorer_tx_url=explorer_tx_url)
-    uvicorn.Server(server_config(app_, host=host, port=port, log_level=log_level.lower())).run()
+    uvicorn.Server(server_config(app_, host=host, port=port, log_level=log_level.lower(),
+                                 log_config=logs.uvicorn_log_config(log_level))).run()
+
+
+def _relay_preflight(engine, settings, relayer) -> None:
+    """The start-up checks of ``serve --relay``: schema, the token's code, finality and the
+    relayer's ether (its role is not needed to relay)."""
+    from bridge.cli.startup import preflight_or_exit
+    from bridge.operator import OperatorError, open_chain
+
+    try:
+        chain = open_chain(settings, engine)
+    except OperatorError as exc:
+        raise ConfigError(f"--relay: {exc}") from None
+    preflight_or_exit("serve --relay", engine, chain, settings, {"relayer": relayer}, roles=False, history=False)

@@ -22,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli import admin, batch, contracts, dev, ledger, local, operator, quarantine, webhooks
+from bridge.cli import admin, batch, contracts, db, dev, ledger, local, operator, quarantine, webhooks
 from bridge.cli.errors import FailingGroup, set_debug
 
 app = typer.Typer(help="ICR bridge: mirror ICC serial blocks into ERC-1155 tokens and back.", no_args_is_help=True,
@@ -63,6 +63,7 @@ app.add_typer(operator.snapshot_app, name="snapshot")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(admin.app, name="admin")
+app.add_typer(db.app, name="db")
 
 
 if __name__ == "__main__":  # pragma: no cover

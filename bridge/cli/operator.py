@@ -112,20 +112,25 @@ def deploy(
         except Exception as exc:  # noqa: BLE001 - the node decides whether it has unlocked accounts
             raise ConfigError(f"--fund-from-dev-account: the node at {settings.rpc_url} has no unlocked account to "
                               f"fund from ({exc})") from None
+    from bridge.cli.startup import preflight_or_exit
+    from bridge.preflight import bridge_key_map
+
     new_file = sqlite_path(settings.database_url)
     new_file = new_file if new_file is not None and not new_file.exists() else None
     engine = open_registry(settings.database_url, create_file=True, announce=False)
-    with console.status(f"deploying ICCToken to chain {chain.chain_id}", spinner="dots") if not as_json else _quiet():
-        try:
+    try:
+        preflight_or_exit("deploy", engine, chain, settings, bridge_key_map(keys), roles=False, history=False)
+        with console.status(f"deploying ICCToken to chain {chain.chain_id}", spinner="dots") if not as_json \
+                else _quiet():
             deployment = do_deploy(engine, chain, keys, settings.metadata_uri)
-        except BaseException as exc:
-            if new_file is not None:  # a deploy that failed leaves no registry file behind
-                engine.dispose()
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    Path(f"{new_file}{suffix}").unlink(missing_ok=True)
-            if isinstance(exc, AlreadyDeployed):
-                raise ConfigError(str(exc)) from None
-            raise
+    except BaseException as exc:
+        if new_file is not None:  # a deploy that failed or was refused leaves no registry file behind
+            engine.dispose()
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{new_file}{suffix}").unlink(missing_ok=True)
+        if isinstance(exc, AlreadyDeployed):
+            raise ConfigError(str(exc)) from None
+        raise
     if new_file is not None:
         announce_created(new_file, settings.database_url)
     result = {"chain_id": deployment.chain_id, "contract": deployment.address,
@@ -180,7 +185,8 @@ def sync(
     contract: ContractOption = None,
     confirmations: ConfirmationsOption = None,
     metrics_port: Annotated[Optional[int], typer.Option(
-        "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (with --follow).")] = None,
+        "--metrics-port", min=1, max=65535,
+        help="Serve /metrics (Prometheus), /healthz and /readyz on this port (with --follow).")] = None,
     metrics_host: Annotated[str, typer.Option("--metrics-host", help="Interface for the metrics endpoint.")] = "127.0.0.1",
     max_cycles: Annotated[Optional[int], typer.Option("--max-cycles", min=1, help="Stop --follow after N cycles, failed ones included.")] = None,
     as_json: JsonOption = False,
@@ -203,21 +209,34 @@ def sync(
     settings = _settings(config, database_url=db, rpc_url=rpc_url, contract=contract, confirmations=confirmations)
     keys = _keys(settings)
     engine, chain = _open(settings)
+    from bridge.cli.startup import preflight_or_exit
+    from bridge.preflight import bridge_key_map
+
+    preflight_or_exit("sync --follow" if follow_ else "sync --once", engine, chain, settings, bridge_key_map(keys))
     if follow_:
+        from bridge.liveness import Liveness
+
         metrics = BridgeMetrics()
+        liveness = Liveness(settings.ready_max_age, settings.ready_failures)
+        server = None
         if metrics_port is not None:
             try:
-                metrics.serve(metrics_port, metrics_host)
+                server = metrics.serve(metrics_port, metrics_host, liveness)
             except OSError as exc:
                 raise ConfigError(f"--metrics-port: cannot listen on {metrics_host}:{metrics_port} ({exc})") from None
         stop = StopFlag()
         stop.install()
 
         def on_cycle(report, current):
-            if not as_json:
+            if not as_json and not report.idle:  # idle cycles: the log's debug lines and heartbeat
                 console.print(_cycle_line(report, current), soft_wrap=True)
 
-        cycles = follow(engine, chain, keys, settings, metrics, stop, on_cycle=on_cycle, max_cycles=max_cycles)
+        try:
+            cycles = follow(engine, chain, keys, settings, metrics, stop, on_cycle=on_cycle, max_cycles=max_cycles,
+                            liveness=liveness)
+        finally:
+            if server is not None:
+                server.close()
         console.print(f"stopped after {cycles} cycles")
         return
     report, current = _one_cycle(engine, chain, keys, settings, show_progress=not as_json)
@@ -275,7 +294,7 @@ def _cycle_json(report) -> dict:
 def _cycle_line(report, current) -> str:
     data = _cycle_json(report)
     applied = ", ".join(f"{k} {v}" for k, v in data["applied"].items()) or "none"
-    line = (f"block {current.last_processed_block} (lag {current.sync_lag_blocks} final, {current.head_lag_blocks} from "
+    line = (f"block {current.last_processed_block} (lag {current.sync_lag_blocks} final, {current.chain_lag_blocks} from "
             f"head {current.head}): built {len(data['batches_built'])}"
             f" batch(es), committed {len(data['batches_committed'])}, minted {data['leaves_minted']} leaves in "
             f"{data['mint_transactions']} tx, applied {applied}, pending requests {current.pending_requests}")

@@ -65,6 +65,18 @@ class CycleReport:
     def ok(self) -> bool:
         return not self.failures
 
+    @property
+    def idle(self) -> bool:
+        """Nothing happened: no batch, commit, mint, event, flag, rollback, answer, push or failure
+        (the follow loop logs such cycles at debug level, with a periodic heartbeat at info)."""
+        sync, answers = self.sync, self.redemptions
+        busy = (self.batches_built or self.batches_committed or self.leaves_minted or self.rolled_back
+                or self.revoked_batches or self.mint_refused or self.failures
+                or (sync is not None and (sync.applied_total or sync.flagged or sync.quarantined))
+                or (answers is not None and (answers.finalized or answers.rejected))
+                or (self.ca is not None and self.ca.pushed))
+        return not busy
+
 
 def run_cycle(
     engine: Engine,
@@ -141,7 +153,7 @@ def run_cycle(
         for name in STEPS:
             if report.steps.get(name) in ("ok", "failed"):
                 schedule.record(name, report.failures.get(name))
-    log.info("cycle", extra={"built": report.batches_built, "committed": report.batches_committed,
+    log.log(logging.DEBUG if report.idle else logging.INFO, "cycle", extra={"built": report.batches_built, "committed": report.batches_committed,
                              "leaves_minted": report.leaves_minted,
                              "applied": report.sync.applied if report.sync else None,
                              "redemptions_finalized": report.redemptions.finalized if report.redemptions else None,

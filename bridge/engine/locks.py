@@ -15,10 +15,11 @@ import fcntl
 import hashlib
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from registry.db import sqlite_path
 
@@ -31,6 +32,17 @@ def _key(name: str) -> int:
 def claim(engine: Engine, name: str, wait: bool = False) -> Iterator[bool]:
     """Yield True if this worker now holds job ``name``, False if another worker does.
     With ``wait=True`` block until the other worker lets go (always yields True)."""
+    with hold(engine, name, wait) as held:
+        yield held is not None
+
+
+@contextmanager
+def hold(engine: Engine, name: str, wait: bool = False) -> Iterator[Callable[[], bool] | None]:
+    """:func:`claim` for work held a long time (the follower's): yields None if another worker
+    holds ``name``, otherwise a function answering whether the claim is still held. A PostgreSQL
+    advisory lock lives as long as its connection: when the server ends that connection (a
+    restart, ``pg_terminate_backend``) the lock is gone and another worker may take it, so a
+    long-running holder asks before each round of work."""
     if engine.dialect.name == "postgresql":
         # AUTOCOMMIT: each lock statement ends at once, so the session-level lock is held by the
         # connection without holding a transaction open while the work runs.
@@ -41,26 +53,42 @@ def claim(engine: Engine, name: str, wait: bool = False) -> Iterator[bool]:
             else:
                 got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(name)}).scalar()
             try:
-                yield bool(got)
+                yield (lambda: _alive(conn)) if got else None
             finally:
-                if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(name)})
+                if got and not conn.invalidated:  # an invalidated connection took the lock with it
+                    try:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(name)})
+                    except SQLAlchemyError:  # the connection ended just now, and the lock with it
+                        pass
         return
     path = sqlite_path(engine.url.render_as_string(hide_password=False))
     lock_file = f"{path}.{_key(name) & 0xFFFFFFFF:08x}.lock" if path else None
     if lock_file is None:  # in-memory database: one process, nothing to share
-        yield True
+        yield _held
         return
     fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield None
             return
         try:
-            yield True
+            yield _held  # an flock lasts as long as the open file
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _held() -> bool:
+    return True
+
+
+def _alive(conn) -> bool:
+    """Whether the connection holding a session-level advisory lock still exists."""
+    try:
+        conn.execute(text("SELECT 1"))
+        return True
+    except DBAPIError:
+        return False

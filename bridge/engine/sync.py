@@ -334,9 +334,10 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
         if progress is not None:
             progress(end - report.from_block + 1, head - report.from_block + 1)
         start = end + 1
-    log.info("sync pass", extra={"from_block": report.from_block, "to_block": report.to_block,
-                                 "applied": report.applied, "skipped": report.skipped_duplicates,
-                                 "rolled_back": report.rolled_back})
+    quiet = not (report.applied_total or report.rolled_back or report.flagged or report.quarantined)
+    log.log(logging.DEBUG if quiet else logging.INFO, "sync pass", extra={
+        "from_block": report.from_block, "to_block": report.to_block, "applied": report.applied,
+        "skipped": report.skipped_duplicates, "rolled_back": report.rolled_back})
     return report
 
 

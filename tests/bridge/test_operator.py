@@ -3,11 +3,14 @@ registry database file and the ICR_* environment."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -19,6 +22,9 @@ from sqlmodel import select
 
 from bridge import operator
 from bridge.chain.client import Chain, http_web3
+from bridge.engine.cycle import run_cycle
+from bridge.engine.locks import claim
+from bridge.liveness import Liveness
 from bridge.schema import create_schema
 from bridge.settings import BridgeSettings
 from registry.bridged import custody
@@ -96,8 +102,16 @@ def test_deploy_sync_status_reconcile_and_snapshot_across_processes(operator_env
     status = json.loads(run_cli(env, "status", "--json").stdout)
     assert status["pending_requests"] == 1 and status["events_applied"] == {}
 
-    cycle = json.loads(run_cli(env, "sync", "--once", "--json").stdout)
+    done = run_cli(env, "sync", "--once", "--json")
+    cycle = json.loads(done.stdout)
     assert cycle["cycle"]["leaves_minted"] == 1 and cycle["cycle"]["applied"] == {"LeafMinted": 1}
+    # the start-up banner (stderr): chain, contract, database, finality, keys
+    assert done.stderr.splitlines()[:4] == [
+        f"icr-bridge sync --once: chain 31337, contract {deployed['contract']}",
+        f"database {env['ICR_DATABASE_URL']}",
+        "finality: 0 confirmations (ICR_USE_FINALIZED_TAG=false)",
+        f"keys: admin {deployed['admin']}, registry signer {deployed['registry_signer']}, relayer {deployed['relayer']}"
+        " (relayer 1000.0000 ETH)"]
     token_id = int(engine.connect().execute(text("SELECT token_id FROM creditclass")).scalar())
     assert chain.token.functions.balanceOf(holder.address, token_id).call() == 300
 
@@ -248,6 +262,152 @@ def test_sync_once_names_a_failing_step_in_one_line_exits_2_and_still_syncs(oper
     assert cycle["step_errors"] == {"commit": reason} and cycle["failures"]["commit"]["kind"] == "permanent"
     done = run_cli({**unfunded, "COLUMNS": "400"}, "sync", "--once", check=2)  # the key needs the operator
     assert f"commit failed (permanent): {reason}" in done.stdout.splitlines()
+    # named at start-up too, as warnings: the other steps still run
+    assert f"relayer {broke.address} lacks BRIDGE_OPERATOR_ROLE on {deployed['contract']} (chain 31337)" \
+        in done.stderr.splitlines()
+    assert f"relayer {broke.address} holds 0.000000 ETH on chain 31337, below ICR_RELAYER_MIN_BALANCE 0.05: the " \
+        "transactions it pays for fail until it is funded" in done.stderr.splitlines()
     assert "Traceback" not in done.stdout + done.stderr
     cycle = json.loads(run_cli(env, "sync", "--once", "--json").stdout)["cycle"]  # the funded relayer again
     assert cycle["batches_committed"] == [2] and cycle["step_errors"] == {}
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def bridge_log():
+    """Every record of the ``icr_bridge`` loggers, debug ones included."""
+    logger = logging.getLogger("icr_bridge")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_idle_cycles_log_at_debug_with_a_heartbeat_at_info(sqlite_engine, w3, bridge_log):
+    world = make_world(sqlite_engine, w3, seed="heartbeat")
+    world.tokenize(30)
+    settings = BridgeSettings(rpc_url="unused", confirmations=0, use_finalized_tag=False, poll_interval=0.01,
+                              heartbeat_interval=250)
+    ticks = itertools.count(0, 100)  # the loop's clock: 100 s per reading
+    done = operator.follow(sqlite_engine, world.chain, world.keys, settings, operator.BridgeMetrics(),
+                           operator.StopFlag(), max_cycles=6, clock=lambda: next(ticks))
+    assert done == 6
+    cycles = [r for r in bridge_log if r.getMessage() == "cycle"]
+    assert [r.levelname for r in cycles] == ["INFO"] + ["DEBUG"] * 5  # the first mints, the rest are idle
+    assert len([r for r in bridge_log if r.getMessage() == "idle cycle" and r.levelname == "DEBUG"]) == 5
+    beats = [r for r in bridge_log if r.getMessage() == "heartbeat"]
+    assert beats and all(r.levelname == "INFO" for r in beats) and beats[0].cycles >= 1
+    assert beats[0].sync_lag_blocks == 0 and beats[0].last_block == world.chain.w3.eth.block_number
+    info = [r.getMessage() for r in bridge_log if r.levelno >= logging.INFO and r.name == "icr_bridge.operator"]
+    assert info[0] == "follower active: holding the chain's follower claim" and info[-1] == "follower stopped"
+    assert set(info) <= {"follower active: holding the chain's follower claim", "heartbeat", "follower stopped"}
+
+
+def test_a_second_follower_is_a_standby_until_the_claim_is_free(sqlite_engine, w3, bridge_log):
+    world = make_world(sqlite_engine, w3, seed="standby")
+    settings = BridgeSettings(rpc_url="unused", confirmations=0, use_finalized_tag=False, poll_interval=0.01,
+                              standby_poll=0.02)
+    metrics, live = operator.BridgeMetrics(), Liveness()
+    outcome: dict = {}
+
+    def second_follower():
+        outcome["cycles"] = operator.follow(sqlite_engine, world.chain, world.keys, settings, metrics,
+                                            operator.StopFlag(), max_cycles=2, liveness=live)
+
+    with claim(sqlite_engine, f"follower:{world.chain.chain_id}:{world.chain.address}") as mine:
+        assert mine  # the active follower
+        thread = threading.Thread(target=second_follower)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while live.role != "standby" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert live.role == "standby" and live.ready()[0] and metrics.cycles._value.get() == 0
+        assert metrics.follower_active._value.get() == 0
+        assert metrics.registry.get_sample_value("icr_bridge_ready") == 1
+    thread.join(timeout=60)  # the claim is free: the standby takes over
+    assert outcome["cycles"] == 2 and metrics.cycles._value.get() == 2 and live.role == "stopping"
+    messages = [r.getMessage() for r in bridge_log if r.name == "icr_bridge.operator"]
+    assert messages.count("standby: another follower holds the chain's follower claim") == 1
+    assert messages.index("standby: another follower holds the chain's follower claim") < \
+        messages.index("follower active: holding the chain's follower claim")
+
+
+def test_a_standby_stops_when_asked_without_running_a_cycle(sqlite_engine, w3):
+    world = make_world(sqlite_engine, w3, seed="standby-stop")
+    settings = BridgeSettings(rpc_url="unused", confirmations=0, use_finalized_tag=False, standby_poll=0.02)
+    stop, metrics = operator.StopFlag(), operator.BridgeMetrics()
+    with claim(sqlite_engine, f"follower:{world.chain.chain_id}:{world.chain.address}"):
+        threading.Timer(0.3, stop.set).start()
+        assert operator.follow(sqlite_engine, world.chain, world.keys, settings, metrics, stop) == 0
+    assert metrics.cycles._value.get() == 0
+
+
+def test_status_measures_lag_from_the_final_head_and_from_the_chain_head(sqlite_engine, w3):
+    world = make_world(sqlite_engine, w3, seed="lag")
+    world.tokenize(10)
+    settings = BridgeSettings(rpc_url="unused", confirmations=3, use_finalized_tag=False)
+    run_cycle(sqlite_engine, world.chain, world.keys, confirmations=3)
+    current = operator.status(sqlite_engine, world.chain, settings)
+    head = world.chain.w3.eth.block_number
+    assert (current.head, current.final_head, current.last_processed_block) == (head, head - 3, head - 3)
+    assert current.sync_lag_blocks == 0 and current.chain_lag_blocks == 3  # applied all that is final
+    metrics = operator.BridgeMetrics()
+    metrics.observe_status(current)
+    assert metrics.registry.get_sample_value("icr_bridge_chain_lag_blocks") == 3
+    assert metrics.registry.get_sample_value("icr_bridge_final_head_block") == head - 3
+
+
+@pytest.mark.postgres
+def test_a_follower_whose_claim_connection_ends_is_a_standby_again_and_retakes_it(postgres_url, w3, bridge_log):
+    from bridge.schema import create_schema
+
+    engine = make_engine(postgres_url)
+    create_schema(engine)
+    world = make_world(engine, w3, seed="lost-claim")
+    settings = BridgeSettings(rpc_url="unused", confirmations=0, use_finalized_tag=False, poll_interval=0.05,
+                              standby_poll=0.05)
+    stop, metrics, outcome = operator.StopFlag(), operator.BridgeMetrics(), {}
+    thread = threading.Thread(target=lambda: outcome.setdefault(
+        "cycles", operator.follow(engine, world.chain, world.keys, settings, metrics, stop)))
+    thread.start()
+
+    def wait_for(predicate, what):
+        deadline = time.monotonic() + 60
+        while not predicate():
+            assert time.monotonic() < deadline and thread.is_alive(), what
+            time.sleep(0.02)
+
+    def messages():
+        return [r.getMessage() for r in bridge_log if r.name == "icr_bridge.operator"]
+
+    try:
+        wait_for(lambda: metrics.cycles._value.get() >= 2, "the follower runs cycles")
+        with engine.connect() as conn:  # the server ends the connection holding the follower's lock
+            # only this test's database: other runs on the same server keep their connections
+            ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                      "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = "
+                                      "(SELECT oid FROM pg_database WHERE datname = current_database())")).all()
+        assert ended
+        wait_for(lambda: messages().count("follower active: holding the chain's follower claim") == 2,
+                 "the follower takes the free claim again")
+        before = metrics.cycles._value.get()
+        wait_for(lambda: metrics.cycles._value.get() >= before + 2, "and runs cycles again")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        engine.dispose()
+    lost = "follower claim lost (its database connection ended): standby again"
+    assert messages().index(lost) < len(messages()) - 1 - messages()[::-1].index(
+        "follower active: holding the chain's follower claim")
+    assert outcome["cycles"] == metrics.cycles._value.get() and metrics.follower_active._value.get() == 0
