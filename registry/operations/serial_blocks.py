@@ -210,8 +210,8 @@ def take_credits(
     except sr.InsufficientCredits as exc:
         detail = (f"account {account.id} holds {exc.available} {status.value} ICCs of {serialization.text}, "
                   f"not {exc.requested}")
-        raise held_refusal(session, account.id, serialization.id, detail) or RuleViolation(
-            detail, field="quantity", rule=rule) from exc
+        held = held_refusal(session, account.id, serialization.id, detail) if status is CreditStatus.active else None
+        raise held or RuleViolation(detail, field="quantity", rule=rule) from exc
 
 
 def held_refusal(session: Session, account_id: int, serialization_id: int, detail: str) -> RuleViolation | None:

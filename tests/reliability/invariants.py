@@ -3,8 +3,9 @@
 
 - :func:`registry_problems` (always): every issued unit sits in exactly one serial block (no
   overlap, no gap, none lost or created); retired blocks belong to a retirement whose blocks
-  add up to its quantity, so no serial is retired twice; the ledger's hash chain verifies; the
-  maintained balance table equals the sums over the serial blocks.
+  add up to its quantity, so no serial is retired twice; held blocks (and only they) point to a
+  hold, a placed hold holds exactly its quantity and a released one nothing; the ledger's hash
+  chain verifies; the maintained balance table equals the sums over the serial blocks.
 - :func:`supply_bound_problems` (always, except while a reorganization is not yet rolled
   back): no class has more tokens on-chain than tonnes in bridge custody.
 - :func:`settled_problems` (when the engine has caught up): the conservation check of
@@ -22,10 +23,10 @@ from sqlmodel import Session, select
 
 from bridge.engine.reconcile import conservation, reconcile
 from bridge.schema import metadata
-from registry.domain.enums import CreditStatus
+from registry.domain.enums import CreditStatus, HoldStatus
 from registry.operations.balances import table_problems
 from registry.operations.ledger import verify_chain
-from registry.tables.core import CreditClass, Issuance, LedgerEntry, Retirement, SerialBlock, Serialization
+from registry.tables.core import CreditClass, Issuance, LedgerEntry, Retirement, SerialBlock, Serialization, UnitHold
 
 
 def fingerprint(engine) -> dict:
@@ -88,6 +89,18 @@ def registry_problems(engine) -> list[str]:
                 problems.append(f"retirement {r.id} of {r.quantity} t does not hold exactly that many retired serials")
         for retirement_id in retired:
             problems.append(f"serials point to retirement {retirement_id}, which does not exist")
+        held_by: dict[int, int] = defaultdict(int)
+        for block in s.exec(select(SerialBlock).where(
+                (SerialBlock.status == CreditStatus.held) | SerialBlock.hold_id.is_not(None))):
+            if block.status is not CreditStatus.held or block.hold_id is None:
+                problems.append(f"block {block.unit_first}-{block.unit_last} is {block.status.value} with hold "
+                                f"{block.hold_id}")
+            else:
+                held_by[block.hold_id] += block.quantity
+        for hold in s.exec(select(UnitHold)):  # a placed hold holds exactly its units; a released one none
+            expected = hold.quantity if hold.status == HoldStatus.placed.value else 0
+            if held_by.pop(hold.id, 0) != expected:
+                problems.append(f"hold {hold.id} ({hold.status}) does not hold exactly {expected} t")
         ledger = verify_chain(s)
         problems.extend(f"ledger: {p}" for p in ledger.problems)
         problems.extend(table_problems(s))

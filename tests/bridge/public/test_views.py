@@ -199,8 +199,10 @@ def test_explorer_json(client, world):
         "ISL", world.a6.issued, world.a6.retired_ndc, world.a6.retired_corsia)
     assert iceland["ca_applied"] == 50 and iceland["ca_pending"] == 0
     assert report["year"] in report["years_available"]
-    empty = client.get("/explorer/annual-report", params={"year": 2021}).json()
-    assert empty["year"] == 2021 and empty["countries"] == []
+    empty = client.get("/explorer/annual-report", params={"year": 2020}).json()  # before the letter's vintages
+    assert empty["year"] == 2020 and empty["countries"] == []
+    scope = client.get("/explorer/annual-report", params={"year": 2021}).json()  # no activity, the letter's cap
+    assert [(c["issued"], c["max_authorized"] > 0) for c in scope["countries"]] == [(0, True)]
     assert client.get("/explorer/annual-report", params={"year": 1900}).status_code == 422
 
 
