@@ -9,7 +9,8 @@ NODE_STAMP := contracts/node_modules/.installed
 SLITHER_VENV := .venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.installed
 
-.PHONY: setup browser lint demo test fuzz serve contracts lock bench bench-full test-counts clean analyze
+.PHONY: setup browser lint demo test fuzz serve contracts lock bench bench-full test-counts clean analyze \
+	forge-test fuzz-contracts
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -41,8 +42,24 @@ browser:
 	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "chromium is missing and apt needs root: run 'sudo apt-get install chromium chromium-driver' (browser tests skip)"; fi
 
-test: setup browser lint
+test: setup browser lint forge-test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The Foundry suite of the token (contracts/test/*.t.sol, contracts/foundry.toml): fuzz, invariant
+# and differential tests with a fixed seed and CI-sized run counts. The harness that exposes the
+# token's private functions is generated from contracts/src/ICCToken.sol before every run.
+FORGE := node_modules/.bin/forge
+forge-test: setup
+	$(PY) scripts/forge_harness.py
+	cd contracts && $(FORGE) test $(FORGE_ARGS)
+
+# Long Foundry runs (profile "long": many more runs and deeper invariant sequences) with a new
+# seed each time; it is printed, and FOUNDRY_FUZZ_SEED=<seed> replays a run.
+fuzz-contracts: setup
+	$(PY) scripts/forge_harness.py
+	seed=$${FOUNDRY_FUZZ_SEED:-0x$$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')}; echo "fuzz seed $$seed"; \
+	  cd contracts && FOUNDRY_PROFILE=long FOUNDRY_FUZZ_SEED=$$seed $(FORGE) test $(FORGE_ARGS)
+
 
 # The long random exploration (not part of `make test`, whose property tests draw the same
 # examples every run): new examples each run, many more of them. Turn each failure it finds into a
