@@ -10,7 +10,7 @@ SLITHER_VENV := .venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.installed
 
 .PHONY: setup browser lint demo test fuzz serve contracts lock bench bench-full test-counts clean analyze \
-	forge-test fuzz-contracts
+	forge-test fuzz-contracts mutation-contracts
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -52,6 +52,11 @@ FORGE := node_modules/.bin/forge
 forge-test: setup
 	$(PY) scripts/forge_harness.py
 	cd contracts && $(FORGE) test $(FORGE_ARGS)
+
+# Mutation testing of the token's hand-written mint paths (on demand, not in `make test`): each
+# mutant listed in scripts/mutate_contracts.py must make the Foundry suite fail.
+mutation-contracts: setup
+	$(PY) scripts/mutate_contracts.py
 
 # Long Foundry runs (profile "long": many more runs and deeper invariant sequences) with a new
 # seed each time; it is printed, and FOUNDRY_FUZZ_SEED=<seed> replays a run.
