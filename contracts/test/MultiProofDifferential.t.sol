@@ -4,6 +4,8 @@ pragma solidity ^0.8.28;
 import {TestBase} from "./foundry/TestBase.sol";
 import {MerkleTrees, OpenZeppelinMultiProof} from "./foundry/MerkleTrees.sol";
 import {ICCTokenHarness} from "./foundry/generated/ICCTokenHarness.sol";
+import {ICCToken} from "../src/ICCToken.sol";
+import {Batches} from "./foundry/Batches.sol";
 
 /// @dev Differential fuzzing of ICCToken's own multiproof loop (`_multiProofRoot`, flags packed
 /// 256 to a word) against OpenZeppelin's `MerkleProof.processMultiProof` and a plain reference
@@ -180,5 +182,43 @@ contract MultiProofDifferentialTest is TestBase {
             // the same leaf set, so nothing foreign is accepted.
             assertTrue(kind == 4, "a replaced leaf rebuilds the root");
         }
+    }
+
+    /// @dev The leaves the multiproof starts from: `_hashLeaves` hashes packed leaves (batch id and
+    /// leaf index implied, last serial computed) exactly as StandardMerkleTree hashes the full leaf
+    /// (MerkleTrees.leafHash, the tree builder's), for amounts and first serials anywhere in 64
+    /// bits, any recipient and class id.
+    function testFuzz_packedLeafHashesMatchLeafHash(uint256 seed, uint256 nSeed, uint256 firstSeed) public view {
+        uint256 n = bound(nSeed, 1, 60);
+        uint256[] memory classIds = new uint256[](2);
+        classIds[0] = seed >> 160;
+        classIds[1] = type(uint256).max;
+        ICCToken.Leaf[] memory leaves = new ICCToken.Leaf[](n);
+        uint8[] memory classIndexes = new uint8[](n);
+        uint256 batchId = seed % 1000;
+        for (uint256 i = 0; i < n; ++i) {
+            classIndexes[i] = uint8(draw(seed, i) % 2);
+            leaves[i] = _packableLeaf(draw(seed, n + i), batchId, i, classIds[classIndexes[i]]);
+        }
+        uint256 first = bound(firstSeed, 0, n - 1);
+        uint256 count = n - first;
+        bytes memory packed = Batches.packLeaves(leaves, classIndexes, first, count);
+        bytes32[] memory queue = harness.exposedHashLeaves(batchId, first, classIds, packed, 5);
+        assertEq(queue.length, count + 5, "queue length: leaves and steps");
+        for (uint256 i = 0; i < count; ++i) {
+            assertEq(queue[i], Batches.hashOf(leaves[first + i]), "packed leaf hash == tree leaf hash");
+        }
+    }
+
+    /// @dev A leaf whose amount (1 .. 2^64 - 1) and first serial (0 .. 2^64 - 1) fit the packing.
+    function _packableLeaf(uint256 r, uint256 batchId, uint256 index, uint256 classId)
+        internal
+        pure
+        returns (ICCToken.Leaf memory l)
+    {
+        uint256 amount = 1 + uint64(r) % type(uint64).max;
+        uint256 first = uint64(r >> 64);
+        address recipient = address(uint160(r >> 96) | 1);
+        l = ICCToken.Leaf(batchId, index, classId, recipient, amount, first, first + amount - 1);
     }
 }
