@@ -46,6 +46,7 @@ contract MintPropertiesTest is TokenFixture {
     /// @dev An honest range mints exactly its leaves: each recipient's balance of each class grows
     /// by its leaves' amounts, the supplies by their sum, the bitmap marks exactly the range, and
     /// the range cannot be minted again, in part or whole.
+    /// forge-config: default.fuzz.runs = 128
     function testFuzz_honestRangeMintsExactlyItsLeaves(uint256 seed, uint256 nSeed, uint256 firstSeed, uint256 countSeed)
         public
     {
@@ -196,6 +197,7 @@ contract MintPropertiesTest is TokenFixture {
 
     /// @dev An honest claim mints exactly its leaf; the leaf can then be neither claimed again nor
     /// minted in a range.
+    /// forge-config: default.fuzz.runs = 128
     function testFuzz_honestClaimMintsExactlyItsLeaf(uint256 seed, uint256 nSeed, uint256 indexSeed) public {
         uint256 n = bound(nSeed, 1, 600);
         Batches.Batch memory b = commitRandom(seed, n, type(uint64).max);
@@ -265,6 +267,7 @@ contract MintPropertiesTest is TokenFixture {
 
     /// @dev Random sequences of range mints and claims on one batch: each succeeds exactly when
     /// none of its leaves was minted before, and the bitmap equals a naive one after every step.
+    /// forge-config: default.fuzz.runs = 128
     function testFuzz_mintSequencesMatchNaiveBitmap(uint256 seed, uint256 nSeed, uint256 stepsSeed) public {
         uint256 n = bound(nSeed, 1, 600);
         Batches.Batch memory b = commitRandom(seed, n, 1000);

@@ -20,6 +20,7 @@ contract MintedBitmapTest is TestBase {
 
     /// @dev Each mark succeeds exactly when its range is free in the naive bitmap, reverts naming
     /// the lowest marked leaf otherwise (changing nothing), and the words equal the naive ones.
+    /// forge-config: default.fuzz.runs = 128
     function testFuzz_markRangeMatchesNaiveBitmap(uint256 seed, uint256 baseSeed, uint256 stepsSeed) public {
         // The window starts on a word boundary, anywhere up to the last words below 2^64 leaves.
         uint256 base = bound(baseSeed, 0, ((uint256(1) << 64) - WINDOW) >> 8) << 8;
