@@ -48,10 +48,12 @@ test: setup browser lint forge-test
 # The Foundry suite of the token (contracts/test/*.t.sol, contracts/foundry.toml): fuzz, invariant
 # and differential tests with a fixed seed and CI-sized run counts. The harness that exposes the
 # token's private functions is generated from contracts/src/ICCToken.sol before every run.
-FORGE := node_modules/.bin/forge
+# forge is the platform binary npm installed: the `node_modules/.bin/forge` wrapper exits 0 even
+# when tests fail.
+FORGE := ls node_modules/@foundry-rs/forge-*/bin/forge | head -n1
 forge-test: setup
 	$(PY) scripts/forge_harness.py
-	cd contracts && $(FORGE) test $(FORGE_ARGS)
+	cd contracts && forge=$$($(FORGE)) && $$forge test $(FORGE_ARGS)
 
 # Mutation testing of the token's hand-written mint paths (on demand, not in `make test`): each
 # mutant listed in scripts/mutate_contracts.py must make the Foundry suite fail.
@@ -63,7 +65,7 @@ mutation-contracts: setup
 fuzz-contracts: setup
 	$(PY) scripts/forge_harness.py
 	seed=$${FOUNDRY_FUZZ_SEED:-0x$$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')}; echo "fuzz seed $$seed"; \
-	  cd contracts && FOUNDRY_PROFILE=long FOUNDRY_FUZZ_SEED=$$seed $(FORGE) test $(FORGE_ARGS)
+	  cd contracts && forge=$$($(FORGE)) && FOUNDRY_PROFILE=long FOUNDRY_FUZZ_SEED=$$seed $$forge test $(FORGE_ARGS)
 
 
 # The long random exploration (not part of `make test`, whose property tests draw the same

@@ -114,15 +114,24 @@ def prepare(workdir: Path) -> None:
     os.symlink(CONTRACTS / "node_modules", workdir / "node_modules")
 
 
+def forge_binary() -> Path:
+    """The platform binary npm installed (its node_modules/.bin wrapper exits 0 when tests fail)."""
+    found = sorted(CONTRACTS.glob("node_modules/@foundry-rs/forge-*/bin/forge"))
+    if not found:
+        raise SystemExit("forge is not installed: run `make setup`")
+    return found[0]
+
+
 def forge(workdir: Path, *args: str) -> tuple[str, str]:
     """('pass' | 'fail' | 'error', first failing test or error line)."""
-    done = subprocess.run([str(CONTRACTS / "node_modules" / ".bin" / "forge"), "test", "--fail-fast", *args],
+    done = subprocess.run([str(forge_binary()), "test", "--fail-fast", *args],
                           cwd=workdir, capture_output=True, text=True)
     output = done.stdout + done.stderr
+    (workdir / "forge-output.log").open("a").write(output)
     if "Compiler run failed" in output or "Error (" in output:
         first = next((line for line in output.splitlines() if line.startswith("Error")), "compile error")
         return "error", first
-    if done.returncode == 0:
+    if done.returncode == 0 and "[FAIL" not in output:
         return "pass", ""
     failed = re.search(r"\[FAIL[^\]]*\] (\S+)", output)
     return "fail", failed.group(1) if failed else output.strip().splitlines()[-1][:120]

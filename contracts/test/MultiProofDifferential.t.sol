@@ -66,14 +66,17 @@ contract MultiProofDifferentialTest is TestBase {
 
     /// @dev Arbitrary shapes: random leaves, proof hashes and flags, with as many flags as
     /// {ICCToken-mintLeaves} lets through (count + proof length - 1). Mostly malformed; the
-    /// verdicts must agree anyway. A small hash alphabet makes repeated values (and so accidental
-    /// agreements) likely.
+    /// verdicts must agree anyway. Half the runs take at most 4 leaves and 4 proof hashes, and half
+    /// place exactly count - 1 + d true flags (d in -1, 0, 1) at random: count - 1 is the number a
+    /// proof used exactly needs, so these are the near misses of well-formed shapes. A small hash
+    /// alphabet makes repeated values (and so accidental agreements) likely.
     function testFuzz_arbitraryShapes(uint256 seed, uint256 countSeed, uint256 proofSeed, bool smallAlphabet)
         public
         view
     {
-        uint256 count = bound(countSeed, 1, 40);
-        uint256 proofLength = bound(proofSeed, 0, 40);
+        bool small = seed % 2 == 0;
+        uint256 count = bound(countSeed, 1, small ? 4 : 40);
+        uint256 proofLength = bound(proofSeed, 0, small ? 4 : 40);
         bytes32[] memory leaves = _randomHashes(seed, 0, count);
         bytes32[] memory proof = _randomHashes(seed, 1000, proofLength);
         if (smallAlphabet) {
@@ -81,12 +84,42 @@ contract MultiProofDifferentialTest is TestBase {
             for (uint256 i = 0; i < proofLength; ++i) proof[i] = bytes32(uint256(proof[i]) % 3);
         }
         bool[] memory flags = new bool[](count + proofLength - 1);
-        // Flags biased by a per-run density, so that runs of all-true and all-false occur.
-        uint256 density = draw(seed, 2000) % 5;
-        for (uint256 i = 0; i < flags.length; ++i) {
-            flags[i] = draw(seed, 3000 + i) % 4 < density;
+        if ((seed >> 1) % 2 == 0) {
+            // Flags biased by a per-run density, so that runs of all-true and all-false occur.
+            uint256 density = draw(seed, 2000) % 5;
+            for (uint256 i = 0; i < flags.length; ++i) {
+                flags[i] = draw(seed, 3000 + i) % 4 < density;
+            }
+        } else {
+            uint256 t = count + draw(seed, 2001) % 3; // count - 1 + d is t - 2
+            uint256 trues = t >= 2 ? t - 2 : 0;
+            for (uint256 k = 0; k < trues && k < flags.length; ++k) {
+                // The k-th true flag at a random free position (linear probing).
+                uint256 slot = draw(seed, 4000 + k) % flags.length;
+                while (flags[slot]) slot = (slot + 1) % flags.length;
+                flags[slot] = true;
+            }
         }
         _compare(leaves, proof, flags);
+    }
+
+    /// @dev The smallest multiproofs that read a hash before it is computed and leave a proof hash
+    /// unused: malformed (each of the loop's two rules alone rejects them).
+    function test_readAheadWithUnusedProofIsMalformed() public view {
+        bytes32[] memory leaves = _randomHashes(1, 0, 1);
+        bytes32[] memory proof = _randomHashes(1, 10, 1);
+        bool[] memory flags = new bool[](1);
+        flags[0] = true; // the leaf paired with the hash this very step writes; the proof unread
+        (, bool malformed) = _compare(leaves, proof, flags);
+        assertTrue(malformed, "one leaf, one unused proof hash, one true flag");
+        leaves = _randomHashes(2, 0, 2);
+        proof = _randomHashes(2, 10, 2);
+        flags = new bool[](3);
+        flags[0] = true;
+        flags[1] = true; // the first step's output and this step's own, not yet computed
+        flags[2] = false;
+        (, malformed) = _compare(leaves, proof, flags);
+        assertTrue(malformed, "two leaves, a read ahead, a proof hash unused");
     }
 
     /// @dev Honest multiproofs of contiguous ranges (the bridge's mints) of real trees of 1 to 600
