@@ -9,7 +9,8 @@ NODE_STAMP := contracts/node_modules/.installed
 SLITHER_VENV := .venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.installed
 
-.PHONY: setup browser lint demo test fuzz serve contracts lock bench bench-full test-counts clean analyze
+.PHONY: setup browser lint demo test fuzz serve contracts lock bench bench-full test-counts clean analyze \
+	forge-test fuzz-contracts mutation-contracts
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -43,10 +44,33 @@ browser:
 
 # After the suite, the failing examples `make fuzz` saved in tests/regressions/hypothesis (committed)
 # are replayed, and only those (HYPOTHESIS_PROFILE=regressions generates nothing new).
-test: setup browser lint
+test: setup browser lint forge-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 	if [ -n "$$(ls -A tests/regressions/hypothesis 2>/dev/null)" ]; then \
 	  HYPOTHESIS_PROFILE=regressions $(PY) -m pytest -m hypothesis -q $(PYTEST_ARGS); fi
+
+# The Foundry suite of the token (contracts/test/*.t.sol, contracts/foundry.toml): fuzz, invariant
+# and differential tests with a fixed seed and CI-sized run counts. The harness that exposes the
+# token's private functions is generated from contracts/src/ICCToken.sol before every run.
+# forge is the platform binary npm installed: the `node_modules/.bin/forge` wrapper exits 0 even
+# when tests fail.
+FORGE := ls node_modules/@foundry-rs/forge-*/bin/forge | head -n1
+forge-test: setup
+	$(PY) scripts/forge_harness.py
+	cd contracts && forge=$$($(FORGE)) && $$forge test $(FORGE_ARGS)
+
+# Mutation testing of the token's hand-written mint paths (on demand, not in `make test`): each
+# mutant listed in scripts/mutate_contracts.py must make the Foundry suite fail.
+mutation-contracts: setup
+	$(PY) scripts/mutate_contracts.py
+
+# Long Foundry runs (profile "long": many more runs and deeper invariant sequences) with a new
+# seed each time; it is printed, and FOUNDRY_FUZZ_SEED=<seed> replays a run.
+fuzz-contracts: setup
+	$(PY) scripts/forge_harness.py
+	seed=$${FOUNDRY_FUZZ_SEED:-0x$$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')}; echo "fuzz seed $$seed"; \
+	  cd contracts && forge=$$($(FORGE)) && FOUNDRY_PROFILE=long FOUNDRY_FUZZ_SEED=$$seed $$forge test $(FORGE_ARGS)
+
 
 # The long random exploration (not part of `make test`, whose property tests draw the same
 # examples every run): new examples each run, many more of them. Each failing example it finds is

@@ -22,6 +22,11 @@ CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 SOURCES_DIR = CONTRACTS_DIR / "src"
 #: Folders under contracts/ whose ``*.sol`` files are compiled (deployed, test-only, benchmark).
 SOURCE_FOLDERS = ("src", "test", "bench")
+#: Sources of the Foundry suite (contracts/foundry.toml), compiled by forge only: its tests
+#: (``*.t.sol``) and their helpers under ``test/foundry/``. Left out of the artifacts' inputs, so
+#: the test helpers' bytecode does not depend on them.
+FORGE_TEST_SUFFIX = ".t.sol"
+FORGE_SUPPORT_DIR = "test/foundry"
 ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
 SOLC_STAND_IN = CONTRACTS_DIR / "bin" / "solc"
 
@@ -60,8 +65,14 @@ def standard_json_input(folder: str = "src", contracts_dir: Path = CONTRACTS_DIR
     sources = {
         path.relative_to(contracts_dir).as_posix(): {"content": path.read_text()}
         for path in sorted((contracts_dir / folder).rglob("*.sol"))
+        if not is_forge_source(path.relative_to(contracts_dir).as_posix())
     }
     return {"language": "Solidity", "sources": sources, "settings": COMPILER_SETTINGS}
+
+
+def is_forge_source(relative_path: str) -> bool:
+    """Whether a source (path relative to contracts/) belongs to the Foundry suite only."""
+    return relative_path.endswith(FORGE_TEST_SUFFIX) or relative_path.startswith(FORGE_SUPPORT_DIR + "/")
 
 
 def compile_contracts(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict[str, Any]]:
