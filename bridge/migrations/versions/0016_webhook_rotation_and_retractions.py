@@ -85,13 +85,12 @@ def downgrade() -> None:
         if NEW in row.events.split(','):
             bind.execute(subscriptions.update().where(subscriptions.c.id == row.id)
                          .values(events=_rename(row.events, NEW, OLD)))
-    with op.batch_alter_table('webhookevent') as batch_op:
-        batch_op.drop_index('ix_webhookevent_subject')
-        batch_op.drop_column('subject')
-    with op.batch_alter_table('webhooksubscription') as batch_op:
-        batch_op.drop_column('previous_secret_expires_at')
-        batch_op.drop_column('previous_secret')
-    with op.batch_alter_table('deployment') as batch_op:
-        batch_op.drop_column('lookup_address')
-    with op.batch_alter_table('retirement') as batch_op:
-        batch_op.drop_column('block_time')
+    # SQLite (3.35+) drops a column in place; a batch copy of a table would break the foreign
+    # keys of the rows that point at it (deliveries at their event and subscription, serial
+    # blocks at their retirement).
+    op.drop_index('ix_webhookevent_subject', table_name='webhookevent')
+    op.drop_column('webhookevent', 'subject')
+    op.drop_column('webhooksubscription', 'previous_secret_expires_at')
+    op.drop_column('webhooksubscription', 'previous_secret')
+    op.drop_column('deployment', 'lookup_address')
+    op.drop_column('retirement', 'block_time')
