@@ -264,7 +264,7 @@ def report(results: list[PathResult], chain_kind: str, db: str, floors: dict[int
                   f"{floor.seconds / r.blocks * 1e3:,.4f} (floor per row)"],
                  [f"{r.path}: registry s over the floor for {r.blocks:,} rows", f"{floor.ratio(r.registry_s):,.0f}x",
                   f"{floor.seconds:,.4f} s ({floor.rows_per_s:,.0f} rows/s)"]]
-    table(f"{chain_kind}: registry against the row-write floor ({db}: one row per serial block, one transaction)",
+    table(f"{chain_kind}: registry against the row-write floor ({db}, a row per serial block)",
           ["figure", "measured", "floor"], rows)
     return speedup
 
