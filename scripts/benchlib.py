@@ -214,11 +214,6 @@ def measure_floors(db: str, counts: Iterable[int]) -> dict[int, Floor]:
             engine.dispose()
 
 
-def floor_row(what: str, floor: Floor) -> list[Any]:
-    """A figure/measured/baseline table row that shows a floor."""
-    return [f"row-write floor: {what}", f"{floor.seconds:,.3f} s", f"{floor.rows_per_s:,.0f} rows/s"]
-
-
 # ------------------------------------------------------------------------------------------
 # Time accounting
 # ------------------------------------------------------------------------------------------
