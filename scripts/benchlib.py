@@ -1,6 +1,7 @@
 """Shared pieces of the benchmark scripts (scripts/bench_*.py): temporary registry databases,
-time accounting by component, a small bridge world, Rich progress, and the output format
-(a table of figures next to their baselines, then one last line of ``name=value`` pairs).
+time accounting by component, a small bridge world, Rich progress, bulk inserts and the
+row-write floor, and the output format (a table of figures next to their baselines, then one
+last line of ``name=value`` pairs).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -96,6 +98,121 @@ def open_registry(url: str):
     engine = make_engine(url)
     create_schema(engine)
     return engine
+
+
+# ------------------------------------------------------------------------------------------
+# Bulk inserts and the row-write floor
+# ------------------------------------------------------------------------------------------
+
+#: Rows handed to the driver at once by ``bulk_insert``.
+CHUNK = 50_000
+
+
+def bulk_insert(engine, table_name: str, columns: list[str], rows: Iterable[tuple],
+                on_chunk: Callable[[int], None] | None = None) -> float:
+    """Insert ``rows`` into ``table_name`` in one transaction, the fastest way the driver offers:
+    ``COPY ... FROM STDIN`` on PostgreSQL (psycopg), ``executemany`` on SQLite. Returns the
+    seconds spent writing and committing (producing the rows, CHUNK at a time, is not counted).
+    ``on_chunk(k)`` is called after every chunk of k rows."""
+    names = ", ".join(columns)
+    source = iter(rows)
+    spent = 0.0
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
+                while chunk := list(islice(source, CHUNK)):
+                    started = time.perf_counter()
+                    for row in chunk:
+                        copy.write_row(row)
+                    spent += time.perf_counter() - started
+                    if on_chunk is not None:
+                        on_chunk(len(chunk))
+                started = time.perf_counter()
+            spent += time.perf_counter() - started  # the end of the COPY
+        else:
+            sql = f"INSERT INTO {table_name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+            cursor.execute("BEGIN")
+            while chunk := list(islice(source, CHUNK)):
+                started = time.perf_counter()
+                cursor.executemany(sql, chunk)
+                spent += time.perf_counter() - started
+                if on_chunk is not None:
+                    on_chunk(len(chunk))
+        started = time.perf_counter()
+        raw.commit()
+        spent += time.perf_counter() - started
+    finally:
+        raw.close()
+    return spent
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The row-write floor: ``rows`` rows bulk-inserted in one transaction took ``seconds``."""
+
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+    def ratio(self, seconds: float) -> float:
+        """How many times the floor ``seconds`` of work took."""
+        return seconds / self.seconds
+
+
+#: The scratch table of the floor: as wide as a serial block row (ten columns, one short text).
+FLOOR_COLUMNS = {
+    "id": "BIGINT PRIMARY KEY", "serialization_id": "BIGINT NOT NULL", "unit_first": "BIGINT NOT NULL",
+    "unit_last": "BIGINT NOT NULL", "quantity": "BIGINT NOT NULL", "status": "VARCHAR(16) NOT NULL",
+    "account_id": "BIGINT", "issuance_id": "BIGINT NOT NULL", "mirrored": "BOOLEAN NOT NULL",
+    "retirement_id": "BIGINT",
+}
+
+
+def _floor_rows(n: int) -> Iterator[tuple]:
+    for i in range(1, n + 1):
+        size = 1 + i % 1000
+        first = i * 1000
+        yield (i, 1 + i % 1000, first, first + size - 1, size, "active", 1 + i % 100, 1 + i % 1000, i % 10 == 0,
+               None)
+
+
+def row_write_floor(engine, rows: int) -> Floor:
+    """Measure the row-write floor on ``engine``'s database: ``rows`` rows of a serial block's
+    width bulk-inserted (``bulk_insert``) into a scratch table created for it and dropped after.
+    What the registry spends writing the same number of rows, over this, is its distance from
+    the database's own speed on this machine."""
+    if rows < 1:
+        raise ValueError(f"the floor needs at least one row, not {rows}")
+    name = f"bench_floor_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in FLOOR_COLUMNS.items())})")
+    try:
+        seconds = bulk_insert(engine, name, list(FLOOR_COLUMNS), _floor_rows(rows))
+        with engine.connect() as conn:
+            written = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {name}").scalar_one()
+        if written != rows:
+            raise RuntimeError(f"the floor wrote {written} rows, not {rows}")
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE {name}")
+    return Floor(rows, seconds)
+
+
+def measure_floors(db: str, counts: Iterable[int]) -> dict[int, Floor]:
+    """The row-write floor for each of ``counts`` rows, on a fresh database of kind ``db``."""
+    from registry.db import make_engine
+
+    with temp_database(db) as url:
+        engine = make_engine(url)
+        try:
+            return {n: row_write_floor(engine, n) for n in sorted(set(counts))}
+        finally:
+            engine.dispose()
 
 
 # ------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ def test_bench_e2e_on_eth_tester():
     pairs = run("bench_e2e.py", "--blocks", "6", "--chain", "eth-tester", "--eth-tester-per-block-cap", "4")
     assert pairs["blocks"] == "6" and pairs["eth_tester_per_block_blocks"] == "4"
     assert float(pairs["speedup"]) > 0 and float(pairs["eth_tester_merkle_chain_s"]) > 0
+    assert float(pairs["eth_tester_merkle_registry_ms_per_block"]) > 0
+    assert float(pairs["floor_s"]) > 0 and float(pairs["floor_ratio"]) > 0
 
 
 @pytest.mark.anvil
@@ -33,7 +35,8 @@ def test_bench_e2e_and_retirement_sync_on_anvil(anvil_url):  # the fixture skips
     assert float(pairs["anvil_speedup"]) > 0
     pairs = run("bench_retirement_sync.py", "--retirements", "12")
     assert pairs["retirements"] == "12" and pairs["replay_applied"] == "0"
-    assert float(pairs["events_per_s"]) > 0
+    assert float(pairs["events_per_s"]) > 0 and float(pairs["registry_ms_per_event"]) > 0
+    assert float(pairs["floor_s"]) > 0 and float(pairs["floor_ratio"]) > 0
     pairs = run("bench_mint_refusal.py", "--leaves", "8", "--refusers", "2")
     assert (pairs["leaves"], pairs["refusers"]) == ("8", "2") and int(pairs["mints"]) >= 1
 
@@ -45,6 +48,8 @@ def test_bench_registry_on_sqlite():
     for name in ("retire", "holding_retire", "balances", "account_balances", "serial_blocks", "metadata", "health"):
         assert float(pairs[f"sqlite_{name}_p50_ms"]) > 0
         assert f"sqlite_{name}_errors" not in pairs
+    assert float(pairs["sqlite_floor_s"]) > 0 and float(pairs["sqlite_floor_ratio"]) > 0
+    assert (pairs["floor_s"], pairs["floor_ratio"]) == (pairs["sqlite_floor_s"], pairs["sqlite_floor_ratio"])
 
 
 def test_bench_retirement_lookup_finds_the_one_retirement_with_and_without_the_index():
