@@ -89,6 +89,8 @@ MUTANTS = (
     Mutant("burn-keeps-total", "_update", "burnedAll += value;", "", "TokenInvariantsTest"),
     Mutant("balance-of-class", "balanceOf", "return _balanceOf[id][account];",
            "return _balanceOf[id & ~CERTIFICATE_FLAG][account];", "TokenInvariantsTest"),
+    Mutant("uses-ignored", "_retireTokens", "if ((info.authorizedUses >> purpose) & 1 == 0) revert",
+           "if ((info.authorizedUses >> purpose) & 1 == 2) revert", "TokenInvariantsTest"),
 )
 
 

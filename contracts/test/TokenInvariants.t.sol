@@ -36,7 +36,7 @@ contract TokenInvariantsTest is TestBase {
 
     /// @dev The actions (the handler's helpers and views are not called by the runner).
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory selectors = new bytes4[](13);
+        bytes4[] memory selectors = new bytes4[](14);
         selectors[0] = TokenHandler.commit.selector;
         selectors[1] = TokenHandler.mintRange.selector;
         selectors[2] = TokenHandler.claim.selector;
@@ -49,8 +49,9 @@ contract TokenInvariantsTest is TestBase {
         selectors[9] = TokenHandler.revokeBatch.selector;
         selectors[10] = TokenHandler.togglePause.selector;
         selectors[11] = TokenHandler.setCAStatus.selector;
+        selectors[12] = TokenHandler.setClassUses.selector;
         // Minting is the subject: weigh it double.
-        selectors[12] = TokenHandler.mintRange.selector;
+        selectors[13] = TokenHandler.mintRange.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector(address(handler), selectors);
     }
@@ -64,6 +65,7 @@ contract TokenInvariantsTest is TestBase {
         _checkEscrowEqualsPendingRedemptions();
         _checkCertificatesNeverMove();
         _checkReentrantReceiverMintsNothing();
+        _checkRetirementsWithinClassUses();
     }
 
     /// @dev The invariants are not vacuous: a fixed sequence of 400 handler calls drawn as the
@@ -74,7 +76,7 @@ contract TokenInvariantsTest is TestBase {
             uint256 a = draw(r, 1);
             uint256 b = draw(r, 2);
             uint256 c = draw(r, 3);
-            uint256 action = r % 13;
+            uint256 action = r % 14;
             if (action == 0) handler.commit(a, b);
             else if (action == 1 || action == 12) handler.mintRange(a, b, c, r % 2 == 0);
             else if (action == 2) handler.claim(a, b, r % 2 == 0);
@@ -86,12 +88,13 @@ contract TokenInvariantsTest is TestBase {
             else if (action == 8) handler.reclaimRedemption(a, b);
             else if (action == 9) handler.revokeBatch(a);
             else if (action == 10) handler.togglePause(a);
+            else if (action == 13) handler.setClassUses(a, uint8(b));
             else handler.setCAStatus(a, uint8(b));
             if (i % 50 == 49) invariant_token();
         }
-        string[12] memory actions = [
+        string[13] memory actions = [
             "commit", "mintRange", "claim", "transfer", "retire", "requestRedemption", "finalizeRedemption",
-            "rejectRedemption", "reclaimRedemption", "revokeBatch", "togglePause", "setCAStatus"
+            "rejectRedemption", "reclaimRedemption", "revokeBatch", "togglePause", "setCAStatus", "setClassUses"
         ];
         for (uint256 k = 0; k < actions.length; ++k) {
             if (handler.calls(actions[k]) == 0) revert AssertionFailed(actions[k], 0, 1);
@@ -159,5 +162,11 @@ contract TokenInvariantsTest is TestBase {
 
     function _checkReentrantReceiverMintsNothing() internal view {
         assertTrue(!handler.reentryMinted(), "a re-entering mint succeeded");
+    }
+
+    /// @dev Issue 16: no retirement succeeds for a purpose its class's current uses (setClassUses)
+    /// leave out, whatever the order of use changes and retirements.
+    function _checkRetirementsWithinClassUses() internal view {
+        assertTrue(!handler.retiredOutsideUses(), "a retirement outside its class's authorized uses succeeded");
     }
 }

@@ -37,6 +37,7 @@ contract TokenHandler {
     bool public leafMintedTwice;
     bool public certificateMoved;
     bool public reentryMinted;
+    bool public retiredOutsideUses; // a retirement for a purpose its class's uses did not allow succeeded
     uint256 public reentries; // re-entering mints attempted from a receive hook
     mapping(string action => uint256) public calls; // successful calls per action
 
@@ -167,8 +168,15 @@ contract TokenHandler {
         address beneficiary = beneficiarySeed % 3 == 0 ? address(0) : holders[beneficiarySeed % holders.length];
         uint256 amount = _amount(amountSeed, token.balanceOf(holder, classId));
         uint256 certificateId = (1 << 255) | (token.retirementCount() + 1);
-        bytes memory call = abi.encodeCall(token.retire, (classId, amount, beneficiary, "name", "", "", ""));
+        // a purpose drawn from the seed (empty data is a voluntary retirement), with the details
+        // the contract requires of it, so only the class's authorized uses decide
+        uint8 purpose = uint8((beneficiarySeed >> 8) % 5);
+        bytes memory data = purpose == 4 ? bytes("") : _details(purpose);
+        if (purpose == 4) purpose = 0;
+        bool allowed = (token.creditClass(classId).authorizedUses >> purpose) & 1 == 1;
+        bytes memory call = abi.encodeCall(token.retire, (classId, amount, beneficiary, "name", "", "", data));
         if (_as(holder, call)) {
+            if (!allowed) retiredOutsideUses = true;
             retired[classId] += amount;
             certificates.push(certificateId);
             certificateOwner[certificateId] = beneficiary == address(0) ? holder : beneficiary;
@@ -234,6 +242,14 @@ contract TokenHandler {
         ++calls["togglePause"];
     }
 
+    /// @dev The registry narrows or restores a class's uses (a letter's scope, a hold, No CA
+    /// applied), any combination of the four purpose bits.
+    function setClassUses(uint256 classSeed, uint8 uses) external {
+        try token.setClassUses(classIds[classSeed % classIds.length], uses & 0x0f) {
+            ++calls["setClassUses"];
+        } catch {}
+    }
+
     function setCAStatus(uint256 classSeed, uint8 status) external {
         try token.setCAStatus(classIds[classSeed % classIds.length], status % 5, bytes32(classSeed)) {
             ++calls["setCAStatus"];
@@ -287,6 +303,21 @@ contract TokenHandler {
     }
 
     /// @dev Mostly 1 .. balance; one time in eight zero or one more than the balance (reverts).
+    function _details(uint8 purpose) internal pure returns (bytes memory) {
+        ICCToken.RetirementDetails memory d;
+        d.purpose = purpose;
+        d.beneficiaryName = "Harbour";
+        if (purpose == 1) {
+            d.corsiaOperator = "Icelandair";
+            d.corsiaState = "ISL";
+            d.compliancePeriodStart = 2024;
+            d.compliancePeriodEnd = 2026;
+        } else if (purpose == 2) {
+            d.ndcParty = "ISL";
+        }
+        return abi.encode(d);
+    }
+
     function _amount(uint256 seed, uint256 balance) internal pure returns (uint256) {
         if (balance == 0 || seed % 8 == 0) return seed % 2 == 0 ? 0 : balance + 1;
         return 1 + (seed >> 8) % balance;
