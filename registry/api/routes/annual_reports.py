@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from registry.api.auth import AdminDep, actor_of
 from registry.api.deps import SessionDep, committing
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.article6 import Article6AnnualReport, ReportEditionPublic, ReportFormat
 from registry.domain.article6 import reports as a6_reports
@@ -57,10 +58,11 @@ def _edition_public(row: A6ReportEdition) -> ReportEditionPublic:
 
 
 @router.get("/article6/annual-reports/{year}/editions")
-def list_editions(year: int, session: SessionDep) -> list[ReportEditionPublic]:
+def list_editions(year: int, session: SessionDep, page: PageDep) -> Paged[ReportEditionPublic]:
     """The published editions of a year's report, oldest first: the original, then corrections."""
     _check_year(year)
-    return [_edition_public(r) for r in report_ops.editions(session, year)]
+    editions = [_edition_public(r) for r in report_ops.editions(session, year)]
+    return page.answer(len(editions), page.window(editions))
 
 
 @router.get("/article6/annual-reports/{year}/editions/{edition}", response_model=Article6AnnualReport,

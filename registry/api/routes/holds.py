@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from registry.api.auth import AdminDep, actor_of
 from registry.api.deps import SessionDep, committing
-from registry.api.pagination import Limit, Offset, Paged, page_of
+from registry.api.pagination import Paged, PageDep
 from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
 from registry.api.schemas.registry import HoldCreate, HoldPublic, HoldRelease
 from registry.domain.enums import HoldStatus
@@ -32,16 +32,16 @@ def _hold_public(session: Session, h: UnitHold) -> HoldPublic:
 
 
 @router.get("/holds")
-def list_holds(session: SessionDep, account_id: Optional[int] = None, status: Optional[HoldStatus] = None,
-               offset: Offset = 0, limit: Limit = 50) -> Paged[HoldPublic]:
+def list_holds(session: SessionDep, page: PageDep, account_id: Optional[int] = None,
+               status: Optional[HoldStatus] = None) -> Paged[HoldPublic]:
     """Unit holds, newest first: what is held, why, by whom, and whether it was released."""
     conditions = []
     if account_id is not None:
         conditions.append(UnitHold.account_id == account_id)
     if status is not None:
         conditions.append(UnitHold.status == status.value)
-    page, rows = page_of(session, UnitHold, conditions, [UnitHold.id.desc()], offset, limit)
-    return Paged[HoldPublic](page=page, items=[_hold_public(session, h) for h in rows])
+    total, rows = page.rows(session, UnitHold, conditions, [UnitHold.id.desc()])
+    return page.answer(total, [_hold_public(session, h) for h in rows])
 
 
 @router.get("/holds/{hold_id}")

@@ -339,7 +339,7 @@ def test_a_hold_stops_use_of_its_units_shows_in_blocks_and_balances_and_is_relea
     assert (hold["status"], hold["origin"], hold["serial_blocks"]) == ("placed", "operator", [f"{S23}-000001-000900"])
     blocks = ok(api.get("/serial-blocks", params={"account_id": world["acc_one"], "status": "held"}))["items"]
     assert [(b["unit_first"], b["unit_last"], b["hold_id"]) for b in blocks] == [(1, 900, hold["id"])]
-    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))
+    balances = ok(api.get("/balances", params={"account_id": world["acc_one"]}))["items"]
     assert sorted((b["status"], b["quantity"]) for b in balances) == [("active", 100), ("held", 900)]
     refused = problem(api.post("/retirements", json={"account_id": world["acc_one"], "serialization": S23,
                                                      "quantity": 101}, headers=world["h1"]), 422)

@@ -20,6 +20,7 @@ from registry.operations.retirements import retire
 from registry.operations.transfers import transfer
 from registry.tables.core import AccountBalance, CreditClass, LedgerEntry, SerialBlock, TokenizationRequest
 from tests.registry.operations.test_credits import _link
+from tests.support.periods import verified
 
 
 @pytest.fixture
@@ -30,7 +31,8 @@ def world(engine):
         other = open_account(s, org.id, "other")
         project = register_project(s, project_number=78040, name="P", country="ISL", dial_code="354", sector=14,
                                    credit_type="R", methodology="M")
-        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id)
+        issuance = issue_ex_post(s, project_id=project.id, vintage=2023, quantity=1000, account_id=account.id,
+                                 **verified(s, project.id, 2023))
         custody_account = open_system_account(s, AccountType.bridge_custody, "custody")
         credit_class = s.exec(select(CreditClass).where(CreditClass.serialization_id == issuance.serialization_id)).one()
     return {"account": account.id, "other": other.id, "serialization": issuance.serialization_id,
