@@ -25,7 +25,9 @@ from registry.operations.projects import register_project
 from registry.operations.retirements import retire
 from registry.operations.transfers import transfer
 from registry.tables.core import CreditClass, SerialBlock
-from tests.support.periods import verified
+from tests.support.periods import verified, verified_year
+
+VERIFIED = {"verification_reference": "VR", "verification_body": "VVB", "verified_on": date(2024, 3, 1)}
 
 pytestmark = pytest.mark.postgres
 
@@ -137,11 +139,10 @@ def test_the_second_retirement_waits_for_the_first_and_sees_its_result(pg):
 def test_two_issuances_of_overlapping_ranges_one_succeeds(pg):
     engine, w = pg
 
-    def issue(first_unit, day):  # periods of their own: the race is about the serials, not the period
-        period = {"monitoring_start": date(2023, 7, day), "monitoring_end": date(2023, 7, day),
-                  "verification_reference": f"VR-2023-07-{day}", "verification_body": "VVB", "verified_on": date(2024, 1, 5)}
-        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=2023, **period, quantity=50,
-                                       account_id=w["holder"], first_unit=first_unit)
+    def issue(first_unit, day):  # each racer its own monitoring period: the serials are what collide
+        period = {"monitoring_start": date(2023, 6, day), "monitoring_end": date(2023, 6, day)}
+        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=2023, **{**VERIFIED, **period},
+                                       quantity=50, account_id=w["holder"], first_unit=first_unit)
 
     results = race(engine, issue(101, 1), issue(120, 2))
     errors = [r for r in results if isinstance(r, Exception)]
@@ -192,8 +193,8 @@ def test_operations_on_different_credits_both_succeed(pg):
     engine, w = pg
 
     def issue(vintage):
-        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=vintage, **verified(s, w["project"], vintage), quantity=10,
-                                       account_id=w["third"])
+        return lambda s: issue_ex_post(s, project_id=w["project"], vintage=vintage, **verified_year(vintage),
+                                       quantity=10, account_id=w["third"])
 
     results = race(engine, issue(2024), issue(2025), retire_all(w, 10))
     assert not any(isinstance(r, Exception) for r in results), results
