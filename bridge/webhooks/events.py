@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 from sqlmodel import Session, select
 
-from bridge.public.links import certificate_links
+from bridge.public.links import certificate_links, metadata_path
 from bridge.tables import MintLeaf
 from bridge.webhooks.outbox import _iso, last_event, record_event
 from bridge.webhooks.tables import EventKind, WebhookEvent
@@ -251,13 +251,28 @@ def _registry_retirement_recorded(session: Session, *, retirement: Retirement, s
     retirement_recorded(session, retirement, serial_blocks)
 
 
+def ca_status_changed(session: Session, *, credit_class: CreditClass, transition: str, from_status: str | None,
+                      to_status: str, note: str, evidence: str | None, at) -> WebhookEvent:
+    """A class's corresponding-adjustment status changed in the registry (§II.2, public): sent to
+    every subscriber of the kind. The token's on-chain status follows with the engine's push."""
+    payload = {"caStatusChange": {
+        **_class_facts(session, credit_class.id), "transition": transition,
+        "from": from_status, "to": to_status, "note": note, "evidence": evidence,
+        "decidedAt": at.isoformat(), "classMetadata": metadata_path(credit_class.token_id)}}
+    return record_event(session, EventKind.ca_status_changed, payload, None,
+                        subject=f"class:{credit_class.token_id}")
+
+
 def register_listeners() -> None:
     """Register the bridge's listeners for registry state changes (idempotent): a registry
-    retirement then records its ``retirement.recorded`` webhook in the same transaction. Called
-    by every process entry point that can make a registry retirement (:func:`bridge.app.create_app`)."""
+    retirement then records its ``retirement.recorded`` webhook, and a CA decision its
+    ``ca_status.changed``, in the same transaction. Called by every process entry point that can
+    make either (:func:`bridge.app.create_app`, each sync pass)."""
     hooks.on("retirement.recorded", _registry_retirement_recorded)
+    hooks.on("ca_status.changed", ca_status_changed)
 
 
 def unregister_listeners() -> None:
     """Undo :func:`register_listeners` (no error if they were not registered)."""
     hooks.off("retirement.recorded", _registry_retirement_recorded)
+    hooks.off("ca_status.changed", ca_status_changed)

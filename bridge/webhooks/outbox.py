@@ -79,7 +79,7 @@ def last_event(session: Session, kinds: list[str], subject: str) -> WebhookEvent
 
 
 #: Payload keys whose value is a link: stored as a path, delivered absolute.
-LINK_KEYS = frozenset({"certificate"})
+LINK_KEYS = frozenset({"certificate", "classMetadata"})
 #: Objects whose every value is a link (``links: {certificate, certificateJson, ...}``).
 LINK_OBJECTS = frozenset({"links"})
 

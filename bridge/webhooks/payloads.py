@@ -149,6 +149,20 @@ class RedemptionRetractedData(_Strict):
     retracts: Optional[Retracts]
 
 
+class CAStatusChange(_ClassFacts):
+    transition: str = Field(description="the CA record's transition (confirm_applied, record_not_applied, ...)")
+    from_: Optional[str] = Field(alias="from", description="status before (pending, applied, not_applied)")
+    to: str = Field(description="status after; caStatus is the same")
+    note: str
+    evidence: Optional[str] = Field(description="reference of the evidence the decision rests on")
+    decidedAt: str = Field(description="registry time of the decision (ISO 8601)")
+    classMetadata: str = Field(description="absolute URL of the class's ERC-1155 metadata")
+
+
+class CAStatusChangedData(_Strict):
+    caStatusChange: CAStatusChange
+
+
 #: The ``data`` of each event kind that the bridge sends.
 PAYLOADS: dict[EventKind, type[BaseModel]] = {
     EventKind.tokenization_minted: TokenizationData,
@@ -159,6 +173,7 @@ PAYLOADS: dict[EventKind, type[BaseModel]] = {
     EventKind.redemption_finalized: RedemptionData,
     EventKind.redemption_rejected: RedemptionData,
     EventKind.redemption_retracted: RedemptionRetractedData,
+    EventKind.ca_status_changed: CAStatusChangedData,
 }
 
 

@@ -12,6 +12,9 @@ Kinds emitted:
 - ``retirement.recorded`` (``retirement``: the :class:`~registry.tables.core.Retirement`,
   ``serial_blocks``: the retired serial blocks as text) by :func:`registry.operations.retirements.retire`
   and, for an on-chain retirement the sync records, :func:`registry.bridged.custody.retire_from_custody`.
+- ``ca_status.changed`` (``credit_class``: the :class:`~registry.tables.core.CreditClass` whose
+  status changed, ``transition``, ``from_status``, ``to_status``, ``note``, ``evidence``, ``at``) by
+  the Article 6.2 CA operations (:mod:`registry.operations.article6.adjustments`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlmodel import Session
 
 Listener = Callable[..., None]
 
-KINDS = frozenset({"retirement.recorded"})
+KINDS = frozenset({"retirement.recorded", "ca_status.changed"})
 
 _listeners: dict[str, list[Listener]] = defaultdict(list)
 

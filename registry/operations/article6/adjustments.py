@@ -23,6 +23,7 @@ from registry.domain.article6.rules import R_CA_CORRECTION, R_CA_EVIDENCE, Artic
 from registry.domain.asof import AsOf, resolve_as_of
 from registry.domain.classes import CAStatus
 from registry.errors import NotFound, RuleViolation
+from registry.operations import hooks
 from registry.operations.article6 import uses as uses_ops
 from registry.operations.article6.common import _a6project, _now, violation
 from registry.operations.article6.compensation import lift_suspension_if_rectified
@@ -116,6 +117,10 @@ def _store_ca(session: Session, project: Project, row: A6CARecord, new: CARecord
     if credit_class is not None:
         uses_ops.refresh_class_uses(session, class_ids=[credit_class.id], actor=entry.actor, at=entry.at,
                                     reason=f"CA status {entry.to_status}")
+        if entry.from_status is not None and entry.from_status != entry.to_status:  # a decision, not the opening
+            hooks.emit(session, "ca_status.changed", credit_class=credit_class, transition=entry.transition,
+                       from_status=entry.from_status, to_status=entry.to_status, note=entry.note,
+                       evidence=entry.evidence, at=entry.at)
 
 
 def _evidence_row(session: Session, row: A6CARecord, evidence: Evidence, at: datetime, actor: str) -> A6CAEvidence:

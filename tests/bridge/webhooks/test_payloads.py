@@ -192,3 +192,30 @@ def test_the_standard_signature_refuses_tampering_stale_timestamps_and_other_sec
         standard_verify(SECRET, headers, body, now + 301)
     with pytest.raises(ValueError, match="no matching"):
         standard_verify("whsec_" + base64.b64encode(b"x" * 32).decode(), headers, body, now)
+
+
+def test_a_ca_decision_is_announced_to_every_subscriber_and_matches_its_schema(sqlite_engine):
+    """``ca_status.changed``: the registry's CA decisions (public, §II.2) reach every subscriber of
+    the kind, whichever organization holds the class, once per change of status."""
+    from bridge.webhooks.events import register_listeners
+    from registry.operations.accounts import create_organization
+    from tests.support.public_world import add_article6_class
+
+    world = make_world(sqlite_engine, eth_tester_web3(), seed="payloads-ca")
+    with transaction(sqlite_engine) as s:
+        stranger = create_organization(s, "Marketplace without credits").id
+    register_listeners()
+    with StandardReceiver(SECRET) as receiver:
+        _subscribe(sqlite_engine, stranger, receiver.url, ["ca_status.changed"])
+        a6 = add_article6_class(world)  # its CA is confirmed applied for what was used
+        deliver_due(sqlite_engine, public_url=PUBLIC_URL)
+    payloads = [json.loads(body) for _, body, ok in receiver.requests if ok]
+    assert [p["event"] for p in payloads] == ["ca_status.changed"]
+    change = payloads[0]["data"]["caStatusChange"]
+    assert (change["from"], change["to"], change["caStatus"]) == ("pending", "applied", "applied")
+    assert change["tokenId"] == str(a6.token_id) and change["transition"] == "confirm_applied"
+    assert change["classMetadata"] == f"{PUBLIC_URL}/metadata/{int(a6.token_id):064x}.json"
+    document = TestClient(create_app(sqlite_engine)).get("/openapi.json").json()
+    _validator(document, "ca_status.changed").validate(payloads[0])
+    assert not _validator(document, "ca_status.changed").is_valid(
+        {**payloads[0], "data": {"caStatusChange": {**change, "surprise": 1}}})
