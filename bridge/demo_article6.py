@@ -105,14 +105,18 @@ def add_article6_demo(engine: Engine, project_id: int, account_id: int) -> Artic
                                     reviewer="demo reviewer")
         issued = designation.issue_article6(session, project_id=project_id, vintage=VINTAGE, quantity=ISSUED,
                                             account_id=account_id, monitoring_start=date(VINTAGE, 1, 1),
-                                            monitoring_end=date(VINTAGE, 12, 31), actor="demo")
-        retire(session, account_id=account_id, serialization_id=issued.designation.serialization_id,
+                                            monitoring_end=date(VINTAGE, 12, 31),
+                                            verification_reference=f"Demo verification report {VINTAGE}",
+                                            verification_body="Demo Verification Body",
+                                            verified_on=date(VINTAGE + 1, 3, 1), actor="demo")
+        used = retire(session, account_id=account_id, serialization_id=issued.designation.serialization_id,
                quantity=RETIRED_CORSIA, details=RetirementDetails(
                    purpose=Purpose.corsia, beneficiary_name="Icelandic airline (CORSIA)", corsia_operator="ICE",
                    corsia_state="ISL", compliance_period_start=2024, compliance_period_end=2026))
+        # first transfer is use (the letter's §I.7.1 term): the CA covers the tonnes retired, in that year
         record = adjustments.confirm_ca_applied(
-            session, project_id, VINTAGE, Evidence(EvidenceKind.ca_applied, "Iceland BTR1, table 4 (demo)",
-                                                   date(2026, 4, 1)), actor="demo")
+            session, project_id, VINTAGE, Evidence(EvidenceKind.ca_applied, "Iceland BTR1, table 4 (demo)", None,
+                                                   RETIRED_CORSIA, used[0].created_at.year), actor="demo")
         return Article6Demo(token_id=str(issued.token_id), letter_id=letter.id, issued=ISSUED,
                             deposit=issued.designation.deposit, retired_corsia=RETIRED_CORSIA,
                             ca_status=CAStatus(record.status).name)

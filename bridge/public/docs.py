@@ -48,7 +48,8 @@ WALKTHROUGH = """
 
 1. Administrator key (`icr-bridge admin create-key`): `POST /organizations`, then
    `POST /organizations/{organization_id}/accounts` (a holding account), `POST /projects`,
-   `POST /issuances` (ex-post ICCs into the account; the answer names the `serialization`).
+   `POST /issuances` (ex-post ICCs into the account for a monitoring period and its verification; the
+   answer names the `serialization`).
 2. `POST /api-keys` with the `organization_id`: the organization's own key, used from here on.
 3. `GET /wallet-links/typed-data?account_id=&wallet=` gives the EIP-712 `LinkWallet` message; the wallet
    signs it (ECDSA, or ERC-1271 for a contract wallet) and `POST /accounts/{account_id}/wallets` links it.

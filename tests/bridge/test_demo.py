@@ -58,7 +58,7 @@ def test_demo_explorer_shows_a_ca_state_and_the_annual_report(sqlite_engine, w3)
 
     summary = run_demo(sqlite_engine, w3)
     client = TestClient(create_app(sqlite_engine))
-    classes = {c["token_id"]: c for c in client.get("/explorer/classes").json()}
+    classes = {c["token_id"]: c for c in client.get("/explorer/classes").json()["items"]}
     article6 = classes[summary["article6"]["token_id"]]
     assert article6["designation"] == "Article 6.2 ICC" and article6["ca_status"]["status"] == "applied"
     report = client.get("/explorer/annual-report").json()
