@@ -10,12 +10,16 @@ import time
 import urllib.request
 
 from bridge.chain.anvil import free_port
+from bridge.schema import create_schema
+from registry.db import make_engine
 from tests.bridge.test_operator import CLI
 
 
 def test_serve_writes_json_access_logs(tmp_path):
     port = free_port()
-    env = {**os.environ, "ICR_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite'}"}
+    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    create_schema(make_engine(url))  # serve opens an existing registry only
+    env = {**os.environ, "ICR_DATABASE_URL": url}
     log_file = tmp_path / "serve.log"
     with log_file.open("w") as out:
         server = subprocess.Popen([str(CLI), "serve", "--port", str(port)], env=env, stdout=out, stderr=out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import typer
 from alembic import command
+from alembic.script import ScriptDirectory
 from eth_account import Account
 
 from bridge import preflight
@@ -88,8 +89,9 @@ def test_a_database_behind_the_migrations_or_without_a_schema_is_fatal(tmp_path)
     behind = make_engine(f"sqlite:///{tmp_path / 'behind.sqlite'}")
     command.upgrade(alembic_config(behind), "0010")
     problem = preflight.schema_problem(behind, "DB")
+    (head,) = ScriptDirectory.from_config(alembic_config()).get_heads()
     assert problem.fatal and problem.line == ("ICR_DATABASE_URL / --db: DB is at schema revision 0010, this "
-                                              "icr-bridge needs 0011: run `icr-bridge db upgrade`")
+                                              f"icr-bridge needs {head}: run `icr-bridge db upgrade`")
     empty = make_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}")
     assert preflight.schema_problem(empty, "DB").line == (
         "ICR_DATABASE_URL / --db: DB holds no registry schema (`icr-bridge deploy` creates it)")
