@@ -93,7 +93,8 @@ def test_two_api_processes_two_followers_and_the_webhook_worker_over_one_postgre
         start("api1", "serve", "--port", str(api_ports[1]), "--rpc-url", anvil_url, "--relay")  # one relays too
         for i, port in enumerate(metrics_ports):
             start(f"follower{i}", "sync", "--follow", "--metrics-port", str(port))
-        start("webhooks", "webhooks", "deliver", "--follow", "--poll-interval", "0.3")
+        start("webhooks", "webhooks", "deliver", "--follow", "--poll-interval", "0.3",
+              "--public-url", "https://bridge.example.org")
         apis = [httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": api_key}, timeout=30)
                 for port in api_ports]
         for api in apis:
@@ -152,7 +153,7 @@ def test_two_api_processes_two_followers_and_the_webhook_worker_over_one_postgre
 
         assert _wait(minted_events, 60, "three tokenization.minted deliveries") == sorted(made)
         for api in apis:
-            balances = api.get("/balances", params={"account_id": deployed["custody_account_id"]}).json()
+            balances = api.get("/balances", params={"account_id": deployed["custody_account_id"]}).json()["items"]
             assert sum(b["quantity"] for b in balances) == 170  # both processes read the same registry
     finally:
         for name, process in processes.items():
