@@ -112,6 +112,7 @@ bench: setup
 	$(PY) scripts/bench_merkle.py --leaves 100000
 	$(PY) scripts/bench_e2e.py --quick
 	$(PY) scripts/bench_retirement_sync.py --quick
+	$(PY) scripts/bench_log_decoding.py --repeat 500
 	$(PY) scripts/bench_registry.py --quick
 	$(PY) scripts/bench_mint_refusal.py --quick
 	if [ -f scripts/bench_gas.py ]; then $(PY) scripts/bench_gas.py; fi

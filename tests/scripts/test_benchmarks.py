@@ -55,3 +55,10 @@ def test_bench_registry_on_sqlite():
 def test_bench_retirement_lookup_finds_the_one_retirement_with_and_without_the_index():
     pairs = run("bench_retirement_lookup.py", "--retirements", "50")
     assert pairs["retirements"] == "50" and float(pairs["indexed_ms"]) > 0 and float(pairs["unindexed_ms"]) > 0
+
+
+def test_bench_log_decoding_prints_both_decoders_per_event():
+    pairs = run("bench_log_decoding.py", "--repeat", "20")
+    for event in ("leafminted", "retired"):
+        assert float(pairs[f"{event}_us"]) > 0 and float(pairs[f"{event}_web3_us"]) > 0
+        assert float(pairs[f"{event}_speedup"]) > 0
