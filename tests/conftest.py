@@ -115,13 +115,6 @@ def w3():
     return eth_tester_web3()
 
 
-def _free_port() -> int:
-    """A free local TCP port (kept for tests that start their own servers)."""
-    from bridge.chain.anvil import free_port
-
-    return free_port()
-
-
 @pytest.fixture
 def anvil_url():
     """A fresh anvil node (from npm) for one test, stopped afterwards."""

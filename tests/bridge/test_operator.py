@@ -152,9 +152,9 @@ def test_sync_follow_serves_metrics_and_stops_on_sigterm(operator_env):
     deployed = json.loads(run_cli(env, "deploy", "--fund-from-dev-account", "--json").stdout)
     holder = Account.create()
     engine, account_id, class_id = _registry_with_custody(env, holder, 1000)
-    from tests.conftest import _free_port
+    from bridge.chain.anvil import free_port
 
-    port = _free_port()
+    port = free_port()
     worker = subprocess.Popen([str(CLI), "sync", "--follow", "--metrics-port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

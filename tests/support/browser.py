@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from bridge.chain.anvil import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -89,11 +90,6 @@ def screenshot(driver, name: str, full_page: bool = False) -> Path:
             driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

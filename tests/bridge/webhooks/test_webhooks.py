@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +18,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bridge.app import create_app
+from bridge.chain.anvil import free_port
 from bridge.chain.client import eth_tester_web3
 from bridge.cli.main import app as cli
 from bridge.engine.cycle import run_cycle
@@ -113,11 +113,6 @@ class Receiver(LocalServer):
 
         self.serve(Handler, port)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------------
