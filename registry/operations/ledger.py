@@ -23,13 +23,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlmodel import Session, select
 
 from registry.domain.blocks import ReplayError, UnitMap, normalize
 from registry.domain.enums import CreditStatus
 from registry.operations import balances as balance_table
-from registry.tables.core import LedgerEntry, SerialBlock, Serialization
+from registry.tables.core import LedgerEntry, SerialBlock, Serialization, utcnow
 
 GENESIS_HASH = "0" * 64
 #: Advisory lock key serializing ledger appends on PostgreSQL ("ICRLEDGR").
@@ -62,11 +62,16 @@ def lock_ledger(session: Session) -> None:
         session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=LEDGER_LOCK_KEY))
 
 
+def _head(session: Session) -> tuple[int, str]:
+    """(sequence number, hash) of the newest entry; (0, genesis) for an empty ledger."""
+    last = session.exec(select(LedgerEntry.seq, LedgerEntry.entry_hash).order_by(LedgerEntry.seq.desc()).limit(1)).first()
+    return (0, GENESIS_HASH) if last is None else (last[0], last[1])
+
+
 def append_entry(session: Session, kind: str, payload: dict[str, Any]) -> LedgerEntry:
     lock_ledger(session)
-    last = session.exec(select(LedgerEntry).order_by(LedgerEntry.seq.desc()).limit(1)).first()
-    seq = 1 if last is None else last.seq + 1
-    prev_hash = GENESIS_HASH if last is None else last.entry_hash
+    last_seq, prev_hash = _head(session)
+    seq = last_seq + 1
     payload_json = canonical_json(payload)
     entry = LedgerEntry(
         seq=seq,
@@ -81,6 +86,33 @@ def append_entry(session: Session, kind: str, payload: dict[str, Any]) -> Ledger
     if moves:
         balance_table.apply_moves(session, moves)
     return entry
+
+
+def append_entries(session: Session, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:
+    """Append many entries at once, in order: one read of the chain's head, every hash computed
+    in one pass, one multi-row insert, and the moves of all of them applied to the balance table
+    as one aggregated delta per (account, serialization, status). The result is the same chain
+    and the same balances as :func:`append_entry` called once per entry (the bulk paths of the
+    sync and of tokenization use it). Returns the entries' sequence numbers."""
+    if not entries:
+        return []
+    lock_ledger(session)
+    last_seq, prev_hash = _head(session)  # flushes the session first: pending entries come before these
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    moves: list[Any] = []
+    for offset, (kind, payload) in enumerate(entries, start=1):
+        seq = last_seq + offset
+        payload_json = canonical_json(payload)
+        entry_hash = entry_digest(prev_hash, seq, kind, payload_json)
+        rows.append({"seq": seq, "kind": kind, "payload": payload_json, "prev_hash": prev_hash,
+                     "entry_hash": entry_hash, "created_at": now})
+        prev_hash = entry_hash
+        moves.extend(payload.get("moves") or ())
+    session.execute(insert(LedgerEntry), rows)
+    if moves:
+        balance_table.apply_moves(session, moves)
+    return [row["seq"] for row in rows]
 
 
 @dataclass

@@ -150,3 +150,51 @@ def test_ledger_rebuild_balances_command_repairs_the_table_from_the_blocks(engin
     assert check(engine).ok
     verified = runner.invoke(app, ["ledger", "verify", "--db", url])
     assert verified.exit_code == 0, verified.output
+
+
+def _entries_moving_back_and_forth(session, busy):
+    """Entries as an operation batch writes them: two without moves, then units 151-160 of the
+    vintage moved from account a to b and back (the blocks stay where they are)."""
+    from registry.domain.blocks import move_record
+    from registry.tables.core import Serialization
+
+    text = session.get(Serialization, busy["serialization"]).text
+    there = move_record(text, 151, 160, (busy["a"], "active"), (busy["b"], "active"))
+    back = move_record(text, 151, 160, (busy["b"], "active"), (busy["a"], "active"))
+    return [("note.one", {"n": 1}), ("note.two", {"n": 2, "text": "é"}),
+            ("transfer", {"moves": [there]}), ("transfer", {"moves": [back]})]
+
+
+def test_appending_in_bulk_writes_the_chain_one_by_one_appends_write(engine, busy):
+    from registry.operations.ledger import append_entries, append_entry
+
+    with Session(engine) as s:
+        one_by_one = [append_entry(s, kind, payload).entry_hash for kind, payload in _entries_moving_back_and_forth(s, busy)]
+        s.rollback()
+    with transaction(engine) as s:
+        seqs = append_entries(s, _entries_moving_back_and_forth(s, busy))
+    with Session(engine) as s:
+        bulk = [s.get(LedgerEntry, seq).entry_hash for seq in seqs]
+    assert seqs == list(range(seqs[0], seqs[0] + 4))
+    assert bulk == one_by_one
+    assert check(engine).ok
+
+
+def test_a_bulk_append_whose_moves_take_more_than_an_account_holds_changes_nothing(engine, busy):
+    from sqlalchemy.exc import IntegrityError
+
+    from registry.domain.blocks import move_record
+    from registry.operations.balances import BalanceTableError
+    from registry.operations.ledger import append_entries
+    from registry.tables.core import Serialization
+
+    with Session(engine) as s:
+        before = s.exec(select(LedgerEntry.seq).order_by(LedgerEntry.seq.desc())).first()
+    with pytest.raises((BalanceTableError, IntegrityError)):  # the table's check refuses a negative balance
+        with transaction(engine) as s:
+            text = s.get(Serialization, busy["serialization"]).text
+            too_much = move_record(text, 1, 1000, (busy["b"], "active"), (busy["a"], "active"))
+            append_entries(s, [("note", {}), ("transfer", {"moves": [too_much]})])
+    with Session(engine) as s:
+        assert s.exec(select(LedgerEntry.seq).order_by(LedgerEntry.seq.desc())).first() == before
+    assert check(engine).ok
