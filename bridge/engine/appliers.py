@@ -305,3 +305,11 @@ APPLIERS: dict[str, Callable[..., None]] = {
     "RedemptionRejected": _close_redemption(RedemptionStatus.rejected),
     "RedemptionReclaimed": _close_redemption(RedemptionStatus.reclaimed),
 }
+
+#: Appliers of a run of consecutive events of one kind, in log order, with set-based statements:
+#: each must leave the registry exactly as the kind's :data:`APPLIERS` entry applied to each event
+#: in turn would (the sync falls back to those for a single event and for a group it replays one
+#: event per transaction). An event one of them cannot apply raises, and the whole group is
+#: retried one event at a time, where it is quarantined alone.
+BULK_APPLIERS: dict[str, Callable[..., None]] = {}
+

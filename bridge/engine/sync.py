@@ -3,6 +3,9 @@ exactly once.
 
 - Only final events are applied: up to the chain's ``finalized`` block when it has that tag
   (and the operator asks for it), otherwise ``confirmations`` blocks below the head.
+- Consecutive events of one kind are applied together by the kind's bulk applier
+  (``BULK_APPLIERS``: set-based statements, the same result as applying them one by one), other
+  kinds one event at a time (``APPLIERS``).
 - Each event is applied together with its :class:`ChainEvent` row, unique on (chain id,
   transaction hash, log index), in one database transaction: replaying a range, or two
   workers racing on it, applies nothing twice. Events are applied up to
@@ -31,7 +34,7 @@ from bridge.chain.client import Chain
 from bridge.chain.logs import RAW_LOG, decode_log, fetch_events, log_from_plain, to_hex
 from bridge.deployments import require_deployment
 from bridge.engine import faults
-from bridge.engine.appliers import APPLIERS, complete_minted, origin_of
+from bridge.engine.appliers import APPLIERS, BULK_APPLIERS, complete_minted, origin_of
 from bridge.engine.locks import claim
 from bridge.engine.undoers import UNDOERS
 from bridge.tables import (
@@ -185,13 +188,21 @@ def _apply_group(engine: Engine, chain: Chain, deployment: Deployment, group: li
     try:
         with transaction(engine) as session:
             recorded = _recorded_origins(session, chain, [entry for _, entry in group])
+            fresh: list[tuple[str, Any]] = []
             for name, entry in group:
-                if not _record_event(session, chain, name, entry, recorded):
+                if _record_event(session, chain, name, entry, recorded):
+                    fresh.append((name, entry))
+                else:
                     skipped += 1
-                    continue
-                APPLIERS[name](session, chain, deployment, entry, report)
-                faults.point(f"sync.applied.{name}")
-                applied.append(name)
+            for name, entries in runs_of_one_kind(fresh):
+                bulk = BULK_APPLIERS.get(name) if len(entries) > 1 else None
+                if bulk is not None:
+                    bulk(session, chain, deployment, entries, report)
+                for entry in entries:
+                    if bulk is None:
+                        APPLIERS[name](session, chain, deployment, entry, report)
+                    faults.point(f"sync.applied.{name}")
+                    applied.append(name)
             complete_minted(session, chain)
     except BaseException:
         del report.flagged[flagged:]  # rolled back: flagged again when applied again
@@ -200,6 +211,18 @@ def _apply_group(engine: Engine, chain: Chain, deployment: Deployment, group: li
     for name in applied:
         report.applied[name] = report.applied.get(name, 0) + 1
         faults.point(f"sync.committed.{name}")
+
+
+def runs_of_one_kind(events: list[tuple[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """Consecutive events of the same kind, in log order: each run is applied together (by the
+    kind's bulk applier when it has one), the runs one after the other."""
+    runs: list[tuple[str, list[Any]]] = []
+    for name, entry in events:
+        if runs and runs[-1][0] == name:
+            runs[-1][1].append(entry)
+        else:
+            runs.append((name, [entry]))
+    return runs
 
 
 #: Errors that make one event inapplicable (its content, or a rule it breaks), as opposed to the
