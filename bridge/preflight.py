@@ -27,13 +27,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Mapping
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
 from bridge.deployments import deployment_on
 from bridge.engine.deploy import BridgeKeys
 from bridge.engine.steps import ROLE_NAMES
+from bridge.redaction import redact_url
 from bridge.settings import BridgeSettings
 from bridge.tables import ChainCursor
 
@@ -93,11 +94,9 @@ class Preflight:
 
 
 def redacted_database(url: str) -> str:
-    """The database URL with its password as ``***`` (SQLAlchemy's own rendering)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is reported elsewhere
-        return "(unparsable URL)"
+    """The database URL as the banner shows it: without its password, query values or key-like
+    path segments (:func:`bridge.redaction.redact_url`, the CLI's own rule)."""
+    return redact_url(url)
 
 
 def schema_problem(engine: Engine, database: str) -> Problem | None:

@@ -16,7 +16,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from bridge.cli.errors import ConfigError, redact_url, remember_database
+from bridge.cli.errors import ConfigError, remember_database
+from bridge.redaction import redact_url
 from registry.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, database_url, make_engine, sqlite_path
 
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -47,6 +47,9 @@ def test_a_ready_bridge_passes_and_the_banner_names_chain_contract_database_fina
 def test_the_database_password_is_redacted():
     assert preflight.redacted_database("postgresql://bridge:s3cret@db.internal:5432/icr") == \
         "postgresql://bridge:***@db.internal:5432/icr"
+    # the CLI's rule: query values too (libpq takes passwords there), and no "(unparsable URL)"
+    assert preflight.redacted_database("postgresql://bridge@db/icr?sslpassword=s3cret&sslmode=require") == \
+        "postgresql://bridge@db/icr?sslpassword=***&sslmode=***"
 
 
 def test_keys_without_their_role_or_ether_are_named_with_their_address(world, sqlite_url):

@@ -11,10 +11,11 @@ from typer.testing import CliRunner
 from web3.exceptions import Web3RPCError
 
 from bridge.cli import errors
-from bridge.cli.errors import ConfigError, explain, redact, redact_url
+from bridge.cli.errors import ConfigError, explain
 from bridge.cli.main import app
 from bridge.cli.operator import _check_metadata_uri, step_failures_code
 from bridge.engine.steps import PERMANENT, TRANSIENT, StepFailure
+from bridge.redaction import redact, redact_url
 from bridge.schema import create_schema
 from bridge.settings import load_settings
 from registry.db import make_engine
