@@ -173,3 +173,18 @@ def webhook_listeners():
     register_listeners()
     yield
     unregister_listeners()
+
+
+@pytest.fixture(autouse=True)
+def bridge_logging_restored():
+    """A CLI command run by Typer's test runner points the ``icr_bridge`` logger at that run's
+    stderr (:func:`bridge.logs.configure`), which closes with it: each test starts from the
+    handlers and level it found, so a later command that logs without configuring never writes
+    to a closed stream."""
+    import logging
+
+    logger = logging.getLogger("icr_bridge")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:], logger.propagate = saved[0], saved[2]
+    logger.setLevel(saved[1])

@@ -139,12 +139,24 @@ def open_registry(db: Optional[str], *, create: bool = True, create_file: bool =
         created = True
     engine = make_engine(url)
     if create or created:
+        from sqlalchemy import inspect
+
         from bridge.schema import create_schema
 
+        empty = not created and not inspect(engine).get_table_names()
         create_schema(engine)
+        if empty and announce:  # an empty server database (PostgreSQL) got the schema: say so
+            announce_schema(url)
     if created and announce:
         announce_created(path, url)
     return engine
+
+
+def announce_schema(url: str) -> None:
+    """Say that a command created the registry's tables in an empty database (stderr, and the log)."""
+    shown = redact_url(url)
+    err.print(f"created the registry schema in the empty database {shown}", soft_wrap=True, highlight=False)
+    logging.getLogger("icr_bridge.cli").info("schema created", extra={"database": shown})
 
 
 def announce_created(path: Path, url: str) -> None:

@@ -80,6 +80,14 @@ def test_a_postgresql_database_without_the_registry_names_it(postgres_url):
     assert "holds no registry" in result.stderr and "`icr-bridge deploy` creates its tables" in result.stderr
 
 
+def test_a_command_that_creates_the_schema_in_an_empty_postgresql_database_says_so(postgres_url):
+    first = run("quarantine", "list", "--db", postgres_url)
+    assert first.exit_code == 0, first.output
+    assert lines(first) == [f"created the registry schema in the empty database {postgres_url}"]
+    again = run("quarantine", "list", "--db", postgres_url)
+    assert again.exit_code == 0 and again.stderr == ""
+
+
 def test_an_unreachable_node_is_infrastructure_and_its_credentials_are_redacted(sqlite_engine, sqlite_url):
     result = run("status", "--db", sqlite_url, "--rpc-url", "http://operator:hunter2@127.0.0.1:9/v3/0123456789abcdef0123")
     assert result.exit_code == 3
