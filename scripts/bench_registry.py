@@ -43,6 +43,7 @@ from typing import Any, Iterator
 
 import benchlib
 from benchlib import CHUNK, REPO, Floor, headline, open_registry, percentile, progress, table, temp_database
+from queryplans import Plan, explain_run, render
 
 from bridge.chain.anvil import free_port  # noqa: E402 - benchlib puts the repository on sys.path
 from registry.bridged import custody
@@ -212,7 +213,23 @@ def generate(engine, n: int, seed: int = 11, bar=None) -> Dataset:
 # ------------------------------------------------------------------------------------------
 
 
-def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13) -> list[float]:
+def _timed(engine, retire, latencies: list[float], plans: list[Plan] | None) -> None:
+    """Run one retirement (its own transaction, commit included): timed, or, when ``plans`` is
+    an empty list, untimed with the plans of its statements captured into ``plans``."""
+    if plans is not None and not plans:
+        plans.extend(explain_run(engine, retire))
+        return
+    started = time.perf_counter()
+    retire()
+    latencies.append(time.perf_counter() - started)
+
+
+def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13, tx_base: int = 0,
+                         plans: list[Plan] | None = None) -> list[float]:
+    """``custody.retire_from_custody`` (a bridged retirement, as the sync applies an on-chain
+    ``Retired``) of fewer tonnes than the lowest mirrored custody block of a random class holds,
+    each in its own transaction. With ``plans`` (an empty list), the first one is not timed but
+    explained: the plans of its statements are added to ``plans``."""
     from sqlmodel import Session, select
 
     from registry.domain.enums import CreditStatus
@@ -222,7 +239,7 @@ def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13) -> l
     latencies = []
     with Session(engine) as s:
         classes = s.exec(select(CreditClass.token_id, CreditClass.serialization_id)).all()
-    tx_counter = 0
+    tx_counter = tx_base  # each on-chain retirement needs its own (tx hash, log index)
     attempts = 0
     while len(latencies) < count and attempts < count * 20:
         attempts += 1
@@ -241,22 +258,26 @@ def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13) -> l
         quantity = rng.randint(1, lowest - 1)
         tx_counter += 1
         origin = custody.ChainOrigin(CHAIN_ID, "0x" + f"{tx_counter:064x}", 0, 10_000_000 + tx_counter)
-        started = time.perf_counter()
-        with transaction(engine) as s:
-            _retirement, moved, created = custody.retire_from_custody(
-                s, custody_account_id=data.custody_account_id, retirement=custody.OnchainRetirement(
-                    token_id=int(token_id), quantity=quantity, origin=origin,
-                    details=lc.RetirementDetails(beneficiary_name="Benchmark beneficiary"),
-                ),
-            )
-        latencies.append(time.perf_counter() - started)
-        assert created and sum(m.quantity for m in moved) == quantity
+
+        def retire() -> None:
+            with transaction(engine) as s:
+                _retirement, moved, created = custody.retire_from_custody(
+                    s, custody_account_id=data.custody_account_id, retirement=custody.OnchainRetirement(
+                        token_id=int(token_id), quantity=quantity, origin=origin,
+                        details=lc.RetirementDetails(beneficiary_name="Benchmark beneficiary"),
+                    ),
+                )
+            assert created and sum(m.quantity for m in moved) == quantity
+
+        _timed(engine, retire, latencies, plans)
     return latencies
 
 
-def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 17) -> list[float]:
+def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 17,
+                                 plans: list[Plan] | None = None) -> list[float]:
     """``operations.retire`` from a holding account (the registry's own retirement), of fewer
-    tonnes than the account's lowest block of the class holds, each in its own transaction."""
+    tonnes than the account's lowest block of the class holds, each in its own transaction
+    (``plans``: as :func:`retirement_latencies`)."""
     from sqlmodel import Session, select
 
     from registry.domain import lifecycle as lc
@@ -293,12 +314,15 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
         if lowest < 2:
             continue
         quantity = rng.randint(1, lowest - 1)
-        started = time.perf_counter()
-        with transaction(engine) as s:
-            _retirement, moved = retirements_ops.retire(s, account_id=account_id, serialization_id=serialization_id,
-                                                        quantity=quantity, details=details)
-        latencies.append(time.perf_counter() - started)
-        assert sum(m.quantity for m in moved) == quantity
+
+        def retire() -> None:
+            with transaction(engine) as s:
+                _retirement, moved = retirements_ops.retire(s, account_id=account_id,
+                                                            serialization_id=serialization_id, quantity=quantity,
+                                                            details=details)
+            assert sum(m.quantity for m in moved) == quantity
+
+        _timed(engine, retire, latencies, plans)
     return latencies
 
 
@@ -455,8 +479,10 @@ def run_db(kind: str, n: int, args) -> dict[str, Any]:
         with progress() as bar:
             data = generate(engine, n, bar=bar)
         figures["load_s"] = data.load_s
-        figures["retire"] = retirement_latencies(engine, data, args.retirements)
-        figures["holding_retire"] = holding_retirement_latencies(engine, data, args.retirements)
+        figures["plans"] = {"bridged": [], "holding": []}
+        figures["retire"] = retirement_latencies(engine, data, args.retirements, plans=figures["plans"]["bridged"])
+        figures["holding_retire"] = holding_retirement_latencies(engine, data, args.retirements,
+                                                                 plans=figures["plans"]["holding"])
         figures["floor"] = benchlib.row_write_floor(engine, n)
         engine.dispose()
         figures["reads"] = read_latencies(url, data, args.clients, args.seconds, args.requests)
@@ -487,6 +513,10 @@ def report(kind: str, n: int, f: dict[str, Any], args) -> dict[str, Any]:
                                                    " (/health)"])
     table(f"{kind}: {n:,} serial blocks, {args.clients} concurrent HTTP clients",
           ["figure", "p50 ms", "p99 ms", "per s", "baseline p50 / p99 ms"], rows)
+    for name, what in (("bridged", "bridged retirement splitting a custody block"),
+                       ("holding", "holding-account retirement splitting a block")):
+        for line in render(f"{kind}, {n:,} blocks, {what}, one untimed run", f["plans"][name]):
+            benchlib.out.print(line, markup=False, highlight=False, soft_wrap=True)
     short = {"/balances": "balances", "/balances?account_id=..": "account_balances",
              "/serial-blocks?account_id=..": "serial_blocks",
              "/metadata/{id}.json": "metadata", "/health": "health"}
