@@ -58,8 +58,21 @@ def lock_ledger(session: Session) -> None:
     SQLite, whose write transactions are exclusive). Credit operations take it before their
     serialization lock, so every transaction acquires the two in the same order and a
     transaction touching two serializations cannot deadlock with one touching the other."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=LEDGER_LOCK_KEY))
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    # Held already when the (sub)transaction that took it is still open: an operation takes it
+    # before its serialization lock and again to append, one round trip is enough. A savepoint
+    # rolled back releases what it took, and is no longer active then.
+    taken_in = session.info.get(_LEDGER_LOCK_HOLDER)
+    if taken_in is not None and taken_in.is_active \
+            and balance_table.root_transaction(taken_in) is session.get_transaction():
+        return
+    session.execute(_LOCK_STATEMENT, {"key": LEDGER_LOCK_KEY})
+    session.info[_LEDGER_LOCK_HOLDER] = session.get_nested_transaction() or session.get_transaction()
+
+
+_LEDGER_LOCK_HOLDER = "registry.ledger_lock_taken_in"
+_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def _head(session: Session) -> tuple[int, str]:

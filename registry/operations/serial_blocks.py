@@ -13,6 +13,7 @@ from registry.domain import serials as sr
 from registry.domain.blocks import Piece, Place, move_record, plan_merges
 from registry.domain.enums import CreditStatus, HoldStatus
 from registry.errors import NotFound, RuleViolation
+from registry.operations import balances as balance_table
 from registry.operations.ledger import lock_ledger
 from registry.tables.core import Account, SerialBlock, Serialization, UnitHold
 
@@ -31,6 +32,7 @@ def lock_serialization(session: Session, serialization_id: int) -> Serialization
     ).first()
     if row is None:
         raise NotFound(f"serialization {serialization_id} does not exist", field="serialization_id")
+    balance_table.remember_serialization(session, row)
     return row
 
 
@@ -38,8 +40,10 @@ _lock_serialization = lock_serialization  # earlier name
 
 
 #: Rows read by the first page of :func:`locked_blocks` with ``covering``; each next page is
-#: four times larger, so a holding of N blocks takes O(log N) queries at worst.
-COVERING_FIRST_PAGE = 32
+#: four times larger, so a holding of N blocks takes O(log N) queries at worst. Most partial
+#: operations use one or two blocks: a small first page reads and locks (and, on PostgreSQL,
+#: marks in the heap) no more rows than they need.
+COVERING_FIRST_PAGE = 4
 
 
 def locked_blocks(
@@ -110,8 +114,6 @@ def take_lowest_blocks(session: Session, blocks: list[SerialBlock], quantity: in
             )
             row.unit_last = part.last
             row.quantity = part.quantity
-            session.add(row)
-            session.flush()
             session.add(rest)
         rows.append(row)
     session.flush()
