@@ -43,7 +43,7 @@ from typing import Any, Iterator
 
 import benchlib
 from benchlib import CHUNK, REPO, Floor, headline, open_registry, percentile, progress, table, temp_database
-from queryplans import Plan, explain_run, render
+from queryplans import Captured, Plan, explain_run, render
 
 from bridge.chain.anvil import free_port  # noqa: E402 - benchlib puts the repository on sys.path
 from registry.bridged import custody
@@ -213,19 +213,33 @@ def generate(engine, n: int, seed: int = 11, bar=None) -> Dataset:
 # ------------------------------------------------------------------------------------------
 
 
-def _timed(engine, retire, latencies: list[float], plans: list[Plan] | None) -> None:
+@dataclass
+class Timings:
+    """Per retirement: wall seconds, this process's CPU seconds (the database server's, on
+    PostgreSQL, not included: a figure other load on the machine inflates less), and the
+    statements one of them sent (counted on the explained run)."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    statements: int = 0
+
+
+def _timed(engine, retire, timings: Timings, plans: list[Plan] | None) -> None:
     """Run one retirement (its own transaction, commit included): timed, or, when ``plans`` is
     an empty list, untimed with the plans of its statements captured into ``plans``."""
     if plans is not None and not plans:
-        plans.extend(explain_run(engine, retire))
+        sent: list[Captured] = []
+        plans.extend(explain_run(engine, retire, sent))
+        timings.statements = len(sent)
         return
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     retire()
-    latencies.append(time.perf_counter() - started)
+    timings.wall.append(time.perf_counter() - started)
+    timings.cpu.append(time.process_time() - cpu)
 
 
 def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13, tx_base: int = 0,
-                         plans: list[Plan] | None = None) -> list[float]:
+                         plans: list[Plan] | None = None) -> Timings:
     """``custody.retire_from_custody`` (a bridged retirement, as the sync applies an on-chain
     ``Retired``) of fewer tonnes than the lowest mirrored custody block of a random class holds,
     each in its own transaction. With ``plans`` (an empty list), the first one is not timed but
@@ -236,12 +250,12 @@ def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13, tx_b
     from registry.tables.core import CreditClass, SerialBlock
 
     rng = random.Random(seed)
-    latencies = []
+    timings = Timings()
     with Session(engine) as s:
         classes = s.exec(select(CreditClass.token_id, CreditClass.serialization_id)).all()
     tx_counter = tx_base  # each on-chain retirement needs its own (tx hash, log index)
     attempts = 0
-    while len(latencies) < count and attempts < count * 20:
+    while len(timings.wall) < count and attempts < count * 20:
         attempts += 1
         token_id, serialization_id = rng.choice(classes)
         with Session(engine) as s:
@@ -269,12 +283,12 @@ def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13, tx_b
                 )
             assert created and sum(m.quantity for m in moved) == quantity
 
-        _timed(engine, retire, latencies, plans)
-    return latencies
+        _timed(engine, retire, timings, plans)
+    return timings
 
 
 def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 17,
-                                 plans: list[Plan] | None = None) -> list[float]:
+                                 plans: list[Plan] | None = None) -> Timings:
     """``operations.retire`` from a holding account (the registry's own retirement), of fewer
     tonnes than the account's lowest block of the class holds, each in its own transaction
     (``plans``: as :func:`retirement_latencies`)."""
@@ -288,9 +302,9 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
 
     rng = random.Random(seed)
     details = lc.RetirementDetails(purpose=Purpose.voluntary, beneficiary_name="Benchmark beneficiary")
-    latencies: list[float] = []
+    timings = Timings()
     attempts = 0
-    while len(latencies) < count and attempts < count * 20:
+    while len(timings.wall) < count and attempts < count * 20:
         attempts += 1
         serialization_id = rng.randint(1, data.serializations)
         with Session(engine) as s:
@@ -322,8 +336,8 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
                                                             details=details)
             assert sum(m.quantity for m in moved) == quantity
 
-        _timed(engine, retire, latencies, plans)
-    return latencies
+        _timed(engine, retire, timings, plans)
+    return timings
 
 
 # ------------------------------------------------------------------------------------------
@@ -490,8 +504,10 @@ def run_db(kind: str, n: int, args) -> dict[str, Any]:
 
 
 def report(kind: str, n: int, f: dict[str, Any], args) -> dict[str, Any]:
-    retire, base = f["retire"], f["baseline_retire"]
-    held, held_base = f["holding_retire"], f["baseline_holding_retire"]
+    timed: Timings = f["retire"]
+    held_timed: Timings = f["holding_retire"]
+    retire, base = timed.wall, f["baseline_retire"].wall
+    held, held_base = held_timed.wall, f["baseline_holding_retire"].wall
     reads = {r.name: r for r in f["reads"]}
     health = reads["/health"]
     floor: Floor = f["floor"]
@@ -502,8 +518,11 @@ def report(kind: str, n: int, f: dict[str, Any], args) -> dict[str, Any]:
          f"{floor.rows_per_s:,.0f} rows/s", "—"],
         [f"bridged retirement splitting a custody block ({len(retire)}, serial)", ms(retire, 50), ms(retire, 99),
          "—", f"{ms(base, 50):.1f} / {ms(base, 99):.1f} at {BASELINE_BLOCKS:,} blocks"],
+        [f"  its CPU in this process; {timed.statements} statements", ms(timed.cpu, 50), ms(timed.cpu, 99), "—", "—"],
         [f"holding-account retirement splitting a block ({len(held)}, serial)", ms(held, 50), ms(held, 99), "—",
          f"{ms(held_base, 50):.1f} / {ms(held_base, 99):.1f} at {BASELINE_BLOCKS:,} blocks"],
+        [f"  its CPU in this process; {held_timed.statements} statements", ms(held_timed.cpu, 50),
+         ms(held_timed.cpu, 99), "—", "—"],
     ]
     for name, r in reads.items():
         size = r.bytes / max(1, len(r.latencies)) / 1e3
@@ -523,6 +542,8 @@ def report(kind: str, n: int, f: dict[str, Any], args) -> dict[str, Any]:
     pairs = {f"{kind}_load_s": f["load_s"], f"{kind}_retire_p50_ms": ms(retire, 50),
              f"{kind}_retire_p99_ms": ms(retire, 99), f"{kind}_baseline_retire_p50_ms": ms(base, 50),
              f"{kind}_holding_retire_p50_ms": ms(held, 50), f"{kind}_holding_retire_p99_ms": ms(held, 99),
+             f"{kind}_retire_cpu_p50_ms": ms(timed.cpu, 50), f"{kind}_holding_retire_cpu_p50_ms": ms(held_timed.cpu, 50),
+             f"{kind}_retire_statements": timed.statements, f"{kind}_holding_retire_statements": held_timed.statements,
              f"{kind}_floor_s": floor.seconds, f"{kind}_floor_rows_per_s": floor.rows_per_s,
              f"{kind}_floor_ratio": floor.ratio(f["load_s"])}
     for name, r in reads.items():

@@ -68,18 +68,19 @@ def captured_statements(engine) -> Iterator[list[Captured]]:
         event.remove(engine, "before_cursor_execute", before)
 
 
-def explain_run(engine, run: Callable[[], Any]) -> list[Plan]:
-    """Run ``run()`` and return the plans of the statements it executed (see the module doc)."""
+def explain_run(engine, run: Callable[[], Any], sent: list[Captured] | None = None) -> list[Plan]:
+    """Run ``run()`` and return the plans of the statements it executed (see the module doc);
+    ``sent``, if given, receives every statement the run itself sent (those of the explaining
+    left out)."""
     if engine.dialect.name == "postgresql":
-        plans = _auto_explain(engine, run)
+        plans = _auto_explain(engine, run, sent)
         if plans is not None:
             return plans
-        with captured_statements(engine) as captured:
-            run()
-        return _explain_each(engine, captured, "EXPLAIN ")
     with captured_statements(engine) as captured:
         run()
-    return _explain_each(engine, captured, "EXPLAIN QUERY PLAN ")
+    if sent is not None:
+        sent.extend(captured)
+    return _explain_each(engine, captured, "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN ")
 
 
 def _auto_explain_available(engine) -> bool:
@@ -92,7 +93,7 @@ def _auto_explain_available(engine) -> bool:
         return False
 
 
-def _auto_explain(engine, run: Callable[[], Any]) -> list[Plan] | None:
+def _auto_explain(engine, run: Callable[[], Any], sent: list[Captured] | None) -> list[Plan] | None:
     if not _auto_explain_available(engine):
         return None
     notices: list[str] = []
@@ -121,14 +122,16 @@ def _auto_explain(engine, run: Callable[[], Any]) -> list[Plan] | None:
         event.remove(engine, "begin", on_begin)
         for raw in hooked:
             raw.remove_notice_handler(on_notice)
-    sent = {_numbered(c.statement) for c in captured}
+    if sent is not None:  # what the run sent, without the settings that turned auto_explain on
+        sent.extend(c for c in captured if not re.match(r"\s*(SET LOCAL|LOAD) ", c.statement))
+    texts = {_numbered(c.statement) for c in captured}
     plans = []
     for notice in notices:
         head, _, body = notice.partition("\n")
         duration = re.search(r"duration: ([0-9.]+) ms", head)
         body = body.removeprefix("Query Text: ")
         # the statement may span lines: it is the one sent that the text starts with
-        statement = max((s for s in sent if body.startswith(s)), key=len, default=body.partition("\n")[0])
+        statement = max((s for s in texts if body.startswith(s)), key=len, default=body.partition("\n")[0])
         tree = body[len(statement):]
         if _SKIP.match(statement):
             continue
