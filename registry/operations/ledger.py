@@ -86,19 +86,18 @@ def append_entry(session: Session, kind: str, payload: dict[str, Any]) -> Ledger
     last_seq, prev_hash = _head(session)
     seq = last_seq + 1
     payload_json = canonical_json(payload)
-    entry = LedgerEntry(
-        seq=seq,
-        kind=kind,
-        payload=payload_json,
-        prev_hash=prev_hash,
-        entry_hash=entry_digest(prev_hash, seq, kind, payload_json),
-    )
-    session.add(entry)
-    session.flush()
+    row = {"seq": seq, "kind": kind, "payload": payload_json, "prev_hash": prev_hash,
+           "entry_hash": entry_digest(prev_hash, seq, kind, payload_json), "created_at": utcnow()}
+    # One Core insert: the entry is never changed after, so it needs no ORM object to flush (the
+    # operation's own pending changes went out with the head read above, an autoflush).
+    session.execute(_ENTRY_INSERT, row)
     moves = payload.get("moves")
     if moves:
         balance_table.apply_moves(session, moves)
-    return entry
+    return LedgerEntry(**row)
+
+
+_ENTRY_INSERT = insert(LedgerEntry.__table__)
 
 
 def append_entries(session: Session, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:
