@@ -2,16 +2,19 @@
 
 On PostgreSQL the rows go through psycopg 3's ``COPY ... FROM STDIN`` on the session's own
 connection (in its transaction: nothing is committed, a rollback takes them back); on SQLite
-through SQLAlchemy's executemany insert (``session.execute(insert(table), rows)``). Either way a
+through Core's executemany insert on the same connection (``connection.execute(insert(table),
+rows)``: no ORM mapper per row). Either way a
 row gets what SQLAlchemy would give it: every column the rows do not name takes its Python-side
 default (``created_at``...) or NULL, and values pass the column type's bind processing (an enum
 is written as its name, as the ORM writes it).
 
-When COPY pays was measured (``python scripts/bench_bulk_insert.py``, README "Performance"):
-on PostgreSQL it beats the executemany insert at every row count tried, from 1 row (about 2x:
-one COPY costs less than binding and executing a compiled INSERT per row) through 200, 2,000
-and 20,000 rows of a serial block's or a ledger entry's width (1.7-3x), so
-:data:`COPY_THRESHOLD` is 1; it stays a setting so that a slower server could move it.
+When it pays was measured (``python scripts/bench_bulk_insert.py``, README "Performance"),
+against ``session.execute(insert(Model), rows)``, SQLAlchemy's ORM bulk insert: on PostgreSQL
+COPY beats it at every row count tried, from 1 row (about 2x: one COPY costs less than binding
+and executing a compiled INSERT per row) through 200, 2,000 and 20,000 rows of a serial
+block's or a ledger entry's width (1.2-2.7x, mostly about 2x), so :data:`COPY_THRESHOLD` is 1;
+it stays a setting so that a slower server could move it. On SQLite the Core executemany
+insert (no mapper per row) is 1.2-1.9x the ORM bulk insert at the same counts.
 
 COPY returns no generated keys: rows that need their ids back must name them, or be read back.
 """
