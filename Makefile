@@ -114,6 +114,7 @@ bench: setup
 	$(PY) scripts/bench_retirement_sync.py --quick
 	$(PY) scripts/bench_log_decoding.py --repeat 500
 	$(PY) scripts/bench_registry.py --quick
+	$(PY) scripts/bench_bulk_insert.py --quick
 	$(PY) scripts/bench_mint_refusal.py --quick
 	if [ -f scripts/bench_gas.py ]; then $(PY) scripts/bench_gas.py; fi
 
@@ -123,6 +124,7 @@ bench-full: setup
 	$(PY) scripts/bench_e2e.py --blocks 10000
 	$(PY) scripts/bench_retirement_sync.py --retirements 10000
 	$(PY) scripts/bench_registry.py --blocks 1000000
+	$(PY) scripts/bench_bulk_insert.py
 	$(PY) scripts/bench_mint_refusal.py --leaves 200 --refusers 1
 
 # Regenerate README's "What is tested" counts from a run of the reliability tests.

@@ -43,6 +43,7 @@ from typing import Any, Iterator
 
 import benchlib
 from benchlib import CHUNK, REPO, Floor, headline, open_registry, percentile, progress, table, temp_database
+from queryplans import Captured, Plan, explain_run, render
 
 from bridge.chain.anvil import free_port  # noqa: E402 - benchlib puts the repository on sys.path
 from registry.bridged import custody
@@ -212,19 +213,49 @@ def generate(engine, n: int, seed: int = 11, bar=None) -> Dataset:
 # ------------------------------------------------------------------------------------------
 
 
-def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13) -> list[float]:
+@dataclass
+class Timings:
+    """Per retirement: wall seconds, this process's CPU seconds (the database server's, on
+    PostgreSQL, not included: a figure other load on the machine inflates less), and the
+    statements one of them sent (counted on the explained run)."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    statements: int = 0
+
+
+def _timed(engine, retire, timings: Timings, plans: list[Plan] | None) -> None:
+    """Run one retirement (its own transaction, commit included): timed, or, when ``plans`` is
+    an empty list, untimed with the plans of its statements captured into ``plans``."""
+    if plans is not None and not plans:
+        sent: list[Captured] = []
+        plans.extend(explain_run(engine, retire, sent))
+        timings.statements = len(sent)
+        return
+    started, cpu = time.perf_counter(), time.process_time()
+    retire()
+    timings.wall.append(time.perf_counter() - started)
+    timings.cpu.append(time.process_time() - cpu)
+
+
+def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13, tx_base: int = 0,
+                         plans: list[Plan] | None = None) -> Timings:
+    """``custody.retire_from_custody`` (a bridged retirement, as the sync applies an on-chain
+    ``Retired``) of fewer tonnes than the lowest mirrored custody block of a random class holds,
+    each in its own transaction. With ``plans`` (an empty list), the first one is not timed but
+    explained: the plans of its statements are added to ``plans``."""
     from sqlmodel import Session, select
 
     from registry.domain.enums import CreditStatus
     from registry.tables.core import CreditClass, SerialBlock
 
     rng = random.Random(seed)
-    latencies = []
+    timings = Timings()
     with Session(engine) as s:
         classes = s.exec(select(CreditClass.token_id, CreditClass.serialization_id)).all()
-    tx_counter = 0
+    tx_counter = tx_base  # each on-chain retirement needs its own (tx hash, log index)
     attempts = 0
-    while len(latencies) < count and attempts < count * 20:
+    while len(timings.wall) < count and attempts < count * 20:
         attempts += 1
         token_id, serialization_id = rng.choice(classes)
         with Session(engine) as s:
@@ -241,22 +272,26 @@ def retirement_latencies(engine, data: Dataset, count: int, seed: int = 13) -> l
         quantity = rng.randint(1, lowest - 1)
         tx_counter += 1
         origin = custody.ChainOrigin(CHAIN_ID, "0x" + f"{tx_counter:064x}", 0, 10_000_000 + tx_counter)
-        started = time.perf_counter()
-        with transaction(engine) as s:
-            _retirement, moved, created = custody.retire_from_custody(
-                s, custody_account_id=data.custody_account_id, retirement=custody.OnchainRetirement(
-                    token_id=int(token_id), quantity=quantity, origin=origin,
-                    details=lc.RetirementDetails(beneficiary_name="Benchmark beneficiary"),
-                ),
-            )
-        latencies.append(time.perf_counter() - started)
-        assert created and sum(m.quantity for m in moved) == quantity
-    return latencies
+
+        def retire() -> None:
+            with transaction(engine) as s:
+                _retirement, moved, created = custody.retire_from_custody(
+                    s, custody_account_id=data.custody_account_id, retirement=custody.OnchainRetirement(
+                        token_id=int(token_id), quantity=quantity, origin=origin,
+                        details=lc.RetirementDetails(beneficiary_name="Benchmark beneficiary"),
+                    ),
+                )
+            assert created and sum(m.quantity for m in moved) == quantity
+
+        _timed(engine, retire, timings, plans)
+    return timings
 
 
-def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 17) -> list[float]:
+def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 17,
+                                 plans: list[Plan] | None = None) -> Timings:
     """``operations.retire`` from a holding account (the registry's own retirement), of fewer
-    tonnes than the account's lowest block of the class holds, each in its own transaction."""
+    tonnes than the account's lowest block of the class holds, each in its own transaction
+    (``plans``: as :func:`retirement_latencies`)."""
     from sqlmodel import Session, select
 
     from registry.domain import lifecycle as lc
@@ -267,9 +302,9 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
 
     rng = random.Random(seed)
     details = lc.RetirementDetails(purpose=Purpose.voluntary, beneficiary_name="Benchmark beneficiary")
-    latencies: list[float] = []
+    timings = Timings()
     attempts = 0
-    while len(latencies) < count and attempts < count * 20:
+    while len(timings.wall) < count and attempts < count * 20:
         attempts += 1
         serialization_id = rng.randint(1, data.serializations)
         with Session(engine) as s:
@@ -293,13 +328,16 @@ def holding_retirement_latencies(engine, data: Dataset, count: int, seed: int = 
         if lowest < 2:
             continue
         quantity = rng.randint(1, lowest - 1)
-        started = time.perf_counter()
-        with transaction(engine) as s:
-            _retirement, moved = retirements_ops.retire(s, account_id=account_id, serialization_id=serialization_id,
-                                                        quantity=quantity, details=details)
-        latencies.append(time.perf_counter() - started)
-        assert sum(m.quantity for m in moved) == quantity
-    return latencies
+
+        def retire() -> None:
+            with transaction(engine) as s:
+                _retirement, moved = retirements_ops.retire(s, account_id=account_id,
+                                                            serialization_id=serialization_id, quantity=quantity,
+                                                            details=details)
+            assert sum(m.quantity for m in moved) == quantity
+
+        _timed(engine, retire, timings, plans)
+    return timings
 
 
 # ------------------------------------------------------------------------------------------
@@ -455,8 +493,10 @@ def run_db(kind: str, n: int, args) -> dict[str, Any]:
         with progress() as bar:
             data = generate(engine, n, bar=bar)
         figures["load_s"] = data.load_s
-        figures["retire"] = retirement_latencies(engine, data, args.retirements)
-        figures["holding_retire"] = holding_retirement_latencies(engine, data, args.retirements)
+        figures["plans"] = {"bridged": [], "holding": []}
+        figures["retire"] = retirement_latencies(engine, data, args.retirements, plans=figures["plans"]["bridged"])
+        figures["holding_retire"] = holding_retirement_latencies(engine, data, args.retirements,
+                                                                 plans=figures["plans"]["holding"])
         figures["floor"] = benchlib.row_write_floor(engine, n)
         engine.dispose()
         figures["reads"] = read_latencies(url, data, args.clients, args.seconds, args.requests)
@@ -464,8 +504,10 @@ def run_db(kind: str, n: int, args) -> dict[str, Any]:
 
 
 def report(kind: str, n: int, f: dict[str, Any], args) -> dict[str, Any]:
-    retire, base = f["retire"], f["baseline_retire"]
-    held, held_base = f["holding_retire"], f["baseline_holding_retire"]
+    timed: Timings = f["retire"]
+    held_timed: Timings = f["holding_retire"]
+    retire, base = timed.wall, f["baseline_retire"].wall
+    held, held_base = held_timed.wall, f["baseline_holding_retire"].wall
     reads = {r.name: r for r in f["reads"]}
     health = reads["/health"]
     floor: Floor = f["floor"]
@@ -476,8 +518,11 @@ def report(kind: str, n: int, f: dict[str, Any], args) -> dict[str, Any]:
          f"{floor.rows_per_s:,.0f} rows/s", "—"],
         [f"bridged retirement splitting a custody block ({len(retire)}, serial)", ms(retire, 50), ms(retire, 99),
          "—", f"{ms(base, 50):.1f} / {ms(base, 99):.1f} at {BASELINE_BLOCKS:,} blocks"],
+        [f"  its CPU in this process; {timed.statements} statements", ms(timed.cpu, 50), ms(timed.cpu, 99), "—", "—"],
         [f"holding-account retirement splitting a block ({len(held)}, serial)", ms(held, 50), ms(held, 99), "—",
          f"{ms(held_base, 50):.1f} / {ms(held_base, 99):.1f} at {BASELINE_BLOCKS:,} blocks"],
+        [f"  its CPU in this process; {held_timed.statements} statements", ms(held_timed.cpu, 50),
+         ms(held_timed.cpu, 99), "—", "—"],
     ]
     for name, r in reads.items():
         size = r.bytes / max(1, len(r.latencies)) / 1e3
@@ -487,12 +532,18 @@ def report(kind: str, n: int, f: dict[str, Any], args) -> dict[str, Any]:
                                                    " (/health)"])
     table(f"{kind}: {n:,} serial blocks, {args.clients} concurrent HTTP clients",
           ["figure", "p50 ms", "p99 ms", "per s", "baseline p50 / p99 ms"], rows)
+    for name, what in (("bridged", "bridged retirement splitting a custody block"),
+                       ("holding", "holding-account retirement splitting a block")):
+        for line in render(f"{kind}, {n:,} blocks, {what}, one untimed run", f["plans"][name]):
+            benchlib.out.print(line, markup=False, highlight=False, soft_wrap=True)
     short = {"/balances": "balances", "/balances?account_id=..": "account_balances",
              "/serial-blocks?account_id=..": "serial_blocks",
              "/metadata/{id}.json": "metadata", "/health": "health"}
     pairs = {f"{kind}_load_s": f["load_s"], f"{kind}_retire_p50_ms": ms(retire, 50),
              f"{kind}_retire_p99_ms": ms(retire, 99), f"{kind}_baseline_retire_p50_ms": ms(base, 50),
              f"{kind}_holding_retire_p50_ms": ms(held, 50), f"{kind}_holding_retire_p99_ms": ms(held, 99),
+             f"{kind}_retire_cpu_p50_ms": ms(timed.cpu, 50), f"{kind}_holding_retire_cpu_p50_ms": ms(held_timed.cpu, 50),
+             f"{kind}_retire_statements": timed.statements, f"{kind}_holding_retire_statements": held_timed.statements,
              f"{kind}_floor_s": floor.seconds, f"{kind}_floor_rows_per_s": floor.rows_per_s,
              f"{kind}_floor_ratio": floor.ratio(f["load_s"])}
     for name, r in reads.items():

@@ -251,7 +251,7 @@ def retire_from_custody(
         covering=quantity,
     )
     try:
-        rows = take_lowest_blocks(session, blocks, quantity)
+        rows = take_lowest_blocks(session, blocks, quantity, flush=False)  # flushed with the retirement's insert
     except sr.InsufficientCredits as exc:
         raise RuleViolation(
             f"custody holds too few ICCs of class {token_id} for this retirement: {exc}",
@@ -301,8 +301,7 @@ def retire_from_custody(
         row.account_id = None
         row.retirement_id = record.id
         session.add(row)
-    session.flush()
-    moved = describe_blocks(session, rows)
+    moved = describe_blocks(session, rows)  # the blocks' update goes out with the ledger entry's flush
     append_entry(
         session,
         "retirement.bridged",

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -68,36 +68,54 @@ def deltas(moves: Iterable[Mapping[str, Any]]) -> Balances:
     return {key: d for key, d in out.items() if d}
 
 
-def _place(account_id: int | None, serialization_id: int, status: CreditStatus) -> list:
-    return [
-        _TABLE.c.account_id == account_id if account_id is not None else _TABLE.c.account_id.is_(None),
-        _TABLE.c.serialization_id == serialization_id,
-        _TABLE.c.status == status,
-    ]
+def _statements(dialect: str, held: bool) -> tuple[Any, Any]:
+    """The (add, take) statements for a place with an account (``held``) or without one (terminal
+    units), built once per dialect: a move only binds its values (no statement to build and no
+    cache key to compute per move)."""
+    key = (dialect, held)
+    if key not in _BUILT:
+        account = _TABLE.c.account_id == bindparam("b_account_id") if held else _TABLE.c.account_id.is_(None)
+        where = [account, _TABLE.c.serialization_id == bindparam("b_serialization_id"),
+                 _TABLE.c.status == bindparam("b_status")]
+        take = (update(_TABLE).where(*where).values(quantity=_TABLE.c.quantity - bindparam("b_quantity"))
+                .returning(_TABLE.c.id, _TABLE.c.quantity))
+        add = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE).values(
+            account_id=bindparam("b_account_id") if held else None, serialization_id=bindparam("b_serialization_id"),
+            status=bindparam("b_status"), quantity=bindparam("b_quantity"))
+        if held:
+            target, index_where = ["account_id", "serialization_id", "status"], _TABLE.c.account_id.is_not(None)
+        else:
+            target, index_where = ["serialization_id", "status"], _TABLE.c.account_id.is_(None)
+        add = add.on_conflict_do_update(index_elements=target, index_where=index_where,
+                                        set_={"quantity": _TABLE.c.quantity + add.excluded.quantity})
+        _BUILT[key] = (add, take)
+    return _BUILT[key]
+
+
+_BUILT: dict[tuple[str, bool], tuple[Any, Any]] = {}
+
+
+def _params(account_id: int | None, serialization_id: int, status: CreditStatus, quantity: int) -> dict[str, Any]:
+    params = {"b_serialization_id": serialization_id, "b_status": status, "b_quantity": quantity}
+    if account_id is not None:
+        params["b_account_id"] = account_id
+    return params
 
 
 def _add(session: Session, account_id: int | None, serialization_id: int, status: CreditStatus, quantity: int) -> None:
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(_TABLE)
-    insert = insert.values(account_id=account_id, serialization_id=serialization_id, status=status, quantity=quantity)
-    if account_id is not None:
-        target, where = ["account_id", "serialization_id", "status"], _TABLE.c.account_id.is_not(None)
-    else:
-        target, where = ["serialization_id", "status"], _TABLE.c.account_id.is_(None)
-    session.exec(insert.on_conflict_do_update(index_elements=target, index_where=where,
-                                              set_={"quantity": _TABLE.c.quantity + insert.excluded.quantity}))
+    add, _take_statement = _statements(session.get_bind().dialect.name, account_id is not None)
+    session.execute(add, _params(account_id, serialization_id, status, quantity))
 
 
 def _take(session: Session, account_id: int | None, serialization_id: int, status: CreditStatus, quantity: int,
           name: str) -> None:
-    row = session.exec(
-        update(_TABLE).where(*_place(account_id, serialization_id, status))
-        .values(quantity=_TABLE.c.quantity - quantity).returning(_TABLE.c.id, _TABLE.c.quantity)
-    ).first()
+    _add_statement, take = _statements(session.get_bind().dialect.name, account_id is not None)
+    row = session.execute(take, _params(account_id, serialization_id, status, quantity)).first()
     if row is None:
         raise BalanceTableError(f"balance table: account {account_id if account_id is not None else '(none)'} has no "
                                 f"{status.value} balance of {name} to take {quantity} t from")
     if row.quantity == 0:
-        session.exec(delete(_TABLE).where(_TABLE.c.id == row.id))
+        session.execute(delete(_TABLE).where(_TABLE.c.id == row.id))
 
 
 def apply_moves(session: Session, moves: Iterable[Mapping[str, Any]]) -> None:
@@ -106,7 +124,10 @@ def apply_moves(session: Session, moves: Iterable[Mapping[str, Any]]) -> None:
     if not changes:
         return
     texts = {serialization for _, serialization, _ in changes}
-    ids = dict(session.exec(select(Serialization.text, Serialization.id).where(Serialization.text.in_(texts))).all())
+    ids = _known_ids(session, texts)
+    if len(ids) < len(texts):
+        ids.update(session.exec(select(Serialization.text, Serialization.id)
+                                .where(Serialization.text.in_(texts - set(ids)))).all())
     missing = texts - set(ids)
     if missing:
         raise BalanceTableError(f"balance table: moves name unknown serializations {sorted(missing)}")
@@ -118,6 +139,39 @@ def apply_moves(session: Session, moves: Iterable[Mapping[str, Any]]) -> None:
             _add(session, *key, delta)
         else:
             _take(session, *key, -delta, serialization)
+
+
+_KNOWN = "registry.balances.serialization_ids"
+
+
+def remember_serialization(session: Session, serialization: Serialization) -> None:
+    """Note the id of a serialization (by its text) the transaction has read, so the moves
+    appended after need not look it up again (an operation locks its serialization first)."""
+    holder = session.get_nested_transaction() or session.get_transaction()
+    if holder is not None and serialization.id is not None:
+        session.info.setdefault(_KNOWN, {})[serialization.text] = (serialization.id, holder)
+
+
+def _known_ids(session: Session, texts: set[str]) -> dict[str, int]:
+    """The ids :func:`remember_serialization` noted in a (sub)transaction still open (a rolled
+    back savepoint or an ended transaction no longer vouches for what it read)."""
+    known = session.info.get(_KNOWN)
+    if not known:
+        return {}
+    root = session.get_transaction()
+    out = {}
+    for text in texts:
+        noted = known.get(text)
+        if noted is not None and noted[1].is_active and root_transaction(noted[1]) is root:
+            out[text] = noted[0]
+    return out
+
+
+def root_transaction(transaction):
+    """The outermost session transaction a (nested) one belongs to."""
+    while transaction.parent is not None:
+        transaction = transaction.parent
+    return transaction
 
 
 def rebuild(connection: Connection) -> None:

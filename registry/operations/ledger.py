@@ -58,8 +58,21 @@ def lock_ledger(session: Session) -> None:
     SQLite, whose write transactions are exclusive). Credit operations take it before their
     serialization lock, so every transaction acquires the two in the same order and a
     transaction touching two serializations cannot deadlock with one touching the other."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=LEDGER_LOCK_KEY))
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    # Held already when the (sub)transaction that took it is still open: an operation takes it
+    # before its serialization lock and again to append, one round trip is enough. A savepoint
+    # rolled back releases what it took, and is no longer active then.
+    taken_in = session.info.get(_LEDGER_LOCK_HOLDER)
+    if taken_in is not None and taken_in.is_active \
+            and balance_table.root_transaction(taken_in) is session.get_transaction():
+        return
+    session.execute(_LOCK_STATEMENT, {"key": LEDGER_LOCK_KEY})
+    session.info[_LEDGER_LOCK_HOLDER] = session.get_nested_transaction() or session.get_transaction()
+
+
+_LEDGER_LOCK_HOLDER = "registry.ledger_lock_taken_in"
+_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def _head(session: Session) -> tuple[int, str]:
@@ -73,19 +86,18 @@ def append_entry(session: Session, kind: str, payload: dict[str, Any]) -> Ledger
     last_seq, prev_hash = _head(session)
     seq = last_seq + 1
     payload_json = canonical_json(payload)
-    entry = LedgerEntry(
-        seq=seq,
-        kind=kind,
-        payload=payload_json,
-        prev_hash=prev_hash,
-        entry_hash=entry_digest(prev_hash, seq, kind, payload_json),
-    )
-    session.add(entry)
-    session.flush()
+    row = {"seq": seq, "kind": kind, "payload": payload_json, "prev_hash": prev_hash,
+           "entry_hash": entry_digest(prev_hash, seq, kind, payload_json), "created_at": utcnow()}
+    # One Core insert: the entry is never changed after, so it needs no ORM object to flush (the
+    # operation's own pending changes went out with the head read above, an autoflush).
+    session.execute(_ENTRY_INSERT, row)
     moves = payload.get("moves")
     if moves:
         balance_table.apply_moves(session, moves)
-    return entry
+    return LedgerEntry(**row)
+
+
+_ENTRY_INSERT = insert(LedgerEntry.__table__)
 
 
 def append_entries(session: Session, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:

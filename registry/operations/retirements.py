@@ -42,7 +42,7 @@ def retire(
     d = check(lc.validate_retirement, details, authorized_uses=credit_class.authorized_uses,
               default_party=organization.name if organization else "")
     rows = take_credits(session, account=account, serialization=serialization, status=CreditStatus.active,
-                        quantity=quantity)
+                        quantity=quantity, flush=False)  # the split goes out with the retirement's insert
     moves = _moves(serialization, rows, (account.id, CreditStatus.active.value), (None, CreditStatus.retired.value))
     retirement = Retirement(
         class_id=credit_class.id,

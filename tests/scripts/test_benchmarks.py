@@ -52,6 +52,28 @@ def test_bench_registry_on_sqlite():
     assert (pairs["floor_s"], pairs["floor_ratio"]) == (pairs["sqlite_floor_s"], pairs["sqlite_floor_ratio"])
 
 
+def test_bench_registry_prints_the_plans_of_the_statements_a_split_retirement_ran():
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_registry.py"), "--blocks", "1200", "--db",
+                           "sqlite", "--clients", "1", "--seconds", "0.2", "--requests", "5", "--retirements", "2"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    plans = done.stdout.split("Plans: sqlite")[1]
+    # the covering-blocks select, served by the holding index in unit order; the ledger head; the balance update
+    assert "FROM serialblock WHERE account_id = ? AND serialization_id = ? AND status = ?" in plans
+    assert "USING INDEX ix_serial_block_holding" in plans
+    assert "FROM ledgerentry ORDER BY seq DESC" in plans and "UPDATE accountbalance" in plans
+    assert "INSERT INTO retirement" in plans
+    assert "=" in done.stdout.strip().splitlines()[-1]
+
+
+def test_bench_bulk_insert_prints_both_writes_on_sqlite():
+    pairs = run("bench_bulk_insert.py", "--db", "sqlite", "--rows", "20,200", "--repeat", "1")
+    for name in ("serialblock", "ledgerentry"):
+        for n in (20, 200):
+            assert float(pairs[f"sqlite_{name}_{n}_executemany_ms"]) > 0
+            assert float(pairs[f"sqlite_{name}_{n}_insert_rows_ms"]) > 0
+
+
 def test_bench_retirement_lookup_finds_the_one_retirement_with_and_without_the_index():
     pairs = run("bench_retirement_lookup.py", "--retirements", "50")
     assert pairs["retirements"] == "50" and float(pairs["indexed_ms"]) > 0 and float(pairs["unindexed_ms"]) > 0
