@@ -34,12 +34,21 @@ from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import AccountType, CreditStatus, TokenizationStatus
 from registry.errors import NotFound, RegistryError, RuleViolation
+from registry.bridged import custody
 from registry.operations.article6 import uses as uses_ops
 from registry.operations.bulk import next_ids, rows_by
 from registry.operations.ledger import append_entries
 from registry.operations.preconditions import check
 from registry.operations.serial_blocks import MovedBlock, held_refusal, lock_serialization, locked_blocks
-from registry.tables.core import Account, CreditClass, SerialBlock, TokenizationRequest, WalletLink, utcnow
+from registry.tables.core import (
+    Account,
+    CreditClass,
+    SerialBlock,
+    Serialization,
+    TokenizationRequest,
+    WalletLink,
+    utcnow,
+)
 
 #: Requests one bulk call may carry (the API's limit; a body of this many stays far below its size limit).
 MAX_BULK_REQUESTS = 1_000
@@ -89,6 +98,58 @@ class BulkTokenizationRefused(RuleViolation):
 def _missing(name: str, ident: int) -> NotFound:
     """What :func:`registry.operations.preconditions.get_row` raises for a missing row."""
     return NotFound(f"{name} {ident} does not exist", field=f"{name}_id")
+
+
+@dataclass(frozen=True)
+class NamedRequest:
+    """A request as the API names it: the class by its vintage serialization, the custody
+    account left out when the registry has only one."""
+
+    account_id: int
+    wallet: str
+    serialization: str
+    quantity: int
+    custody_account_id: int | None = None
+
+
+def orders_for_serializations(session: Session, requests: list[NamedRequest]) -> list[TokenizationOrder | RegistryError]:
+    """Each request with its class (found by serialization, one query for all) and custody
+    account, or the refusal the single endpoint gives when it cannot find them."""
+    parsed: dict[str, str | RegistryError] = {}
+    for request in requests:
+        if request.serialization not in parsed:
+            try:
+                parsed[request.serialization] = str(sr.parse_serialization(request.serialization))
+            except sr.SerialFormatError as exc:
+                parsed[request.serialization] = RuleViolation(str(exc), field="serialization", rule="serial-format")
+    texts = [t for t in parsed.values() if isinstance(t, str)]
+    serialization_ids = {row.text: row.id for row in rows_by(session, Serialization.text, texts)}
+    class_of = {c.serialization_id: c.id for c in rows_by(session, CreditClass.serialization_id,
+                                                          serialization_ids.values())}
+    default: int | RegistryError | None = None
+    out: list[TokenizationOrder | RegistryError] = []
+    for request in requests:
+        text = parsed[request.serialization]
+        if isinstance(text, RegistryError):
+            out.append(text)
+            continue
+        if text not in serialization_ids:
+            out.append(NotFound(f"no ICCs have been issued under {text}", field="serialization"))
+            continue
+        custody_id = request.custody_account_id
+        if custody_id is None:
+            if default is None:
+                try:
+                    default = custody.default_custody_account(session)
+                except RegistryError as exc:
+                    default = exc
+            if isinstance(default, RegistryError):
+                out.append(default)
+                continue
+            custody_id = default
+        out.append(TokenizationOrder(request.account_id, request.wallet, class_of[serialization_ids[text]],
+                                     request.quantity, custody_id))
+    return out
 
 
 @dataclass
@@ -154,13 +215,20 @@ class _Row:
     tokenization: int | None = None  # index of the request that moves it to custody
 
 
-def request_tokenizations(session: Session, orders: list[TokenizationOrder]) -> list[Tokenized]:
+def request_tokenizations(session: Session, orders: list[TokenizationOrder | RegistryError]) -> list[Tokenized]:
     """Apply every request of ``orders`` in the caller's transaction, in order, as
     ``request_tokenization`` called once per request would; all or nothing (see the module
-    docstring). Returns the recorded requests in the order of ``orders``."""
+    docstring). An item of ``orders`` that is an error is a request refused before it got here
+    (:func:`orders_for_serializations`): it is reported with the others. Returns the recorded
+    requests in the order of ``orders``."""
     if not orders:
         return []
-    checked, refused = _check_orders(session, orders)
+    early = {i: o for i, o in enumerate(orders) if isinstance(o, RegistryError)}
+    checked, refused = _check_orders(session, [o for o in orders if not isinstance(o, RegistryError)])
+    if early:  # number the checked requests as in ``orders``
+        positions = [i for i, o in enumerate(orders) if not isinstance(o, RegistryError)]
+        checked = {positions[i]: c for i, c in checked.items()}
+        refused = {**{positions[i]: e for i, e in refused.items()}, **early}
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)  # (account, serialization) -> request indices
     for index, item in checked.items():
         groups[(item.order.account_id, item.credit_class.serialization_id)].append(index)
