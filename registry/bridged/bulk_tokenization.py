@@ -272,7 +272,7 @@ def request_tokenizations(session: Session, orders: list[TokenizationOrder | Reg
         piece.id = ident
     request_ids = next_ids(session, TokenizationRequest, len(orders))
     now = utcnow()
-    session.execute(insert(TokenizationRequest), [
+    session.execute(insert(TokenizationRequest.__table__), [
         {"id": request_ids[i], "account_id": o.account_id, "class_id": o.class_id, "wallet": checked[i].wallet,
          "quantity": o.quantity, "status": TokenizationStatus.pending, "created_at": now}
         for i, o in enumerate(orders)])
@@ -286,7 +286,7 @@ def request_tokenizations(session: Session, orders: list[TokenizationOrder | Reg
                 session.add(piece.row)
     session.flush()
     if new_rows:
-        session.execute(insert(SerialBlock), [_new_block(piece, orders, request_ids) for piece in new_rows])
+        session.execute(insert(SerialBlock.__table__), [_new_block(piece, orders, request_ids) for piece in new_rows])
     entries, out = [], []
     for index, order in enumerate(orders):
         credit_class = checked[index].credit_class
