@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -38,6 +38,7 @@ from bridge.engine import faults
 from bridge.engine.locks import claim
 from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import BatchStatus, Deployment, MintBatch, MintLeaf
+from registry.bulk import insert_rows
 from registry.db import transaction
 from registry.domain.enums import CreditStatus, TokenizationStatus
 from registry.domain.serials import serial_block_text
@@ -127,7 +128,7 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
     session.add(batch)
     session.flush()
     if leaves:
-        session.execute(insert(MintLeaf.__table__), leaves)
+        insert_rows(session, MintLeaf, leaves)
     request_ids = [r.id for r in requests]
     for part in range(0, len(request_ids), 500):
         session.exec(update(TokenizationRequest)

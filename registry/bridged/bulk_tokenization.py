@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import insert
 from sqlmodel import Session
 
 from registry.domain import lifecycle as lc
@@ -35,6 +34,7 @@ from registry.domain.blocks import move_record
 from registry.domain.enums import AccountType, CreditStatus, TokenizationStatus
 from registry.errors import NotFound, RegistryError, RuleViolation
 from registry.bridged import custody
+from registry.bulk import insert_rows
 from registry.operations.article6 import uses as uses_ops
 from registry.operations.bulk import next_ids, rows_by
 from registry.operations.ledger import append_entries
@@ -272,7 +272,7 @@ def request_tokenizations(session: Session, orders: list[TokenizationOrder | Reg
         piece.id = ident
     request_ids = next_ids(session, TokenizationRequest, len(orders))
     now = utcnow()
-    session.execute(insert(TokenizationRequest.__table__), [
+    insert_rows(session, TokenizationRequest, [
         {"id": request_ids[i], "account_id": o.account_id, "class_id": o.class_id, "wallet": checked[i].wallet,
          "quantity": o.quantity, "status": TokenizationStatus.pending, "created_at": now}
         for i, o in enumerate(orders)])
@@ -286,7 +286,7 @@ def request_tokenizations(session: Session, orders: list[TokenizationOrder | Reg
                 session.add(piece.row)
     session.flush()
     if new_rows:
-        session.execute(insert(SerialBlock.__table__), [_new_block(piece, orders, request_ids) for piece in new_rows])
+        insert_rows(session, SerialBlock, [_new_block(piece, orders, request_ids) for piece in new_rows])
     entries, out = [], []
     for index, order in enumerate(orders):
         credit_class = checked[index].credit_class
