@@ -17,6 +17,9 @@ from eth_account import Account as EthAccount
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
+from bridge.engine import batcher
+from bridge.schema import create_schema
+from bridge.tables import Deployment, MintBatch, MintLeaf
 from registry.bridged import custody
 from registry.bridged.bulk_tokenization import BulkTokenizationRefused, TokenizationOrder, request_tokenizations
 from registry.db import make_engine, sqlite_path, transaction
@@ -30,7 +33,6 @@ from registry.operations.ledger import verify_ledger
 from registry.operations.projects import register_project
 from registry.operations.transfers import transfer
 from registry.tables.core import AccountBalance, CreditClass, LedgerEntry, SerialBlock, TokenizationRequest
-from bridge.schema import create_schema
 from tests.conftest import POSTGRES_URL, _admin_url
 from tests.support.periods import verified
 
@@ -156,6 +158,23 @@ def test_bulk_tokenization_leaves_the_registry_as_one_by_one_requests_do(twins, 
         done = request_tokenizations(s, orders)
     assert [(t.id, t.wallet, t.quantity, t.moved) for t in done] == expected
     assert _state(bulk_engine) == _state(one_engine)
+    # and the batch built from them is the same, leaf for leaf
+    deployment = Deployment(chain_id=31337, address="0x" + "00" * 20, deployed_block=0,
+                            custody_account_id=world["custody"])
+    for engine in (one_engine, bulk_engine):
+        with transaction(engine) as s:
+            batcher.build_batch(s, deployment)
+    assert _batches(bulk_engine) == _batches(one_engine)
+    assert _state(bulk_engine) == _state(one_engine)
+
+
+def _batches(engine) -> tuple:
+    with Session(engine) as s:
+        batches = [(b.id, b.chain_id, b.root, b.leaf_count, b.tree_dump, b.status)
+                   for b in s.exec(select(MintBatch).order_by(MintBatch.id))]
+        leaves = [tuple(sorted(leaf.model_dump().items())) for leaf in s.exec(select(MintLeaf).order_by(MintLeaf.id))]
+    assert batches and len(leaves) >= batches[0][3] > 0
+    return batches, leaves
 
 
 def test_a_bulk_call_with_a_refused_request_applies_nothing_and_names_each_refusal(twins):
