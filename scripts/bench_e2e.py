@@ -17,8 +17,10 @@ deployed, and N serial blocks to mirror (sizes 1-1,000 t, seeded). Each path the
 Wall time is split into chain (the chain client: building and signing transactions, every
 JSON-RPC request with the node's execution, waiting for receipts, fetching and decoding
 logs), tree (Merkle hashing, proofs, tree dumps and loads) and registry (everything else:
-database work and the bridge's own bookkeeping). The per-block path is the baseline; ``speedup`` = its wall time over
-the Merkle path's.
+database work and the bridge's own bookkeeping), also per phase (a phase's wall time less the
+chain and tree time spent in it); registry ms per mirrored serial block is the registry time of
+tokenize + batch + sync over N (issue 20's target: 0.5 ms). The per-block path is the baseline;
+``speedup`` = its wall time over the Merkle path's.
 
 Beside the registry time: registry ms per serial block, and the row-write floor measured in the
 same run on the same database kind (``benchlib.row_write_floor``: as many rows as serial blocks,

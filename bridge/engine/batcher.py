@@ -42,6 +42,7 @@ from registry.bulk import insert_rows
 from registry.db import transaction
 from registry.domain.enums import CreditStatus, TokenizationStatus
 from registry.domain.serials import serial_block_text
+from registry.operations.bulk import one_of
 from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
 from registry.tables.core import (
@@ -130,10 +131,13 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
     if leaves:
         insert_rows(session, MintLeaf, leaves)
     request_ids = [r.id for r in requests]
-    for part in range(0, len(request_ids), 500):
-        session.exec(update(TokenizationRequest)
-                     .where(TokenizationRequest.id.in_(request_ids[part:part + 500]))
-                     .values(status=TokenizationStatus.batched))
+    for condition in one_of(session, TokenizationRequest.id, request_ids):
+        session.exec(update(TokenizationRequest).where(condition).values(status=TokenizationStatus.batched)
+                     .execution_options(synchronize_session=False))
+    batched = set(request_ids)  # a request the session holds reads its new status on next access
+    for held_object in list(session.identity_map.values()):
+        if isinstance(held_object, TokenizationRequest) and held_object.id in batched:
+            session.expire(held_object, ["status"])
     append_entry(
         session,
         "batch.built",
@@ -151,22 +155,22 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
 def held_tokenizations(session: Session, tokenization_ids: list[int]) -> set[int]:
     """The tokenizations among ``tokenization_ids`` with units under a hold: not batched until released."""
     found: set[int] = set()
-    for start in range(0, len(tokenization_ids), 500):
+    for condition in one_of(session, SerialBlock.tokenization_id, tokenization_ids):
         found.update(session.exec(select(SerialBlock.tokenization_id).where(
-            SerialBlock.tokenization_id.in_(tokenization_ids[start:start + 500]),
-            SerialBlock.status == CreditStatus.held).distinct()).all())
+            condition, SerialBlock.status == CreditStatus.held).distinct()).all())
     return found
 
 
 def _unminted_custody_blocks(session: Session, deployment: Deployment, tokenization_ids: list[int]) -> dict[int, list]:
     """The unminted custody blocks of each tokenization, lowest first (rows of tokenization id,
-    first and last unit, quantity): one query per 500 requests rather than one per request."""
+    first and last unit, quantity): one query (PostgreSQL) or one per 500 requests (SQLite),
+    rather than one per request (:func:`registry.operations.bulk.one_of`)."""
     found: dict[int, list] = {}
-    for start in range(0, len(tokenization_ids), 500):
+    for condition in one_of(session, SerialBlock.tokenization_id, tokenization_ids):
         rows = session.exec(
             select(SerialBlock.tokenization_id, SerialBlock.unit_first, SerialBlock.unit_last, SerialBlock.quantity)
             .where(
-                SerialBlock.tokenization_id.in_(tokenization_ids[start:start + 500]),
+                condition,
                 SerialBlock.account_id == deployment.custody_account_id,
                 SerialBlock.status == CreditStatus.active,
                 SerialBlock.mirrored == False,  # noqa: E712 - SQL expression
