@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -37,9 +38,11 @@ from bridge.engine import faults
 from bridge.engine.locks import claim
 from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import BatchStatus, Deployment, MintBatch, MintLeaf
+from registry.bulk import insert_rows
 from registry.db import transaction
 from registry.domain.enums import CreditStatus, TokenizationStatus
 from registry.domain.serials import serial_block_text
+from registry.operations.bulk import one_of
 from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
 from registry.tables.core import (
@@ -76,9 +79,13 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
 
     Leaves are ordered by request and then by serial, so each request's leaves are contiguous
     in the tree and a mint transaction covering a range of leaves needs a short multiproof.
+    Set-based: the requests and their custody blocks are read as plain rows (no ORM objects),
+    the leaves written with one multi-row insert and the requests marked batched with one
+    update per 500 (the cost per leaf is the tree's hashing and a row's insert).
     """
     requests = session.exec(
-        select(TokenizationRequest)
+        select(TokenizationRequest.id, TokenizationRequest.class_id, TokenizationRequest.wallet,
+               TokenizationRequest.quantity)
         .where(TokenizationRequest.status == TokenizationStatus.pending)
         .order_by(TokenizationRequest.id)
         .with_for_update(skip_locked=True)
@@ -90,11 +97,15 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
     batch = MintBatch(chain_id=deployment.chain_id, root="", leaf_count=0, tree_dump="")
     session.add(batch)
     session.flush()
-    leaves: list[MintLeaf] = []
+    leaves: list[dict] = []
     unminted = _unminted_custody_blocks(session, deployment, [r.id for r in requests])
+    classes: dict[int, tuple[str, str]] = {}  # class id -> (token id, serialization text)
     for request in requests:
-        credit_class = session.get(CreditClass, request.class_id)
-        serialization = session.get(Serialization, credit_class.serialization_id)
+        if request.class_id not in classes:
+            credit_class = session.get(CreditClass, request.class_id)
+            classes[request.class_id] = (credit_class.token_id,
+                                         session.get(Serialization, credit_class.serialization_id).text)
+        token_id, serialization = classes[request.class_id]
         blocks = unminted.get(request.id, [])
         if sum(b.quantity for b in blocks) != request.quantity:
             raise RuntimeError(
@@ -102,28 +113,31 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
                 f"request is for {request.quantity}"
             )
         for block in blocks:
-            leaves.append(
-                MintLeaf(
-                    batch_id=batch.id,
-                    leaf_index=len(leaves),
-                    token_id=credit_class.token_id,
-                    recipient=request.wallet,
-                    amount=block.quantity,
-                    unit_first=block.unit_first,
-                    unit_last=block.unit_last,
-                    serial_block=serial_block_text(serialization.text, block.unit_first, block.unit_last),
-                    tokenization_id=request.id,
-                )
-            )
-        request.status = TokenizationStatus.batched
-        session.add(request)
-    tree = StandardMerkleTree.of([leaf_value(leaf) for leaf in leaves], LEAF_ENCODING, sort_leaves=False)
+            leaves.append({
+                "batch_id": batch.id, "leaf_index": len(leaves), "token_id": token_id, "recipient": request.wallet,
+                "amount": block.quantity, "unit_first": block.unit_first, "unit_last": block.unit_last,
+                "serial_block": serial_block_text(serialization, block.unit_first, block.unit_last),
+                "tokenization_id": request.id, "minted": False, "mint_tx": None, "mint_refused": None,
+                "mint_refused_at": None,
+            })
+    tree = StandardMerkleTree.of([Leaf(batch.id, leaf["leaf_index"], int(leaf["token_id"]), leaf["recipient"],
+                                       leaf["amount"], leaf["unit_first"], leaf["unit_last"]).value()
+                                  for leaf in leaves], LEAF_ENCODING, sort_leaves=False)
     batch.root = tree.root
     batch.leaf_count = len(leaves)
     batch.tree_dump = json.dumps(tree.dump())
     session.add(batch)
-    session.add_all(leaves)
     session.flush()
+    if leaves:
+        insert_rows(session, MintLeaf, leaves)
+    request_ids = [r.id for r in requests]
+    for condition in one_of(session, TokenizationRequest.id, request_ids):
+        session.exec(update(TokenizationRequest).where(condition).values(status=TokenizationStatus.batched)
+                     .execution_options(synchronize_session=False))
+    batched = set(request_ids)  # a request the session holds reads its new status on next access
+    for held_object in list(session.identity_map.values()):
+        if isinstance(held_object, TokenizationRequest) and held_object.id in batched:
+            session.expire(held_object, ["status"])
     append_entry(
         session,
         "batch.built",
@@ -132,7 +146,7 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
             "chain_id": batch.chain_id,
             "root": batch.root,
             "leaf_count": batch.leaf_count,
-            "tokenization_ids": [r.id for r in requests],
+            "tokenization_ids": request_ids,
         },
     )
     return batch
@@ -141,23 +155,22 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
 def held_tokenizations(session: Session, tokenization_ids: list[int]) -> set[int]:
     """The tokenizations among ``tokenization_ids`` with units under a hold: not batched until released."""
     found: set[int] = set()
-    for start in range(0, len(tokenization_ids), 500):
+    for condition in one_of(session, SerialBlock.tokenization_id, tokenization_ids):
         found.update(session.exec(select(SerialBlock.tokenization_id).where(
-            SerialBlock.tokenization_id.in_(tokenization_ids[start:start + 500]),
-            SerialBlock.status == CreditStatus.held).distinct()).all())
+            condition, SerialBlock.status == CreditStatus.held).distinct()).all())
     return found
 
 
-def _unminted_custody_blocks(session: Session, deployment: Deployment,
-                             tokenization_ids: list[int]) -> dict[int, list[SerialBlock]]:
-    """The unminted custody blocks of each tokenization, lowest first: one query per 500
-    requests rather than one per request."""
-    found: dict[int, list[SerialBlock]] = {}
-    for start in range(0, len(tokenization_ids), 500):
+def _unminted_custody_blocks(session: Session, deployment: Deployment, tokenization_ids: list[int]) -> dict[int, list]:
+    """The unminted custody blocks of each tokenization, lowest first (rows of tokenization id,
+    first and last unit, quantity): one query (PostgreSQL) or one per 500 requests (SQLite),
+    rather than one per request (:func:`registry.operations.bulk.one_of`)."""
+    found: dict[int, list] = {}
+    for condition in one_of(session, SerialBlock.tokenization_id, tokenization_ids):
         rows = session.exec(
-            select(SerialBlock)
+            select(SerialBlock.tokenization_id, SerialBlock.unit_first, SerialBlock.unit_last, SerialBlock.quantity)
             .where(
-                SerialBlock.tokenization_id.in_(tokenization_ids[start:start + 500]),
+                condition,
                 SerialBlock.account_id == deployment.custody_account_id,
                 SerialBlock.status == CreditStatus.active,
                 SerialBlock.mirrored == False,  # noqa: E712 - SQL expression

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlmodel import Session, select
 
+from registry.bulk import insert_rows
 from registry.domain.blocks import ReplayError, UnitMap, normalize
 from registry.domain.enums import CreditStatus
 from registry.operations import balances as balance_table
@@ -121,7 +122,7 @@ def append_entries(session: Session, entries: list[tuple[str, dict[str, Any]]]) 
                      "entry_hash": entry_hash, "created_at": now})
         prev_hash = entry_hash
         moves.extend(payload.get("moves") or ())
-    session.execute(insert(LedgerEntry), rows)
+    insert_rows(session, LedgerEntry, rows)  # COPY on PostgreSQL
     if moves:
         balance_table.apply_moves(session, moves)
     return [row["seq"] for row in rows]

@@ -8,9 +8,15 @@ from sqlmodel import select
 
 from registry.api.auth import PrincipalDep, authorize_account
 from registry.api.deps import SessionDep, committing
-from registry.api.problems import AUTH_RESPONSES, PROBLEM_RESPONSES
-from registry.api.schemas.registry import TokenizationCreate, TokenizationPublic
-from registry.bridged import custody
+from registry.api.problems import AUTH_RESPONSES, PROBLEM_JSON, PROBLEM_RESPONSES
+from registry.api.schemas.registry import (
+    BulkProblem,
+    TokenizationBulkCreate,
+    TokenizationBulkPublic,
+    TokenizationCreate,
+    TokenizationPublic,
+)
+from registry.bridged import bulk_tokenization, custody
 from registry.operations import projects as projects_ops
 from registry.tables.core import CreditClass
 
@@ -35,3 +41,30 @@ def create_tokenization(body: TokenizationCreate, session: SessionDep, principal
                                   token_id=credit_class.token_id, quantity=request.quantity, status=request.status,
                                   serial_blocks=[m.serial_block for m in moved])
 
+
+@auth_router.post("/tokenizations/bulk", status_code=201, responses={422: {
+    "model": BulkProblem, "content": {PROBLEM_JSON: {}},
+    "description": "Invalid input, or at least one request refused (rule bulk-atomic, each refusal in problems)"}})
+def create_tokenizations(body: TokenizationBulkCreate, session: SessionDep,
+                         principal: PrincipalDep) -> TokenizationBulkPublic:
+    """Many tokenization requests in one call and one transaction, applied in order: each
+    request is what `POST /tokenizations` takes, and the result is the one sending them one by
+    one in that order would give (the same serials, lowest first, the same ledger entries).
+
+    **All or nothing.** Every account named must be one of the key's (403/404 for the call
+    otherwise). Every request is checked as the single endpoint checks it, one short of units
+    against what the requests before it leave; if any is refused, nothing is applied and the
+    answer is a 422 problem (rule `bulk-atomic`) whose `problems` lists each refused request
+    with its `index` in `requests` and the problem the single endpoint would answer for it
+    (`status`, `detail`, `field`, `rule`). At most 1,000 requests per call."""
+    for account_id in sorted({r.account_id for r in body.requests}):
+        authorize_account(session, principal, account_id)
+    with committing(session):
+        orders = bulk_tokenization.orders_for_serializations(session, [
+            bulk_tokenization.NamedRequest(r.account_id, r.wallet, r.serialization, r.quantity, r.custody_account_id)
+            for r in body.requests])
+        done = bulk_tokenization.request_tokenizations(session, orders)
+        return TokenizationBulkPublic(tokenizations=[
+            TokenizationPublic(id=t.id, account_id=t.account_id, wallet=t.wallet, token_id=t.token_id,
+                               quantity=t.quantity, status=t.status, serial_blocks=[m.serial_block for m in t.moved])
+            for t in done])

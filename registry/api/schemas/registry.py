@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from registry.api.token_ids import WithTokenIdHex
+from registry.bridged.bulk_tokenization import MAX_BULK_REQUESTS
 from registry.domain.enums import (
     AccountType,
     ApiKeyRole,
@@ -304,6 +305,38 @@ class TokenizationPublic(WithTokenIdHex):
     quantity: int
     status: TokenizationStatus
     serial_blocks: list[str]
+
+
+class TokenizationBulkCreate(BaseModel):
+    requests: list[TokenizationCreate] = Field(min_length=1, max_length=MAX_BULK_REQUESTS, description=(
+        f"At most {MAX_BULK_REQUESTS:,} tokenization requests, applied in order in one transaction, all or none."))
+
+
+class TokenizationBulkPublic(BaseModel):
+    tokenizations: list[TokenizationPublic] = Field(description="The recorded requests, in the order sent.")
+
+
+class IndexedProblem(BaseModel):
+    """The refusal of one request of a bulk call, as the single endpoint would answer it."""
+
+    index: int = Field(description="Position of the refused request in ``requests`` (from 0).")
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: Optional[str] = None
+    rule: Optional[str] = None
+
+
+class BulkProblem(BaseModel):
+    """A bulk call refused as a whole (rule ``bulk-atomic``): ``problems`` names each refused request."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    rule: Optional[str] = None
+    problems: list[IndexedProblem]
 
 
 class SerialBlockPublic(BaseModel):

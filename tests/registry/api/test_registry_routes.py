@@ -274,6 +274,42 @@ def test_wallet_link_and_tokenization_through_the_api(api, world):
     assert problem(api.get(f"/tokenizations/{t['id']}", headers=world["h2"]), 403)["rule"] == "own-accounts-only"
 
 
+def test_bulk_tokenization_through_the_api_is_all_or_nothing(api, world):
+    wallet = EthAccount.create()
+    now = int(time.time())
+    address, signature = sign_wallet_link(wallet.key, world["acc_one"], now)
+    ok(api.post(f"/accounts/{world['acc_one']}/wallets",
+                json={"wallet": address, "signed_at": now, "signature": signature}, headers=world["h1"]), 201)
+    ok(api.post("/system-accounts", json={"name": "custody", "type": "bridge_custody"}, headers=api.admin), 201)
+    item = {"account_id": world["acc_one"], "wallet": address, "serialization": S23}
+    balance = lambda: ok(api.get("/balances", params={"account_id": world["acc_one"]}))["items"]  # noqa: E731
+    before = balance()
+    refused = problem(api.post("/tokenizations/bulk", json={"requests": [
+        {**item, "quantity": 600}, {**item, "quantity": 500}, {**item, "quantity": 10, "wallet": "0x" + "11" * 20},
+        {**item, "quantity": 5, "serialization": "ICR-ISL-354-78040-14-R-0-2019"}, {**item, "quantity": 400},
+    ]}, headers=world["h1"]), 422)
+    assert refused["rule"] == "bulk-atomic"
+    assert [(p["index"], p["status"], p.get("rule")) for p in refused["problems"]] == [
+        (1, 422, "sufficient-active-credits"), (2, 422, "wallet-must-be-linked"), (3, 404, None)]
+    assert balance() == before  # nothing applied
+    made = ok(api.post("/tokenizations/bulk", json={"requests": [{**item, "quantity": 600}, {**item, "quantity": 1},
+                                                                 {**item, "quantity": 399}]},
+                       headers=world["h1"]), 201)["tokenizations"]
+    assert [t["serial_blocks"] for t in made] == [[f"{S23}-000001-000600"], [f"{S23}-000601-000601"],
+                                                  [f"{S23}-000602-001000"]]
+    assert [ok(api.get(f"/tokenizations/{t['id']}", headers=world["h1"]))["quantity"] for t in made] == [600, 1, 399]
+    # the key's own accounts only, a bounded count, and the OpenAPI document names the problems
+    assert problem(api.post("/tokenizations/bulk", json={"requests": [{**item, "quantity": 1}]},
+                            headers=world["h2"]), 403)["rule"] == "own-accounts-only"
+    assert problem(api.post("/tokenizations/bulk", json={"requests": [{**item, "quantity": 1}] * 1001},
+                            headers=world["h1"]), 422)["field"] == "requests"
+    assert problem(api.post("/tokenizations/bulk", json={"requests": []}, headers=world["h1"]), 422)
+    operation = api.get("/openapi.json").json()["paths"]["/tokenizations/bulk"]["post"]
+    assert "All or nothing" in operation["description"]
+    assert operation["responses"]["422"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
+        "/BulkProblem")
+
+
 def test_key_management(api, world):
     h1 = world["h1"]
     created = ok(api.post("/api-keys", json={"name": "rotation", "organization_id": world["one"]["id"]}, headers=h1),

@@ -14,6 +14,7 @@ from eth_account import Account as EthAccount
 from sqlmodel import Session, select
 
 from registry.bridged import custody
+from registry.bridged.bulk_tokenization import BulkTokenizationRefused, TokenizationOrder, request_tokenizations
 from registry.db import transaction
 from registry.domain.article6.adjustments import Evidence, EvidenceKind
 from registry.domain.article6.letters import AuthorizedUse, FirstTransfer
@@ -121,6 +122,12 @@ def test_withdrawal_holds_compliance_uses_and_tokenization(engine, world):
         custody.request_tokenization(s, account_id=world.account, wallet=address, class_id=_class(engine).id,
                                      quantity=10, custody_account_id=custody_id)
     assert (info.value.rule, info.value.field) == ("letter-withdrawn-tokenization", "class")
+    single = info.value.problem()
+    # in bulk: the same refusal, named by the request's index, and nothing applied
+    order = TokenizationOrder(world.account, address, _class(engine).id, 10, custody_id)
+    with pytest.raises(BulkTokenizationRefused) as info, transaction(engine) as s:
+        request_tokenizations(s, [order, order])
+    assert [(i, e.problem()) for i, e in info.value.refusals] == [(0, single), (1, single)]
     assert snapshot(engine) == before
 
 
