@@ -24,12 +24,12 @@ from bridge.tables import (
     RedemptionStatus,
 )
 from bridge.webhooks import events
-from registry.bridged import custody, redemption, revocation
+from registry.bridged import bulk_retirement, custody, redemption, revocation
 from registry.domain.enums import TokenizationStatus
 from registry.domain.text import storable
 from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
-from registry.tables.core import SerialBlock, TokenizationRequest
+from registry.tables.core import Retirement, SerialBlock, TokenizationRequest
 
 if TYPE_CHECKING:
     from bridge.engine.sync import SyncReport
@@ -171,7 +171,9 @@ def apply_batch_revoked(session: Session, chain: Chain, deployment: Deployment, 
     session.flush()
 
 
-def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+def onchain_retirement(chain: Chain, entry: Any) -> custody.OnchainRetirement:
+    """A ``Retired`` log as the registry records it, with the flags reading it raised
+    (undecodable data, dates that are no dates, strings that are not UTF-8)."""
     args = entry["args"]
     malformed = False
     flags: list[str] = []
@@ -184,7 +186,7 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
     flags += data.date_flags()
     if entry.get(LOSSY_STRINGS):
         flags.append("strings: names or comment are not UTF-8; recorded with replacement characters (U+FFFD)")
-    onchain = custody.OnchainRetirement(
+    return custody.OnchainRetirement(
         token_id=args["tokenId"],
         quantity=args["amount"],
         origin=origin_of(chain, entry),
@@ -196,11 +198,30 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
         onchain_retirement_id=args["retirementId"],
         input_flags=tuple(flags),
     )
-    record, _, created = custody.retire_from_custody(session, custody_account_id=deployment.custody_account_id,
-                                                     retirement=onchain)
-    if created and record.input_flags:
-        report.flagged += [f"retirement {args['retirementId']} in {to_hex(entry['transactionHash'])}: {flag}"
+
+
+def _flag_retirement(report: SyncReport, entry: Any, record: Retirement) -> None:
+    if record.input_flags:
+        report.flagged += [f"retirement {entry['args']['retirementId']} in {to_hex(entry['transactionHash'])}: {flag}"
                            for flag in json.loads(record.input_flags)]
+
+
+def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+    record, _, created = custody.retire_from_custody(session, custody_account_id=deployment.custody_account_id,
+                                                     retirement=onchain_retirement(chain, entry))
+    if created:
+        _flag_retirement(report, entry, record)
+
+
+def apply_retired_run(session: Session, chain: Chain, deployment: Deployment, entries: list[Any],
+                      report: SyncReport) -> None:
+    """A run of ``Retired`` events with set-based statements (:mod:`registry.bridged.bulk_retirement`)."""
+    recorded = bulk_retirement.retire_many_from_custody(
+        session, custody_account_id=deployment.custody_account_id,
+        retirements=[onchain_retirement(chain, entry) for entry in entries])
+    for entry, one in zip(entries, recorded):
+        if one.created:
+            _flag_retirement(report, entry, one.record)
 
 
 # Redemptions: the registry's credits move only on final events. A request is recorded; the
@@ -311,5 +332,7 @@ APPLIERS: dict[str, Callable[..., None]] = {
 #: in turn would (the sync falls back to those for a single event and for a group it replays one
 #: event per transaction). An event one of them cannot apply raises, and the whole group is
 #: retried one event at a time, where it is quarantined alone.
-BULK_APPLIERS: dict[str, Callable[..., None]] = {}
+BULK_APPLIERS: dict[str, Callable[..., None]] = {
+    "Retired": apply_retired_run,
+}
 

@@ -15,13 +15,13 @@ history is announced afresh once final."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlmodel import Session, select
 
 from bridge.public.links import certificate_links, metadata_path
 from bridge.tables import MintLeaf
-from bridge.webhooks.outbox import _iso, last_event, record_event
+from bridge.webhooks.outbox import _iso, last_event, record_event, record_events
 from bridge.webhooks.tables import EventKind, WebhookEvent
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus
 from registry.operations import hooks
@@ -110,19 +110,32 @@ def tokenization_returned(session: Session, request: TokenizationRequest, chain_
     return _tokenization_event(session, EventKind.tokenization_returned, request, data)
 
 
-def organization_of_retirement(session: Session, retirement: Retirement) -> int | None:
+def _known(known: dict | None, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered in ``known`` under ``key`` when a caller keeps one."""
+    if known is None:
+        return compute()
+    if key not in known:
+        known[key] = compute()
+    return known[key]
+
+
+def organization_of_retirement(session: Session, retirement: Retirement, known: dict | None = None) -> int | None:
     """Whose retirement it is: the holder wallet's organization for an on-chain retirement, the
     retiring account's for a registry one (None: a public event for every subscriber)."""
     if retirement.holder_wallet or retirement.chain_id is not None:
-        return organization_of_wallet(session, retirement.holder_wallet)
+        return _known(known, ("wallet", retirement.holder_wallet),
+                      lambda: organization_of_wallet(session, retirement.holder_wallet))
     account = session.get(Account, retirement.account_id)
     return account.organization_id if account else None
 
 
-def _retirement_data(session: Session, retirement: Retirement, serial_blocks: Iterable[str]) -> dict[str, Any]:
-    organization_id = organization_of_retirement(session, retirement)
+def _retirement_data(session: Session, retirement: Retirement, serial_blocks: Iterable[str],
+                     known: dict | None = None) -> dict[str, Any]:
+    """A retirement's webhook data; ``known`` keeps the class facts and wallet organizations
+    already read (for many retirements at once)."""
+    organization_id = organization_of_retirement(session, retirement, known)
     certificate = (CERTIFICATE_FLAG | retirement.onchain_retirement_id) if retirement.onchain_retirement_id else None
-    facts = _class_facts(session, retirement.class_id)
+    facts = _known(known, ("class", retirement.class_id), lambda: _class_facts(session, retirement.class_id))
     links = certificate_links("", retirement.id, facts["tokenId"], certificate)
     return {
         "id": retirement.id,
@@ -156,6 +169,19 @@ def retirement_recorded(session: Session, retirement: Retirement, serial_blocks:
     data = _retirement_data(session, retirement, serial_blocks)
     return record_event(session, EventKind.retirement_recorded, {"retirement": data}, data["organizationId"],
                         subject=retirement_subject(retirement))
+
+
+def retirements_recorded(session: Session, recorded: list[dict[str, Any]]) -> list[int]:
+    """:func:`retirement_recorded` for many retirements (``recorded``: ``retirement`` and
+    ``serial_blocks`` each, in order), written with :func:`~bridge.webhooks.outbox.record_events`:
+    each class and wallet read once. Returns the events' ids."""
+    known: dict = {}
+    items = []
+    for one in recorded:
+        retirement = one["retirement"]
+        data = _retirement_data(session, retirement, one["serial_blocks"], known)
+        items.append(({"retirement": data}, data["organizationId"], retirement_subject(retirement)))
+    return record_events(session, EventKind.retirement_recorded, items)
 
 
 def _retracts(session: Session, kinds: list[EventKind], subject: str) -> dict[str, Any] | None:
@@ -268,7 +294,7 @@ def register_listeners() -> None:
     retirement then records its ``retirement.recorded`` webhook, and a CA decision its
     ``ca_status.changed``, in the same transaction. Called by every process entry point that can
     make either (:func:`bridge.app.create_app`, each sync pass)."""
-    hooks.on("retirement.recorded", _registry_retirement_recorded)
+    hooks.on("retirement.recorded", _registry_retirement_recorded, many=retirements_recorded)
     hooks.on("ca_status.changed", ca_status_changed)
 
 
