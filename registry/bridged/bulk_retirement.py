@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
@@ -37,7 +38,7 @@ from registry.bridged.custody import (
     custody_short,
     purpose_refusal,
     retirement_entry,
-    retirement_record,
+    retirement_values,
 )
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
@@ -52,12 +53,17 @@ from registry.tables.core import CreditClass, Retirement, SerialBlock, Serializa
 _ACTIVE, _RETIRED = CreditStatus.active.value, CreditStatus.retired.value
 
 
+class RetirementRow(SimpleNamespace):
+    """A Retirement row as inserted (its column values, read-only by convention): what the
+    bulk path hands to ledger entries and hook listeners instead of a session object."""
+
+
 @dataclass(frozen=True)
 class RecordedRetirement:
     """One retirement of the run: its row, the serial blocks it retired (as text, lowest first;
     empty when ``created`` is False: it was recorded before, nothing changed)."""
 
-    record: Retirement
+    record: Retirement | RetirementRow
     serial_blocks: tuple[str, ...]
     created: bool
 
@@ -103,17 +109,7 @@ def retire_many_from_custody(session: Session, *, custody_account_id: int,
              for serialization_id, indexes in by_serialization.items()
              for k, portions in enumerate(allotments[serialization_id][1].taken)}
 
-    refusals: dict[tuple[int, int], str | None] = {}
-    records: dict[int, tuple[Retirement, list[str]]] = {}
-    for i in fresh:
-        retirement = retirements[i]
-        credit_class = classes[str(retirement.token_id)]
-        key = (credit_class.id, -1 if retirement.data_malformed else int(retirement.details.purpose))
-        if key not in refusals:
-            refusals[key] = purpose_refusal(session, credit_class, retirement)
-        records[i] = retirement_record(retirement, credit_class.id, custody_account_id, refusals[key])
-    session.add_all([records[i][0] for i in fresh])
-    session.flush()
+    records = _insert_retirements(session, custody_account_id, [(i, retirements[i]) for i in fresh], classes)
 
     _write_blocks(session, custody_account_id, allotments, by_serialization, records)
     entries, announced, out = [], [], []
@@ -134,6 +130,31 @@ def retire_many_from_custody(session: Session, *, custody_account_id: int,
     append_entries(session, entries)
     hooks.emit_many(session, "retirement.recorded", announced)
     return out
+
+
+def _insert_retirements(session: Session, custody_account_id: int, fresh: list[tuple[int, OnchainRetirement]],
+                        classes: dict[str, CreditClass]) -> dict[int, tuple[RetirementRow, list[str]]]:
+    """The Retirement rows of the new retirements, inserted in order with one multi-row insert
+    (the ids in the same order as one insert each); each purpose refusal asked once per class."""
+    refusals: dict[tuple[int, int], str | None] = {}
+    rows: list[tuple[int, dict, list[str]]] = []
+    for i, retirement in fresh:
+        credit_class = classes[str(retirement.token_id)]
+        key = (credit_class.id, -1 if retirement.data_malformed else int(retirement.details.purpose))
+        if key not in refusals:
+            refusals[key] = purpose_refusal(session, credit_class, retirement)
+        values, flags = retirement_values(retirement, credit_class.id, custody_account_id, refusals[key])
+        constructed = Retirement.model_construct(**values)  # the model's defaults, without its slow __init__
+        rows.append((i, {c: getattr(constructed, c) for c in _RETIREMENT_COLUMNS}, flags))
+    if not rows:
+        return {}
+    session.flush()
+    ids = session.scalars(insert(Retirement).returning(Retirement.id, sort_by_parameter_order=True),
+                          [values for _, values, _ in rows]).all()
+    return {i: (RetirementRow(id=rid, **values), flags) for (i, values, flags), rid in zip(rows, ids)}
+
+
+_RETIREMENT_COLUMNS = tuple(c.name for c in Retirement.__table__.columns if c.name != "id")
 
 
 def _origin_key(retirement: OnchainRetirement) -> tuple[int, str, int]:
@@ -174,7 +195,7 @@ def _classes(session: Session, token_ids: list[int]) -> dict[str, CreditClass]:
 
 def _write_blocks(session: Session, custody_account_id: int,
                   allotments: dict[int, tuple[list[SerialBlock], Allotment]],
-                  by_serialization: dict[int, list[int]], records: dict[int, tuple[Retirement, list[str]]]) -> None:
+                  by_serialization: dict[int, list[int]], records: dict[int, tuple[RetirementRow, list[str]]]) -> None:
     """The blocks as the allotments leave them: the given rows a retirement took updated in
     one statement, the rows the splits created inserted in one (in the order the one-by-one
     path creates them: by the retirement whose split made them, in log order)."""
@@ -182,6 +203,7 @@ def _write_blocks(session: Session, custody_account_id: int,
     created: list[tuple[int, dict]] = []
     for serialization_id, (blocks, allotment) in allotments.items():
         indexes = by_serialization[serialization_id]
+        given = allotment.given
 
         def state(row: int) -> dict:
             owner = allotment.owner[row]
@@ -192,14 +214,14 @@ def _write_blocks(session: Session, custody_account_id: int,
                     "account_id": None if retired else custody_account_id,
                     "retirement_id": records[indexes[owner]][0].id if retired else None}
 
-        for row, block in enumerate(blocks[:allotment.given]):
+        for row, block in enumerate(blocks[:given]):
             if allotment.owner[row] is not None:
                 changed.append({"b_id": block.id, **state(row)})
         for k, source in enumerate(allotment.split_from):
-            while source >= allotment.given:  # split off a row a split created: same attributes
-                source = allotment.split_from[source - allotment.given]
+            while source >= given:  # split off a row a split created: same attributes
+                source = allotment.split_from[source - given]
             block = blocks[source]
-            row = allotment.given + k
+            row = given + k
             created.append((indexes[allotment.created_by[k]], {
                 "serialization_id": serialization_id, "unit_first": allotment.ranges[row].first,
                 "issuance_id": block.issuance_id, "tokenization_id": block.tokenization_id, "mirrored": block.mirrored,

@@ -237,14 +237,21 @@ def purpose_refusal(session: Session, credit_class: CreditClass, retirement: Onc
 
 def retirement_record(retirement: OnchainRetirement, class_id: int, custody_account_id: int,
                       refusal: str | None) -> tuple[Retirement, list[str]]:
-    """The Retirement row of an on-chain retirement (not added to the session) and its flags:
-    the claim made storable (:func:`storable_retirement`) and a purpose the class's uses no
-    longer allow (``refusal``, from :func:`purpose_refusal`) flagged, never refused."""
+    """The Retirement row of an on-chain retirement (not added to the session) and its flags."""
+    values, flags = retirement_values(retirement, class_id, custody_account_id, refusal)
+    return Retirement(**values), flags
+
+
+def retirement_values(retirement: OnchainRetirement, class_id: int, custody_account_id: int,
+                      refusal: str | None) -> tuple[dict, list[str]]:
+    """The column values of an on-chain retirement's Retirement row and its flags: the claim
+    made storable (:func:`storable_retirement`) and a purpose the class's uses no longer allow
+    (``refusal``, from :func:`purpose_refusal`) flagged, never refused."""
     d, custom_uri, flags = storable_retirement(retirement)
     if refusal is not None:  # accepted on-chain before the registry's uses reached the chain
         flags.append(f"purpose: {refusal} (the contract accepted it before the registry's uses were pushed)")
     origin = retirement.origin
-    record = Retirement(
+    values = dict(
         class_id=class_id,
         account_id=custody_account_id,
         quantity=retirement.quantity,
@@ -273,7 +280,7 @@ def retirement_record(retirement: OnchainRetirement, class_id: int, custody_acco
         jurisdiction=d.jurisdiction or None,
         input_flags=json.dumps(flags) if flags else None,
     )
-    return record, flags
+    return values, flags
 
 
 def retirement_entry(record: Retirement, retirement: OnchainRetirement, serial_blocks: list[str],
