@@ -28,7 +28,15 @@ from registry.domain.classes import Purpose
 from registry.operations import balances as balance_table
 from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import verify_ledger
-from registry.tables.core import Account, CreditClass, LedgerEntry, Retirement, SerialBlock, Serialization
+from registry.tables.core import (
+    Account,
+    CreditClass,
+    LedgerEntry,
+    Retirement,
+    SerialBlock,
+    Serialization,
+    TokenizationRequest,
+)
 from tests.conftest import _admin_url
 from tests.reliability.test_fuzz_parsers import _raw_retire
 from tests.support.periods import verified
@@ -61,11 +69,13 @@ def clone_of(engine):
         admin.dispose()
 
 
-def one_by_one(monkeypatch):
-    """Sync event by event: no bulk appliers, one event per transaction (so that, on
-    PostgreSQL, no rolled-back group leaves gaps in the id sequences the other side has not)."""
+def one_by_one(monkeypatch, per_transaction: int = 1):
+    """Sync event by event: no bulk appliers and, by default, one event per transaction (so that,
+    on PostgreSQL, no rolled-back group leaves gaps in the id sequences the other side has not).
+    With several events per transaction, the tokenizations a group's leaves finish are
+    announced at the end of the group, after its retirements, as the bulk side does."""
     monkeypatch.setattr(sync, "BULK_APPLIERS", {})
-    monkeypatch.setattr(sync, "EVENTS_PER_TRANSACTION", 1)
+    monkeypatch.setattr(sync, "EVENTS_PER_TRANSACTION", per_transaction)
 
 
 def state(engine) -> dict:
@@ -260,5 +270,69 @@ def test_runs_cut_by_the_group_size_give_the_same_registry(engine, w3, monkeypat
         with monkeypatch.context() as m:
             one_by_one(m)
             single = sync.sync_once(other, world.chain)
+        assert _report(bulk) == _report(single)
+        assert state(engine) == state(other)
+
+
+def test_leaves_minted_in_several_transactions_bulk_and_one_by_one_leave_the_same_registry(engine, w3, monkeypatch):
+    """Twelve tokenizations of two classes minted as leaves of one batch in four mint
+    transactions, and retirements right after: one group of LeafMinted then Retired runs."""
+    from bridge.engine import cycle
+
+    world, second = two_classes(engine, w3, "bulk-leaves")
+    for i in range(12):
+        with transaction(engine) as s:
+            custody.request_tokenization(s, account_id=world.account_id, wallet=world.holder.address,
+                                         class_id=world.class_id if i % 3 else _class_of(s, second),
+                                         quantity=3 + i, custody_account_id=world.deployment.custody_account_id)
+    with monkeypatch.context() as m:  # committed and minted on-chain, not synced yet
+        m.setattr(cycle, "sync_once", lambda *a, **k: sync.SyncReport(from_block=0, to_block=-1))
+        run_cycle(engine, world.chain, world.keys, mint_chunk=3)
+    retire(world, second, 4, "after the mint")
+    retire(world, world.token_id, 5, "after the mint too")
+    with clone_of(engine) as other:
+        bulk = sync.sync_once(engine, world.chain)
+        with monkeypatch.context() as m:
+            one_by_one(m, per_transaction=sync.EVENTS_PER_TRANSACTION)
+            single = sync.sync_once(other, world.chain)
+        assert bulk.applied == {"LeafMinted": 12, "Retired": 2}
+        assert _report(bulk) == _report(single)
+        after = state(engine)
+        assert after == state(other)
+        assert all(minted for _, _, minted, _ in after["leaves"]) and len({tx for *_, tx in after["leaves"]}) >= 5
+        assert [w[1] for w in after["webhooks"]].count("tokenization.minted") == 4 + 12
+        with Session(engine) as s:
+            assert {r.status.value for r in s.exec(select(TokenizationRequest))} == {"minted"}
+
+
+def _class_of(session, token_id: int) -> int:
+    return session.exec(select(CreditClass.id).where(CreditClass.token_id == str(token_id))).one()
+
+
+def test_a_leaf_whose_custody_units_are_gone_is_quarantined_alone(engine, w3, monkeypatch):
+    from bridge.engine import cycle
+
+    world, second = two_classes(engine, w3, "bulk-leaf-short")
+    requests = []
+    for quantity in (5, 6, 7, 8):
+        with transaction(engine) as s:
+            request, _ = custody.request_tokenization(s, account_id=world.account_id, wallet=world.holder.address,
+                                                      class_id=world.class_id, quantity=quantity,
+                                                      custody_account_id=world.deployment.custody_account_id)
+            requests.append(request.id)
+    with monkeypatch.context() as m:
+        m.setattr(cycle, "sync_once", lambda *a, **k: sync.SyncReport(from_block=0, to_block=-1))
+        run_cycle(engine, world.chain, world.keys)
+    with transaction(engine) as s:  # the third leaf's units: as if already mirrored by another path
+        for block in s.exec(select(SerialBlock).where(SerialBlock.tokenization_id == requests[2])):
+            block.mirrored = True
+            s.add(block)
+    with clone_of(engine) as other:
+        bulk = sync.sync_once(engine, world.chain)
+        with monkeypatch.context() as m:
+            one_by_one(m)
+            single = sync.sync_once(other, world.chain)
+        assert bulk.applied == {"LeafMinted": 3} and len(bulk.quarantined) == 1
+        assert "custody does not hold the unminted units" in bulk.quarantined[0]
         assert _report(bulk) == _report(single)
         assert state(engine) == state(other)
