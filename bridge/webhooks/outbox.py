@@ -32,6 +32,7 @@ from bridge.webhooks.tables import (
     WebhookSubscription,
 )
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
+from registry.operations.bulk_rows import insert_in_order
 from registry.tables.core import utcnow
 
 
@@ -75,8 +76,7 @@ def record_events(session: Session, kind: str | EventKind,
     event_defaults = WebhookEvent(event_id="", kind=kind, data="").model_dump(exclude={"id"})
     rows = [{**event_defaults, "event_id": str(uuid.uuid4()), "organization_id": organization_id, "subject": subject,
              "data": canonical(payload)} for payload, organization_id, subject in events]
-    session.flush()
-    ids = list(session.scalars(insert(WebhookEvent).returning(WebhookEvent.id, sort_by_parameter_order=True), rows))
+    ids = insert_in_order(session, WebhookEvent.__table__, rows)
     subscriptions = _active_subscriptions(session)
     delivery_defaults = WebhookDelivery(delivery_id="", event_id=0, subscription_id=0).model_dump(exclude={"id"})
     deliveries = [

@@ -30,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from registry.bridged.custody import (
@@ -46,6 +46,7 @@ from registry.domain.enums import CreditStatus
 from registry.domain.lowest_first import Allotment, ShortOfCredits, allot_lowest
 from registry.errors import NotFound
 from registry.operations import hooks
+from registry.operations.bulk_rows import insert_in_order, update_from_values
 from registry.operations.ledger import append_entries
 from registry.operations.serial_blocks import lock_serialization, locked_blocks
 from registry.tables.core import CreditClass, Retirement, SerialBlock, Serialization
@@ -148,9 +149,7 @@ def _insert_retirements(session: Session, custody_account_id: int, fresh: list[t
         rows.append((i, {c: getattr(constructed, c) for c in _RETIREMENT_COLUMNS}, flags))
     if not rows:
         return {}
-    session.flush()
-    ids = session.scalars(insert(Retirement).returning(Retirement.id, sort_by_parameter_order=True),
-                          [values for _, values, _ in rows]).all()
+    ids = insert_in_order(session, Retirement.__table__, [values for _, values, _ in rows])
     return {i: (RetirementRow(id=rid, **values), flags) for (i, values, flags), rid in zip(rows, ids)}
 
 
@@ -216,7 +215,9 @@ def _write_blocks(session: Session, custody_account_id: int,
 
         for row, block in enumerate(blocks[:given]):
             if allotment.owner[row] is not None:
-                changed.append({"b_id": block.id, **state(row)})
+                final = state(row)
+                changed.append({"id": block.id, "unit_last": final["unit_last"], "quantity": final["quantity"],
+                                "retirement_id": final["retirement_id"]})
         for k, source in enumerate(allotment.split_from):
             while source >= given:  # split off a row a split created: same attributes
                 source = allotment.split_from[source - given]
@@ -226,11 +227,9 @@ def _write_blocks(session: Session, custody_account_id: int,
                 "serialization_id": serialization_id, "unit_first": allotment.ranges[row].first,
                 "issuance_id": block.issuance_id, "tokenization_id": block.tokenization_id, "mirrored": block.mirrored,
                 "cancellation_id": block.cancellation_id, "hold_id": block.hold_id, **state(row)}))
-    if changed:
-        table = SerialBlock.__table__
-        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
-            {name: bindparam(name) for name in ("unit_last", "quantity", "status", "account_id", "retirement_id")}),
-            changed)
+    if changed:  # every row a retirement took is retired, out of any account
+        update_from_values(session, SerialBlock.__table__, changed,
+                           constants={"status": CreditStatus.retired, "account_id": None})
         for serialization_id, (blocks, allotment) in allotments.items():
             for row, block in enumerate(blocks[:allotment.given]):
                 if allotment.owner[row] is not None:
