@@ -26,7 +26,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, select
@@ -48,6 +47,7 @@ from bridge.tables import (
 from bridge.webhooks import events
 from registry.db import transaction
 from registry.errors import RegistryError
+from registry.operations.bulk_rows import insert_rows
 from registry.operations.ledger import append_entry
 from registry.tables.core import utcnow
 
@@ -142,8 +142,7 @@ def _record_events(session: Session, chain: Chain, group: list[tuple[str, Any]],
         rows.append({**_EVENT_DEFAULTS, "chain_id": origin.chain_id, "tx_hash": origin.tx_hash,
                      "log_index": origin.log_index, "block_number": origin.block_number,
                      "block_hash": to_hex(entry["blockHash"]), "event": name, "applied_at": utcnow()})
-    if rows:
-        session.execute(insert(ChainEvent), rows)
+    insert_rows(session, ChainEvent.__table__, rows)
     return fresh
 
 

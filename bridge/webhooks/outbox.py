@@ -19,7 +19,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from bridge.webhooks.subscriptions import get_subscription
@@ -32,7 +32,7 @@ from bridge.webhooks.tables import (
     WebhookSubscription,
 )
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
-from registry.operations.bulk_rows import insert_in_order
+from registry.operations.bulk_rows import insert_in_order, insert_rows
 from registry.tables.core import utcnow
 
 
@@ -84,8 +84,7 @@ def record_events(session: Session, kind: str | EventKind,
          "next_attempt_at": row["created_at"]}
         for event_id, row in zip(ids, rows) for subscription in _subscribers(subscriptions, kind, row["organization_id"])
     ]
-    if deliveries:
-        session.execute(insert(WebhookDelivery), deliveries)
+    insert_rows(session, WebhookDelivery.__table__, deliveries)
     return ids
 
 

@@ -30,7 +30,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from registry.bridged.custody import (
@@ -46,7 +45,7 @@ from registry.domain.enums import CreditStatus
 from registry.domain.lowest_first import Allotment, ShortOfCredits, allot_lowest
 from registry.errors import NotFound
 from registry.operations import hooks
-from registry.operations.bulk_rows import insert_in_order, update_from_values
+from registry.operations.bulk_rows import insert_in_order, insert_rows, update_from_values
 from registry.operations.ledger import append_entries
 from registry.operations.serial_blocks import lock_serialization, locked_blocks
 from registry.tables.core import CreditClass, Retirement, SerialBlock, Serialization
@@ -235,4 +234,4 @@ def _write_blocks(session: Session, custody_account_id: int,
                 if allotment.owner[row] is not None:
                     session.expire(block)  # the identity map must not keep the rows' old state
     if created:
-        session.execute(insert(SerialBlock), [values for _, values in sorted(created, key=lambda c: c[0])])
+        insert_rows(session, SerialBlock.__table__, [values for _, values in sorted(created, key=lambda c: c[0])])

@@ -1,5 +1,8 @@
-"""Two statements the set-based paths write many rows with, on SQLite and PostgreSQL alike.
+"""The statements the set-based paths write many rows with, on SQLite and PostgreSQL alike.
 
+- :func:`insert_rows`: rows inserted with multi-row ``INSERT ... VALUES`` statements on
+  PostgreSQL (psycopg's ``executemany`` still runs the statement once per row on the server),
+  with one ``executemany`` on SQLite (in-process: no round trips to save).
 - :func:`insert_in_order`: rows inserted with one multi-row insert and given the ids one insert
   per row, in order, would have given them. ``INSERT ... RETURNING`` with rows returned in
   parameter order costs a statement per row on PostgreSQL (SQLAlchemy's ``insertmanyvalues``
@@ -25,6 +28,21 @@ from sqlmodel import Session
 
 #: Rows per statement of :func:`update_from_values` (bound parameters stay well under SQLite's limit).
 UPDATE_PAGE = 500
+#: Bound parameters per multi-row insert on PostgreSQL (its limit is 65,535).
+INSERT_PARAMETERS = 30_000
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (column values; every row the same columns) in order: on PostgreSQL one
+    multi-row ``INSERT`` per :data:`INSERT_PARAMETERS` bound values, on SQLite one ``executemany``."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    page = max(1, INSERT_PARAMETERS // len(rows[0]))
+    for start in range(0, len(rows), page):
+        session.execute(insert(table).values(rows[start:start + page]))
 
 
 def next_ids(session: Session, table: Table, count: int) -> list[int]:
@@ -48,7 +66,7 @@ def insert_in_order(session: Session, table: Table, rows: list[dict[str, Any]]) 
         return []
     session.flush()  # rows the session still holds come first, as they would one by one
     ids = next_ids(session, table, len(rows))
-    session.execute(insert(table), [{**row, "id": row_id} for row, row_id in zip(rows, ids)])
+    insert_rows(session, table, [{**row, "id": row_id} for row, row_id in zip(rows, ids)])
     return ids
 
 

@@ -23,12 +23,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from registry.domain.blocks import ReplayError, UnitMap, normalize
 from registry.domain.enums import CreditStatus
 from registry.operations import balances as balance_table
+from registry.operations.bulk_rows import insert_rows
 from registry.tables.core import LedgerEntry, SerialBlock, Serialization, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -109,7 +110,7 @@ def append_entries(session: Session, entries: list[tuple[str, dict[str, Any]]]) 
                      "entry_hash": entry_hash, "created_at": now})
         prev_hash = entry_hash
         moves.extend(payload.get("moves") or ())
-    session.execute(insert(LedgerEntry), rows)
+    insert_rows(session, LedgerEntry.__table__, rows)
     if moves:
         balance_table.apply_moves(session, moves)
     return [row["seq"] for row in rows]
