@@ -1,6 +1,10 @@
-"""Applying one final chain event to the registry, inside the sync's transaction: one applier
+"""Applying final chain events to the registry, inside the sync's transaction: one applier
 per synced event (``APPLIERS``), each idempotent with the ChainEvent row the sync inserts
-with it. Registry state moves through :mod:`registry.bridged`; webhook events are written by
+with it, and, for the kinds that come in long runs, a bulk applier of a run of consecutive
+events (``BULK_APPLIERS``: ``LeafMinted`` and ``Retired``) that leaves the registry exactly as
+the one-event applier applied to each in turn would, with a fixed number of set-based
+statements per run (tests/bridge/engine/test_bulk_sync.py compares the two on SQLite and
+PostgreSQL). Registry state moves through :mod:`registry.bridged`; webhook events are written by
 the same transaction."""
 
 from __future__ import annotations

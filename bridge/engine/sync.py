@@ -54,7 +54,11 @@ from registry.tables.core import utcnow
 log = logging.getLogger("icr_bridge.sync")
 
 MAX_BLOCK_RANGE = 2_000
-#: Events applied per database transaction (see the module docstring).
+#: Events applied per database transaction (see the module docstring). With the bulk appliers a
+#: group's fixed cost (locks, the ledger's head, the subscriptions, the commit) is a few ms, so
+#: 1,000 per transaction measured no faster than 200 on 2,000 retirements (SQLite, 7 Dec 2026),
+#: while a group that must be applied again one event at a time (a raced worker, an event that
+#: cannot be applied) costs a transaction per event: 200 stays.
 EVENTS_PER_TRANSACTION = 200
 
 

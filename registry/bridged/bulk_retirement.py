@@ -138,14 +138,17 @@ def _insert_retirements(session: Session, custody_account_id: int, fresh: list[t
     (the ids in the same order as one insert each); each purpose refusal asked once per class."""
     refusals: dict[tuple[int, int], str | None] = {}
     rows: list[tuple[int, dict, list[str]]] = []
+    defaults: dict | None = None
     for i, retirement in fresh:
         credit_class = classes[str(retirement.token_id)]
         key = (credit_class.id, -1 if retirement.data_malformed else int(retirement.details.purpose))
         if key not in refusals:
             refusals[key] = purpose_refusal(session, credit_class, retirement)
         values, flags = retirement_values(retirement, credit_class.id, custody_account_id, refusals[key])
-        constructed = Retirement.model_construct(**values)  # the model's defaults, without its slow __init__
-        rows.append((i, {c: getattr(constructed, c) for c in _RETIREMENT_COLUMNS}, flags))
+        if defaults is None:  # the model's defaults for the columns values never set, taken once
+            constructed = Retirement.model_construct(**values)  # (the model's __init__ is slow)
+            defaults = {c: getattr(constructed, c) for c in _RETIREMENT_COLUMNS if c not in values}
+        rows.append((i, {**defaults, **values}, flags))
     if not rows:
         return {}
     ids = insert_in_order(session, Retirement.__table__, [values for _, values, _ in rows])
