@@ -51,7 +51,6 @@ def test_rows_are_inserted_and_updated_each_with_its_own_values(engine, monkeypa
     from registry.operations import bulk_rows
 
     monkeypatch.setattr(bulk_rows, "UPDATE_PAGE", 2)  # several pages
-    monkeypatch.setattr(bulk_rows, "INSERT_PARAMETERS", 20)  # several statements (7 columns a row)
     with transaction(engine) as s:
         insert_rows(s, TABLE, [_row(i) for i in range(10)])
     with Session(engine) as s:
