@@ -12,7 +12,8 @@
   ``n`` ids after the highest on SQLite (which gives a rowid table's new row the highest id
   plus one), then inserted with the rows.
 - :func:`update_from_values`: many rows updated, each with its own values: on PostgreSQL one
-  ``UPDATE ... FROM (VALUES ...)`` statement per 500 rows instead of a round trip per row; on
+  ``UPDATE ... FROM unnest(arrays)`` statement per 500 rows (one parameter per column: nothing
+  to compile again, no round trip per row); on
   SQLite (which cannot name a VALUES list's columns) one ``executemany``, which runs in-process
   with no round trips.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, Table, bindparam, column, func, insert, select, text, update, values
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlmodel import Session
 
 #: Rows per statement of :func:`update_from_values` (bound parameters stay well under SQLite's limit).
@@ -90,10 +91,25 @@ def update_from_values(session: Session, table: Table, rows: list[dict[str, Any]
                         .values({**{name: bindparam(name) for name in names}, **(constants or {})}),
                         [{"row_id": row["id"], **{name: row[name] for name in names}} for row in rows])
         return
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    constants = constants or {}
+    table_name = dialect.identifier_preparer.format_table(table)
+    arrays = ", ".join(f"CAST(:a_{k} AS {table.c[name].type.compile(dialect)}[])" for k, name in enumerate(["id", *names]))
+    settings = [f"{quote(name)} = given.{quote(name)}" for name in names]
+    settings += [f"{quote(name)} = CAST(:c_{k} AS {table.c[name].type.compile(dialect)})" for k, name in enumerate(constants)]
+    statement = text(f"UPDATE {table_name} SET {', '.join(settings)} FROM unnest({arrays}) "
+                     f"AS given({', '.join(quote(n) for n in ['id', *names])}) WHERE {table_name}.id = given.id")
+    bound = {f"c_{k}": _bound(table, name, value, dialect) for k, (name, value) in enumerate(constants.items())}
     for start in range(0, len(rows), UPDATE_PAGE):
         page = rows[start:start + UPDATE_PAGE]
-        given = values(column("id", Integer), *(column(name, table.c[name].type) for name in names),
-                       name="given").data([(row["id"], *(row[name] for name in names)) for row in page])
-        session.execute(update(table).where(table.c.id == given.c.id)
-                        .values({**{name: given.c[name] for name in names}, **(constants or {})}))
+        columns = {f"a_{k}": [_bound(table, name, row[name], dialect) for row in page]
+                   for k, name in enumerate(["id", *names])}
+        session.execute(statement, {**columns, **bound})
+
+
+def _bound(table: Table, name: str, value: Any, dialect: Any) -> Any:
+    """``value`` as the column's type binds it (an enum member as its stored name, ...)."""
+    process = table.c[name].type._cached_bind_processor(dialect)
+    return value if process is None else process(value)
 
