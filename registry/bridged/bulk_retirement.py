@@ -168,18 +168,20 @@ def _first_of(out: list[RecordedRetirement], retirements: list[OnchainRetirement
 
 
 def _recorded(session: Session, retirements: list[OnchainRetirement]) -> dict[tuple[int, str, int], Retirement]:
-    """The bridged retirements already recorded for any of these origins, by origin."""
-    found: dict[tuple[int, str, int], Retirement] = {}
+    """The bridged retirements already recorded for any of these origins, by origin (their
+    origins looked up first, the rows read only for those found: usually none)."""
     keys = {_origin_key(r) for r in retirements}
+    found: list[int] = []
     for chain_id in sorted({k[0] for k in keys}):
         hashes = sorted({k[1] for k in keys if k[0] == chain_id})
         for start in range(0, len(hashes), 500):
-            rows = session.exec(select(Retirement).where(Retirement.chain_id == chain_id,
-                                                         Retirement.tx_hash.in_(hashes[start:start + 500])))
-            for row in rows:
-                if (row.chain_id, row.tx_hash, row.log_index) in keys:
-                    found[(row.chain_id, row.tx_hash, row.log_index)] = row
-    return found
+            rows = session.exec(select(Retirement.id, Retirement.tx_hash, Retirement.log_index).where(
+                Retirement.chain_id == chain_id, Retirement.tx_hash.in_(hashes[start:start + 500])))
+            found += [rid for rid, tx_hash, log_index in rows if (chain_id, tx_hash, log_index) in keys]
+    if not found:
+        return {}
+    return {(r.chain_id, r.tx_hash, r.log_index): r
+            for r in session.exec(select(Retirement).where(Retirement.id.in_(found)))}
 
 
 def _classes(session: Session, token_ids: list[int]) -> dict[str, CreditClass]:
