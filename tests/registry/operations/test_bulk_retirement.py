@@ -15,23 +15,24 @@ from registry.tables.core import SerialBlock
 from tests.registry.operations.test_credits import _link, _snapshot, setup  # noqa: F401 - the fixture
 
 
-def _retirement(setup, quantity: int, log_index: int) -> custody.OnchainRetirement:
+def _retirement(world, quantity: int, log_index: int) -> custody.OnchainRetirement:
     return custody.OnchainRetirement(
-        token_id=int(setup["class"].token_id), quantity=quantity,
+        token_id=int(world["class"].token_id), quantity=quantity,
         origin=custody.ChainOrigin(chain_id=1, tx_hash="0x" + "ab" * 32, log_index=log_index, block_number=10),
         details=lc.RetirementDetails(beneficiary_name=f"B{log_index}"))
 
 
 @pytest.fixture
-def minted(engine, setup):
-    wallet = _link(engine, setup["account"].id)
+def minted(engine, request):
+    world = request.getfixturevalue("setup")  # test_credits' fixture: 1,000 ICCs and a custody account
+    wallet = _link(engine, world["account"].id)
     with transaction(engine) as s:
-        custody.request_tokenization(s, account_id=setup["account"].id, wallet=wallet, class_id=setup["class"].id,
-                                     quantity=100, custody_account_id=setup["custody"].id)
-        for block in s.exec(select(SerialBlock).where(SerialBlock.account_id == setup["custody"].id)):
+        custody.request_tokenization(s, account_id=world["account"].id, wallet=wallet, class_id=world["class"].id,
+                                     quantity=100, custody_account_id=world["custody"].id)
+        for block in s.exec(select(SerialBlock).where(SerialBlock.account_id == world["custody"].id)):
             block.mirrored = True  # as the sync does when the leaf is minted
             s.add(block)
-    return setup
+    return world
 
 
 def test_recorded_origins_are_returned_not_recorded_again(engine, minted):
