@@ -1,15 +1,22 @@
-"""Applying one final chain event to the registry, inside the sync's transaction: one applier
+"""Applying final chain events to the registry, inside the sync's transaction: one applier
 per synced event (``APPLIERS``), each idempotent with the ChainEvent row the sync inserts
-with it. Registry state moves through :mod:`registry.bridged`; webhook events are written by
+with it, and, for the kinds that come in long runs, a bulk applier of a run of consecutive
+events (``BULK_APPLIERS``: ``LeafMinted`` and ``Retired``) that leaves the registry exactly as
+the one-event applier applied to each in turn would, with a fixed number of set-based
+statements per run (tests/bridge/engine/test_bulk_sync.py compares the two on SQLite and
+PostgreSQL). Registry state moves through :mod:`registry.bridged`; webhook events are written by
 the same transaction."""
 
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
@@ -24,12 +31,13 @@ from bridge.tables import (
     RedemptionStatus,
 )
 from bridge.webhooks import events
-from registry.bridged import custody, redemption, revocation
-from registry.domain.enums import TokenizationStatus
+from registry.bridged import bulk_retirement, custody, redemption, revocation
+from registry.domain.enums import CreditStatus, TokenizationStatus
 from registry.domain.text import storable
+from registry.errors import NotFound
 from registry.operations.classes import class_for_token
-from registry.operations.ledger import append_entry
-from registry.tables.core import SerialBlock, TokenizationRequest
+from registry.operations.ledger import append_entries, append_entry
+from registry.tables.core import CreditClass, Retirement, SerialBlock, TokenizationRequest
 
 if TYPE_CHECKING:
     from bridge.engine.sync import SyncReport
@@ -73,12 +81,86 @@ def apply_leaf_minted(session: Session, chain: Chain, deployment: Deployment, en
         block.mirrored = True
         session.add(block)
     _touched(session).add(leaf)
-    append_entry(
-        session,
-        "leaf.minted",
-        {"batch_id": leaf.batch_id, "leaf_index": leaf.leaf_index, "serial_block": leaf.serial_block,
-         "recipient": leaf.recipient, "tx_hash": leaf.mint_tx},
-    )
+    append_entry(session, "leaf.minted", _leaf_minted_entry(leaf))
+
+
+def apply_leaf_minted_run(session: Session, chain: Chain, deployment: Deployment, entries: list[Any],
+                          report: SyncReport) -> None:
+    """A run of ``LeafMinted`` events with set-based statements, the same result as
+    :func:`apply_leaf_minted` once per event: the leaves read in one query, their classes in one,
+    the unminted custody blocks of their tokenizations in one (locked, lowest first), the
+    confirmations as one update per mint transaction, the blocks marked mirrored in one update
+    per 500, the ledger entries with :func:`~registry.operations.ledger.append_entries`. An event
+    that does not match a persisted leaf, or whose custody units are not all there, raises the
+    one-by-one path's error (the sync then applies the group one event at a time)."""
+    wanted = [(int(e["args"]["batchId"]), int(e["args"]["leafIndex"])) for e in entries]
+    found = {(leaf.batch_id, leaf.leaf_index): leaf for leaf in session.exec(
+        select(MintLeaf).where(MintLeaf.batch_id.in_(sorted({b for b, _ in wanted})),
+                               MintLeaf.leaf_index.in_(sorted({i for _, i in wanted}))))}
+    leaves: list[MintLeaf] = []
+    for entry, key in zip(entries, wanted):
+        args, leaf = entry["args"], found.pop(key, None)  # popped: a leaf minted twice in the run fails too
+        if leaf is None or (leaf.unit_first, leaf.unit_last) != (args["firstSerial"], args["lastSerial"]):
+            raise RuntimeError(
+                f"LeafMinted batch {args['batchId']} leaf {args['leafIndex']} does not match a persisted leaf")
+        leaves.append(leaf)
+    serialization_of = {c.token_id: c.serialization_id for c in session.exec(
+        select(CreditClass).where(CreditClass.token_id.in_(sorted({str(leaf.token_id) for leaf in leaves}))))}
+    blocks = _unminted_custody(session, deployment, sorted({leaf.tokenization_id for leaf in leaves}))
+    mirrored: list[SerialBlock] = []
+    for leaf in leaves:
+        if str(leaf.token_id) not in serialization_of:
+            raise NotFound(f"no credit class has token id {leaf.token_id}", field="token_id")
+        group = blocks.get((serialization_of[str(leaf.token_id)], leaf.tokenization_id), ([], []))
+        inside = group[1][bisect_left(group[0], leaf.unit_first):bisect_right(group[0], leaf.unit_last)]
+        inside = [b for b in inside if b.unit_last <= leaf.unit_last]
+        if sum(b.quantity for b in inside) != leaf.amount:
+            raise RuntimeError(f"custody does not hold the unminted units of leaf {leaf.serial_block}")
+        mirrored += inside
+    by_tx: dict[str, list[MintLeaf]] = {}
+    for entry, leaf in zip(entries, leaves):
+        by_tx.setdefault(to_hex(entry["transactionHash"]), []).append(leaf)
+    session.flush()
+    for tx_hash, confirmed in by_tx.items():
+        for start in range(0, len(confirmed), 500):
+            chunk = confirmed[start:start + 500]
+            session.execute(update(MintLeaf.__table__).where(MintLeaf.__table__.c.id.in_([leaf.id for leaf in chunk]))
+                            .values(minted=True, mint_tx=tx_hash))
+        for leaf in confirmed:  # the session's copies say what the rows now say
+            set_committed_value(leaf, "minted", True)
+            set_committed_value(leaf, "mint_tx", tx_hash)
+    table = SerialBlock.__table__
+    for start in range(0, len(mirrored), 500):
+        chunk = mirrored[start:start + 500]
+        session.execute(update(table).where(table.c.id.in_([b.id for b in chunk])).values(mirrored=True))
+        for block in chunk:
+            set_committed_value(block, "mirrored", True)
+    touched = _touched(session)
+    for leaf in leaves:
+        touched.add(leaf)
+    append_entries(session, [("leaf.minted", _leaf_minted_entry(leaf)) for leaf in leaves])
+
+
+def _unminted_custody(session: Session, deployment: Deployment,
+                      tokenization_ids: list[int]) -> dict[tuple[int, int], tuple[list[int], list[SerialBlock]]]:
+    """The active unmirrored custody blocks of these tokenizations, locked, by (serialization,
+    tokenization): (their first units, the blocks), lowest first."""
+    grouped: dict[tuple[int, int], tuple[list[int], list[SerialBlock]]] = {}
+    for start in range(0, len(tokenization_ids), 500):
+        for block in session.exec(select(SerialBlock).where(
+                SerialBlock.account_id == deployment.custody_account_id, SerialBlock.status == CreditStatus.active,
+                SerialBlock.mirrored == False,  # noqa: E712
+                SerialBlock.tokenization_id.in_(tokenization_ids[start:start + 500]))
+                .order_by(SerialBlock.unit_first).with_for_update()):
+            firsts, rows = grouped.setdefault((block.serialization_id, block.tokenization_id), ([], []))
+            firsts.append(block.unit_first)
+            rows.append(block)
+    return grouped
+
+
+def _leaf_minted_entry(leaf: MintLeaf) -> dict[str, Any]:
+    return {"batch_id": leaf.batch_id, "leaf_index": leaf.leaf_index, "serial_block": leaf.serial_block,
+            "recipient": leaf.recipient, "tx_hash": leaf.mint_tx}
 
 
 @dataclass
@@ -100,30 +182,45 @@ def _touched(session: Session) -> _Touched:
 
 def complete_minted(session: Session, chain: Chain) -> None:
     """Mark the tokenizations and batches the transaction's ``LeafMinted`` events finished as
-    minted (and write the ``tokenization.minted`` webhook event, in the same transaction)."""
+    minted (and write their ``tokenization.minted`` webhook events, in the same transaction):
+    which of them still have an unminted leaf is asked with one query each, the events written
+    together (:func:`bridge.webhooks.events.tokenizations_minted`), in tokenization id order."""
     touched = session.info.pop("icr_bridge.sync.touched", None)
     if touched is None:
         return
     session.flush()
-    for tokenization_id in sorted(touched.tokenizations):
-        remaining = session.exec(
-            select(MintLeaf.id).where(MintLeaf.tokenization_id == tokenization_id, MintLeaf.minted == False)  # noqa: E712
-        ).first()
-        request = session.get(TokenizationRequest, tokenization_id)
-        if remaining is None and request.status is not TokenizationStatus.minted:
-            request.status = TokenizationStatus.minted
-            session.add(request)
-            session.flush()
-            events.tokenization_minted(session, request, chain.chain_id)
-    for batch_id in sorted(touched.batches):
-        remaining = session.exec(
-            select(MintLeaf.id).where(MintLeaf.batch_id == batch_id, MintLeaf.minted == False)  # noqa: E712
-        ).first()
-        if remaining is None:
-            batch = session.get(MintBatch, batch_id)
-            batch.status = BatchStatus.minted
-            session.add(batch)
+    tokenization_ids = sorted(touched.tokenizations)
+    unfinished = _with_unminted_leaves(session, MintLeaf.tokenization_id, tokenization_ids)
+    requests = {r.id: r for r in _rows_by_id(session, TokenizationRequest, tokenization_ids)}
+    finished = [requests[i] for i in tokenization_ids
+                if i not in unfinished and requests[i].status is not TokenizationStatus.minted]
+    for request in finished:
+        request.status = TokenizationStatus.minted
+        session.add(request)
     session.flush()
+    events.tokenizations_minted(session, finished, chain.chain_id)
+    batch_ids = sorted(touched.batches)
+    unfinished = _with_unminted_leaves(session, MintLeaf.batch_id, batch_ids)
+    for batch in _rows_by_id(session, MintBatch, [i for i in batch_ids if i not in unfinished]):
+        batch.status = BatchStatus.minted
+        session.add(batch)
+    session.flush()
+
+
+def _with_unminted_leaves(session: Session, column: Any, ids: list[int]) -> set[int]:
+    """Those of ``ids`` (values of ``column``: a tokenization or batch id) with a leaf not yet minted."""
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        found.update(session.exec(select(column).where(column.in_(ids[start:start + 500]),
+                                                       MintLeaf.minted == False).distinct()))  # noqa: E712
+    return found
+
+
+def _rows_by_id(session: Session, model: Any, ids: list[int]) -> list[Any]:
+    rows: list[Any] = []
+    for start in range(0, len(ids), 500):
+        rows += session.exec(select(model).where(model.id.in_(ids[start:start + 500])).order_by(model.id))
+    return rows
 
 
 def unminted_by_tokenization(session: Session, batch_id: int) -> dict[int, list[MintLeaf]]:
@@ -171,7 +268,9 @@ def apply_batch_revoked(session: Session, chain: Chain, deployment: Deployment, 
     session.flush()
 
 
-def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+def onchain_retirement(chain: Chain, entry: Any) -> custody.OnchainRetirement:
+    """A ``Retired`` log as the registry records it, with the flags reading it raised
+    (undecodable data, dates that are no dates, strings that are not UTF-8)."""
     args = entry["args"]
     malformed = False
     flags: list[str] = []
@@ -184,7 +283,7 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
     flags += data.date_flags()
     if entry.get(LOSSY_STRINGS):
         flags.append("strings: names or comment are not UTF-8; recorded with replacement characters (U+FFFD)")
-    onchain = custody.OnchainRetirement(
+    return custody.OnchainRetirement(
         token_id=args["tokenId"],
         quantity=args["amount"],
         origin=origin_of(chain, entry),
@@ -196,11 +295,30 @@ def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry:
         onchain_retirement_id=args["retirementId"],
         input_flags=tuple(flags),
     )
-    record, _, created = custody.retire_from_custody(session, custody_account_id=deployment.custody_account_id,
-                                                     retirement=onchain)
-    if created and record.input_flags:
-        report.flagged += [f"retirement {args['retirementId']} in {to_hex(entry['transactionHash'])}: {flag}"
+
+
+def _flag_retirement(report: SyncReport, entry: Any, record: Retirement) -> None:
+    if record.input_flags:
+        report.flagged += [f"retirement {entry['args']['retirementId']} in {to_hex(entry['transactionHash'])}: {flag}"
                            for flag in json.loads(record.input_flags)]
+
+
+def apply_retired(session: Session, chain: Chain, deployment: Deployment, entry: Any, report: SyncReport) -> None:
+    record, _, created = custody.retire_from_custody(session, custody_account_id=deployment.custody_account_id,
+                                                     retirement=onchain_retirement(chain, entry))
+    if created:
+        _flag_retirement(report, entry, record)
+
+
+def apply_retired_run(session: Session, chain: Chain, deployment: Deployment, entries: list[Any],
+                      report: SyncReport) -> None:
+    """A run of ``Retired`` events with set-based statements (:mod:`registry.bridged.bulk_retirement`)."""
+    recorded = bulk_retirement.retire_many_from_custody(
+        session, custody_account_id=deployment.custody_account_id,
+        retirements=[onchain_retirement(chain, entry) for entry in entries])
+    for entry, one in zip(entries, recorded):
+        if one.created:
+            _flag_retirement(report, entry, one.record)
 
 
 # Redemptions: the registry's credits move only on final events. A request is recorded; the
@@ -311,5 +429,8 @@ APPLIERS: dict[str, Callable[..., None]] = {
 #: in turn would (the sync falls back to those for a single event and for a group it replays one
 #: event per transaction). An event one of them cannot apply raises, and the whole group is
 #: retried one event at a time, where it is quarantined alone.
-BULK_APPLIERS: dict[str, Callable[..., None]] = {}
+BULK_APPLIERS: dict[str, Callable[..., None]] = {
+    "LeafMinted": apply_leaf_minted_run,
+    "Retired": apply_retired_run,
+}
 

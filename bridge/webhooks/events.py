@@ -15,13 +15,13 @@ history is announced afresh once final."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlmodel import Session, select
 
 from bridge.public.links import certificate_links, metadata_path
 from bridge.tables import MintLeaf
-from bridge.webhooks.outbox import _iso, last_event, record_event
+from bridge.webhooks.outbox import _iso, last_event, record_event, record_events
 from bridge.webhooks.tables import EventKind, WebhookEvent
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus
 from registry.operations import hooks
@@ -50,6 +50,15 @@ def _class_facts(session: Session, class_id: int) -> dict[str, Any]:
     }
 
 
+def _known(known: dict | None, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered in ``known`` under ``key`` when a caller keeps one."""
+    if known is None:
+        return compute()
+    if key not in known:
+        known[key] = compute()
+    return known[key]
+
+
 def organization_of_wallet(session: Session, wallet: str | None) -> int | None:
     """The organization whose account the wallet is linked to (None if it is linked to none)."""
     if not wallet:
@@ -65,20 +74,49 @@ def tokenization_minted(session: Session, request: TokenizationRequest, chain_id
     leaves = session.exec(
         select(MintLeaf).where(MintLeaf.tokenization_id == request.id).order_by(MintLeaf.batch_id, MintLeaf.leaf_index)
     ).all()
-    data = {
-        **_tokenization_facts(session, request, chain_id),
+    data = {**_tokenization_facts(session, request, chain_id), **_minted_leaves(leaves)}
+    return _tokenization_event(session, EventKind.tokenization_minted, request, data)
+
+
+def tokenizations_minted(session: Session, requests: list[TokenizationRequest], chain_id: int) -> list[int]:
+    """:func:`tokenization_minted` for many tokenizations, in order: their leaves read in one
+    query per 500, each class and account once, the outbox rows written with
+    :func:`~bridge.webhooks.outbox.record_events`. Returns the events' ids."""
+    ids = [request.id for request in requests]
+    leaves: dict[int, list[MintLeaf]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 500):
+        for leaf in session.exec(select(MintLeaf).where(MintLeaf.tokenization_id.in_(ids[start:start + 500]))
+                                 .order_by(MintLeaf.batch_id, MintLeaf.leaf_index)):
+            leaves[leaf.tokenization_id].append(leaf)
+    known: dict = {}
+    items = []
+    for request in requests:
+        data = {**_tokenization_facts(session, request, chain_id, known), **_minted_leaves(leaves[request.id])}
+        organization_id = _known(known, ("account", request.account_id),
+                                 lambda: _organization_of_account(session, request.account_id))
+        items.append(({"tokenization": data}, organization_id, tokenization_subject(request)))
+    return record_events(session, EventKind.tokenization_minted, items)
+
+
+def _minted_leaves(leaves: list[MintLeaf]) -> dict[str, Any]:
+    return {
         "serialBlocks": [leaf.serial_block for leaf in leaves],
         "mintTransactions": sorted({leaf.mint_tx for leaf in leaves if leaf.mint_tx}),
         "leaves": [{"batchId": leaf.batch_id, "leafIndex": leaf.leaf_index} for leaf in leaves],
     }
-    return _tokenization_event(session, EventKind.tokenization_minted, request, data)
+
+
+def _organization_of_account(session: Session, account_id: int) -> int | None:
+    account = session.get(Account, account_id)
+    return account.organization_id if account else None
 
 
 def tokenization_subject(request: TokenizationRequest) -> str:
     return f"tokenization:{request.id}"
 
 
-def _tokenization_facts(session: Session, request: TokenizationRequest, chain_id: int) -> dict[str, Any]:
+def _tokenization_facts(session: Session, request: TokenizationRequest, chain_id: int,
+                        known: dict | None = None) -> dict[str, Any]:
     return {
         "id": request.id,
         "createdAt": _iso(request.created_at),
@@ -86,14 +124,13 @@ def _tokenization_facts(session: Session, request: TokenizationRequest, chain_id
         "wallet": request.wallet,
         "amount": request.quantity,
         "chainId": chain_id,
-        **_class_facts(session, request.class_id),
+        **_known(known, ("class", request.class_id), lambda: _class_facts(session, request.class_id)),
     }
 
 
 def _tokenization_event(session: Session, kind: EventKind, request: TokenizationRequest,
                         data: dict[str, Any]) -> WebhookEvent:
-    account = session.get(Account, request.account_id)
-    return record_event(session, kind, {"tokenization": data}, account.organization_id if account else None,
+    return record_event(session, kind, {"tokenization": data}, _organization_of_account(session, request.account_id),
                         subject=tokenization_subject(request))
 
 
@@ -110,19 +147,23 @@ def tokenization_returned(session: Session, request: TokenizationRequest, chain_
     return _tokenization_event(session, EventKind.tokenization_returned, request, data)
 
 
-def organization_of_retirement(session: Session, retirement: Retirement) -> int | None:
+def organization_of_retirement(session: Session, retirement: Retirement, known: dict | None = None) -> int | None:
     """Whose retirement it is: the holder wallet's organization for an on-chain retirement, the
     retiring account's for a registry one (None: a public event for every subscriber)."""
     if retirement.holder_wallet or retirement.chain_id is not None:
-        return organization_of_wallet(session, retirement.holder_wallet)
+        return _known(known, ("wallet", retirement.holder_wallet),
+                      lambda: organization_of_wallet(session, retirement.holder_wallet))
     account = session.get(Account, retirement.account_id)
     return account.organization_id if account else None
 
 
-def _retirement_data(session: Session, retirement: Retirement, serial_blocks: Iterable[str]) -> dict[str, Any]:
-    organization_id = organization_of_retirement(session, retirement)
+def _retirement_data(session: Session, retirement: Retirement, serial_blocks: Iterable[str],
+                     known: dict | None = None) -> dict[str, Any]:
+    """A retirement's webhook data; ``known`` keeps the class facts and wallet organizations
+    already read (for many retirements at once)."""
+    organization_id = organization_of_retirement(session, retirement, known)
     certificate = (CERTIFICATE_FLAG | retirement.onchain_retirement_id) if retirement.onchain_retirement_id else None
-    facts = _class_facts(session, retirement.class_id)
+    facts = _known(known, ("class", retirement.class_id), lambda: _class_facts(session, retirement.class_id))
     links = certificate_links("", retirement.id, facts["tokenId"], certificate)
     return {
         "id": retirement.id,
@@ -156,6 +197,19 @@ def retirement_recorded(session: Session, retirement: Retirement, serial_blocks:
     data = _retirement_data(session, retirement, serial_blocks)
     return record_event(session, EventKind.retirement_recorded, {"retirement": data}, data["organizationId"],
                         subject=retirement_subject(retirement))
+
+
+def retirements_recorded(session: Session, recorded: list[dict[str, Any]]) -> list[int]:
+    """:func:`retirement_recorded` for many retirements (``recorded``: ``retirement`` and
+    ``serial_blocks`` each, in order), written with :func:`~bridge.webhooks.outbox.record_events`:
+    each class and wallet read once. Returns the events' ids."""
+    known: dict = {}
+    items = []
+    for one in recorded:
+        retirement = one["retirement"]
+        data = _retirement_data(session, retirement, one["serial_blocks"], known)
+        items.append(({"retirement": data}, data["organizationId"], retirement_subject(retirement)))
+    return record_events(session, EventKind.retirement_recorded, items)
 
 
 def _retracts(session: Session, kinds: list[EventKind], subject: str) -> dict[str, Any] | None:
@@ -268,7 +322,7 @@ def register_listeners() -> None:
     retirement then records its ``retirement.recorded`` webhook, and a CA decision its
     ``ca_status.changed``, in the same transaction. Called by every process entry point that can
     make either (:func:`bridge.app.create_app`, each sync pass)."""
-    hooks.on("retirement.recorded", _registry_retirement_recorded)
+    hooks.on("retirement.recorded", _registry_retirement_recorded, many=retirements_recorded)
     hooks.on("ca_status.changed", ca_status_changed)
 
 

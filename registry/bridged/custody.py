@@ -220,6 +220,89 @@ def storable_retirement(retirement: OnchainRetirement) -> tuple[lc.RetirementDet
     return details, fit("custom_uri", retirement.custom_uri), flags
 
 
+def custody_short(token_id: int, exc: sr.InsufficientCredits) -> RuleViolation:
+    """The refusal of an on-chain retirement the class's mirrored custody serials do not cover."""
+    return RuleViolation(f"custody holds too few ICCs of class {token_id} for this retirement: {exc}",
+                         field="quantity", rule="custody-covers-supply")
+
+
+def purpose_refusal(session: Session, credit_class: CreditClass, retirement: OnchainRetirement) -> str | None:
+    """Why the class's registry uses no longer allow the retirement's purpose (None if they do,
+    and for malformed data, whose purpose is unknown)."""
+    if retirement.data_malformed:
+        return None
+    refusal = uses_ops.use_refusal(session, credit_class, Purpose(retirement.details.purpose))
+    return None if refusal is None else str(refusal)
+
+
+def retirement_record(retirement: OnchainRetirement, class_id: int, custody_account_id: int,
+                      refusal: str | None) -> tuple[Retirement, list[str]]:
+    """The Retirement row of an on-chain retirement (not added to the session) and its flags."""
+    values, flags = retirement_values(retirement, class_id, custody_account_id, refusal)
+    return Retirement(**values), flags
+
+
+def retirement_values(retirement: OnchainRetirement, class_id: int, custody_account_id: int,
+                      refusal: str | None) -> tuple[dict, list[str]]:
+    """The column values of an on-chain retirement's Retirement row and its flags: the claim
+    made storable (:func:`storable_retirement`) and a purpose the class's uses no longer allow
+    (``refusal``, from :func:`purpose_refusal`) flagged, never refused."""
+    d, custom_uri, flags = storable_retirement(retirement)
+    if refusal is not None:  # accepted on-chain before the registry's uses reached the chain
+        flags.append(f"purpose: {refusal} (the contract accepted it before the registry's uses were pushed)")
+    origin = retirement.origin
+    values = dict(
+        class_id=class_id,
+        account_id=custody_account_id,
+        quantity=retirement.quantity,
+        purpose=retirement.purpose,
+        beneficiary_name=d.beneficiary_name,
+        beneficiary_address=d.beneficiary_address,
+        retiree=d.retiree,
+        comment=d.comment,
+        custom_uri=custom_uri,
+        chain_id=origin.chain_id,
+        tx_hash=origin.tx_hash,
+        log_index=origin.log_index,
+        block_number=origin.block_number,
+        block_time=origin.block_time,
+        holder_wallet=retirement.holder_wallet,
+        beneficiary_wallet=retirement.beneficiary_wallet,
+        onchain_retirement_id=retirement.onchain_retirement_id,
+        corsia_operator=d.corsia_operator or None,
+        corsia_state=d.corsia_state or None,
+        compliance_period_start=d.compliance_period_start or None,
+        compliance_period_end=d.compliance_period_end or None,
+        ndc_party=d.ndc_party or None,
+        purpose_detail=d.purpose_detail or None,
+        consumption_start=d.consumption_start,
+        consumption_end=d.consumption_end,
+        jurisdiction=d.jurisdiction or None,
+        input_flags=json.dumps(flags) if flags else None,
+    )
+    return values, flags
+
+
+def retirement_entry(record: Retirement, retirement: OnchainRetirement, serial_blocks: list[str],
+                     moves: list[dict], flags: list[str]) -> dict:
+    """The payload of the ``retirement.bridged`` ledger entry of a recorded retirement."""
+    origin = retirement.origin
+    return {
+        "retirement_id": record.id,
+        "token_id": str(retirement.token_id),
+        "serial_blocks": serial_blocks,
+        "quantity": retirement.quantity,
+        "purpose": retirement.purpose,
+        "beneficiary_name": record.beneficiary_name,
+        "chain_id": origin.chain_id,
+        "tx_hash": origin.tx_hash,
+        "log_index": origin.log_index,
+        "custody_account_id": record.account_id,
+        "moves": moves,
+        **({"input_flags": flags} if flags else {}),
+    }
+
+
 def retire_from_custody(
     session: Session, *, custody_account_id: int, retirement: OnchainRetirement
 ) -> tuple[Retirement, list[MovedBlock], bool]:
@@ -253,47 +336,11 @@ def retire_from_custody(
     try:
         rows = take_lowest_blocks(session, blocks, quantity, flush=False)  # flushed with the retirement's insert
     except sr.InsufficientCredits as exc:
-        raise RuleViolation(
-            f"custody holds too few ICCs of class {token_id} for this retirement: {exc}",
-            field="quantity",
-            rule="custody-covers-supply",
-        ) from exc
+        raise custody_short(token_id, exc) from exc
     moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (None, CreditStatus.retired.value))
              for r in rows]
-    d, custom_uri, flags = storable_retirement(retirement)
-    if not retirement.data_malformed:
-        refusal = uses_ops.use_refusal(session, credit_class, Purpose(retirement.details.purpose))
-        if refusal is not None:  # accepted on-chain before the registry's uses reached the chain
-            flags.append(f"purpose: {refusal} (the contract accepted it before the registry's uses were pushed)")
-    record = Retirement(
-        class_id=credit_class.id,
-        account_id=custody_account_id,
-        quantity=quantity,
-        purpose=retirement.purpose,
-        beneficiary_name=d.beneficiary_name,
-        beneficiary_address=d.beneficiary_address,
-        retiree=d.retiree,
-        comment=d.comment,
-        custom_uri=custom_uri,
-        chain_id=origin.chain_id,
-        tx_hash=origin.tx_hash,
-        log_index=origin.log_index,
-        block_number=origin.block_number,
-        block_time=origin.block_time,
-        holder_wallet=retirement.holder_wallet,
-        beneficiary_wallet=retirement.beneficiary_wallet,
-        onchain_retirement_id=retirement.onchain_retirement_id,
-        corsia_operator=d.corsia_operator or None,
-        corsia_state=d.corsia_state or None,
-        compliance_period_start=d.compliance_period_start or None,
-        compliance_period_end=d.compliance_period_end or None,
-        ndc_party=d.ndc_party or None,
-        purpose_detail=d.purpose_detail or None,
-        consumption_start=d.consumption_start,
-        consumption_end=d.consumption_end,
-        jurisdiction=d.jurisdiction or None,
-        input_flags=json.dumps(flags) if flags else None,
-    )
+    record, flags = retirement_record(retirement, credit_class.id, custody_account_id,
+                                      purpose_refusal(session, credit_class, retirement))
     session.add(record)
     session.flush()
     for row in rows:
@@ -302,24 +349,8 @@ def retire_from_custody(
         row.retirement_id = record.id
         session.add(row)
     moved = describe_blocks(session, rows)  # the blocks' update goes out with the ledger entry's flush
-    append_entry(
-        session,
-        "retirement.bridged",
-        {
-            "retirement_id": record.id,
-            "token_id": str(token_id),
-            "serial_blocks": [m.serial_block for m in moved],
-            "quantity": quantity,
-            "purpose": retirement.purpose,
-            "beneficiary_name": d.beneficiary_name,
-            "chain_id": origin.chain_id,
-            "tx_hash": origin.tx_hash,
-            "log_index": origin.log_index,
-            "custody_account_id": custody_account_id,
-            "moves": moves,
-            **({"input_flags": flags} if flags else {}),
-        },
-    )
+    append_entry(session, "retirement.bridged",
+                 retirement_entry(record, retirement, [m.serial_block for m in moved], moves, flags))
     hooks.emit(session, "retirement.recorded", retirement=record, serial_blocks=[m.serial_block for m in moved])
     return record, moved, True
 

@@ -26,6 +26,7 @@ from registry.db import transaction
 from registry.domain.classes import Purpose
 from registry.operations.retirements import retirement_blocks
 from registry.tables.core import Retirement
+from tests.support.appliers import refuse_retirements
 from tests.support.world import make_world
 
 SERIALIZATION = "ICR-ISL-354-78040-14-R-0-2023"
@@ -130,14 +131,7 @@ def test_an_event_that_cannot_be_applied_is_quarantined_and_reconcile_counts_its
     world = _world(engine, w3, "quarantine")
     world.retire(world.holder, 5, name="Unapplicable")
     world.retire(world.holder, 7, name="Ordinary")
-    real = sync.APPLIERS["Retired"]
-
-    def refuses(session, chain, deployment, entry, report):
-        if entry["args"]["retireeName"] == "Unapplicable":
-            raise ValueError("a rule the retirement breaks")
-        real(session, chain, deployment, entry, report)
-
-    monkeypatch.setitem(sync.APPLIERS, "Retired", refuses)
+    refuse_retirements(monkeypatch, "Unapplicable", ValueError("a rule the retirement breaks"))
     report = sync.sync_once(engine, world.chain)
     assert report.applied == {"Retired": 1} and len(report.quarantined) == 1
     assert [r[:2] for r in _retirements(engine)] == [(7, "Ordinary")]

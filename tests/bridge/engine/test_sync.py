@@ -9,6 +9,7 @@ from bridge.engine.cycle import run_cycle
 from bridge.tables import MintBatch
 from registry.db import transaction
 from registry.tables.core import TokenizationRequest
+from tests.support.appliers import refuse_retirements
 from tests.support.world import make_world
 
 
@@ -71,14 +72,7 @@ def test_an_event_that_cannot_be_applied_is_quarantined_and_the_rest_applied(sql
     run_cycle(sqlite_engine, world.chain, world.keys)
     world.retire(world.holder, 5, name="A")
     world.retire(world.holder, 3, name="B")
-    real = sync.APPLIERS["Retired"]
-
-    def broken(session, chain, deployment, entry, report):
-        if entry["args"]["retireeName"] == "A":
-            raise IntegrityError("INSERT ...", {}, Exception("a constraint the retirement broke"))
-        real(session, chain, deployment, entry, report)
-
-    monkeypatch.setitem(sync.APPLIERS, "Retired", broken)
+    refuse_retirements(monkeypatch, "A", IntegrityError("INSERT ...", {}, Exception("a constraint the retirement broke")))
     report = sync.sync_once(sqlite_engine, world.chain)
     assert report.applied == {"Retired": 1} and len(report.quarantined) == 1
     assert "a constraint the retirement broke" in report.quarantined[0]

@@ -1,0 +1,64 @@
+"""Bulk row writes give the ids and values that one statement per row gives (both databases)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from bridge.tables import ChainEvent
+from registry.db import transaction
+from registry.operations.bulk_rows import insert_in_order, insert_rows, next_ids, update_from_values
+
+TABLE = ChainEvent.__table__
+
+
+def _row(i: int) -> dict:
+    return {"chain_id": 1, "tx_hash": f"0x{i:064x}", "log_index": i, "block_number": i, "block_hash": "0x00",
+            "event": "Retired", "applied_at": ChainEvent(chain_id=0, tx_hash="", log_index=0, block_number=0,
+                                                       block_hash="", event="").applied_at}
+
+
+def _one_by_one(session: Session, i: int) -> int:
+    event = ChainEvent(**_row(i))
+    session.add(event)
+    session.flush()
+    return event.id
+
+
+def test_ids_in_order_are_those_one_insert_per_row_gives(engine):
+    with transaction(engine) as s:
+        first = [_one_by_one(s, i) for i in range(3)]
+    try:  # a rolled-back insert: PostgreSQL's sequence moves on, SQLite's highest id does not
+        with transaction(engine) as s:
+            _one_by_one(s, 99)
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    with transaction(engine) as s:
+        expected = next_ids(s, TABLE, 4)
+    with transaction(engine) as s:  # the ids are taken: a fresh transaction sees where one by one is now
+        one = _one_by_one(s, 3)
+        ids = insert_in_order(s, TABLE, [_row(i) for i in range(4, 8)])
+        after = _one_by_one(s, 8)
+    assert first == sorted(first) and one > first[-1]
+    assert ids == sorted(ids) and len(set(ids)) == 4 and ids[0] > one and after > ids[-1]
+    assert engine.dialect.name != "sqlite" or (expected == [4, 5, 6, 7] and ids == [5, 6, 7, 8])
+    with Session(engine) as s:
+        stored = {e.id: e.log_index for e in s.exec(select(ChainEvent))}
+    assert [stored[i] for i in ids] == [4, 5, 6, 7]
+
+
+def test_rows_are_inserted_and_updated_each_with_its_own_values(engine, monkeypatch):
+    from registry.operations import bulk_rows
+
+    monkeypatch.setattr(bulk_rows, "UPDATE_PAGE", 2)  # several pages
+    with transaction(engine) as s:
+        insert_rows(s, TABLE, [_row(i) for i in range(10)])
+    with Session(engine) as s:
+        ids = {e.log_index: e.id for e in s.exec(select(ChainEvent))}
+    assert sorted(ids) == list(range(10))
+    with transaction(engine) as s:
+        update_from_values(s, TABLE, [{"id": ids[i], "block_number": 1000 + i} for i in (1, 4, 7)],
+                           constants={"event": "LeafMinted"})
+    with Session(engine) as s:
+        rows = {e.log_index: (e.block_number, e.event) for e in s.exec(select(ChainEvent))}
+    assert rows == {i: ((1000 + i, "LeafMinted") if i in (1, 4, 7) else (i, "Retired")) for i in range(10)}
