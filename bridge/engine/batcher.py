@@ -38,11 +38,10 @@ from bridge.engine import faults
 from bridge.engine.locks import claim
 from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import BatchStatus, Deployment, MintBatch, MintLeaf
-from registry.bulk import insert_rows
+from registry.bulk import insert_rows, one_of
 from registry.db import transaction
 from registry.domain.enums import CreditStatus, TokenizationStatus
 from registry.domain.serials import serial_block_text
-from registry.operations.bulk import one_of
 from registry.operations.classes import class_for_token
 from registry.operations.ledger import append_entry
 from registry.tables.core import (

@@ -45,9 +45,9 @@ from bridge.tables import (
     QuarantinedEvent,
 )
 from bridge.webhooks import events
+from registry.bulk import insert_rows
 from registry.db import transaction
 from registry.errors import RegistryError
-from registry.operations.bulk_rows import insert_rows
 from registry.operations.ledger import append_entry
 from registry.tables.core import utcnow
 

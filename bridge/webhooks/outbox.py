@@ -31,8 +31,8 @@ from bridge.webhooks.tables import (
     WebhookEvent,
     WebhookSubscription,
 )
+from registry.bulk import insert_in_order, insert_rows
 from registry.errors import Conflict, NotFound, RegistryError, RuleViolation
-from registry.operations.bulk_rows import insert_in_order, insert_rows
 from registry.tables.core import utcnow
 
 

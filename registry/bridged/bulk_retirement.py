@@ -39,13 +39,13 @@ from registry.bridged.custody import (
     retirement_entry,
     retirement_values,
 )
+from registry.bulk import insert_in_order, insert_rows, update_from_values
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import CreditStatus
 from registry.domain.lowest_first import Allotment, ShortOfCredits, allot_lowest
 from registry.errors import NotFound
 from registry.operations import hooks
-from registry.operations.bulk_rows import insert_in_order, insert_rows, update_from_values
 from registry.operations.ledger import append_entries
 from registry.operations.serial_blocks import lock_serialization, locked_blocks
 from registry.tables.core import CreditClass, Retirement, SerialBlock, Serialization

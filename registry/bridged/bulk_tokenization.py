@@ -29,14 +29,13 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from registry.bridged import custody
-from registry.bulk import insert_rows
+from registry.bulk import insert_rows, next_ids, rows_by
 from registry.domain import lifecycle as lc
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import AccountType, CreditStatus, TokenizationStatus
 from registry.errors import NotFound, RegistryError, RuleViolation
 from registry.operations.article6 import uses as uses_ops
-from registry.operations.bulk import next_ids, rows_by
 from registry.operations.ledger import append_entries
 from registry.operations.preconditions import check
 from registry.operations.serial_blocks import MovedBlock, held_refusal, lock_serialization, locked_blocks

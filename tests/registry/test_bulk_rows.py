@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from bridge.tables import ChainEvent
+from registry.bulk import insert_in_order, insert_rows, next_ids, update_from_values
 from registry.db import transaction
-from registry.operations.bulk_rows import insert_in_order, insert_rows, next_ids, update_from_values
 
 TABLE = ChainEvent.__table__
 
@@ -48,7 +48,7 @@ def test_ids_in_order_are_those_one_insert_per_row_gives(engine):
 
 
 def test_rows_are_inserted_and_updated_each_with_its_own_values(engine, monkeypatch):
-    from registry.operations import bulk_rows
+    from registry import bulk as bulk_rows
 
     monkeypatch.setattr(bulk_rows, "UPDATE_PAGE", 2)  # several pages
     with transaction(engine) as s:
