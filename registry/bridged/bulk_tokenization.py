@@ -8,7 +8,7 @@ It gets there with a fixed number of queries, whatever the number of requests: t
 classes, custody accounts and wallet links of all requests read at once (``IN`` lists), the
 Article 6.2 rule checked once per class, each vintage serialization locked once (in id order),
 each (account, serialization) holding read once, lowest-first selection for all requests
-at once (:func:`registry.domain.serials.take_lowest_each`), then one multi-row insert of the
+at once (:func:`registry.domain.lowest_first.take_lowest_each`), then one multi-row insert of the
 requests, one of the split-off block remainders, the moved blocks updated in one flush, and
 one append of every ledger entry with the balance-table deltas aggregated
 (:func:`registry.operations.ledger.append_entries`).
@@ -34,6 +34,7 @@ from registry.domain import lifecycle as lc
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import AccountType, CreditStatus, TokenizationStatus
+from registry.domain.lowest_first import take_lowest_each
 from registry.errors import NotFound, RegistryError, RuleViolation
 from registry.operations.article6 import uses as uses_ops
 from registry.operations.ledger import append_entries
@@ -240,7 +241,7 @@ def request_tokenizations(session: Session, orders: list[TokenizationOrder | Reg
                                status=CreditStatus.active, covering=sum(orders[i].quantity for i in indices))
         rows_of[(account_id, serialization_id)] = {b.unit_first: _Row(b.id, b.unit_first, b.unit_last, _kept(b), b)
                                                    for b in blocks}
-        plans = sr.take_lowest_each([sr.SerialRange(b.unit_first, b.unit_last) for b in blocks],
+        plans = take_lowest_each([sr.SerialRange(b.unit_first, b.unit_last) for b in blocks],
                                     [orders[i].quantity for i in indices])
         for index, plan in zip(indices, plans):
             if isinstance(plan, sr.InsufficientCredits):

@@ -101,3 +101,24 @@ def allot_lowest(ranges: Sequence[SerialRange], quantities: Sequence[int]) -> Al
             remaining -= units.quantity
         taken.append(tuple(portions))
     return Allotment(tuple(taken), tuple(final), tuple(owner), tuple(split_from), tuple(created_by))
+
+
+def take_lowest_each(ranges: Sequence[SerialRange],
+                     quantities: Sequence[int]) -> list[list[SerialRange] | InsufficientCredits]:
+    """:func:`allot_lowest` for callers that report every shortfall (bulk tokenization refuses
+    the whole call but names each refused request): a quantity the units left by the ones before
+    it cannot cover takes nothing and gets :class:`InsufficientCredits` (requested, available
+    then) in its place; the ones after it go on with the same units. Otherwise the units each
+    quantity takes, lowest serial first. ``ValueError`` for a quantity below 1."""
+    out: list[list[SerialRange] | InsufficientCredits | None] = [None] * len(quantities)
+    served = list(range(len(quantities)))
+    while True:
+        try:
+            allotment = allot_lowest(ranges, [quantities[i] for i in served])
+            break
+        except ShortOfCredits as short:  # it takes nothing: serve the others again without it
+            out[served.pop(short.index)] = InsufficientCredits(short.requested, short.available)
+    for position, index in enumerate(served):
+        out[index] = [portion.units for portion in allotment.taken[position]]
+    return out  # type: ignore[return-value]
+

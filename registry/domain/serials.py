@@ -201,40 +201,6 @@ def take_lowest(ranges: Sequence[SerialRange], quantity: int) -> tuple[list[Seri
     return taken, left
 
 
-def take_lowest_each(ranges: Sequence[SerialRange],
-                     quantities: Sequence[int]) -> list[list[SerialRange] | InsufficientCredits]:
-    """:func:`take_lowest` applied once per quantity, in order, each to what the earlier ones
-    left: the units each quantity takes, lowest serial first (one pass over the ranges, however
-    many quantities). A quantity the units left cannot cover takes nothing and gets
-    :class:`InsufficientCredits` (requested, available then) in its place; the ones after it go on
-    with the same units. Raises ValueError for a quantity below 1, as :func:`take_lowest` does."""
-    ordered = sorted(ranges)
-    available = sum(r.quantity for r in ordered)
-    index, current = 0, (ordered[0] if ordered else None)
-    out: list[list[SerialRange] | InsufficientCredits] = []
-    for quantity in quantities:
-        if quantity < 1:
-            raise ValueError(f"quantity must be a positive whole number of tonnes, got {quantity}")
-        if quantity > available:
-            out.append(InsufficientCredits(quantity, available))
-            continue
-        taken: list[SerialRange] = []
-        remaining = quantity
-        while remaining:
-            if current.quantity <= remaining:
-                taken.append(current)
-                remaining -= current.quantity
-                index += 1
-                current = ordered[index] if index < len(ordered) else None
-            else:
-                taken.append(SerialRange(current.first, current.first + remaining - 1))
-                current = SerialRange(current.first + remaining, current.last)
-                remaining = 0
-        available -= quantity
-        out.append(taken)
-    return out
-
-
 def merge_adjacent(ranges: Iterable[SerialRange]) -> list[SerialRange]:
     """Merge touching ranges; raises ValueError if any two overlap."""
     merged: list[SerialRange] = []

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.domain.lowest_first import Portion, ShortOfCredits, allot_lowest
+from registry.domain.lowest_first import Portion, ShortOfCredits, allot_lowest, take_lowest_each
 from registry.domain.serials import InsufficientCredits, SerialRange, take_lowest
 
 R = SerialRange
@@ -115,3 +115,29 @@ def test_rows_end_as_a_partition_of_the_units(case):
     for k, (source, creator) in enumerate(zip(allotment.split_from, allotment.created_by)):
         assert allotment.ranges[source].last + 1 == allotment.ranges[allotment.given + k].first
         assert allotment.owner[source] == creator
+
+
+@given(holdings())
+def test_take_lowest_each_is_take_lowest_repeated_on_what_is_left(holding):
+    ranges, quantities = holding
+    expected, left = [], list(ranges)
+    for quantity in quantities:
+        try:
+            taken, left = take_lowest(left, quantity)
+        except InsufficientCredits as exc:
+            expected.append(("refused", exc.requested, exc.available))
+        else:
+            expected.append(taken)
+    got = [("refused", r.requested, r.available) if isinstance(r, InsufficientCredits) else r
+           for r in take_lowest_each(ranges, quantities)]
+    assert got == expected
+
+
+def test_take_lowest_each_goes_on_past_a_refused_quantity():
+    got = take_lowest_each([SerialRange(11, 20), SerialRange(1, 5)], [3, 50, 4, 9])
+    assert got[0] == [SerialRange(1, 3)]
+    assert (got[1].requested, got[1].available) == (50, 12)
+    assert got[2] == [SerialRange(4, 5), SerialRange(11, 12)]
+    assert (got[3].requested, got[3].available) == (9, 8)
+    with pytest.raises(ValueError):
+        take_lowest_each([SerialRange(1, 10)], [2, 0])

@@ -11,7 +11,6 @@ from registry.domain.serials import (
     parse_serial_block,
     parse_serialization,
     take_lowest,
-    take_lowest_each,
 )
 
 
@@ -131,39 +130,3 @@ def test_take_lowest_conserves_tonnes_and_takes_the_lowest(spec, data):
     units = sorted(u for r in taken + left for u in (r.first, r.last))
     assert merge_adjacent(taken + left)  # no overlap created
     assert units[0] == blocks[0].first and units[-1] == blocks[-1].last
-
-
-@st.composite
-def disjoint_ranges(draw):
-    """Disjoint unit ranges in any order, touching or with gaps."""
-    ranges, first = [], 1
-    for gap, length in draw(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 40)), max_size=12)):
-        first += gap
-        ranges.append(SerialRange(first, first + length - 1))
-        first += length
-    return draw(st.permutations(ranges))
-
-
-@given(disjoint_ranges(), st.lists(st.integers(1, 120), max_size=15))
-def test_take_lowest_each_is_take_lowest_repeated_on_what_is_left(ranges, quantities):
-    expected, left = [], list(ranges)
-    for quantity in quantities:
-        try:
-            taken, left = take_lowest(left, quantity)
-        except InsufficientCredits as exc:
-            expected.append(("refused", exc.requested, exc.available))
-        else:
-            expected.append(taken)
-    got = [("refused", r.requested, r.available) if isinstance(r, InsufficientCredits) else r
-           for r in take_lowest_each(ranges, quantities)]
-    assert got == expected
-
-
-def test_take_lowest_each_goes_on_past_a_refused_quantity():
-    got = take_lowest_each([SerialRange(11, 20), SerialRange(1, 5)], [3, 50, 4, 9])
-    assert got[0] == [SerialRange(1, 3)]
-    assert (got[1].requested, got[1].available) == (50, 12)
-    assert got[2] == [SerialRange(4, 5), SerialRange(11, 12)]
-    assert (got[3].requested, got[3].available) == (9, 8)
-    with pytest.raises(ValueError):
-        take_lowest_each([SerialRange(1, 10)], [2, 0])
