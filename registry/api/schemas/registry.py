@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
+from registry.api.problems import Problem
 from registry.api.token_ids import WithTokenIdHex
 from registry.bridged.bulk_tokenization import MAX_BULK_REQUESTS
 from registry.domain.enums import (
@@ -316,26 +317,15 @@ class TokenizationBulkPublic(BaseModel):
     tokenizations: list[TokenizationPublic] = Field(description="The recorded requests, in the order sent.")
 
 
-class IndexedProblem(BaseModel):
+class IndexedProblem(Problem):
     """The refusal of one request of a bulk call, as the single endpoint would answer it."""
 
     index: int = Field(description="Position of the refused request in ``requests`` (from 0).")
-    type: str
-    title: str
-    status: int
-    detail: str
-    field: Optional[str] = None
-    rule: Optional[str] = None
 
 
-class BulkProblem(BaseModel):
+class BulkProblem(Problem):
     """A bulk call refused as a whole (rule ``bulk-atomic``): ``problems`` names each refused request."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    rule: Optional[str] = None
     problems: list[IndexedProblem]
 
 
