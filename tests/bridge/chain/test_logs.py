@@ -86,3 +86,44 @@ def test_a_log_of_another_event_is_refused_by_name(history):
     with pytest.raises(ValueError, match="LeafMinted event, not Retired"):
         decode_log(world.chain, "Retired", raw)
     assert DISCARD  # web3's receipt processing stays available to callers that want it
+
+
+def test_logs_read_from_the_nodes_json_are_the_logs_web3_formats(anvil_url, tmp_path):
+    """Over HTTP the sync reads ``eth_getLogs`` from the node's JSON itself (get_logs): the same
+    logs, keys and types as web3's formatted answer, and the same decoded events; an error answer
+    still raises as web3 raises it."""
+    from bridge.chain.client import http_web3
+    from bridge.chain.logs import get_logs
+    from bridge.schema import create_schema
+    from registry.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite'}")
+    create_schema(engine)
+    world = make_world(engine, http_web3(anvil_url), seed="jsonlogs")
+    world.tokenize(40)
+    run_cycle(engine, world.chain, world.keys)
+    world.retire(world.holder, 3, name="Ferðir \u2713")
+    world.retire(world.holder, 2, beneficiary=world.others[0].address)
+    head = world.chain.w3.eth.block_number
+    query = {"fromBlock": world.deployment.deployed_block, "toBlock": head, "address": world.chain.address}
+    ours, theirs = get_logs(world.chain, query), world.chain.w3.eth.get_logs(query)
+    assert len(ours) == len(theirs) > 3
+
+    def comparable(log):
+        log = dict(log)
+        stamp = log.pop("blockTimestamp", None)  # hex in the JSON, an int once web3 formats it
+        return log, (int(stamp, 16) if isinstance(stamp, str) else stamp)
+
+    for mine, web3s in zip(ours, theirs):
+        assert comparable(mine) == comparable(web3s)
+        assert {k: type(v) for k, v in mine.items() if k != "blockTimestamp"} == \
+            {k: type(v) for k, v in dict(web3s).items() if k != "blockTimestamp"}
+    fetched = fetch_events(world.chain, world.deployment.deployed_block, head)
+    layouts = event_layouts(world.chain.abi)
+    again = [(layouts[bytes(raw["topics"][0])].name, raw) for raw in theirs if bytes(raw["topics"][0]) in layouts]
+    assert [(n, dict(e["args"])) for n, e in fetched] == \
+        [(n, dict(decode_log(world.chain, n, raw)["args"])) for n, raw in again]
+    assert {"LeafMinted", "Retired"} <= {n for n, _ in fetched}
+    with pytest.raises(Exception, match="block|range|invalid|Invalid"):
+        get_logs(world.chain, {**query, "fromBlock": head + 10, "toBlock": head})  # a range that ends before it starts
+    engine.dispose()
