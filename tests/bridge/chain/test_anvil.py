@@ -168,3 +168,23 @@ def test_a_wallet_whose_code_refuses_tokens_does_not_block_the_batch(sqlite_engi
     assert world.chain.token.functions.balanceOf(world.holder.address, world.token_id).call() == 90 + 115
     report = run_cycle(sqlite_engine, world.chain, world.keys)  # the flagged leaf is not sent again
     assert (report.mint_transactions, report.mint_refused, report.failures) == (0, [], {})
+
+
+def test_a_launched_node_keeps_its_persisted_states_in_its_own_directory_removed_when_it_stops():
+    """Anvil would write old states to ~/.foundry/anvil/tmp and never remove them (a machine's
+    disk filled up that way): each node gets a cache directory of its own, gone after stop()."""
+    from pathlib import Path
+
+    from bridge.chain.anvil import ANVIL_BIN, launch
+
+    if not ANVIL_BIN.exists():
+        pytest.skip("anvil is not installed")
+    node = launch()
+    try:
+        arguments = Path(f"/proc/{node.process.pid}/cmdline").read_bytes().split(b"\0")
+        assert node.cache_dir is not None and node.cache_dir.is_dir()
+        assert arguments[arguments.index(b"--cache-path") + 1].decode() == str(node.cache_dir)
+    finally:
+        node.stop()
+    assert not node.cache_dir.exists()
+    node.stop()  # stopping again is harmless
