@@ -45,7 +45,7 @@ from bridge.tables import (
     QuarantinedEvent,
 )
 from bridge.webhooks import events
-from registry.bulk import insert_rows
+from registry.bulk import insert_rows, one_of
 from registry.db import transaction
 from registry.errors import RegistryError
 from registry.operations.ledger import append_entry
@@ -101,13 +101,11 @@ def _cursor(session: Session, deployment: Deployment, lock: bool = False) -> Cha
 
 def _recorded_origins(session: Session, chain: Chain, entries: list[Any]) -> set[tuple[str, int]]:
     """(tx hash, log index) of those of ``entries`` that already have a ChainEvent row."""
-    hashes = sorted({to_hex(entry["transactionHash"]) for entry in entries})
+    hashes = {to_hex(entry["transactionHash"]) for entry in entries}
     recorded: set[tuple[str, int]] = set()
-    for start in range(0, len(hashes), 500):
+    for condition in one_of(session, ChainEvent.tx_hash, hashes):  # one array parameter on PostgreSQL
         rows = session.exec(
-            select(ChainEvent.tx_hash, ChainEvent.log_index).where(
-                ChainEvent.chain_id == chain.chain_id, ChainEvent.tx_hash.in_(hashes[start:start + 500])
-            )
+            select(ChainEvent.tx_hash, ChainEvent.log_index).where(ChainEvent.chain_id == chain.chain_id, condition)
         ).all()
         recorded.update((tx_hash, log_index) for tx_hash, log_index in rows)
     return recorded
