@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import Session, select
 
 from bridge.tables import ChainEvent
@@ -27,12 +28,10 @@ def _one_by_one(session: Session, i: int) -> int:
 def test_ids_in_order_are_those_one_insert_per_row_gives(engine):
     with transaction(engine) as s:
         first = [_one_by_one(s, i) for i in range(3)]
-    try:  # a rolled-back insert: PostgreSQL's sequence moves on, SQLite's highest id does not
-        with transaction(engine) as s:
-            _one_by_one(s, 99)
-            raise RuntimeError("rolled back")
-    except RuntimeError:
-        pass
+    # a rolled-back insert: PostgreSQL's sequence moves on, SQLite's highest id does not
+    with pytest.raises(RuntimeError, match="rolled back"), transaction(engine) as s:
+        _one_by_one(s, 99)
+        raise RuntimeError("rolled back")
     with transaction(engine) as s:
         expected = next_ids(s, TABLE, 4)
     with transaction(engine) as s:  # the ids are taken: a fresh transaction sees where one by one is now
