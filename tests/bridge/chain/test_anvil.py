@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlmodel import Session, select
 
-from bridge.chain.client import Chain
+from bridge.chain.client import Chain, ChainRevert
 from bridge.demo import run_demo
 from bridge.engine.cycle import run_cycle
 from bridge.engine.redemptions import answer_redemptions
@@ -113,6 +113,37 @@ def test_stuck_transaction_is_replaced_with_higher_fees(sqlite_engine, anvil_w3)
     assert anvil_w3.eth.get_transaction_count(world.holder.address) == tx["nonce"] + 1
     assert chain.token.functions.isApprovedForAll(world.holder.address, world.others[0].address).call()
 
+
+
+def test_a_receipt_read_from_the_nodes_json_matches_web3s_and_loads_its_logs_when_asked(sqlite_engine, anvil_w3):
+    world = make_world(sqlite_engine, anvil_w3, seed="json-receipt")
+    chain = Chain(anvil_w3, world.chain.address)
+    receipt = chain.transact(world.holder, chain.token.functions.setApprovalForAll(world.others[0].address, True),
+                             "approve")
+    formatted = anvil_w3.eth.get_transaction_receipt(receipt.tx_hash)
+    assert (receipt.tx_hash, receipt.block_number, receipt.gas_used) == (
+        "0x" + bytes(formatted["transactionHash"]).hex(), formatted["blockNumber"], formatted["gasUsed"])
+    assert receipt._raw is None  # not read until used
+    (event,) = chain.token.events.ApprovalForAll().process_receipt(receipt.raw)
+    assert event["args"]["operator"] == world.others[0].address and event["args"]["approved"] is True
+    assert receipt.raw is receipt.raw  # read once
+
+
+def test_a_reverted_transaction_read_from_json_raises_with_the_contracts_error(sqlite_engine, anvil_w3):
+    world = make_world(sqlite_engine, anvil_w3, seed="json-receipt-revert")
+    chain = Chain(anvil_w3, world.chain.address)
+    fn = chain.token.functions.safeTransferFrom(world.holder.address, world.others[0].address, 1, 10**30, b"")
+    with pytest.raises(ChainRevert, match="ERC1155"):  # sent with a gas limit, so mined and failed
+        chain.transact(world.holder, fn, "transfer too much", gas=200_000)
+    assert anvil_w3.eth.get_transaction_count(world.holder.address) >= 1
+
+
+def test_the_token_contract_is_built_once_per_address(anvil_w3):
+    chain = Chain(anvil_w3, "0x" + "11" * 20)
+    assert chain.token is chain.token
+    first = chain.token
+    chain.address = "0x" + "22" * 20
+    assert chain.token is not first and chain.token.address.lower() == "0x" + "22" * 20
 
 
 def test_reorg_of_a_redemption_burn_puts_the_serials_back_and_burns_again(sqlite_engine, anvil_w3):
