@@ -298,7 +298,8 @@ def chain_client_timing(clock: Clock) -> Iterator[None]:
 
     with clock.patch("chain", Chain, "transact"), clock.patch("chain", Chain, "send_signed"), \
             clock.patch("chain", Chain, "call"), clock.patch("chain", Chain, "block_hash"), \
-            clock.patch("chain", Chain, "safe_head"), clock.patch("chain", sync, "fetch_events"):
+            clock.patch("chain", Chain, "safe_head"), clock.patch("chain", sync, "fetch_logs"), \
+            clock.patch("chain", sync, "decode_logs"):
         yield
 
 

@@ -111,14 +111,46 @@ def _data_value(kind: str, data: bytes, head: int, entry: dict[str, Any]) -> Any
         return value.decode("utf-8", errors="replace")
 
 
-def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str, Any]]:
-    """Decoded (event name, log) pairs of the synced events, in (block, log index) order."""
+@dataclass(frozen=True, slots=True)
+class FetchedLog:
+    """One log as fetched, not yet decoded: where it comes from (the key a registry records it
+    under) and the node's answer for it (its JSON object over HTTP, web3's log otherwise)."""
+
+    tx_hash: str  # 0x-prefixed, lower case
+    log_index: int
+    block_number: int
+    raw: Any
+    json: bool
+
+    @property
+    def origin(self) -> tuple[str, int]:
+        return self.tx_hash, self.log_index
+
+
+def fetch_logs(chain: Chain, from_block: int, to_block: int) -> list[FetchedLog]:
+    """The synced events' logs in (block, log index) order, undecoded: a sync pass leaves out
+    the ones it has recorded before decoding the rest (:func:`decode_logs`), so a replay of a
+    range does not convert and decode every log again."""
     layouts = event_layouts(chain.abi)
-    logs = get_logs(chain, {"fromBlock": from_block, "toBlock": to_block, "address": chain.address,
-                            "topics": [["0x" + topic.hex() for topic in layouts]]})
+    query = {"fromBlock": from_block, "toBlock": to_block, "address": chain.address,
+             "topics": [["0x" + topic.hex() for topic in layouts]]}
+    answer = _logs_json(chain, query)
+    if answer is not None:
+        fetched = answer
+    else:
+        fetched = [FetchedLog(to_hex(raw["transactionHash"]).lower(), int(raw["logIndex"]), int(raw["blockNumber"]),
+                              raw, False) for raw in chain.w3.eth.get_logs(query)]
+    return sorted(fetched, key=lambda log: (log.block_number, log.log_index))
+
+
+def decode_logs(chain: Chain, logs: list[FetchedLog]) -> list[tuple[str, Any]]:
+    """Decoded (event name, log) pairs of fetched logs, in their order (see :func:`decode_with`;
+    a ``Retired`` log gets its block's time)."""
+    layouts = event_layouts(chain.abi)
     decoded = []
     times: dict[int, int] = {}
-    for raw in sorted(logs, key=lambda r: (r["blockNumber"], r["logIndex"])):
+    for log in logs:
+        raw = _log_from_json(log.raw) if log.json else log.raw
         layout = layouts[bytes(raw["topics"][0])]
         if layout.name in TIMED_EVENTS:
             raw = {**dict(raw), "blockTimestamp": block_timestamp(chain, raw, times)}
@@ -126,24 +158,47 @@ def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str
     return decoded
 
 
-def get_logs(chain: Chain, query: dict[str, Any]) -> list[Any]:
-    """``eth_getLogs`` as web3's ``get_logs`` answers it (the same keys and types), but over HTTP
-    read from the node's JSON directly: web3's result formatters and attribute dicts cost ~0.7 ms
-    per log, three quarters of a sync pass's chain time once the registry side became set-based
-    (profiled with ``scripts/bench_retirement_sync.py``). An error answer, an answer of another
-    shape, or another kind of provider (eth-tester) goes through web3, which raises or formats as
-    it always does."""
+def fetch_events(chain: Chain, from_block: int, to_block: int) -> list[tuple[str, Any]]:
+    """Decoded (event name, log) pairs of the synced events, in (block, log index) order."""
+    return decode_logs(chain, fetch_logs(chain, from_block, to_block))
+
+
+def _logs_json(chain: Chain, query: dict[str, Any]) -> list[FetchedLog] | None:
+    """``eth_getLogs`` over HTTP read from the node's JSON (None: ask web3). web3's result
+    formatters and attribute dicts cost ~0.7 ms per log, three quarters of a sync pass's chain
+    time once the registry side became set-based (profiled with
+    ``scripts/bench_retirement_sync.py``); here each log keeps the node's JSON object until it is
+    decoded. An error answer, an answer of another shape, or another kind of provider
+    (eth-tester) goes through web3, which raises or formats as it always does."""
     provider = chain.w3.provider
-    if isinstance(provider, HTTPProvider):
-        params = {**query, "fromBlock": hex(query["fromBlock"]), "toBlock": hex(query["toBlock"])}
-        response = provider.make_request(RPCEndpoint("eth_getLogs"), [params])
-        result = response.get("result") if isinstance(response, dict) and "error" not in response else None
-        if isinstance(result, list):
-            try:
-                return [_log_from_json(item) for item in result]
-            except (KeyError, TypeError, ValueError, AttributeError):
-                pass  # not what a node sends: web3's own path says what is wrong with it
-    return chain.w3.eth.get_logs(query)
+    if not isinstance(provider, HTTPProvider):
+        return None
+    params = {**query, "fromBlock": hex(query["fromBlock"]), "toBlock": hex(query["toBlock"])}
+    response = provider.make_request(RPCEndpoint("eth_getLogs"), [params])
+    result = response.get("result") if isinstance(response, dict) and "error" not in response else None
+    if not isinstance(result, list):
+        return None
+    try:
+        fetched = []
+        for item in result:
+            if not (isinstance(item["topics"], list) and item["topics"] and isinstance(item["data"], str)
+                    and isinstance(item["blockHash"], str) and isinstance(item["address"], str)):
+                return None
+            int(item["transactionIndex"], 16)  # read again when decoded: checked here with the rest
+            fetched.append(FetchedLog(item["transactionHash"].lower(), int(item["logIndex"], 16),
+                                      int(item["blockNumber"], 16), item, True))
+        return fetched
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # not what a node sends: web3's own path says what is wrong with it
+
+
+def get_logs(chain: Chain, query: dict[str, Any]) -> list[Any]:
+    """``eth_getLogs`` as web3's ``get_logs`` answers it (the same keys and types), over HTTP
+    read from the node's JSON (see :func:`_logs_json`)."""
+    answer = _logs_json(chain, query)
+    if answer is None:
+        return chain.w3.eth.get_logs(query)
+    return [_log_from_json(log.raw) for log in answer]
 
 
 def _log_from_json(item: dict[str, Any]) -> dict[str, Any]:

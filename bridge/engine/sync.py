@@ -31,7 +31,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
-from bridge.chain.logs import RAW_LOG, decode_log, fetch_events, log_from_plain, to_hex
+from bridge.chain.logs import RAW_LOG, FetchedLog, decode_log, decode_logs, fetch_logs, log_from_plain, to_hex
 from bridge.deployments import require_deployment
 from bridge.engine import faults
 from bridge.engine.appliers import APPLIERS, BULK_APPLIERS, complete_minted, origin_of
@@ -99,9 +99,8 @@ def _cursor(session: Session, deployment: Deployment, lock: bool = False) -> Cha
     return cursor
 
 
-def _recorded_origins(session: Session, chain: Chain, entries: list[Any]) -> set[tuple[str, int]]:
-    """(tx hash, log index) of those of ``entries`` that already have a ChainEvent row."""
-    hashes = {to_hex(entry["transactionHash"]) for entry in entries}
+def _recorded_origins(session: Session, chain: Chain, hashes: set[str]) -> set[tuple[str, int]]:
+    """(tx hash, log index) of the ChainEvent rows of the transactions ``hashes``."""
     recorded: set[tuple[str, int]] = set()
     for condition in one_of(session, ChainEvent.tx_hash, hashes):  # one array parameter on PostgreSQL
         rows = session.exec(
@@ -200,7 +199,7 @@ def _apply_group(engine: Engine, chain: Chain, deployment: Deployment, group: li
     flagged = len(report.flagged)
     try:
         with transaction(engine) as session:
-            recorded = _recorded_origins(session, chain, [entry for _, entry in group])
+            recorded = _recorded_origins(session, chain, {to_hex(entry["transactionHash"]) for _, entry in group})
             fresh = _record_events(session, chain, group, recorded)
             skipped = len(group) - len(fresh)
             for name, entries in runs_of_one_kind(fresh):
@@ -344,7 +343,7 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
     report.from_block, report.to_block = start, start - 1
     while start <= head:
         end = min(head, start + max_range - 1)
-        fetched = fetch_events(chain, start, end)
+        fetched = _events_to_apply(engine, chain, fetch_logs(chain, start, end), report)
         for first in range(0, len(fetched), EVENTS_PER_TRANSACTION):
             group = fetched[first:first + EVENTS_PER_TRANSACTION]
             try:
@@ -371,6 +370,23 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
         "from_block": report.from_block, "to_block": report.to_block, "applied": report.applied,
         "skipped": report.skipped_duplicates, "rolled_back": report.rolled_back})
     return report
+
+
+def _events_to_apply(engine: Engine, chain: Chain, logs: list[FetchedLog], report: SyncReport) -> list[tuple[str, Any]]:
+    """The fetched logs without those recorded before (counted as skipped), decoded.
+
+    A replay (a rewound cursor, a crash before the cursor moved) finds most of its logs recorded:
+    they are left out before decoding (one read of the recorded origins, instead of converting
+    and decoding each log to have ``_apply_group`` skip it). ChainEvent rows are only removed by
+    a reorg's undo, which runs before this under the same sync claim, so a log left out here
+    stays recorded; ``_apply_group`` still checks the rest inside its own transaction."""
+    if not logs:
+        return []
+    with Session(engine) as session:
+        recorded = _recorded_origins(session, chain, {log.tx_hash for log in logs})
+    fresh = [log for log in logs if log.origin not in recorded]
+    report.skipped_duplicates += len(logs) - len(fresh)
+    return decode_logs(chain, fresh)
 
 
 def rewind_cursor(engine: Engine, chain: Chain, block: int) -> None:

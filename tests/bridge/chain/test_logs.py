@@ -124,6 +124,13 @@ def test_logs_read_from_the_nodes_json_are_the_logs_web3_formats(anvil_url, tmp_
     assert [(n, dict(e["args"])) for n, e in fetched] == \
         [(n, dict(decode_log(world.chain, n, raw)["args"])) for n, raw in again]
     assert {"LeafMinted", "Retired"} <= {n for n, _ in fetched}
+    from bridge.chain.logs import fetch_logs, to_hex
+
+    keys = [(log.tx_hash, log.log_index, log.block_number, log.json)
+            for log in fetch_logs(world.chain, world.deployment.deployed_block, head)]
+    assert keys == [("0x" + bytes(raw["transactionHash"]).hex(), raw["logIndex"], raw["blockNumber"], True)
+                    for _, raw in again]
+    assert [k[0] for k in keys] == [to_hex(e["transactionHash"]) for _, e in fetched]
     with pytest.raises(Exception, match="block|range|invalid|Invalid"):
         get_logs(world.chain, {**query, "fromBlock": head + 10, "toBlock": head})  # a range that ends before it starts
     engine.dispose()

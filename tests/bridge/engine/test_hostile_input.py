@@ -41,18 +41,18 @@ def _world(engine, w3, seed):
 
 def _hostile(monkeypatch, **replace_args):
     """Make the sync see the first Retired event with these arguments replaced."""
-    real = sync.fetch_events
+    real = sync.decode_logs
     done = []
 
-    def fetch(chain, start, end):
-        events = real(chain, start, end)
+    def fetch(chain, logs):
+        events = real(chain, logs)
         for name, entry in events:
             if name == "Retired" and not done:
                 entry["args"] = {**entry["args"], **replace_args}
                 done.append(entry)
         return events
 
-    monkeypatch.setattr(sync, "fetch_events", fetch)
+    monkeypatch.setattr(sync, "decode_logs", fetch)
     return done
 
 

@@ -58,6 +58,34 @@ def test_a_log_recorded_by_another_worker_meanwhile_is_skipped_and_the_rest_appl
     assert after["conservation"] == [(83, 0, 83, True)]
 
 
+def test_a_replay_decodes_only_the_logs_it_has_not_recorded(sqlite_engine, w3, monkeypatch):
+    """A rewound cursor re-fetches every log; the recorded ones are counted as skipped before
+    decoding, and only the new one is decoded and applied."""
+    world = make_world(sqlite_engine, w3, seed="replay-decode")
+    _activity(world, sqlite_engine)
+    sync.sync_once(sqlite_engine, world.chain)
+    world.retire(world.holder, 2, name="D")
+    before = world.outcome()
+    sync.rewind_cursor(sqlite_engine, world.chain, world.deployment.deployed_block)
+    decoded = []
+    real = sync.decode_logs
+
+    def decode(chain, logs):
+        decoded.extend(logs)
+        return real(chain, logs)
+
+    monkeypatch.setattr(sync, "decode_logs", decode)
+    report = sync.sync_once(sqlite_engine, world.chain)
+    assert report.applied == {"Retired": 1} and report.skipped_duplicates == 4 + 3
+    (new,) = decoded
+    ((name, entry),) = real(world.chain, [new])
+    assert (name, entry["args"]["amount"], entry["args"]["retireeName"]) == ("Retired", 2, "D")
+    assert [r[:2] for r in world.outcome()["retirements"] if r not in before["retirements"]] == [(2, "D")]
+    decoded.clear()
+    again = sync.sync_once(sqlite_engine, world.chain)  # nothing new: nothing decoded
+    assert again.applied == {} and decoded == []
+
+
 def test_an_event_that_cannot_be_applied_is_quarantined_and_the_rest_applied(sqlite_engine, w3, monkeypatch):
     """Only a log another worker recorded counts as a duplicate: an event that breaks a
     constraint (or any rule) while applied is quarantined with its raw log and the error, the
