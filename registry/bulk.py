@@ -18,6 +18,8 @@ transaction, on SQLite and PostgreSQL alike:
   statement and measured slower than executemany), on SQLite one executemany (in-process).
 - :func:`one_of` / :func:`rows_by`: rows read by many ids with one ``= ANY(array)`` on
   PostgreSQL (one bound parameter, one plan) and ``IN`` lists of :data:`IN_CHUNK` on SQLite.
+- :func:`update_ids`: the same values set in many rows by id (one statement per
+  :func:`one_of` condition), the session's loaded copies of those rows kept in step.
 
 :func:`insert_rows` in detail:
 
@@ -46,6 +48,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from sqlalchemy import Table, any_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -146,6 +150,25 @@ def rows_by(session: Session, column: Any, values: Iterable[Any]) -> list[Any]:
     for condition in one_of(session, column, values):
         found.extend(session.scalars(select(column.class_).where(condition)).all())
     return found
+
+
+def update_ids(session: Session, model: Any, ids: Iterable[int], values: Mapping[str, Any]) -> None:
+    """Set ``values`` in the rows of ``model`` (a SQLModel table class) whose ids are ``ids``, with
+    Core statements (no ORM object per row, no statement per row). A copy of such a row the
+    session has loaded gets the values as its committed state, so it says what the row says;
+    the caller flushes first whatever it changed in those copies."""
+    ids = sorted(set(ids))
+    if not ids:
+        return
+    table: Table = model.__table__
+    for condition in one_of(session, table.c.id, ids):
+        session.execute(update(table).where(condition).values(dict(values)))
+    loaded = session.identity_map
+    for row_id in ids:
+        copy = loaded.get(identity_key(model, row_id))
+        if copy is not None:
+            for name, value in values.items():
+                set_committed_value(copy, name, value)
 
 
 def next_ids(session: Session, table: Any, count: int) -> list[int]:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from sqlalchemy import update
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from bridge.chain.client import Chain
@@ -32,7 +30,8 @@ from bridge.tables import (
 )
 from bridge.webhooks import events
 from registry.bridged import bulk_retirement, custody, redemption, revocation
-from registry.domain.enums import CreditStatus, TokenizationStatus
+from registry.bulk import one_of, update_ids
+from registry.domain.enums import TokenizationStatus
 from registry.domain.text import storable
 from registry.errors import NotFound
 from registry.operations.classes import class_for_token
@@ -81,23 +80,28 @@ def apply_leaf_minted(session: Session, chain: Chain, deployment: Deployment, en
         block.mirrored = True
         session.add(block)
     _touched(session).add(leaf)
-    append_entry(session, "leaf.minted", _leaf_minted_entry(leaf))
+    append_entry(session, "leaf.minted", _leaf_minted_entry(leaf, leaf.mint_tx))
 
 
 def apply_leaf_minted_run(session: Session, chain: Chain, deployment: Deployment, entries: list[Any],
                           report: SyncReport) -> None:
     """A run of ``LeafMinted`` events with set-based statements, the same result as
-    :func:`apply_leaf_minted` once per event: the leaves read in one query, their classes in one,
-    the unminted custody blocks of their tokenizations in one (locked, lowest first), the
-    confirmations as one update per mint transaction, the blocks marked mirrored in one update
-    per 500, the ledger entries with :func:`~registry.operations.ledger.append_entries`. An event
-    that does not match a persisted leaf, or whose custody units are not all there, raises the
-    one-by-one path's error (the sync then applies the group one event at a time)."""
+    :func:`apply_leaf_minted` once per event: the leaves read as plain rows in one query, their
+    classes in one, the unminted custody blocks of their tokenizations in one (locked, lowest
+    first), the confirmations as one update per mint transaction and the blocks marked mirrored
+    in one (:func:`registry.bulk.update_ids`), the ledger entries with
+    :func:`~registry.operations.ledger.append_entries`. No ORM object is built per leaf or block
+    (that was most of a run's time). An event that does not match a persisted leaf, or whose
+    custody units are not all there, raises the one-by-one path's error (the sync then applies
+    the group one event at a time)."""
+    session.flush()  # the rows are read with Core statements: what the session holds goes first
     wanted = [(int(e["args"]["batchId"]), int(e["args"]["leafIndex"])) for e in entries]
-    found = {(leaf.batch_id, leaf.leaf_index): leaf for leaf in session.exec(
-        select(MintLeaf).where(MintLeaf.batch_id.in_(sorted({b for b, _ in wanted})),
-                               MintLeaf.leaf_index.in_(sorted({i for _, i in wanted}))))}
-    leaves: list[MintLeaf] = []
+    leaf_table = MintLeaf.__table__
+    found = {}
+    for condition in one_of(session, leaf_table.c.leaf_index, [i for _, i in wanted]):
+        found.update(((leaf.batch_id, leaf.leaf_index), leaf) for leaf in session.execute(
+            select(leaf_table).where(leaf_table.c.batch_id.in_(sorted({b for b, _ in wanted})), condition)))
+    leaves: list[Any] = []
     for entry, key in zip(entries, wanted):
         args, leaf = entry["args"], found.pop(key, None)  # popped: a leaf minted twice in the run fails too
         if leaf is None or (leaf.unit_first, leaf.unit_last) != (args["firstSerial"], args["lastSerial"]):
@@ -106,8 +110,13 @@ def apply_leaf_minted_run(session: Session, chain: Chain, deployment: Deployment
         leaves.append(leaf)
     serialization_of = {c.token_id: c.serialization_id for c in session.exec(
         select(CreditClass).where(CreditClass.token_id.in_(sorted({str(leaf.token_id) for leaf in leaves}))))}
-    blocks = _unminted_custody(session, deployment, sorted({leaf.tokenization_id for leaf in leaves}))
-    mirrored: list[SerialBlock] = []
+    blocks: dict[tuple[int, int], tuple[list[int], list[Any]]] = {}
+    for block in custody.unminted_custody_rows(session, deployment.custody_account_id,
+                                               sorted({leaf.tokenization_id for leaf in leaves}), lock=True):
+        firsts, rows = blocks.setdefault((block.serialization_id, block.tokenization_id), ([], []))
+        firsts.append(block.unit_first)
+        rows.append(block)
+    mirrored: list[int] = []
     for leaf in leaves:
         if str(leaf.token_id) not in serialization_of:
             raise NotFound(f"no credit class has token id {leaf.token_id}", field="token_id")
@@ -116,51 +125,23 @@ def apply_leaf_minted_run(session: Session, chain: Chain, deployment: Deployment
         inside = [b for b in inside if b.unit_last <= leaf.unit_last]
         if sum(b.quantity for b in inside) != leaf.amount:
             raise RuntimeError(f"custody does not hold the unminted units of leaf {leaf.serial_block}")
-        mirrored += inside
-    by_tx: dict[str, list[MintLeaf]] = {}
-    for entry, leaf in zip(entries, leaves):
-        by_tx.setdefault(to_hex(entry["transactionHash"]), []).append(leaf)
-    session.flush()
-    for tx_hash, confirmed in by_tx.items():
-        for start in range(0, len(confirmed), 500):
-            chunk = confirmed[start:start + 500]
-            session.execute(update(MintLeaf.__table__).where(MintLeaf.__table__.c.id.in_([leaf.id for leaf in chunk]))
-                            .values(minted=True, mint_tx=tx_hash))
-        for leaf in confirmed:  # the session's copies say what the rows now say
-            set_committed_value(leaf, "minted", True)
-            set_committed_value(leaf, "mint_tx", tx_hash)
-    table = SerialBlock.__table__
-    for start in range(0, len(mirrored), 500):
-        chunk = mirrored[start:start + 500]
-        session.execute(update(table).where(table.c.id.in_([b.id for b in chunk])).values(mirrored=True))
-        for block in chunk:
-            set_committed_value(block, "mirrored", True)
+        mirrored += [b.id for b in inside]
+    mint_tx = [to_hex(entry["transactionHash"]) for entry in entries]
+    by_tx: dict[str, list[int]] = {}
+    for tx_hash, leaf in zip(mint_tx, leaves):
+        by_tx.setdefault(tx_hash, []).append(leaf.id)
+    for tx_hash, leaf_ids in by_tx.items():
+        update_ids(session, MintLeaf, leaf_ids, {"minted": True, "mint_tx": tx_hash})
+    update_ids(session, SerialBlock, mirrored, {"mirrored": True})
     touched = _touched(session)
     for leaf in leaves:
         touched.add(leaf)
-    append_entries(session, [("leaf.minted", _leaf_minted_entry(leaf)) for leaf in leaves])
+    append_entries(session, [("leaf.minted", _leaf_minted_entry(leaf, tx_hash)) for leaf, tx_hash in zip(leaves, mint_tx)])
 
 
-def _unminted_custody(session: Session, deployment: Deployment,
-                      tokenization_ids: list[int]) -> dict[tuple[int, int], tuple[list[int], list[SerialBlock]]]:
-    """The active unmirrored custody blocks of these tokenizations, locked, by (serialization,
-    tokenization): (their first units, the blocks), lowest first."""
-    grouped: dict[tuple[int, int], tuple[list[int], list[SerialBlock]]] = {}
-    for start in range(0, len(tokenization_ids), 500):
-        for block in session.exec(select(SerialBlock).where(
-                SerialBlock.account_id == deployment.custody_account_id, SerialBlock.status == CreditStatus.active,
-                SerialBlock.mirrored == False,  # noqa: E712
-                SerialBlock.tokenization_id.in_(tokenization_ids[start:start + 500]))
-                .order_by(SerialBlock.unit_first).with_for_update()):
-            firsts, rows = grouped.setdefault((block.serialization_id, block.tokenization_id), ([], []))
-            firsts.append(block.unit_first)
-            rows.append(block)
-    return grouped
-
-
-def _leaf_minted_entry(leaf: MintLeaf) -> dict[str, Any]:
+def _leaf_minted_entry(leaf: Any, mint_tx: str | None) -> dict[str, Any]:
     return {"batch_id": leaf.batch_id, "leaf_index": leaf.leaf_index, "serial_block": leaf.serial_block,
-            "recipient": leaf.recipient, "tx_hash": leaf.mint_tx}
+            "recipient": leaf.recipient, "tx_hash": mint_tx}
 
 
 @dataclass
@@ -183,44 +164,35 @@ def _touched(session: Session) -> _Touched:
 def complete_minted(session: Session, chain: Chain) -> None:
     """Mark the tokenizations and batches the transaction's ``LeafMinted`` events finished as
     minted (and write their ``tokenization.minted`` webhook events, in the same transaction):
-    which of them still have an unminted leaf is asked with one query each, the events written
-    together (:func:`bridge.webhooks.events.tokenizations_minted`), in tokenization id order."""
+    which of them still have an unminted leaf is asked with one query each, the requests read
+    as plain rows, the statuses set with one update each (:func:`registry.bulk.update_ids`), the
+    events written together (:func:`bridge.webhooks.events.tokenizations_minted`), in
+    tokenization id order."""
     touched = session.info.pop("icr_bridge.sync.touched", None)
     if touched is None:
         return
     session.flush()
     tokenization_ids = sorted(touched.tokenizations)
     unfinished = _with_unminted_leaves(session, MintLeaf.tokenization_id, tokenization_ids)
-    requests = {r.id: r for r in _rows_by_id(session, TokenizationRequest, tokenization_ids)}
-    finished = [requests[i] for i in tokenization_ids
-                if i not in unfinished and requests[i].status is not TokenizationStatus.minted]
-    for request in finished:
-        request.status = TokenizationStatus.minted
-        session.add(request)
-    session.flush()
+    request_table = TokenizationRequest.__table__
+    finished = []
+    for condition in one_of(session, request_table.c.id, [i for i in tokenization_ids if i not in unfinished]):
+        finished += session.execute(select(request_table).where(
+            condition, request_table.c.status != TokenizationStatus.minted)).all()
+    finished.sort(key=lambda request: request.id)
+    update_ids(session, TokenizationRequest, [request.id for request in finished], {"status": TokenizationStatus.minted})
     events.tokenizations_minted(session, finished, chain.chain_id)
     batch_ids = sorted(touched.batches)
     unfinished = _with_unminted_leaves(session, MintLeaf.batch_id, batch_ids)
-    for batch in _rows_by_id(session, MintBatch, [i for i in batch_ids if i not in unfinished]):
-        batch.status = BatchStatus.minted
-        session.add(batch)
-    session.flush()
+    update_ids(session, MintBatch, [i for i in batch_ids if i not in unfinished], {"status": BatchStatus.minted})
 
 
 def _with_unminted_leaves(session: Session, column: Any, ids: list[int]) -> set[int]:
     """Those of ``ids`` (values of ``column``: a tokenization or batch id) with a leaf not yet minted."""
     found: set[int] = set()
-    for start in range(0, len(ids), 500):
-        found.update(session.exec(select(column).where(column.in_(ids[start:start + 500]),
-                                                       MintLeaf.minted == False).distinct()))  # noqa: E712
+    for condition in one_of(session, column, ids):
+        found.update(session.exec(select(column).where(condition, MintLeaf.minted == False).distinct()))  # noqa: E712
     return found
-
-
-def _rows_by_id(session: Session, model: Any, ids: list[int]) -> list[Any]:
-    rows: list[Any] = []
-    for start in range(0, len(ids), 500):
-        rows += session.exec(select(model).where(model.id.in_(ids[start:start + 500])).order_by(model.id))
-    return rows
 
 
 def unminted_by_tokenization(session: Session, batch_id: int) -> dict[int, list[MintLeaf]]:

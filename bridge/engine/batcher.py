@@ -38,6 +38,7 @@ from bridge.engine import faults
 from bridge.engine.locks import claim
 from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import BatchStatus, Deployment, MintBatch, MintLeaf
+from registry.bridged import custody
 from registry.bulk import insert_rows, one_of
 from registry.db import transaction
 from registry.domain.enums import CreditStatus, TokenizationStatus
@@ -97,7 +98,9 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
     session.add(batch)
     session.flush()
     leaves: list[dict] = []
-    unminted = _unminted_custody_blocks(session, deployment, [r.id for r in requests])
+    unminted: dict[int, list] = {}
+    for row in custody.unminted_custody_rows(session, deployment.custody_account_id, [r.id for r in requests]):
+        unminted.setdefault(row.tokenization_id, []).append(row)
     classes: dict[int, tuple[str, str]] = {}  # class id -> (token id, serialization text)
     for request in requests:
         if request.class_id not in classes:
@@ -157,27 +160,6 @@ def held_tokenizations(session: Session, tokenization_ids: list[int]) -> set[int
     for condition in one_of(session, SerialBlock.tokenization_id, tokenization_ids):
         found.update(session.exec(select(SerialBlock.tokenization_id).where(
             condition, SerialBlock.status == CreditStatus.held).distinct()).all())
-    return found
-
-
-def _unminted_custody_blocks(session: Session, deployment: Deployment, tokenization_ids: list[int]) -> dict[int, list]:
-    """The unminted custody blocks of each tokenization, lowest first (rows of tokenization id,
-    first and last unit, quantity): one query (PostgreSQL) or one per 500 requests (SQLite),
-    rather than one per request (:func:`registry.operations.bulk.one_of`)."""
-    found: dict[int, list] = {}
-    for condition in one_of(session, SerialBlock.tokenization_id, tokenization_ids):
-        rows = session.exec(
-            select(SerialBlock.tokenization_id, SerialBlock.unit_first, SerialBlock.unit_last, SerialBlock.quantity)
-            .where(
-                condition,
-                SerialBlock.account_id == deployment.custody_account_id,
-                SerialBlock.status == CreditStatus.active,
-                SerialBlock.mirrored == False,  # noqa: E712 - SQL expression
-            )
-            .order_by(SerialBlock.tokenization_id, SerialBlock.unit_first)
-        ).all()
-        for row in rows:
-            found.setdefault(row.tokenization_id, []).append(row)
     return found
 
 

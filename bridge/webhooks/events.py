@@ -23,6 +23,7 @@ from bridge.public.links import certificate_links, metadata_path
 from bridge.tables import MintLeaf
 from bridge.webhooks.outbox import _iso, last_event, record_event, record_events
 from bridge.webhooks.tables import EventKind, WebhookEvent
+from registry.bulk import one_of
 from registry.domain.classes import CERTIFICATE_FLAG, CAStatus
 from registry.operations import hooks
 from registry.tables.core import (
@@ -78,15 +79,16 @@ def tokenization_minted(session: Session, request: TokenizationRequest, chain_id
     return _tokenization_event(session, EventKind.tokenization_minted, request, data)
 
 
-def tokenizations_minted(session: Session, requests: list[TokenizationRequest], chain_id: int) -> list[int]:
-    """:func:`tokenization_minted` for many tokenizations, in order: their leaves read in one
-    query per 500, each class and account once, the outbox rows written with
+def tokenizations_minted(session: Session, requests: list[Any], chain_id: int) -> list[int]:
+    """:func:`tokenization_minted` for many tokenizations (requests as ORM objects or plain
+    rows), in order: their leaves read as plain rows in one query (one per 500 on SQLite), each
+    class and account once, the outbox rows written with
     :func:`~bridge.webhooks.outbox.record_events`. Returns the events' ids."""
     ids = [request.id for request in requests]
-    leaves: dict[int, list[MintLeaf]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 500):
-        for leaf in session.exec(select(MintLeaf).where(MintLeaf.tokenization_id.in_(ids[start:start + 500]))
-                                 .order_by(MintLeaf.batch_id, MintLeaf.leaf_index)):
+    leaves: dict[int, list[Any]] = {i: [] for i in ids}
+    columns = (MintLeaf.tokenization_id, MintLeaf.batch_id, MintLeaf.leaf_index, MintLeaf.serial_block, MintLeaf.mint_tx)
+    for condition in one_of(session, MintLeaf.tokenization_id, ids):
+        for leaf in session.exec(select(*columns).where(condition).order_by(MintLeaf.batch_id, MintLeaf.leaf_index)):
             leaves[leaf.tokenization_id].append(leaf)
     known: dict = {}
     items = []
@@ -98,7 +100,7 @@ def tokenizations_minted(session: Session, requests: list[TokenizationRequest], 
     return record_events(session, EventKind.tokenization_minted, items)
 
 
-def _minted_leaves(leaves: list[MintLeaf]) -> dict[str, Any]:
+def _minted_leaves(leaves: list[Any]) -> dict[str, Any]:
     return {
         "serialBlocks": [leaf.serial_block for leaf in leaves],
         "mintTransactions": sorted({leaf.mint_tx for leaf in leaves if leaf.mint_tx}),

@@ -39,7 +39,7 @@ from registry.bridged.custody import (
     retirement_entry,
     retirement_values,
 )
-from registry.bulk import insert_in_order, insert_rows, update_from_values
+from registry.bulk import insert_in_order, insert_rows, one_of, rows_by, update_from_values
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
 from registry.domain.enums import CreditStatus
@@ -173,15 +173,13 @@ def _recorded(session: Session, retirements: list[OnchainRetirement]) -> dict[tu
     keys = {_origin_key(r) for r in retirements}
     found: list[int] = []
     for chain_id in sorted({k[0] for k in keys}):
-        hashes = sorted({k[1] for k in keys if k[0] == chain_id})
-        for start in range(0, len(hashes), 500):
+        for condition in one_of(session, Retirement.tx_hash, {k[1] for k in keys if k[0] == chain_id}):
             rows = session.exec(select(Retirement.id, Retirement.tx_hash, Retirement.log_index).where(
-                Retirement.chain_id == chain_id, Retirement.tx_hash.in_(hashes[start:start + 500])))
+                Retirement.chain_id == chain_id, condition))
             found += [rid for rid, tx_hash, log_index in rows if (chain_id, tx_hash, log_index) in keys]
     if not found:
         return {}
-    return {(r.chain_id, r.tx_hash, r.log_index): r
-            for r in session.exec(select(Retirement).where(Retirement.id.in_(found)))}
+    return {(r.chain_id, r.tx_hash, r.log_index): r for r in rows_by(session, Retirement.id, found)}
 
 
 def _classes(session: Session, token_ids: list[int]) -> dict[str, CreditClass]:

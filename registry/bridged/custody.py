@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from registry.bulk import one_of
 from registry.domain import lifecycle as lc
 from registry.domain import serials as sr
 from registry.domain.blocks import move_record
@@ -70,6 +72,26 @@ def tokenization_custody_blocks(
             SerialBlock.unit_last <= last,
         ).order_by(SerialBlock.unit_first).with_for_update()
     ))
+
+
+def unminted_custody_rows(session: Session, custody_account_id: int, tokenization_ids: list[int], *,
+                          lock: bool = False) -> list[Any]:
+    """The active unmirrored custody blocks of these tokenizations as plain rows (id,
+    serialization, tokenization, first and last unit, quantity), by tokenization and lowest
+    first: one query on PostgreSQL, one per 500 tokenizations on SQLite
+    (:func:`registry.bulk.one_of`); ``lock`` locks them for update (the sync marking them
+    mirrored) rather than reading them (the batch)."""
+    found: list[Any] = []
+    for condition in one_of(session, SerialBlock.tokenization_id, tokenization_ids):
+        statement = select(SerialBlock.id, SerialBlock.serialization_id, SerialBlock.tokenization_id,
+                           SerialBlock.unit_first, SerialBlock.unit_last, SerialBlock.quantity).where(
+            condition,
+            SerialBlock.account_id == custody_account_id,
+            SerialBlock.status == CreditStatus.active,
+            SerialBlock.mirrored == False,  # noqa: E712 - SQL expression
+        ).order_by(SerialBlock.tokenization_id, SerialBlock.unit_first)
+        found.extend(session.exec(statement.with_for_update() if lock else statement).all())
+    return found
 
 
 def default_custody_account(session: Session) -> int:

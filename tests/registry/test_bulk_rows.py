@@ -61,3 +61,21 @@ def test_rows_are_inserted_and_updated_each_with_its_own_values(engine, monkeypa
     with Session(engine) as s:
         rows = {e.log_index: (e.block_number, e.event) for e in s.exec(select(ChainEvent))}
     assert rows == {i: ((1000 + i, "LeafMinted") if i in (1, 4, 7) else (i, "Retired")) for i in range(10)}
+
+
+def test_the_same_values_set_by_id_reach_the_rows_and_the_sessions_loaded_copies(engine, monkeypatch):
+    from registry import bulk as bulk_rows
+
+    monkeypatch.setattr(bulk_rows, "IN_CHUNK", 2)  # several statements on SQLite
+    with transaction(engine) as s:
+        insert_rows(s, TABLE, [_row(i) for i in range(8)])
+    with transaction(engine) as s:
+        ids = {e.log_index: e.id for e in s.exec(select(ChainEvent))}
+        loaded = s.get(ChainEvent, ids[2])  # a copy the session holds before the update
+        bulk_rows.update_ids(s, ChainEvent, [ids[i] for i in (2, 3, 5, 3)], {"event": "BatchRevoked", "block_hash": "0x01"})
+        assert (loaded.event, loaded.block_hash) == ("BatchRevoked", "0x01")
+        assert not s.dirty  # committed state, nothing left for a flush to write again
+        bulk_rows.update_ids(s, ChainEvent, [], {"event": "never"})  # nothing to set: no statement
+    with Session(engine) as s:
+        rows = {e.log_index: (e.event, e.block_hash) for e in s.exec(select(ChainEvent))}
+    assert rows == {i: (("BatchRevoked", "0x01") if i in (2, 3, 5) else ("Retired", "0x00")) for i in range(8)}
