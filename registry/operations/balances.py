@@ -158,11 +158,10 @@ def _known_ids(session: Session, texts: set[str]) -> dict[str, int]:
     known = session.info.get(_KNOWN)
     if not known:
         return {}
-    root = session.get_transaction()
     out = {}
     for text in texts:
         noted = known.get(text)
-        if noted is not None and noted[1].is_active and root_transaction(noted[1]) is root:
+        if noted is not None and still_open(session, noted[1]):
             out[text] = noted[0]
     return out
 
@@ -172,6 +171,13 @@ def root_transaction(transaction):
     while transaction.parent is not None:
         transaction = transaction.parent
     return transaction
+
+
+def still_open(session: Session, transaction) -> bool:
+    """Whether ``transaction`` (the session's transaction or a savepoint, noted when something
+    was read or locked in it) is still open and part of the session's current transaction: a
+    savepoint rolled back, or a transaction that ended, no longer vouches for what it did."""
+    return transaction.is_active and root_transaction(transaction) is session.get_transaction()
 
 
 def rebuild(connection: Connection) -> None:
