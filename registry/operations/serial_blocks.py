@@ -5,7 +5,7 @@ put in a terminal state, describe, and record the unit moves for the ledger)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlmodel import Session, select
 
@@ -207,25 +207,16 @@ def coalesce(
     return absorbed
 
 
-def take_credits(
-    session: Session,
-    *,
-    account: Account,
-    serialization: Serialization,
-    status: CreditStatus,
-    quantity: int,
-    rule: str = "sufficient-credits",
-) -> list[SerialBlock]:
+def take_credits(session: Session, *, quantity: int, **selection: Any) -> list[SerialBlock]:
     """Lock the serialization, then split the account's blocks in ``status`` so that exactly
-    ``quantity`` units, lowest serial first, sit in the returned rows.
+    ``quantity`` units, lowest serial first, sit in the returned rows (``selection``:
+    ``account``, ``serialization``, ``status`` and ``rule``, as :func:`credits_to_take`).
 
     Lowest serial first is the registry's one selection rule for partial operations: the
     account's blocks of that serialization and status are ordered by first unit and consumed
     from the lowest, splitting the last block used. Anyone can recompute the serials an
     operation used from the blocks the account held before it."""
-    blocks = credits_to_take(session, account=account, serialization=serialization, status=status,
-                             quantity=quantity, rule=rule)
-    return take_lowest_blocks(session, blocks, quantity)
+    return take_lowest_blocks(session, credits_to_take(session, quantity=quantity, **selection), quantity)
 
 
 def credits_to_take(
