@@ -35,6 +35,7 @@ from registry.operations.serial_blocks import (
     lock_serialization,
     locked_blocks,
     place,
+    require_units,
     take_lowest_blocks,
 )
 from registry.tables.core import (
@@ -356,15 +357,16 @@ def retire_from_custody(
         covering=quantity,
     )
     try:
-        rows = take_lowest_blocks(session, blocks, quantity, flush=False)  # flushed with the retirement's insert
+        require_units(blocks, quantity)
     except sr.InsufficientCredits as exc:
         raise custody_short(token_id, exc) from exc
-    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (None, CreditStatus.retired.value))
-             for r in rows]
     record, flags = retirement_record(retirement, credit_class.id, custody_account_id,
                                       purpose_refusal(session, credit_class, retirement))
     session.add(record)
-    session.flush()
+    session.flush()  # the retirement's id, before the blocks change: each block is then updated once
+    rows = take_lowest_blocks(session, blocks, quantity, flush=False)
+    moves = [move_record(serialization.text, r.unit_first, r.unit_last, place(r), (None, CreditStatus.retired.value))
+             for r in rows]
     for row in rows:
         row.status = CreditStatus.retired
         row.account_id = None

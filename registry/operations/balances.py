@@ -10,9 +10,11 @@ rolls back both (domain functions never commit).
 Concurrency: a move takes tonnes from one place and adds them to another with
 ``quantity = quantity + :delta`` (an upsert where tonnes arrive, an update where they leave),
 never a read-modify-write, one statement per place in a fixed order (serialization, status,
-account). On PostgreSQL the appending transaction also holds the ledger's advisory lock
-(:func:`registry.operations.ledger.lock_ledger`) until it commits, so balance rows are written by one
-transaction at a time; on SQLite write transactions are exclusive anyway.
+account); on PostgreSQL the few places one operation changes (up to :data:`TOGETHER_AT_MOST`) go
+in one statement, a data-modifying CTE per place. On PostgreSQL the appending transaction also
+holds the ledger's advisory lock (:func:`registry.operations.ledger.lock_ledger`) until it
+commits, so balance rows are written by one transaction at a time; on SQLite write
+transactions are exclusive anyway.
 
 Zero balances: a row whose quantity reaches 0 is deleted, so the table holds exactly the
 non-zero sums of the serial blocks (what a GROUP BY over them gives) and never lists a zero
@@ -28,7 +30,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import bindparam, delete, func, literal_column, union_all, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -68,20 +70,23 @@ def deltas(moves: Iterable[Mapping[str, Any]]) -> Balances:
     return {key: d for key, d in out.items() if d}
 
 
-def _statements(dialect: str, held: bool) -> tuple[Any, Any]:
+def _statements(dialect: str, held: bool, suffix: str = "") -> tuple[Any, Any]:
     """The (add, take) statements for a place with an account (``held``) or without one (terminal
     units), built once per dialect: a move only binds its values (no statement to build and no
-    cache key to compute per move)."""
-    key = (dialect, held)
+    cache key to compute per move). ``suffix`` ends their parameters' names (for
+    :func:`_together`, which puts several in one statement)."""
+    key = (dialect, held, suffix)
     if key not in _BUILT:
-        account = _TABLE.c.account_id == bindparam("b_account_id") if held else _TABLE.c.account_id.is_(None)
-        where = [account, _TABLE.c.serialization_id == bindparam("b_serialization_id"),
-                 _TABLE.c.status == bindparam("b_status")]
-        take = (update(_TABLE).where(*where).values(quantity=_TABLE.c.quantity - bindparam("b_quantity"))
+        def param(name: str):
+            return bindparam(f"b_{name}{suffix}")
+
+        account = _TABLE.c.account_id == param("account_id") if held else _TABLE.c.account_id.is_(None)
+        where = [account, _TABLE.c.serialization_id == param("serialization_id"), _TABLE.c.status == param("status")]
+        take = (update(_TABLE).where(*where).values(quantity=_TABLE.c.quantity - param("quantity"))
                 .returning(_TABLE.c.id, _TABLE.c.quantity))
         add = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE).values(
-            account_id=bindparam("b_account_id") if held else None, serialization_id=bindparam("b_serialization_id"),
-            status=bindparam("b_status"), quantity=bindparam("b_quantity"))
+            account_id=param("account_id") if held else None, serialization_id=param("serialization_id"),
+            status=param("status"), quantity=param("quantity"))
         if held:
             target, index_where = ["account_id", "serialization_id", "status"], _TABLE.c.account_id.is_not(None)
         else:
@@ -92,13 +97,15 @@ def _statements(dialect: str, held: bool) -> tuple[Any, Any]:
     return _BUILT[key]
 
 
-_BUILT: dict[tuple[str, bool], tuple[Any, Any]] = {}
+_BUILT: dict[tuple[str, bool, str], tuple[Any, Any]] = {}
 
 
-def _params(account_id: int | None, serialization_id: int, status: CreditStatus, quantity: int) -> dict[str, Any]:
-    params = {"b_serialization_id": serialization_id, "b_status": status, "b_quantity": quantity}
+def _params(account_id: int | None, serialization_id: int, status: CreditStatus, quantity: int,
+            suffix: str = "") -> dict[str, Any]:
+    params = {f"b_serialization_id{suffix}": serialization_id, f"b_status{suffix}": status,
+              f"b_quantity{suffix}": quantity}
     if account_id is not None:
-        params["b_account_id"] = account_id
+        params[f"b_account_id{suffix}"] = account_id
     return params
 
 
@@ -110,12 +117,50 @@ def _add(session: Session, account_id: int | None, serialization_id: int, status
 def _take(session: Session, account_id: int | None, serialization_id: int, status: CreditStatus, quantity: int,
           name: str) -> None:
     _add_statement, take = _statements(session.get_bind().dialect.name, account_id is not None)
-    row = session.execute(take, _params(account_id, serialization_id, status, quantity)).first()
+    _taken(session, session.execute(take, _params(account_id, serialization_id, status, quantity)).first(),
+           account_id, status, quantity, name)
+
+
+def _taken(session: Session, row, account_id: int | None, status: CreditStatus, quantity: int, name: str) -> None:
+    """After taking ``quantity`` from a place: refuse when it had no row, delete it at 0."""
     if row is None:
         raise BalanceTableError(f"balance table: account {account_id if account_id is not None else '(none)'} has no "
                                 f"{status.value} balance of {name} to take {quantity} t from")
     if row.quantity == 0:
         session.execute(delete(_TABLE).where(_TABLE.c.id == row.id))
+
+
+#: Most changes :func:`_together` sends as one statement (each shape of changes is a statement
+#: built and prepared once: a bound keeps their number small). An operation on one
+#: serialization changes two to four places; bulk paths with more send one statement a place.
+TOGETHER_AT_MOST = 4
+
+
+def _together(session: Session, changes: list[tuple[int | None, int, CreditStatus, int, str]]) -> None:
+    """PostgreSQL: apply several places' changes in one statement, each an ``UPDATE`` (tonnes
+    leave) or upsert (tonnes arrive) in a data-modifying CTE returning the row it changed, as
+    :func:`_take` and :func:`_add` do one statement each. The CTEs change different rows, and
+    the appending transaction holds the ledger's lock, so no other transaction writes balance
+    rows meanwhile (their order within the statement does not matter)."""
+    shape = tuple((account_id is not None, delta < 0) for account_id, _s, _st, delta, _n in changes)
+    statement = _TOGETHER.get(shape)
+    if statement is None:
+        parts = []
+        for i, (held, takes) in enumerate(shape):
+            add, take = _statements("postgresql", held, f"_{i}")
+            moved = (take if takes else add.returning(_TABLE.c.id, _TABLE.c.quantity)).cte(f"place_{i}")
+            parts.append(select(literal_column(str(i)).label("place"), moved.c.id, moved.c.quantity))
+        statement = _TOGETHER[shape] = union_all(*parts)
+    params: dict[str, Any] = {}
+    for i, (account_id, serialization_id, status, delta, _name) in enumerate(changes):
+        params.update(_params(account_id, serialization_id, status, abs(delta), f"_{i}"))
+    returned = {row.place: row for row in session.execute(statement, params)}
+    for i, (account_id, _serialization_id, status, delta, name) in enumerate(changes):
+        if delta < 0:
+            _taken(session, returned.get(i), account_id, status, -delta, name)
+
+
+_TOGETHER: dict[tuple[tuple[bool, bool], ...], Any] = {}
 
 
 def apply_moves(session: Session, moves: Iterable[Mapping[str, Any]]) -> None:
@@ -132,13 +177,16 @@ def apply_moves(session: Session, moves: Iterable[Mapping[str, Any]]) -> None:
     if missing:
         raise BalanceTableError(f"balance table: moves name unknown serializations {sorted(missing)}")
     order = sorted(changes, key=lambda k: (ids[k[1]], k[2], -1 if k[0] is None else k[0]))
-    for account_id, serialization, status in order:
-        delta = changes[(account_id, serialization, status)]
-        key = (account_id, ids[serialization], CreditStatus(status))
+    places = [(account_id, ids[serialization], CreditStatus(status), changes[(account_id, serialization, status)],
+               serialization) for account_id, serialization, status in order]
+    if session.get_bind().dialect.name == "postgresql" and 1 < len(places) <= TOGETHER_AT_MOST:
+        _together(session, places)
+        return
+    for account_id, serialization_id, status, delta, name in places:
         if delta > 0:
-            _add(session, *key, delta)
+            _add(session, account_id, serialization_id, status, delta)
         else:
-            _take(session, *key, -delta, serialization)
+            _take(session, account_id, serialization_id, status, -delta, name)
 
 
 _KNOWN = "registry.balances.serialization_ids"
@@ -158,11 +206,10 @@ def _known_ids(session: Session, texts: set[str]) -> dict[str, int]:
     known = session.info.get(_KNOWN)
     if not known:
         return {}
-    root = session.get_transaction()
     out = {}
     for text in texts:
         noted = known.get(text)
-        if noted is not None and noted[1].is_active and root_transaction(noted[1]) is root:
+        if noted is not None and still_open(session, noted[1]):
             out[text] = noted[0]
     return out
 
@@ -172,6 +219,13 @@ def root_transaction(transaction):
     while transaction.parent is not None:
         transaction = transaction.parent
     return transaction
+
+
+def still_open(session: Session, transaction) -> bool:
+    """Whether ``transaction`` (the session's transaction or a savepoint, noted when something
+    was read or locked in it) is still open and part of the session's current transaction: a
+    savepoint rolled back, or a transaction that ended, no longer vouches for what it did."""
+    return transaction.is_active and root_transaction(transaction) is session.get_transaction()
 
 
 def rebuild(connection: Connection) -> None:

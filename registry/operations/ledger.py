@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import String, bindparam, cast, func, insert, literal_column, text
 from sqlmodel import Session, select
 
 from registry.bulk import insert_rows
@@ -65,8 +65,7 @@ def lock_ledger(session: Session) -> None:
     # before its serialization lock and again to append, one round trip is enough. A savepoint
     # rolled back releases what it took, and is no longer active then.
     taken_in = session.info.get(_LEDGER_LOCK_HOLDER)
-    if taken_in is not None and taken_in.is_active \
-            and balance_table.root_transaction(taken_in) is session.get_transaction():
+    if taken_in is not None and balance_table.still_open(session, taken_in):
         return
     session.execute(_LOCK_STATEMENT, {"key": LEDGER_LOCK_KEY})
     session.info[_LEDGER_LOCK_HOLDER] = session.get_nested_transaction() or session.get_transaction()
@@ -84,14 +83,25 @@ def _head(session: Session) -> tuple[int, str]:
 
 def append_entry(session: Session, kind: str, payload: dict[str, Any]) -> LedgerEntry:
     lock_ledger(session)
-    last_seq, prev_hash = _head(session)
-    seq = last_seq + 1
     payload_json = canonical_json(payload)
-    row = {"seq": seq, "kind": kind, "payload": payload_json, "prev_hash": prev_hash,
-           "entry_hash": entry_digest(prev_hash, seq, kind, payload_json), "created_at": utcnow()}
-    # One Core insert: the entry is never changed after, so it needs no ORM object to flush (the
-    # operation's own pending changes went out with the head read above, an autoflush).
-    session.execute(_ENTRY_INSERT, row)
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the head read, the digest (sha256 in the server, over the same text
+        # entry_digest hashes) and the insert. It runs after the ledger lock's statement, so its
+        # snapshot sees the head no other transaction can move until this one ends.
+        session.flush()  # the operation's pending changes first, as the head read's autoflush sends them
+        seq, prev_hash, entry_hash = session.execute(
+            _PG_APPEND, {"kind": kind, "payload": payload_json, "created_at": now}).one()
+        row = {"seq": seq, "kind": kind, "payload": payload_json, "prev_hash": prev_hash, "entry_hash": entry_hash,
+               "created_at": now}
+    else:
+        last_seq, prev_hash = _head(session)
+        seq = last_seq + 1
+        row = {"seq": seq, "kind": kind, "payload": payload_json, "prev_hash": prev_hash,
+               "entry_hash": entry_digest(prev_hash, seq, kind, payload_json), "created_at": now}
+        # One Core insert: the entry is never changed after, so it needs no ORM object to flush
+        # (the operation's own pending changes went out with the head read above, an autoflush).
+        session.execute(_ENTRY_INSERT, row)
     moves = payload.get("moves")
     if moves:
         balance_table.apply_moves(session, moves)
@@ -99,6 +109,26 @@ def append_entry(session: Session, kind: str, payload: dict[str, Any]) -> Ledger
 
 
 _ENTRY_INSERT = insert(LedgerEntry.__table__)
+
+
+def _pg_append_statement():
+    """``INSERT INTO ledgerentry SELECT`` the next sequence number, the head's hash and
+    ``encode(sha256(convert_to(prev_hash || '|' || seq || '|' || kind || '|' || payload, 'UTF8')), 'hex')``
+    (what :func:`entry_digest` computes) ``RETURNING seq, prev_hash, entry_hash``."""
+    table = LedgerEntry.__table__
+    head_hash = select(table.c.entry_hash).order_by(table.c.seq.desc()).limit(1).scalar_subquery()
+    head = select((func.coalesce(func.max(table.c.seq), 0) + 1).label("seq"),
+                  func.coalesce(head_hash, literal_column(f"'{GENESIS_HASH}'")).label("prev_hash")).subquery("head")
+    kind, payload = bindparam("kind", type_=table.c.kind.type), bindparam("payload", type_=table.c.payload.type)
+    material = (head.c.prev_hash + "|" + cast(head.c.seq, String) + "|" + kind + "|" + payload)
+    digest = func.encode(func.sha256(func.convert_to(material, literal_column("'UTF8'"))), literal_column("'hex'"))
+    rows = select(head.c.seq, kind, payload, head.c.prev_hash, digest,
+                  bindparam("created_at", type_=table.c.created_at.type))
+    return (insert(table).from_select(["seq", "kind", "payload", "prev_hash", "entry_hash", "created_at"], rows)
+            .returning(table.c.seq, table.c.prev_hash, table.c.entry_hash))
+
+
+_PG_APPEND = _pg_append_statement()
 
 
 def append_entries(session: Session, entries: list[tuple[str, dict[str, Any]]]) -> list[int]:

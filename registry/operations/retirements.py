@@ -7,16 +7,34 @@ from sqlmodel import Session, select
 from registry.domain import lifecycle as lc
 from registry.domain.classes import Purpose
 from registry.domain.enums import CreditStatus
+from registry.errors import NotFound
 from registry.operations import hooks
 from registry.operations.article6 import uses as uses_ops
 from registry.operations.ledger import append_entry
-from registry.operations.preconditions import check, get_row
-from registry.operations.serial_blocks import MovedBlock, _make_terminal, _moves, describe_blocks, take_credits
+from registry.operations.preconditions import check
+from registry.operations.serial_blocks import (
+    MovedBlock,
+    _make_terminal,
+    _moves,
+    credits_to_take,
+    describe_blocks,
+    lock_serialization,
+    take_lowest_blocks,
+)
 from registry.tables.core import Account, CreditClass, Organization, Retirement, SerialBlock, Serialization
 
 
 def _class_of(session: Session, serialization: Serialization) -> CreditClass:
     return session.exec(select(CreditClass).where(CreditClass.serialization_id == serialization.id)).one()
+
+
+def _account_of(session: Session, account_id: int) -> tuple[Account, Organization | None]:
+    """The account and its organization (None for an account without one), in one query."""
+    found = session.exec(select(Account, Organization).outerjoin(Organization, Organization.id == Account.organization_id)
+                         .where(Account.id == account_id)).first()
+    if found is None:
+        raise NotFound(f"account {account_id} does not exist", field="account_id")
+    return found[0], found[1]
 
 
 def retire(
@@ -33,17 +51,15 @@ def retire(
     in the letter's current scope, not on hold, see :mod:`registry.domain.article6.uses`) and carry its details (CORSIA:
     aeroplane operator, state, compliance period; NDC: the party); an empty retiree or
     beneficiary name is the account's organization. Retired units leave the account for good."""
-    account = get_row(session, Account, account_id, "account")
-    serialization = get_row(session, Serialization, serialization_id, "serialization")
+    account, organization = _account_of(session, account_id)
+    serialization = lock_serialization(session, serialization_id)  # read once: take_credits finds it locked
     check(lc.check_retirement, account.type, CreditStatus.active, quantity)
     credit_class = _class_of(session, serialization)
-    organization = session.get(Organization, account.organization_id) if account.organization_id else None
     uses_ops.require_use(session, credit_class, Purpose(details.purpose))  # the class's uses now (Article 6.2)
     d = check(lc.validate_retirement, details, authorized_uses=credit_class.authorized_uses,
               default_party=organization.name if organization else "")
-    rows = take_credits(session, account=account, serialization=serialization, status=CreditStatus.active,
-                        quantity=quantity, flush=False)  # the split goes out with the retirement's insert
-    moves = _moves(serialization, rows, (account.id, CreditStatus.active.value), (None, CreditStatus.retired.value))
+    blocks = credits_to_take(session, account=account, serialization=serialization, status=CreditStatus.active,
+                             quantity=quantity)  # locked, and enough: nothing below can be refused
     retirement = Retirement(
         class_id=credit_class.id,
         account_id=account.id,
@@ -64,7 +80,9 @@ def retire(
         jurisdiction=d.jurisdiction,
     )
     session.add(retirement)
-    session.flush()
+    session.flush()  # the retirement's id, before the blocks change: each block is then updated once
+    rows = take_lowest_blocks(session, blocks, quantity, flush=False)
+    moves = _moves(serialization, rows, (account.id, CreditStatus.active.value), (None, CreditStatus.retired.value))
     moved = _make_terminal(session, serialization.id, rows, CreditStatus.retired, retirement_id=retirement.id)
     append_entry(
         session,

@@ -5,7 +5,7 @@ put in a terminal state, describe, and record the unit moves for the ledger)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlmodel import Session, select
 
@@ -25,7 +25,16 @@ def lock_serialization(session: Session, serialization_id: int) -> Serialization
     only then locks blocks), so operations on the same vintage run one after the other on
     PostgreSQL and always see each other's committed blocks; on SQLite every write
     transaction is already exclusive (BEGIN IMMEDIATE). The ledger's append lock is taken
-    first (:func:`registry.operations.ledger.lock_ledger`): one lock order for every transaction."""
+    first (:func:`registry.operations.ledger.lock_ledger`): one lock order for every transaction.
+
+    Locked once per transaction: called again for a serialization the transaction (or a
+    savepoint of it still open) locked already, it returns that row without a statement (an
+    operation that checks its serialization before taking credits reads it once). A savepoint
+    rolled back released what it locked, so after it the row is locked again."""
+    locks = session.info.setdefault(_SERIALIZATION_LOCKS, {})
+    held = locks.get(serialization_id)
+    if held is not None and balance_table.still_open(session, held[1]):
+        return held[0]
     lock_ledger(session)
     row = session.exec(
         select(Serialization).where(Serialization.id == serialization_id).with_for_update()
@@ -33,7 +42,11 @@ def lock_serialization(session: Session, serialization_id: int) -> Serialization
     if row is None:
         raise NotFound(f"serialization {serialization_id} does not exist", field="serialization_id")
     balance_table.remember_serialization(session, row)
+    locks[serialization_id] = (row, session.get_nested_transaction() or session.get_transaction())
     return row
+
+
+_SERIALIZATION_LOCKS = "registry.serialization_locks"
 
 
 _lock_serialization = lock_serialization  # earlier name
@@ -92,7 +105,7 @@ def take_lowest_blocks(session: Session, blocks: list[SerialBlock], quantity: in
     The partially used block keeps its row for the taken (lower) part and a new row holds
     the rest, so the (serialization, first unit) key never collides mid-flush. With
     ``flush=False`` the split stays pending in the session, to go out with the caller's next
-    flush (one round of statements instead of two when the caller writes its record next).
+    flush (with the caller's changes to the same rows: one update per block, not two).
     """
     ranges = [sr.SerialRange(b.unit_first, b.unit_last) for b in blocks]
     taken, _left = sr.take_lowest(ranges, quantity)
@@ -155,6 +168,7 @@ def coalesce(
     retirement_id: int | None = None,
     cancellation_id: int | None = None,
     hold_id: int | None = None,
+    candidates: list[SerialBlock] | None = None,
 ) -> int:
     """Merge touching blocks of one serialization that sit in the same place with identical
     attributes (issuance, mirroring, hold); returns how many rows were absorbed.
@@ -162,20 +176,20 @@ def coalesce(
     Called after every operation that puts units somewhere blocks may already be. Blocks in
     bridge custody (those with a tokenization request) are never merged: each one mirrors a
     mint leaf, and the sync finds a leaf's units by the leaf's range. The caller holds the
-    serialization lock."""
-    conditions = [
-        SerialBlock.serialization_id == serialization_id,
-        SerialBlock.status == status,
-        SerialBlock.tokenization_id.is_(None),
-        SerialBlock.account_id == account_id if account_id is not None else SerialBlock.account_id.is_(None),
-        SerialBlock.retirement_id == retirement_id if retirement_id is not None else SerialBlock.retirement_id.is_(None),
-        SerialBlock.cancellation_id == cancellation_id
-        if cancellation_id is not None
-        else SerialBlock.cancellation_id.is_(None),
-        SerialBlock.hold_id == hold_id if hold_id is not None else SerialBlock.hold_id.is_(None),
-    ]
-    session.flush()
-    rows = session.exec(select(SerialBlock).where(*conditions).order_by(SerialBlock.unit_first).with_for_update()).all()
+    serialization lock. ``candidates``: the only blocks that can be in that place (those an
+    operation just put under a record it created in this transaction): they are merged without
+    reading the place's blocks, and what changes stays pending for the caller's next flush."""
+    place = dict(serialization_id=serialization_id, status=status, tokenization_id=None, account_id=account_id,
+                 retirement_id=retirement_id, cancellation_id=cancellation_id, hold_id=hold_id)
+    if candidates is not None:
+        rows = sorted((r for r in candidates if all(getattr(r, k) == v for k, v in place.items())),
+                      key=lambda r: r.unit_first)
+    else:
+        session.flush()
+        conditions = [getattr(SerialBlock, k) == v if v is not None else getattr(SerialBlock, k).is_(None)
+                      for k, v in place.items()]
+        rows = session.exec(select(SerialBlock).where(*conditions).order_by(SerialBlock.unit_first)
+                            .with_for_update()).all()
     by_id = {r.id: r for r in rows}
     merges = plan_merges(Piece(r.id, r.unit_first, r.unit_last, (r.issuance_id, r.mirrored)) for r in rows)
     absorbed = 0
@@ -188,11 +202,24 @@ def coalesce(
         keep.unit_last = merge.last
         keep.quantity = merge.last - merge.first + 1
         session.add(keep)
-    session.flush()
+    if candidates is None or merges:
+        session.flush()
     return absorbed
 
 
-def take_credits(
+def take_credits(session: Session, *, quantity: int, **selection: Any) -> list[SerialBlock]:
+    """Lock the serialization, then split the account's blocks in ``status`` so that exactly
+    ``quantity`` units, lowest serial first, sit in the returned rows (``selection``:
+    ``account``, ``serialization``, ``status`` and ``rule``, as :func:`credits_to_take`).
+
+    Lowest serial first is the registry's one selection rule for partial operations: the
+    account's blocks of that serialization and status are ordered by first unit and consumed
+    from the lowest, splitting the last block used. Anyone can recompute the serials an
+    operation used from the blocks the account held before it."""
+    return take_lowest_blocks(session, credits_to_take(session, quantity=quantity, **selection), quantity)
+
+
+def credits_to_take(
     session: Session,
     *,
     account: Account,
@@ -200,26 +227,30 @@ def take_credits(
     status: CreditStatus,
     quantity: int,
     rule: str = "sufficient-credits",
-    flush: bool = True,
 ) -> list[SerialBlock]:
-    """Lock the serialization, then split the account's blocks in ``status`` so that exactly
-    ``quantity`` units, lowest serial first, sit in the returned rows.
-
-    Lowest serial first is the registry's one selection rule for partial operations: the
-    account's blocks of that serialization and status are ordered by first unit and consumed
-    from the lowest, splitting the last block used. Anyone can recompute the serials an
-    operation used from the blocks the account held before it. ``flush``: as
-    :func:`take_lowest_blocks`."""
+    """What :func:`take_credits` takes, before it splits anything: the serialization locked, the
+    account's lowest blocks in ``status`` that cover ``quantity`` locked and returned, or its
+    refusal raised. :func:`take_lowest_blocks` on them then cannot fail: an operation that writes
+    its own record first (so that the blocks' split and their move under it go out as one
+    update per block) checks with this, writes, then splits."""
     lock_serialization(session, serialization.id)
     blocks = locked_blocks(session, account_id=account.id, serialization_id=serialization.id, status=status,
                            covering=quantity)
     try:
-        return take_lowest_blocks(session, blocks, quantity, flush=flush)
+        require_units(blocks, quantity)
     except sr.InsufficientCredits as exc:
         detail = (f"account {account.id} holds {exc.available} {status.value} ICCs of {serialization.text}, "
                   f"not {exc.requested}")
         held = held_refusal(session, account.id, serialization.id, detail) if status is CreditStatus.active else None
         raise held or RuleViolation(detail, field="quantity", rule=rule) from exc
+    return blocks
+
+
+def require_units(blocks: list[SerialBlock], quantity: int) -> None:
+    """Raise :class:`registry.domain.serials.InsufficientCredits` (or ``ValueError`` for a
+    quantity below 1), as :func:`take_lowest_blocks` would, when ``blocks`` hold fewer than
+    ``quantity`` units: checked before an operation writes anything."""
+    sr.take_lowest([sr.SerialRange(b.unit_first, b.unit_last) for b in blocks], quantity)
 
 
 def held_refusal(session: Session, account_id: int, serialization_id: int, detail: str) -> RuleViolation | None:
@@ -243,7 +274,9 @@ def _moves(serialization: Serialization, rows: Iterable[SerialBlock], src: Place
 def _make_terminal(session: Session, serialization_id: int, rows: list[SerialBlock], status: CreditStatus,
                    **record: int) -> list[MovedBlock]:
     """Put ``rows`` in a terminal state (retired or cancelled) under their record (``retirement_id=`` or
-    ``cancellation_id=``), out of any account; merge them and describe them."""
+    ``cancellation_id=``, created in this transaction), out of any account; merge them and
+    describe them. No other block carries a record just created, so only ``rows`` can merge;
+    their changes go out with the caller's next flush."""
     for row in rows:
         row.status = status
         row.account_id = None
@@ -251,5 +284,5 @@ def _make_terminal(session: Session, serialization_id: int, rows: list[SerialBlo
             setattr(row, name, value)
         session.add(row)
     moved = describe_blocks(session, rows)
-    coalesce(session, serialization_id, account_id=None, status=status, **record)  # flushes first
+    coalesce(session, serialization_id, account_id=None, status=status, candidates=rows, **record)
     return moved

@@ -9,19 +9,21 @@ from contextlib import contextmanager
 from datetime import date
 
 from sqlalchemy import event
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from registry.db import transaction
 from registry.domain import lifecycle as lc
 from registry.domain.classes import Purpose
+from registry.domain.enums import CreditStatus
 from registry.operations import balances as balance_table
 from registry.operations.accounts import create_organization, open_account
 from registry.operations.issuances import issue_ex_post
 from registry.operations.ledger import lock_ledger, verify_ledger
 from registry.operations.projects import register_project
-from registry.operations.retirements import retire
-from registry.operations.serial_blocks import lock_serialization
+from registry.operations.retirements import retire, retirement_blocks
+from registry.operations.serial_blocks import lock_serialization, locked_blocks, take_lowest_blocks
 from registry.operations.transfers import transfer
+from registry.tables.core import SerialBlock
 
 
 @contextmanager
@@ -68,7 +70,33 @@ def test_a_split_retirement_locks_the_ledger_once_and_reads_no_serialization_by_
     locks = [q for q in sent if "pg_advisory_xact_lock" in q]
     assert len(locks) == (1 if engine.dialect.name == "postgresql" else 0)
     assert not [q for q in sent if q.startswith("SELECT serialization.text")]
+    # The serialization is read once (its lock); the split block is updated once (its split and
+    # its retirement together); the blocks read are the ones lowest-first selection locks.
+    assert len([q for q in sent if q.startswith("SELECT serialization.")]) == 1
+    assert len([q for q in sent if q.startswith("UPDATE serialblock")]) == 1
+    assert len([q for q in sent if q.startswith("SELECT serialblock.")]) == 1
     with Session(engine) as s:
+        check = verify_ledger(s)
+    assert check.ok, check.chain.problems + check.balances.problems
+
+
+def test_retired_blocks_that_touch_are_merged_under_their_retirement(engine):
+    account_id, _other, serialization_id = world(engine)
+    with transaction(engine) as s:  # two touching blocks of one issuance in the account: 1-50, 51-1000
+        blocks = locked_blocks(s, account_id=account_id, serialization_id=serialization_id,
+                               status=CreditStatus.active)
+        take_lowest_blocks(s, blocks, 50)
+    with Session(engine) as s:
+        held = [(b.unit_first, b.unit_last) for b in s.exec(
+            select(SerialBlock).where(SerialBlock.account_id == account_id).order_by(SerialBlock.unit_first))]
+    assert held == [(1, 50), (51, 1000)]
+    details = lc.RetirementDetails(purpose=Purpose.voluntary, beneficiary_name="Beneficiary")
+    with transaction(engine) as s:
+        retirement, moved = retire(s, account_id=account_id, serialization_id=serialization_id, quantity=70,
+                                   details=details)
+    assert [(m.unit_first, m.unit_last) for m in moved] == [(1, 50), (51, 70)]  # as taken
+    with Session(engine) as s:
+        assert [(m.unit_first, m.unit_last) for m in retirement_blocks(s, retirement.id)] == [(1, 70)]
         check = verify_ledger(s)
     assert check.ok, check.chain.problems + check.balances.problems
 
