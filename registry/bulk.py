@@ -164,11 +164,14 @@ def update_ids(session: Session, model: Any, ids: Iterable[int], values: Mapping
     for condition in one_of(session, table.c.id, ids):
         session.execute(update(table).where(condition).values(dict(values)))
     loaded = session.identity_map
-    for row_id in ids:
-        copy = loaded.get(identity_key(model, row_id))
-        if copy is not None:
-            for name, value in values.items():
-                set_committed_value(copy, name, value)
+    if len(loaded) < len(ids):  # usually: look at what the session holds rather than at every id
+        wanted = set(ids)
+        copies = [obj for obj in loaded.values() if isinstance(obj, model) and obj.id in wanted]
+    else:
+        copies = [copy for copy in (loaded.get(identity_key(model, row_id)) for row_id in ids) if copy is not None]
+    for copy in copies:
+        for name, value in values.items():
+            set_committed_value(copy, name, value)
 
 
 def next_ids(session: Session, table: Any, count: int) -> list[int]:

@@ -49,7 +49,8 @@ from registry.bulk import insert_rows, one_of
 from registry.db import transaction
 from registry.errors import RegistryError
 from registry.operations.ledger import append_entry
-from registry.tables.core import utcnow
+from registry.statistics import refresh_if_stale
+from registry.tables.core import Retirement, SerialBlock, TokenizationRequest, utcnow
 
 log = logging.getLogger("icr_bridge.sync")
 
@@ -60,6 +61,10 @@ MAX_BLOCK_RANGE = 2_000
 #: while a group that must be applied again one event at a time (a raced worker, an event that
 #: cannot be applied) costs a transaction per event: 200 stays.
 EVENTS_PER_TRANSACTION = 200
+#: The tables whose rows the appliers look up by index: their planner statistics are refreshed
+#: before a group when missing or outgrown (:mod:`registry.statistics`; a bulk tokenization or a
+#: large batch fills them faster than autovacuum analyzes them).
+SYNC_READS = [table.__tablename__ for table in (MintLeaf, SerialBlock, TokenizationRequest, ChainEvent, Retirement)]
 
 
 @dataclass
@@ -346,6 +351,7 @@ def _sync_pass(engine, chain, deployment, confirmations, use_finalized_tag, max_
         fetched = _events_to_apply(engine, chain, fetch_logs(chain, start, end), report)
         for first in range(0, len(fetched), EVENTS_PER_TRANSACTION):
             group = fetched[first:first + EVENTS_PER_TRANSACTION]
+            refresh_if_stale(engine, SYNC_READS)
             try:
                 _apply_group(engine, chain, deployment, group, report)
             except UNAPPLICABLE:

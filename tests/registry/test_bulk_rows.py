@@ -69,13 +69,19 @@ def test_the_same_values_set_by_id_reach_the_rows_and_the_sessions_loaded_copies
     monkeypatch.setattr(bulk_rows, "IN_CHUNK", 2)  # several statements on SQLite
     with transaction(engine) as s:
         insert_rows(s, TABLE, [_row(i) for i in range(8)])
-    with transaction(engine) as s:
+    with Session(engine) as s:
         ids = {e.log_index: e.id for e in s.exec(select(ChainEvent))}
-        loaded = s.get(ChainEvent, ids[2])  # a copy the session holds before the update
+    with transaction(engine) as s:  # the session holds fewer rows than the ids: it looks at what it holds
+        loaded = s.get(ChainEvent, ids[2])
         bulk_rows.update_ids(s, ChainEvent, [ids[i] for i in (2, 3, 5, 3)], {"event": "BatchRevoked", "block_hash": "0x01"})
         assert (loaded.event, loaded.block_hash) == ("BatchRevoked", "0x01")
         assert not s.dirty  # committed state, nothing left for a flush to write again
         bulk_rows.update_ids(s, ChainEvent, [], {"event": "never"})  # nothing to set: no statement
+    with transaction(engine) as s:  # it holds every row: it looks each id up
+        every = {e.log_index: e for e in s.exec(select(ChainEvent))}
+        bulk_rows.update_ids(s, ChainEvent, [ids[6]], {"block_hash": "0x02"})
+        assert every[6].block_hash == "0x02" and every[5].block_hash == "0x01" and not s.dirty
     with Session(engine) as s:
         rows = {e.log_index: (e.event, e.block_hash) for e in s.exec(select(ChainEvent))}
-    assert rows == {i: (("BatchRevoked", "0x01") if i in (2, 3, 5) else ("Retired", "0x00")) for i in range(8)}
+    assert rows == {i: (("BatchRevoked", "0x01") if i in (2, 3, 5) else ("Retired", "0x02" if i == 6 else "0x00"))
+                    for i in range(8)}
