@@ -199,6 +199,7 @@ def insert_in_order(session: Session, table: Any, rows: list[dict[str, Any]]) ->
     insert_rows(session, table, [{**row, "id": row_id} for row, row_id in zip(rows, ids)])
     return ids
 
+
 def update_from_values(session: Session, table: Any, rows: list[dict[str, Any]],
                        constants: dict[str, Any] | None = None) -> None:
     """Set, for each of ``rows`` (``id`` and the integer columns to set), its own values, and

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -39,7 +38,7 @@ from bridge.engine.locks import claim
 from bridge.merkle.tree import StandardMerkleTree
 from bridge.tables import BatchStatus, Deployment, MintBatch, MintLeaf
 from registry.bridged import custody
-from registry.bulk import insert_rows, one_of
+from registry.bulk import insert_rows, one_of, update_ids
 from registry.db import transaction
 from registry.domain.enums import CreditStatus, TokenizationStatus
 from registry.domain.serials import serial_block_text
@@ -80,8 +79,8 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
     Leaves are ordered by request and then by serial, so each request's leaves are contiguous
     in the tree and a mint transaction covering a range of leaves needs a short multiproof.
     Set-based: the requests and their custody blocks are read as plain rows (no ORM objects),
-    the leaves written with one multi-row insert and the requests marked batched with one
-    update per 500 (the cost per leaf is the tree's hashing and a row's insert).
+    the leaves written with one multi-row insert and the requests marked batched by id
+    (:func:`registry.bulk.update_ids`; the cost per leaf is the tree's hashing and a row's insert).
     """
     requests = session.exec(
         select(TokenizationRequest.id, TokenizationRequest.class_id, TokenizationRequest.wallet,
@@ -133,13 +132,7 @@ def build_batch(session: Session, deployment: Deployment) -> MintBatch | None:
     if leaves:
         insert_rows(session, MintLeaf, leaves)
     request_ids = [r.id for r in requests]
-    for condition in one_of(session, TokenizationRequest.id, request_ids):
-        session.exec(update(TokenizationRequest).where(condition).values(status=TokenizationStatus.batched)
-                     .execution_options(synchronize_session=False))
-    batched = set(request_ids)  # a request the session holds reads its new status on next access
-    for held_object in list(session.identity_map.values()):
-        if isinstance(held_object, TokenizationRequest) and held_object.id in batched:
-            session.expire(held_object, ["status"])
+    update_ids(session, TokenizationRequest, request_ids, {"status": TokenizationStatus.batched})
     append_entry(
         session,
         "batch.built",
