@@ -150,7 +150,7 @@ def decode_logs(chain: Chain, logs: list[FetchedLog]) -> list[tuple[str, Any]]:
     decoded = []
     times: dict[int, int] = {}
     for log in logs:
-        raw = _log_from_json(log.raw) if log.json else log.raw
+        raw = log_from_json(log.raw) if log.json else log.raw
         layout = layouts[bytes(raw["topics"][0])]
         if layout.name in TIMED_EVENTS:
             raw = {**dict(raw), "blockTimestamp": block_timestamp(chain, raw, times)}
@@ -192,16 +192,7 @@ def _logs_json(chain: Chain, query: dict[str, Any]) -> list[FetchedLog] | None:
         return None  # not what a node sends: web3's own path says what is wrong with it
 
 
-def get_logs(chain: Chain, query: dict[str, Any]) -> list[Any]:
-    """``eth_getLogs`` as web3's ``get_logs`` answers it (the same keys and types), over HTTP
-    read from the node's JSON (see :func:`_logs_json`)."""
-    answer = _logs_json(chain, query)
-    if answer is None:
-        return chain.w3.eth.get_logs(query)
-    return [_log_from_json(log.raw) for log in answer]
-
-
-def _log_from_json(item: dict[str, Any]) -> dict[str, Any]:
+def log_from_json(item: dict[str, Any]) -> dict[str, Any]:
     """One log of an ``eth_getLogs`` JSON answer with the types web3's formatters give it."""
     log = {"address": _address(bytes.fromhex(item["address"][2:])), "topics": [HexBytes(t) for t in item["topics"]],
            "data": HexBytes(item["data"]), "blockNumber": int(item["blockNumber"], 16),

@@ -89,11 +89,11 @@ def test_a_log_of_another_event_is_refused_by_name(history):
 
 
 def test_logs_read_from_the_nodes_json_are_the_logs_web3_formats(anvil_url, tmp_path):
-    """Over HTTP the sync reads ``eth_getLogs`` from the node's JSON itself (get_logs): the same
-    logs, keys and types as web3's formatted answer, and the same decoded events; an error answer
-    still raises as web3 raises it."""
+    """Over HTTP the sync reads ``eth_getLogs`` from the node's JSON itself (fetch_logs, each log
+    converted by log_from_json when decoded): the same logs, keys and types as web3's formatted
+    answer, and the same decoded events; an error answer still raises as web3 raises it."""
     from bridge.chain.client import http_web3
-    from bridge.chain.logs import get_logs
+    from bridge.chain.logs import fetch_logs, log_from_json, to_hex
     from bridge.schema import create_schema
     from registry.db import make_engine
 
@@ -104,9 +104,13 @@ def test_logs_read_from_the_nodes_json_are_the_logs_web3_formats(anvil_url, tmp_
     run_cycle(engine, world.chain, world.keys)
     world.retire(world.holder, 3, name="Ferðir \u2713")
     world.retire(world.holder, 2, beneficiary=world.others[0].address)
+    world.retire(world.holder, 1, name="a third")
     head = world.chain.w3.eth.block_number
-    query = {"fromBlock": world.deployment.deployed_block, "toBlock": head, "address": world.chain.address}
-    ours, theirs = get_logs(world.chain, query), world.chain.w3.eth.get_logs(query)
+    layouts = event_layouts(world.chain.abi)
+    query = {"fromBlock": world.deployment.deployed_block, "toBlock": head, "address": world.chain.address,
+             "topics": [["0x" + topic.hex() for topic in layouts]]}
+    logs = fetch_logs(world.chain, world.deployment.deployed_block, head)
+    ours, theirs = [log_from_json(log.raw) for log in logs], world.chain.w3.eth.get_logs(query)
     assert len(ours) == len(theirs) > 3
 
     def comparable(log):
@@ -119,18 +123,14 @@ def test_logs_read_from_the_nodes_json_are_the_logs_web3_formats(anvil_url, tmp_
         assert {k: type(v) for k, v in mine.items() if k != "blockTimestamp"} == \
             {k: type(v) for k, v in dict(web3s).items() if k != "blockTimestamp"}
     fetched = fetch_events(world.chain, world.deployment.deployed_block, head)
-    layouts = event_layouts(world.chain.abi)
     again = [(layouts[bytes(raw["topics"][0])].name, raw) for raw in theirs if bytes(raw["topics"][0]) in layouts]
     assert [(n, dict(e["args"])) for n, e in fetched] == \
         [(n, dict(decode_log(world.chain, n, raw)["args"])) for n, raw in again]
     assert {"LeafMinted", "Retired"} <= {n for n, _ in fetched}
-    from bridge.chain.logs import fetch_logs, to_hex
-
-    keys = [(log.tx_hash, log.log_index, log.block_number, log.json)
-            for log in fetch_logs(world.chain, world.deployment.deployed_block, head)]
+    keys = [(log.tx_hash, log.log_index, log.block_number, log.json) for log in logs]
     assert keys == [("0x" + bytes(raw["transactionHash"]).hex(), raw["logIndex"], raw["blockNumber"], True)
                     for _, raw in again]
     assert [k[0] for k in keys] == [to_hex(e["transactionHash"]) for _, e in fetched]
     with pytest.raises(Exception, match="block|range|invalid|Invalid"):
-        get_logs(world.chain, {**query, "fromBlock": head + 10, "toBlock": head})  # a range that ends before it starts
+        fetch_logs(world.chain, head + 10, head)  # a range that ends before it starts
     engine.dispose()
